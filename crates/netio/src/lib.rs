@@ -1,1 +1,53 @@
-//! placeholder
+//! MCP message I/O over TCP: newline-delimited JSON-RPC 2.0 on `bytes` and `tokio`.
+//!
+//! - [`FrameDecoder`] / [`encode`]: the framing. One UTF-8 JSON value per line,
+//!   `\r\n` tolerated, a maximum frame length; frames are `Bytes` views of the
+//!   receive buffer (zero-copy), reassembled however the stream was split.
+//! - [`Message`]: the JSON-RPC envelope check (request, notification, response;
+//!   id and method), with the error replies the JSON-RPC spec prescribes.
+//! - [`Server`]: accept loop, one task per connection, a [`Handler`] that takes a
+//!   message and returns an optional reply, replies to one read coalesced into one
+//!   write, and graceful shutdown. A connection that sends an over-long line,
+//!   invalid UTF-8 or something that is not JSON-RPC gets an error reply where
+//!   JSON-RPC defines one and is closed, with a [`CloseReason`]; no other
+//!   connection notices.
+//! - [`Client`]: the other end.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use mcpbench_netio::{Client, Handler, Message, Server, ServerConfig};
+//!
+//! /// Answers every request with an empty result.
+//! struct Empty;
+//! impl Handler for Empty {
+//!     async fn handle(&self, msg: Message) -> Option<Bytes> {
+//!         let id = msg.id()?;
+//!         Some(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#).into())
+//!     }
+//! }
+//!
+//! let server = Server::bind("127.0.0.1:0", Arc::new(Empty), ServerConfig::default()).await?;
+//! let mut client = Client::connect(server.local_addr()).await?;
+//! let reply = client.call(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).await?;
+//! assert_eq!(&reply[..], br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+//!
+//! // Not JSON: a parse error reply, then this connection (only) is closed.
+//! let reply = client.call(b"hello").await?;
+//! assert!(reply.starts_with(br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700"#));
+//! assert!(client.recv().await?.is_none());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod codec;
+mod jsonrpc;
+mod server;
+
+pub use client::{Client, ClientError};
+pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
+pub use jsonrpc::{Message, MessageKind, ProtocolError, RequestId, codes, error_response};
+pub use server::{CloseReason, Handler, IoStrategy, Server, ServerConfig, ServerStats};

@@ -1,0 +1,340 @@
+//! The TCP server: accept loop, one task per connection, graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
+use crate::jsonrpc::{Message, ProtocolError, codes, error_response};
+
+/// What the server does with each message. One instance serves every connection.
+pub trait Handler: Send + Sync + 'static {
+    /// Serves one message and returns the reply to send (one JSON value, no
+    /// newline), or `None` (notifications, responses). Messages of one connection
+    /// are served in order, one at a time; replies to one read are sent together.
+    fn handle(&self, msg: Message) -> impl Future<Output = Option<Bytes>> + Send;
+
+    /// Called once when a connection ends, with why. The default does nothing.
+    fn closed(&self, _peer: SocketAddr, _reason: &CloseReason) {}
+}
+
+/// How a connection handles its buffers, frames and writes. The default is the
+/// fastest; the others exist so each step of the classic optimisation plan can be
+/// measured against the naive version (`benches/netio.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoStrategy {
+    /// Copy each frame out of the receive buffer before handling it, instead of
+    /// handing over a shared view.
+    pub copy_frames: bool,
+    /// Keep the receive and send buffers while the connection is busy, instead of
+    /// a fresh buffer for every read and every reply. Either way a connection
+    /// waiting for input holds no buffer, so idle connections stay cheap.
+    pub reuse_buffers: bool,
+    /// Send all replies to one read in one write, instead of one write per reply.
+    pub coalesce_writes: bool,
+}
+
+impl IoStrategy {
+    /// Fresh buffer per read and per reply, one write per reply, frames copied.
+    pub const NAIVE: IoStrategy = IoStrategy { copy_frames: true, reuse_buffers: false, coalesce_writes: false };
+    /// Naive plus buffer reuse ("packet pooling").
+    pub const POOLED: IoStrategy = IoStrategy { copy_frames: true, reuse_buffers: true, coalesce_writes: false };
+    /// Pooled plus one write per batch of replies ("batching").
+    pub const BATCHED: IoStrategy = IoStrategy { copy_frames: true, reuse_buffers: true, coalesce_writes: true };
+    /// Batched plus frames handed over as views of the receive buffer ("zero-copy").
+    /// The default.
+    pub const ZERO_COPY: IoStrategy = IoStrategy { copy_frames: false, reuse_buffers: true, coalesce_writes: true };
+}
+
+impl Default for IoStrategy {
+    fn default() -> Self {
+        IoStrategy::ZERO_COPY
+    }
+}
+
+/// Server settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Longest frame accepted; a longer line closes the connection.
+    pub max_frame_len: usize,
+    /// Bytes reserved for each read.
+    pub read_chunk: usize,
+    /// Set `TCP_NODELAY` on accepted connections (replies are small and
+    /// latency-bound; writes are already coalesced).
+    pub nodelay: bool,
+    /// Buffer, frame and write handling.
+    pub strategy: IoStrategy,
+}
+
+impl Default for ServerConfig {
+    /// 4 MiB frames, 16 KiB reads, `TCP_NODELAY`, [`IoStrategy::ZERO_COPY`].
+    fn default() -> Self {
+        ServerConfig {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            read_chunk: 16 * 1024,
+            nodelay: true,
+            strategy: IoStrategy::default(),
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    /// The client closed it cleanly, between frames.
+    #[error("peer closed the connection")]
+    PeerClosed,
+    /// The server shut down.
+    #[error("server shut down")]
+    Shutdown,
+    /// The client broke the framing rules (too long, not UTF-8, cut off).
+    #[error("framing error: {0}")]
+    Frame(FrameError),
+    /// The client sent something that is not JSON-RPC.
+    #[error("protocol error: {0}")]
+    Protocol(ProtocolError),
+    /// The handler returned a reply that cannot be framed (it has a newline).
+    #[error("handler produced an unframeable reply: {0}")]
+    BadReply(FrameError),
+    /// The socket failed.
+    #[error("I/O error: {0}")]
+    Io(io::ErrorKind),
+}
+
+/// Counters of a running server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections ended.
+    pub closed: u64,
+    /// Connections ended by a framing, protocol, reply or I/O error.
+    pub closed_on_error: u64,
+    /// `accept` calls that failed (for example: out of file descriptors).
+    pub accept_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    closed: AtomicU64,
+    closed_on_error: AtomicU64,
+    accept_errors: AtomicU64,
+}
+
+/// A running server. Dropping it without [`shutdown`](Server::shutdown) stops
+/// accepting and cancels connections abruptly.
+pub struct Server {
+    local_addr: SocketAddr,
+    stop: CancellationToken,
+    connections: TaskTracker,
+    counters: Arc<Counters>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr` and starts serving with `handler`. Call from a tokio runtime.
+    pub async fn bind<H: Handler>(addr: impl ToSocketAddrs, handler: Arc<H>, config: ServerConfig) -> io::Result<Server> {
+        Server::serve(TcpListener::bind(addr).await?, handler, config)
+    }
+
+    /// Serves on a listener made elsewhere (say, one of several `SO_REUSEPORT`
+    /// listeners sharing a port). Call from a tokio runtime.
+    pub fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, config: ServerConfig) -> io::Result<Server> {
+        let local_addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let connections = TaskTracker::new();
+        let counters = Arc::new(Counters::default());
+        let accept = tokio::spawn(accept_loop(listener, handler, config, stop.clone(), connections.clone(), counters.clone()));
+        Ok(Server { local_addr, stop, connections, counters, accept: Some(accept) })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> ServerStats {
+        let c = &self.counters;
+        ServerStats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            closed: c.closed.load(Ordering::Relaxed),
+            closed_on_error: c.closed_on_error.load(Ordering::Relaxed),
+            accept_errors: c.accept_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops accepting, lets every connection finish the messages it has already
+    /// read and send their replies, then closes them. Returns the final counters.
+    pub async fn shutdown(mut self) -> ServerStats {
+        self.stop.cancel();
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
+        self.connections.close();
+        self.connections.wait().await;
+        self.stats()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn accept_loop<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    config: ServerConfig,
+    stop: CancellationToken,
+    connections: TaskTracker,
+    counters: Arc<Counters>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                counters.accepted.fetch_add(1, Ordering::Relaxed);
+                let (handler, stop, counters) = (handler.clone(), stop.clone(), counters.clone());
+                connections.spawn(async move {
+                    let reason = match stream.set_nodelay(config.nodelay) {
+                        Ok(()) => serve_connection(stream, &*handler, &config, &stop).await,
+                        Err(e) => CloseReason::Io(e.kind()),
+                    };
+                    counters.closed.fetch_add(1, Ordering::Relaxed);
+                    if !matches!(reason, CloseReason::PeerClosed | CloseReason::Shutdown) {
+                        counters.closed_on_error.fetch_add(1, Ordering::Relaxed);
+                    }
+                    handler.closed(peer, &reason);
+                });
+            }
+            Err(_) => {
+                // Typically EMFILE: back off instead of spinning on a full table.
+                counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+/// The reply for a frame error, where one is due.
+fn frame_error_reply(e: &FrameError) -> Option<Bytes> {
+    match e {
+        FrameError::InvalidUtf8 { .. } => Some(error_response(None, codes::PARSE_ERROR, &e.to_string())),
+        FrameError::TooLong { .. } => Some(error_response(None, codes::INVALID_REQUEST, &e.to_string())),
+        FrameError::Truncated { .. } | FrameError::EmbeddedNewline { .. } => None,
+    }
+}
+
+/// Sends what is queued plus a last error reply, best effort: the connection is
+/// closing anyway.
+async fn send_last(stream: &mut TcpStream, out: &mut BytesMut, last: Option<Bytes>) {
+    if let Some(reply) = last {
+        let _ = encode(&reply, usize::MAX, out);
+    }
+    if !out.is_empty() {
+        let _ = stream.write_all(out).await;
+    }
+}
+
+async fn serve_connection<H: Handler>(
+    mut stream: TcpStream,
+    handler: &H,
+    config: &ServerConfig,
+    stop: &CancellationToken,
+) -> CloseReason {
+    let strategy = config.strategy;
+    let mut decoder = FrameDecoder::new(config.max_frame_len);
+    let mut inbuf = BytesMut::new();
+    let mut outbuf = BytesMut::new();
+    loop {
+        // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`).
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return CloseReason::Shutdown,
+            ready = stream.readable() => {
+                if let Err(e) = ready {
+                    return CloseReason::Io(e.kind());
+                }
+            }
+        }
+        if strategy.reuse_buffers {
+            inbuf.reserve(config.read_chunk);
+        } else {
+            let mut fresh = BytesMut::with_capacity(inbuf.len() + config.read_chunk);
+            fresh.extend_from_slice(&inbuf);
+            inbuf = fresh;
+        }
+        match stream.try_read_buf(&mut inbuf) {
+            Ok(0) => {
+                return match decoder.decode_eof(&mut inbuf) {
+                    Ok(_) => CloseReason::PeerClosed,
+                    Err(e) => CloseReason::Frame(e),
+                };
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return CloseReason::Io(e.kind()),
+        }
+        loop {
+            let frame = match decoder.decode(&mut inbuf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    send_last(&mut stream, &mut outbuf, frame_error_reply(&e)).await;
+                    return CloseReason::Frame(e);
+                }
+            };
+            let frame = if strategy.copy_frames { Bytes::copy_from_slice(&frame) } else { frame };
+            let msg = match Message::parse(frame) {
+                Ok(msg) => msg,
+                Err(e) => {
+                    send_last(&mut stream, &mut outbuf, Some(e.reply())).await;
+                    return CloseReason::Protocol(e);
+                }
+            };
+            let Some(reply) = handler.handle(msg).await else { continue };
+            if !strategy.reuse_buffers {
+                outbuf = BytesMut::new();
+            }
+            if let Err(e) = encode(&reply, usize::MAX, &mut outbuf) {
+                send_last(&mut stream, &mut outbuf, None).await;
+                return CloseReason::BadReply(e);
+            }
+            if !strategy.coalesce_writes {
+                if let Err(e) = stream.write_all(&outbuf).await {
+                    return CloseReason::Io(e.kind());
+                }
+                outbuf.clear();
+            }
+        }
+        if !outbuf.is_empty() {
+            if let Err(e) = stream.write_all(&outbuf).await {
+                return CloseReason::Io(e.kind());
+            }
+            outbuf.clear();
+        }
+        if inbuf.is_empty() {
+            // Between messages: drop the buffers so an idle connection costs only
+            // its task and socket. A busy one (a partial frame pending) keeps them.
+            inbuf = BytesMut::new();
+            outbuf = BytesMut::new();
+        }
+    }
+}
