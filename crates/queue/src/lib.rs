@@ -87,6 +87,7 @@ pub struct BatchError<T> {
 
 /// The queue under a mailbox. Sealed: the two implementations are
 /// `crossbeam_queue::ArrayQueue` (bounded) and `crossbeam_queue::SegQueue` (unbounded).
+#[allow(clippy::len_without_is_empty)] // internal to Mailbox, which has both
 pub trait Slots<T>: sealed::Sealed + Send + Sync {
     /// True when `push` can fail for lack of room, so pops must wake pushers.
     const BOUNDED: bool;

@@ -1,0 +1,72 @@
+//! Running a workload on several threads with one wall clock around all of them.
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Runs `work(thread_index)` on `threads` threads released together, and returns
+/// the wall-clock time from the release to the last thread's end (METHOD.md:
+/// throughput is ops over wall-clock time, never a sum of per-thread rates) with
+/// each thread's result. Threads are spawned before the clock starts.
+pub fn run_threads<T: Send>(threads: usize, work: impl Fn(usize) -> T + Sync) -> (Duration, Vec<T>) {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (barrier, work) = (&barrier, &work);
+                scope.spawn(move || {
+                    barrier.wait();
+                    work(t)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let results: Vec<T> = handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect();
+        (start.elapsed(), results)
+    })
+}
+
+/// Runs `ops` operations `op(i)` for `i` in `0..ops`, timing batches of `batch`
+/// and passing each batch's duration and size to `record`. Returns the total time.
+/// The timer is read once per batch, so its cost is spread over `batch` operations.
+pub fn timed_batches(ops: u64, batch: u64, mut op: impl FnMut(u64), mut record: impl FnMut(Duration, u64)) -> Duration {
+    let start = Instant::now();
+    let mut i = 0;
+    while i < ops {
+        let n = batch.min(ops - i);
+        let t = Instant::now();
+        for j in i..i + n {
+            op(j);
+        }
+        record(t.elapsed(), n);
+        i += n;
+    }
+    start.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn every_thread_runs_once_and_results_keep_their_order() {
+        let ran = AtomicUsize::new(0);
+        let (elapsed, out) = run_threads(3, |t| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            t * 10
+        });
+        assert_eq!(out, vec![0, 10, 20]);
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
+        assert!(elapsed > Duration::ZERO);
+    }
+
+    #[test]
+    fn batches_cover_every_op_once() {
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        timed_batches(10, 4, |i| seen.push(i), |_, n| sizes.push(n));
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(sizes, vec![4, 4, 2]);
+    }
+}

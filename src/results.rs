@@ -1,0 +1,37 @@
+//! Where results are written: `target/mcpbench/` (or `$CARGO_TARGET_DIR/mcpbench/`).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target/` of the workspace.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+    }
+}
+
+/// The directory this project's side files and reports go to.
+pub fn results_dir() -> PathBuf {
+    target_dir().join("mcpbench")
+}
+
+/// The side file of bench `id` of `kind` (`latency`, `memory`, ...):
+/// `target/mcpbench/<kind>/<id>.json`, the id's `/` making folders as Criterion does.
+pub fn side_file(kind: &str, id: &str) -> PathBuf {
+    results_dir().join(kind).join(format!("{id}.json"))
+}
+
+/// Writes `value` as pretty JSON to `path`, creating folders, via a temporary file
+/// and a rename so a reader never sees half a file.
+pub fn write_json(path: &Path, value: &impl Serialize) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text + "\n")?;
+    std::fs::rename(&tmp, path)
+}
