@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod args;
 pub mod env;
+pub mod group;
 pub mod latency;
 pub mod messages;
 pub mod parallel;
