@@ -35,18 +35,19 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
+use crossbeam_utils::CachePadded;
 use tokio::sync::Notify;
 
-// One word holds everything a push or a pop must see atomically:
-// bit 0: closed; bits 1..16: pushes in progress (synchronous, so bounded by threads);
-// bits 16..40: tasks waiting for a message; bits 40..64: tasks waiting for room.
+// `state` holds everything a push must see atomically: bit 0: closed; bits 1..24:
+// pushes in progress (synchronous, so bounded by threads); bits 24..64: tasks
+// waiting for a message. Tasks waiting for room are counted in `push_waiters`, on
+// a cache line of its own: poppers read it on every pop, and sharing the line with
+// the counter every push writes would bounce it between producer and consumer.
 const CLOSED: u64 = 1;
 const PUSHER: u64 = 1 << 1;
-const PUSHERS: u64 = ((1 << 16) - 1) & !CLOSED;
-const POP_WAITER: u64 = 1 << 16;
-const POP_WAITERS: u64 = ((1 << 40) - 1) & !((1 << 16) - 1);
-const PUSH_WAITER: u64 = 1 << 40;
-const PUSH_WAITERS: u64 = !((1 << 40) - 1);
+const PUSHERS: u64 = ((1 << 24) - 1) & !CLOSED;
+const POP_WAITER: u64 = 1 << 24;
+const POP_WAITERS: u64 = !((1 << 24) - 1);
 
 /// Why a push did not take the message; the message is handed back inside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -148,6 +149,7 @@ impl<T: Send> Slots<T> for SegQueue<T> {
 pub struct Mailbox<T, S = ArrayQueue<T>> {
     slots: S,
     state: AtomicU64,
+    push_waiters: CachePadded<AtomicU64>,
     not_empty: Notify,
     not_full: Notify,
     _msg: PhantomData<fn(T) -> T>,
@@ -197,6 +199,7 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
         Mailbox {
             slots,
             state: AtomicU64::new(0),
+            push_waiters: CachePadded::new(AtomicU64::new(0)),
             not_empty: Notify::new(),
             not_full: Notify::new(),
             _msg: PhantomData,
@@ -274,7 +277,7 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
         loop {
             let mut room = pin!(self.not_full.notified());
             room.as_mut().enable();
-            let _waiting = Waiting::register(&self.state, PUSH_WAITER);
+            let _waiting = Waiting::register(&self.push_waiters, 1);
             msg = match self.try_push(msg) {
                 Ok(()) => return Ok(()),
                 Err(PushError::Closed(m)) => return Err(Closed(m)),
@@ -313,10 +316,17 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
     #[inline]
     fn wake_pushers(&self, freed: usize) {
         if S::BOUNDED {
-            fence(Ordering::SeqCst);
-            let state = self.state.load(Ordering::Relaxed);
-            if state & PUSH_WAITERS != 0 {
-                for _ in 0..freed.min(((state & PUSH_WAITERS) / PUSH_WAITER) as usize) {
+            // No fence needed here: the pop that freed the slot was a SeqCst
+            // compare-exchange on the queue's head (crossbeam-queue 0.3's
+            // `ArrayQueue::pop`), and this load is SeqCst too. A waiting pusher
+            // registers with a SeqCst RMW followed by a SeqCst fence before it
+            // re-reads the head. In the single total order either the pop comes
+            // before that fence (the pusher's retry sees the room) or the
+            // registration comes before this load (we see the waiter). The
+            // concurrent tests in this crate exercise exactly this handshake.
+            let waiting = self.push_waiters.load(Ordering::SeqCst);
+            if waiting != 0 {
+                for _ in 0..freed.min(waiting as usize) {
                     self.not_full.notify_one();
                 }
             }
