@@ -1,0 +1,255 @@
+//! Test 5, network I/O: 4 KiB MCP messages (a `tools/call` carrying a realistic
+//! mid-size payload) over loopback TCP, one real socket per client (the seed
+//! copied a binary and opened none).
+//!
+//! - `pingpong/*`: one message, wait for its echo, repeat; per-op round-trip
+//!   latency (closed-loop); client and server on different threads, as separate
+//!   processes would be. `pingpong_1thread/*`: the same on one thread.
+//! - `pipelined64/*`: up to 64 messages in flight on one connection; messages/s
+//!   (bytes/s = messages/s x 4097).
+//! - Each over the four steps of the seed's optimisation plan (`IoStrategy`):
+//!   naive, pooled buffers, batched writes, zero-copy frames; and the ceiling: a
+//!   bare tokio echo of the same bytes (no framing, no JSON-RPC check).
+//! - `codec_*`: framing alone, in bytes/s; ceiling: a 4 KiB memcpy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use mcpbench::group::Group;
+use mcpbench::latency::Method;
+use mcpbench::messages::tool_call;
+use mcpbench_netio::{FrameDecoder, Handler, IoStrategy, Message, MessageKind, Server, ServerConfig, encode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+
+const SIZE: usize = 4096;
+const FRAME: usize = SIZE + 1;
+const IN_FLIGHT: usize = 64;
+const CODEC_FRAMES: usize = 256;
+
+/// Sends each request's frame back as the reply: the I/O path alone.
+struct Echo;
+
+impl Handler for Echo {
+    async fn handle(&self, msg: Message) -> Option<Bytes> {
+        (msg.kind() == MessageKind::Request).then(|| msg.into_frame())
+    }
+}
+
+/// The ceiling: a bare tokio echo server, no framing at all.
+async fn bare_echo() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).await.expect("connect to the loopback server");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
+
+fn frame() -> Vec<u8> {
+    let mut f = tool_call(1, SIZE);
+    f.push(b'\n');
+    f
+}
+
+/// `iters` round trips on `stream`, each timed.
+async fn ping_pong(stream: &mut TcpStream, iters: u64, frame: &[u8], reply: &mut [u8], rec: &mut mcpbench::latency::Recorder) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let t = Instant::now();
+        stream.write_all(frame).await.expect("send");
+        stream.read_exact(reply).await.expect("echo");
+        rec.record(t.elapsed().as_nanos() as u64);
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(reply, frame, "the echo must return the frame unchanged");
+    elapsed
+}
+
+/// `iters` messages with at most `IN_FLIGHT` outstanding; the writer sends as many
+/// as the window allows in one write.
+async fn pipelined(stream: &mut TcpStream, iters: u64, window: &[u8]) -> Duration {
+    let (mut rd, mut wr) = stream.split();
+    let credits = Semaphore::new(IN_FLIGHT);
+    let start = Instant::now();
+    let writer = async {
+        let mut sent = 0u64;
+        while sent < iters {
+            credits.acquire().await.expect("open semaphore").forget();
+            let mut n = 1u64;
+            while n < (iters - sent).min(IN_FLIGHT as u64) {
+                match credits.try_acquire() {
+                    Ok(p) => {
+                        p.forget();
+                        n += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            wr.write_all(&window[..n as usize * FRAME]).await.expect("send");
+            sent += n;
+        }
+    };
+    let reader = async {
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut bytes, total) = (0u64, iters * FRAME as u64);
+        while bytes < total {
+            let n = rd.read(&mut buf).await.expect("receive");
+            assert!(n > 0, "server closed the connection");
+            let before = bytes / FRAME as u64;
+            bytes += n as u64;
+            credits.add_permits((bytes / FRAME as u64 - before) as usize);
+        }
+    };
+    tokio::join!(writer, reader);
+    start.elapsed()
+}
+
+/// The four strategies and the bare echo, as `(name, strategy)`; `None` is the ceiling.
+const VARIANTS: [(&str, Option<IoStrategy>); 5] = [
+    ("naive", Some(IoStrategy::NAIVE)),
+    ("pooled", Some(IoStrategy::POOLED)),
+    ("batched", Some(IoStrategy::BATCHED)),
+    ("zero_copy", Some(IoStrategy::ZERO_COPY)),
+    ("ceiling_tokio_echo", None),
+];
+
+/// Starts one server per variant on `rt`; returns them (to shut down) and the
+/// address of each variant.
+fn start_servers(rt: &Runtime) -> (Vec<Server>, Vec<(&'static str, SocketAddr)>) {
+    rt.block_on(async {
+        let (mut servers, mut addrs) = (Vec::new(), Vec::new());
+        for (name, strategy) in VARIANTS {
+            let addr = match strategy {
+                Some(strategy) => {
+                    let config = ServerConfig { strategy, ..ServerConfig::default() };
+                    let server = Server::bind("127.0.0.1:0", Arc::new(Echo), config).await.expect("bind loopback");
+                    let addr = server.local_addr();
+                    servers.push(server);
+                    addr
+                }
+                None => bare_echo().await,
+            };
+            addrs.push((name, addr));
+        }
+        (servers, addrs)
+    })
+}
+
+fn benches(c: &mut Criterion) {
+    let rt: Runtime = mcpbench::runtime(2);
+    // Client and server tasks on one thread: no cross-thread wake-up in the round
+    // trip, so what remains is the I/O path itself (this machine's wake-up latency,
+    // tens of microseconds, otherwise dominates a ping-pong).
+    let rt1 = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let frame = frame();
+    let window: Vec<u8> = frame.iter().copied().cycle().take(FRAME * IN_FLIGHT).collect();
+    let (servers, addrs) = start_servers(&rt);
+    let (servers1, addrs1) = start_servers(&rt1);
+
+    let mut g = Group::new(c, "netio");
+    g.elements(1);
+    for (function, rt, addrs) in [("pingpong", &rt, &addrs), ("pingpong_1thread", &rt1, &addrs1)] {
+        for &(name, addr) in addrs {
+            let mut stream = rt.block_on(connect(addr));
+            let mut reply = vec![0u8; FRAME];
+            g.custom(function, name, Method::PerOp, |iters, rec| {
+                rt.block_on(ping_pong(&mut stream, iters, &frame, &mut reply, rec))
+            });
+        }
+    }
+    for &(name, addr) in &addrs {
+        let mut stream = rt.block_on(connect(addr));
+        g.timed("pipelined64", name, |iters| rt.block_on(pipelined(&mut stream, iters, &window)));
+    }
+
+    // The codec alone: 256 frames of 4 KiB per iteration.
+    let stream_bytes: Vec<u8> = frame.iter().copied().cycle().take(FRAME * CODEC_FRAMES).collect();
+    g.bytes((FRAME * CODEC_FRAMES) as u64);
+    g.criterion().bench_function(criterion::BenchmarkId::new("codec_decode", "4KiB"), |b| {
+        let mut decoder = FrameDecoder::default();
+        b.iter_batched(
+            || BytesMut::from(&stream_bytes[..]),
+            |mut buf| {
+                let mut n = 0;
+                while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
+                    n += f.len();
+                }
+                n
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.criterion().bench_function(criterion::BenchmarkId::new("codec_decode_parse", "4KiB"), |b| {
+        let mut decoder = FrameDecoder::default();
+        b.iter_batched(
+            || BytesMut::from(&stream_bytes[..]),
+            |mut buf| {
+                let mut n = 0;
+                while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
+                    n += Message::parse(f).expect("valid JSON-RPC").frame().len();
+                }
+                n
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let payload = &frame[..SIZE];
+    let mut out = BytesMut::with_capacity(FRAME * CODEC_FRAMES);
+    g.criterion().bench_function(criterion::BenchmarkId::new("codec_encode", "4KiB"), |b| {
+        b.iter(|| {
+            out.clear();
+            for _ in 0..CODEC_FRAMES {
+                encode(payload, usize::MAX, &mut out).expect("no newline");
+            }
+            out.len()
+        })
+    });
+    let mut copy = Vec::with_capacity(FRAME * CODEC_FRAMES);
+    g.criterion().bench_function(criterion::BenchmarkId::new("ceiling_memcpy", "4KiB"), |b| {
+        b.iter(|| {
+            copy.clear();
+            for _ in 0..CODEC_FRAMES {
+                copy.extend_from_slice(std::hint::black_box(&frame));
+            }
+            copy.len()
+        })
+    });
+    g.finish();
+    for (rt, servers) in [(&rt, servers), (&rt1, servers1)] {
+        rt.block_on(async {
+            for s in servers {
+                s.shutdown().await;
+            }
+        });
+    }
+}
+
+criterion_group! { name = netio; config = mcpbench::criterion(); targets = benches }
+criterion_main!(netio);
