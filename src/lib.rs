@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod args;
 pub mod env;
 pub mod group;
+pub mod harness;
 pub mod latency;
 pub mod messages;
 pub mod parallel;

@@ -38,7 +38,8 @@ pub struct IoStrategy {
     pub copy_frames: bool,
     /// Keep the receive and send buffers while the connection is busy, instead of
     /// a fresh buffer for every read and every reply. Either way a connection
-    /// waiting for input holds no buffer, so idle connections stay cheap.
+    /// found idle (a read would block and no partial frame is pending) drops its
+    /// buffers, so idle connections stay cheap.
     pub reuse_buffers: bool,
     /// Send all replies to one read in one write, instead of one write per reply.
     pub coalesce_writes: bool,
@@ -289,7 +290,16 @@ async fn serve_connection<H: Handler>(
                 };
             }
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Readiness was stale: nothing to read, the connection is idle.
+                // Drop the buffers (unless a partial frame is pending) so an idle
+                // connection costs only its task and socket.
+                if inbuf.is_empty() {
+                    inbuf = BytesMut::new();
+                    outbuf = BytesMut::new();
+                }
+                continue;
+            }
             Err(e) => return CloseReason::Io(e.kind()),
         }
         loop {
@@ -330,11 +340,6 @@ async fn serve_connection<H: Handler>(
             }
             outbuf.clear();
         }
-        if inbuf.is_empty() {
-            // Between messages: drop the buffers so an idle connection costs only
-            // its task and socket. A busy one (a partial frame pending) keeps them.
-            inbuf = BytesMut::new();
-            outbuf = BytesMut::new();
-        }
     }
 }
+
