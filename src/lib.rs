@@ -16,6 +16,7 @@ pub mod messages;
 pub mod parallel;
 pub mod profile;
 pub mod results;
+pub mod workloads;
 
 use std::time::Duration;
 
