@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mcpbench::alloc::{self, Counting};
 use mcpbench::env::Environment;
+use mcpbench::files::{MEMORY_SCHEMA, MemoryComponent, MemoryFile, Snapshot};
 use mcpbench::harness::Harness;
 use mcpbench::messages::tool_call;
 use mcpbench::results;
@@ -25,26 +26,12 @@ use mcpbench_pool::{PoolConfig, PoolSet, TcpManager};
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{Registry, RouteKey};
 use mcpbench_session::{ClientInfo, NewSession, SessionStore};
-use serde::Serialize;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Schema tag of the memory file.
-const SCHEMA: &str = "mcpbench.memory/1";
-
-#[derive(Debug, Clone, Copy, Serialize)]
-struct Snapshot {
-    /// Allocator-counted live bytes.
-    live_bytes: i64,
-    /// Resident set size (kernel view, includes allocator caches): for context only.
-    rss_bytes: u64,
-}
-
-impl Snapshot {
-    fn now() -> Snapshot {
-        Snapshot { live_bytes: alloc::live_bytes(), rss_bytes: alloc::rss_bytes().unwrap_or(0) }
-    }
+fn snapshot() -> Snapshot {
+    Snapshot { live_bytes: alloc::live_bytes(), rss_bytes: alloc::rss_bytes().unwrap_or(0) }
 }
 
 /// Snapshots taken by one workload run.
@@ -59,42 +46,17 @@ impl Probe {
     /// Room for the marks is made here, so marking allocates nothing.
     fn start(&mut self) {
         self.marks.reserve(4);
-        self.before = Some(Snapshot::now());
+        self.before = Some(snapshot());
     }
     fn mark(&mut self, name: &'static str) {
-        self.marks.push((name, Snapshot::now()));
+        self.marks.push((name, snapshot()));
     }
     fn end(&mut self) {
-        self.after = Some(Snapshot::now());
+        self.after = Some(snapshot());
     }
 }
 
-#[derive(Serialize)]
-struct Component {
-    id: String,
-    /// What one item is (route, session, queued message, connection).
-    item: String,
-    items: u64,
-    /// Operations run between load and teardown.
-    ops: u64,
-    before: Snapshot,
-    /// Snapshots while loaded, by name.
-    loaded: BTreeMap<String, Snapshot>,
-    /// (live bytes at the mark - live bytes before) / items, by mark.
-    bytes_per_item: BTreeMap<String, f64>,
-    after: Snapshot,
-    /// live bytes after teardown - before: non-zero is a leak.
-    leaked_bytes: i64,
-}
-
-#[derive(Serialize)]
-struct MemoryFile {
-    schema: &'static str,
-    environment: Environment,
-    components: Vec<Component>,
-}
-
-fn measure(id: &str, item: &str, items: u64, ops: u64, mut workload: impl FnMut(&mut Probe)) -> Component {
+fn measure(id: &str, item: &str, items: u64, ops: u64, mut workload: impl FnMut(&mut Probe)) -> MemoryComponent {
     workload(&mut Probe::default());
     let mut p = Probe::default();
     workload(&mut p);
@@ -102,7 +64,7 @@ fn measure(id: &str, item: &str, items: u64, ops: u64, mut workload: impl FnMut(
         panic!("workload {id} must call start() and end()");
     };
     let per_item = p.marks.iter().map(|(n, s)| (n.to_string(), (s.live_bytes - before.live_bytes) as f64 / items as f64)).collect();
-    Component {
+    MemoryComponent {
         id: id.to_string(),
         item: item.to_string(),
         items,
@@ -309,7 +271,7 @@ fn main() {
         return;
     }
     let path = results::results_dir().join("memory.json");
-    let file = MemoryFile { schema: SCHEMA, environment: Environment::capture(), components };
+    let file = MemoryFile { schema: MEMORY_SCHEMA.to_string(), environment: Environment::capture(), components };
     match results::write_json(&path, &file) {
         Ok(()) => println!("memory: wrote {}", path.display()),
         Err(e) => {

@@ -18,51 +18,17 @@ use std::time::{Duration, Instant};
 
 use mcpbench::alloc::{self, Counting};
 use mcpbench::env::Environment;
+use mcpbench::files::{SUSTAINED_SCHEMA, SustainedFile, SustainedMemory, Window};
 use mcpbench::group::BATCH;
 use mcpbench::harness::Harness;
 use mcpbench::latency::{LatencyFile, Load, Method, histogram, summarize};
 use mcpbench::workloads::SeedMix;
 use mcpbench::{profile, results};
-use serde::Serialize;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
 const ID: &str = "sustained/mix/200workers";
-
-#[derive(Serialize)]
-struct Window {
-    start_s: f64,
-    end_s: f64,
-    ops: u64,
-    ops_per_s: f64,
-}
-
-#[derive(Serialize)]
-struct Memory {
-    live_bytes_start: i64,
-    live_bytes_end: i64,
-    live_bytes_delta: i64,
-    rss_bytes_start: u64,
-    rss_bytes_end: u64,
-}
-
-#[derive(Serialize)]
-struct SustainedFile {
-    schema: &'static str,
-    id: &'static str,
-    workers: usize,
-    warm_up_s: f64,
-    seconds: f64,
-    ops: u64,
-    ops_per_s: f64,
-    windows: Vec<Window>,
-    /// (fastest window - slowest window) / overall rate, in percent.
-    window_spread_pct: f64,
-    latency: LatencyFile,
-    memory: Memory,
-    environment: Environment,
-}
 
 fn option<T: std::str::FromStr>(h: &Harness, name: &str, default: T) -> T {
     match h.args.option(name) {
@@ -221,8 +187,8 @@ fn main() {
         latency.count
     );
     let file = SustainedFile {
-        schema: "mcpbench.sustained/1",
-        id: ID,
+        schema: SUSTAINED_SCHEMA.to_string(),
+        id: ID.to_string(),
         workers,
         warm_up_s: warm_up.as_secs_f64(),
         seconds: elapsed.as_secs_f64(),
@@ -231,7 +197,7 @@ fn main() {
         windows,
         window_spread_pct: spread,
         latency,
-        memory: Memory {
+        memory: SustainedMemory {
             live_bytes_start: live_start,
             live_bytes_end: live_end,
             live_bytes_delta: live_end - live_start,

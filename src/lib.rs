@@ -9,12 +9,14 @@
 pub mod alloc;
 pub mod args;
 pub mod env;
+pub mod files;
 pub mod group;
 pub mod harness;
 pub mod latency;
 pub mod messages;
 pub mod parallel;
 pub mod profile;
+pub mod report;
 pub mod results;
 pub mod workloads;
 

@@ -4,26 +4,34 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// Runs `work(thread_index)` on `threads` threads released together, and returns
-/// the wall-clock time from the release to the last thread's end (METHOD.md:
-/// throughput is ops over wall-clock time, never a sum of per-thread rates) with
-/// each thread's result. Threads are spawned before the clock starts.
+/// the wall-clock time from the first thread's start to the last thread's end
+/// (METHOD.md: throughput is ops over wall-clock time, never a sum of per-thread
+/// rates) with each thread's result. Threads are spawned before the clock starts,
+/// and each reads the clock itself: a coordinating thread woken late by the
+/// scheduler would start the clock after the work began.
 pub fn run_threads<T: Send>(threads: usize, work: impl Fn(usize) -> T + Sync) -> (Duration, Vec<T>) {
-    let barrier = Barrier::new(threads + 1);
-    std::thread::scope(|scope| {
+    let barrier = Barrier::new(threads);
+    let timed: Vec<(Instant, Instant, T)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (barrier, work) = (&barrier, &work);
                 scope.spawn(move || {
                     barrier.wait();
-                    work(t)
+                    let start = Instant::now();
+                    let out = work(t);
+                    (start, Instant::now(), out)
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        let results: Vec<T> = handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect();
-        (start.elapsed(), results)
-    })
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let first = timed.iter().map(|(s, _, _)| *s).min();
+    let last = timed.iter().map(|(_, e, _)| *e).max();
+    let elapsed = match (first, last) {
+        (Some(first), Some(last)) => last.duration_since(first),
+        _ => Duration::ZERO,
+    };
+    (elapsed, timed.into_iter().map(|(_, _, out)| out).collect())
 }
 
 /// Runs `ops` operations `op(i)` for `i` in `0..ops`, timing batches of `batch`

@@ -1,0 +1,100 @@
+//! Everything one report reads: the Criterion run and the side files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::criterion::{Measured, read_run};
+use super::error::{ReportError, load_json};
+use crate::files::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
+use crate::latency::{LATENCY_SCHEMA, LatencyFile};
+
+/// A run's results.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Criterion results by bench id.
+    pub benches: BTreeMap<String, Measured>,
+    /// Latency side files by bench id.
+    pub latency: BTreeMap<String, LatencyFile>,
+    /// The memory test's file, if it ran.
+    pub memory: Option<MemoryFile>,
+    /// The sustained test's file, if it ran.
+    pub sustained: Option<SustainedFile>,
+}
+
+/// Checks a latency file: known schema, values present, percentiles in order.
+pub fn check_latency(path: &Path, l: &LatencyFile) -> Result<(), ReportError> {
+    if l.schema != LATENCY_SCHEMA {
+        return Err(ReportError::Schema { path: path.to_path_buf(), found: l.schema.clone(), expected: LATENCY_SCHEMA });
+    }
+    if l.count == 0 {
+        return Err(ReportError::Invalid { path: path.to_path_buf(), reason: format!("{}: zero samples", l.id) });
+    }
+    let order = [("min", l.min), ("p50", l.p50), ("p95", l.p95), ("p99", l.p99), ("p99.9", l.p999), ("max", l.max)];
+    for pair in order.windows(2) {
+        let ((a, va), (b, vb)) = (pair[0], pair[1]);
+        if va > vb {
+            return Err(ReportError::Percentiles { path: path.to_path_buf(), id: l.id.clone(), detail: format!("{a} = {va} ns > {b} = {vb} ns") });
+        }
+    }
+    Ok(())
+}
+
+fn schema_of(path: &Path, what: &'static str) -> Result<String, ReportError> {
+    #[derive(serde::Deserialize)]
+    struct Tag {
+        schema: Option<String>,
+    }
+    Ok(load_json::<Tag>(path, what)?.schema.unwrap_or_default())
+}
+
+fn optional<T: serde::de::DeserializeOwned>(path: &Path, schema: &'static str, what: &'static str) -> Result<Option<T>, ReportError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let found = schema_of(path, what)?;
+    if found != schema {
+        return Err(ReportError::Schema { path: path.to_path_buf(), found, expected: schema });
+    }
+    load_json(path, what).map(Some)
+}
+
+fn latency_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReportError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            latency_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl Run {
+    /// Reads Criterion's folder and this project's side-file folder.
+    pub fn read(criterion_dir: &Path, side_dir: &Path) -> Result<Run, ReportError> {
+        let benches = read_run(criterion_dir)?;
+        let mut paths = Vec::new();
+        latency_files(&side_dir.join("latency"), &mut paths)?;
+        paths.sort();
+        let mut latency = BTreeMap::new();
+        for path in paths {
+            let found = schema_of(&path, "a latency side file")?;
+            if found != LATENCY_SCHEMA {
+                return Err(ReportError::Schema { path, found, expected: LATENCY_SCHEMA });
+            }
+            let l: LatencyFile = load_json(&path, "a latency side file")?;
+            check_latency(&path, &l)?;
+            latency.insert(l.id.clone(), l);
+        }
+        let memory_path = side_dir.join("memory.json");
+        let memory: Option<MemoryFile> = optional(&memory_path, MEMORY_SCHEMA, "the memory test's results")?;
+        let sustained_path = side_dir.join("sustained.json");
+        let sustained: Option<SustainedFile> = optional(&sustained_path, SUSTAINED_SCHEMA, "the sustained test's results")?;
+        if let Some(s) = &sustained {
+            check_latency(&sustained_path, &s.latency)?;
+        }
+        Ok(Run { benches, latency, memory, sustained })
+    }
+}
