@@ -10,7 +10,7 @@
 //! - [`Mailbox::unbounded`] sits on a `SegQueue`: for producers the server trusts.
 //!
 //! Both have non-blocking calls for threads (`try_*`) and async calls that wait
-//! for room or for a message (`push`, `pop`, `pop_batch`), usable from any async
+//! for room or for a message (`push`, `push_batch`, `pop`, `pop_batch`), usable from any async
 //! runtime (wake-ups use `tokio::sync::Notify`, which needs no runtime).
 //!
 //! ```
@@ -284,6 +284,37 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
                 Err(PushError::Full(m)) => m,
             };
             room.await;
+        }
+    }
+
+    /// Pushes every message of `batch`, in order, waiting for room whenever the
+    /// mailbox is full. Fails only when closed: the error holds every message not
+    /// pushed. Cancel-safe in the same way as [`push`](Self::push): messages not
+    /// yet pushed are dropped with the future.
+    pub async fn push_batch<I: IntoIterator<Item = T>>(&self, batch: I) -> Result<(), BatchError<T>> {
+        let mut pending = match self.try_push_batch(batch) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.closed => return Err(e),
+            Err(e) => e,
+        };
+        let mut pushed = pending.pushed;
+        loop {
+            let mut rest = std::mem::take(&mut pending.rest).into_iter();
+            let Some(first) = rest.next() else { return Ok(()) };
+            if let Err(Closed(first)) = self.push(first).await {
+                let mut back = vec![first];
+                back.extend(rest);
+                return Err(BatchError { pushed, closed: true, rest: back });
+            }
+            pushed += 1;
+            pending = match self.try_push_batch(rest) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.closed => return Err(BatchError { pushed: pushed + e.pushed, ..e }),
+                Err(e) => {
+                    pushed += e.pushed;
+                    e
+                }
+            };
         }
     }
 

@@ -181,7 +181,7 @@ async fn async_waiters_lose_and_duplicate_nothing() {
                 if i % 2 == 0 {
                     q.push(p * PER + i).await.unwrap();
                 } else {
-                    q.push_all_or_wait([p * PER + i]).await;
+                    q.push_batch([p * PER + i]).await.unwrap();
                 }
             }
         }));
@@ -219,16 +219,38 @@ async fn async_waiters_lose_and_duplicate_nothing() {
     assert_eq!(all, (0..PRODUCERS * PER).collect::<Vec<_>>());
 }
 
-impl<T: Send + std::fmt::Debug, S: Slots<T>> Mailbox<T, S> {
-    /// Test helper: batch push that waits for room message by message.
-    async fn push_all_or_wait<I: IntoIterator<Item = T>>(&self, batch: I) {
-        if let Err(e) = self.try_push_batch(batch) {
-            assert!(!e.closed);
-            for m in e.rest {
-                self.push(m).await.unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_batch_waits_for_room_and_keeps_order() {
+    let q = Arc::new(Mailbox::bounded(3));
+    let consumer = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(v) = q.pop().await {
+                got.push(v);
             }
-        }
-    }
+            got
+        })
+    };
+    q.push_batch(0..100u32).await.unwrap();
+    q.close();
+    assert_eq!(consumer.await.unwrap(), (0..100).collect::<Vec<_>>());
+    let err = q.push_batch([7, 8]).await.unwrap_err();
+    assert_eq!(err, BatchError { pushed: 0, closed: true, rest: vec![7, 8] });
+}
+
+#[tokio::test]
+async fn push_batch_hands_back_the_rest_when_closed_while_waiting() {
+    let q = Arc::new(Mailbox::bounded(2));
+    let pusher = {
+        let q = q.clone();
+        tokio::spawn(async move { q.push_batch([1u32, 2, 3, 4]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    q.close();
+    let err = pusher.await.unwrap().unwrap_err();
+    assert_eq!(err, BatchError { pushed: 2, closed: true, rest: vec![3, 4] });
+    assert_eq!((q.try_pop(), q.try_pop(), q.try_pop()), (Some(1), Some(2), None));
 }
 
 #[tokio::test]
