@@ -50,4 +50,4 @@ mod server;
 pub use client::{Client, ClientError};
 pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
 pub use jsonrpc::{Message, MessageKind, ProtocolError, RequestId, codes, error_response};
-pub use server::{CloseReason, Handler, IoStrategy, Server, ServerConfig, ServerStats};
+pub use server::{BACKLOG, CloseReason, Handler, IoStrategy, Server, ServerConfig, ServerStats, listen};

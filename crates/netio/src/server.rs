@@ -133,6 +133,26 @@ struct Counters {
     accept_errors: AtomicU64,
 }
 
+/// Accept backlog asked of the kernel (which caps it at `net.core.somaxconn`):
+/// tokio's default of 1,024 drops SYNs when thousands of clients connect at once.
+pub const BACKLOG: i32 = 4096;
+
+/// A listening socket on `addr` with `SO_REUSEADDR`, a [`BACKLOG`]-deep accept
+/// queue and, when `reuse_port` is set, `SO_REUSEPORT`, so that several listeners
+/// (in one process or several) share one port and the kernel spreads connections
+/// over them. Call from a tokio runtime.
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// A running server. Dropping it without [`shutdown`](Server::shutdown) stops
 /// accepting and cancels connections abruptly.
 pub struct Server {
@@ -146,7 +166,14 @@ pub struct Server {
 impl Server {
     /// Binds `addr` and starts serving with `handler`. Call from a tokio runtime.
     pub async fn bind<H: Handler>(addr: impl ToSocketAddrs, handler: Arc<H>, config: ServerConfig) -> io::Result<Server> {
-        Server::serve(TcpListener::bind(addr).await?, handler, config)
+        let mut last = None;
+        for addr in tokio::net::lookup_host(addr).await? {
+            match listen(addr, false) {
+                Ok(listener) => return Server::serve(listener, handler, config),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")))
     }
 
     /// Serves on a listener made elsewhere (say, one of several `SO_REUSEPORT`

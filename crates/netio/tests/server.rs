@@ -201,3 +201,23 @@ async fn client_refuses_to_send_a_message_with_a_newline() {
     assert!(matches!(c.call(b"{\n}").await, Err(ClientError::Frame(FrameError::EmbeddedNewline { at: 1 }))));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reuse_port_listeners_share_a_port_and_both_serve() {
+    let first = listen("127.0.0.1:0".parse().unwrap(), true).unwrap();
+    let addr = first.local_addr().unwrap();
+    let second = listen(addr, true).unwrap();
+    assert!(listen(addr, false).is_err(), "without SO_REUSEPORT the port is taken");
+    let (h1, h2) = (Arc::new(Echo::default()), Arc::new(Echo::default()));
+    let s1 = Server::serve(first, h1.clone(), ServerConfig::default()).unwrap();
+    let s2 = Server::serve(second, h2.clone(), ServerConfig::default()).unwrap();
+    // The kernel hashes connections over the two listeners; with 64 clients both
+    // get some (the odds that one gets none are 2^-63).
+    for id in 0..64 {
+        let mut c = Client::connect(addr).await.unwrap();
+        assert_eq!(c.call(request(id).as_bytes()).await.unwrap(), request(id).as_bytes());
+    }
+    let (a, b) = (s1.shutdown().await.accepted, s2.shutdown().await.accepted);
+    assert_eq!(a + b, 64);
+    assert!(a > 0 && b > 0, "one listener got every connection: {a} / {b}");
+}
