@@ -8,7 +8,6 @@
 //! for one-time allocations (lazy statics, tokio's I/O slab pages, which tokio keeps
 //! for reuse), so that "after == before" means no leak, not "nothing was cached".
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use mcpbench::env::Environment;
 use mcpbench::files::{SUSTAINED_SCHEMA, SustainedFile, SustainedMemory, Window};
 use mcpbench::group::BATCH;
 use mcpbench::harness::Harness;
-use mcpbench::latency::{LatencyFile, Load, Method, histogram, summarize};
+use mcpbench::latency::{Load, Method, histogram, summarize};
 use mcpbench::workloads::SeedMix;
 use mcpbench::{profile, results};
 

@@ -86,7 +86,7 @@ fn main() -> ExitCode {
                 if !r.missing.is_empty() {
                     println!("  missing from this run: {}", r.missing.join(", "));
                 }
-                !(strict && !r.all_met())
+                !strict || r.all_met()
             })
         }
         Command::Baseline { action: BaselineAction::Save { name, criterion } } => match report::baseline::check_name(&name) {

@@ -89,7 +89,7 @@ impl Targets {
             }
         }
         for r in &targets.ratio {
-            if !(r.min > 0.0) {
+            if r.min.is_nan() || r.min <= 0.0 {
                 return invalid(format!("ratio of {} must have min > 0", r.bench));
             }
         }
