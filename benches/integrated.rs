@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcpbench::group::{BATCH, Group};
-use mcpbench::latency::{Method, histogram};
+use mcpbench::latency::Method;
+use mcpbench::parallel::{repeat, run_tasks};
 use mcpbench::messages::{tool_call, tool_result};
 use mcpbench::workloads::SeedMix;
 use mcpbench_netio::{Client, Handler, Message, RequestId, Server, ServerConfig, codes, error_response};
@@ -74,39 +75,16 @@ fn benches(c: &mut Criterion) {
     let mut g = Group::new(c, "integrated");
     g.elements(TASKS as u64 * OPS_PER_TASK);
     g.custom("seed_mix", "256x400", Method::BatchMean(BATCH), |iters, rec| {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let (elapsed, hists) = rt.block_on(async {
-                let start = Instant::now();
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|t| {
-                        let mix = mix.clone();
-                        tokio::spawn(async move {
-                            let mut h = histogram();
-                            let mut i = 0;
-                            while i < OPS_PER_TASK {
-                                let b = Instant::now();
-                                for j in i..(i + BATCH).min(OPS_PER_TASK) {
-                                    mix.op(t, j);
-                                }
-                                h.saturating_record((b.elapsed().as_nanos() as u64 / BATCH).max(1));
-                                i += BATCH;
-                            }
-                            h
-                        })
-                    })
-                    .collect();
-                let mut hists = Vec::new();
-                for t in tasks {
-                    hists.push(t.await.expect("mix task"));
-                }
-                (start.elapsed(), hists)
+        repeat(iters, rec, || {
+            let shared = mix.clone();
+            let run = run_tasks(&rt, TASKS, OPS_PER_TASK, move |t, i| {
+                shared.op(t, i);
+                std::future::ready(())
             });
-            total += elapsed;
-            hists.iter().for_each(|h| rec.merge(h));
+            // Undo the run's registrations, outside the clock.
             mix.reset();
-        }
-        total
+            run
+        })
     });
 
     // The end-to-end path.

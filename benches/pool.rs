@@ -13,7 +13,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use deadpool::unmanaged;
 use hdrhistogram::Histogram;
 use mcpbench::group::{BATCH, Group};
-use mcpbench::latency::{Method, Recorder, histogram};
+use mcpbench::latency::{Method, histogram};
+use mcpbench::parallel::{repeat, run_tasks};
 use mcpbench_pool::{Pool, PoolConfig, PoolSet, TcpManager};
 use tokio::runtime::Runtime;
 
@@ -37,53 +38,6 @@ fn upstream(rt: &Runtime) -> SocketAddr {
         });
         addr
     })
-}
-
-/// Runs `tasks` tasks, each `ops` times `op(task)`, timing batches of [`BATCH`];
-/// returns the wall time of all and each task's histogram of per-op batch means.
-fn run_tasks<F, Fut>(rt: &Runtime, tasks: usize, ops: u64, op: F) -> (Duration, Vec<Histogram<u64>>)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    rt.block_on(async {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|t| {
-                let op = op.clone();
-                tokio::spawn(async move {
-                    let mut h = histogram();
-                    let mut done = 0;
-                    while done < ops {
-                        let n = BATCH.min(ops - done);
-                        let b = Instant::now();
-                        for _ in 0..n {
-                            op(t).await;
-                        }
-                        h.saturating_record((b.elapsed().as_nanos() as u64 / n).max(1));
-                        done += n;
-                    }
-                    h
-                })
-            })
-            .collect();
-        let mut hists = Vec::with_capacity(tasks);
-        for h in handles {
-            hists.push(h.await.expect("bench task panicked"));
-        }
-        (start.elapsed(), hists)
-    })
-}
-
-fn repeat(iters: u64, rec: &mut Recorder, mut once: impl FnMut() -> (Duration, Vec<Histogram<u64>>)) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let (elapsed, hists) = once();
-        total += elapsed;
-        hists.iter().for_each(|h| rec.merge(h));
-    }
-    total
 }
 
 /// A managed pool's manager that does nothing: separates deadpool-managed's own
@@ -125,7 +79,7 @@ fn benches(c: &mut Criterion) {
     g.custom("checkout_return", "128x1000", Method::BatchMean(BATCH), |iters, rec| {
         repeat(iters, rec, || {
             let set = set.clone();
-            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t| {
+            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
                 let set = set.clone();
                 async move { drop(set.checkout(&t).await.expect("checkout")) }
             })
@@ -134,7 +88,7 @@ fn benches(c: &mut Criterion) {
     g.custom("ceiling_managed_noop", "128x1000", Method::BatchMean(BATCH), |iters, rec| {
         repeat(iters, rec, || {
             let noops = noops.clone();
-            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t| {
+            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
                 let noops = noops.clone();
                 async move { drop(noops.checkout(&t).await.expect("checkout")) }
             })
@@ -143,7 +97,7 @@ fn benches(c: &mut Criterion) {
     g.custom("ceiling_unmanaged", "128x1000", Method::BatchMean(BATCH), |iters, rec| {
         repeat(iters, rec, || {
             let bare = bare.clone();
-            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t| {
+            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
                 let bare = bare.clone();
                 async move { drop(bare[t].get().await.expect("get")) }
             })
@@ -157,7 +111,7 @@ fn benches(c: &mut Criterion) {
     g.custom("checkout_return_1task", "100k", Method::BatchMean(BATCH), |iters, rec| {
         repeat(iters, rec, || {
             let alone = alone.clone();
-            run_tasks(&rt, 1, ALONE_OPS, move |_| {
+            run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
                 let alone = alone.clone();
                 async move { drop(alone.checkout().await.expect("checkout")) }
             })
@@ -167,7 +121,7 @@ fn benches(c: &mut Criterion) {
     g.custom("ceiling_managed_noop_1task", "100k", Method::BatchMean(BATCH), |iters, rec| {
         repeat(iters, rec, || {
             let noop = noop.clone();
-            run_tasks(&rt, 1, ALONE_OPS, move |_| {
+            run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
                 let noop = noop.clone();
                 async move { drop(noop.checkout().await.expect("checkout")) }
             })
@@ -176,7 +130,7 @@ fn benches(c: &mut Criterion) {
     g.custom("ceiling_unmanaged_1task", "100k", Method::BatchMean(BATCH), |iters, rec| {
         repeat(iters, rec, || {
             let bare = bare_alone.clone();
-            run_tasks(&rt, 1, ALONE_OPS, move |_| {
+            run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
                 let bare = bare.clone();
                 async move { drop(bare.get().await.expect("get")) }
             })

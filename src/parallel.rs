@@ -1,7 +1,13 @@
 //! Running a workload on several threads with one wall clock around all of them.
 
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::runtime::Runtime;
+
+use crate::group::BATCH;
+use crate::latency::{Recorder, histogram};
 
 /// Runs `work(thread_index)` on `threads` threads released together, and returns
 /// the wall-clock time from the first thread's start to the last thread's end
@@ -50,6 +56,56 @@ pub fn timed_batches(ops: u64, batch: u64, mut op: impl FnMut(u64), mut record: 
         i += n;
     }
     start.elapsed()
+}
+
+/// Runs `tasks` tokio tasks on `rt`, each calling `op(task, i)` for `i` in
+/// `0..ops`, timing batches of [`BATCH`]. Returns the wall time from the first
+/// spawn to the last task's end, and each task's histogram of per-op batch means.
+pub fn run_tasks<F, Fut>(rt: &Runtime, tasks: usize, ops: u64, op: F) -> (Duration, Vec<Histogram<u64>>)
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    rt.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|t| {
+                let op = op.clone();
+                tokio::spawn(async move {
+                    let mut h = histogram();
+                    let mut i = 0;
+                    while i < ops {
+                        let n = BATCH.min(ops - i);
+                        let b = Instant::now();
+                        for j in i..i + n {
+                            op(t, j).await;
+                        }
+                        h.saturating_record((b.elapsed().as_nanos() as u64 / n).max(1));
+                        i += n;
+                    }
+                    h
+                })
+            })
+            .collect();
+        let mut hists = Vec::with_capacity(tasks);
+        for h in handles {
+            hists.push(h.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+        }
+        (start.elapsed(), hists)
+    })
+}
+
+/// Runs `once` `iters` times (a Criterion `iter_custom` routine), merging the
+/// histograms it returns into `rec`; returns the summed wall time.
+pub fn repeat(iters: u64, rec: &mut Recorder, mut once: impl FnMut() -> (Duration, Vec<Histogram<u64>>)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (elapsed, hists) = once();
+        total += elapsed;
+        hists.iter().for_each(|h| rec.merge(h));
+    }
+    total
 }
 
 #[cfg(test)]
