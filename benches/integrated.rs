@@ -16,10 +16,12 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcpbench::group::{BATCH, Group};
 use mcpbench::latency::Method;
-use mcpbench::parallel::{repeat, run_tasks};
 use mcpbench::messages::{tool_call, tool_result};
+use mcpbench::parallel::{repeat, run_tasks};
 use mcpbench::workloads::SeedMix;
-use mcpbench_netio::{Client, Handler, Message, RequestId, Server, ServerConfig, codes, error_response};
+use mcpbench_netio::{
+    Client, Conn, Handler, Message, RequestId, Server, ServerConfig, codes, error_response,
+};
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{InFlight, Registry, RouteKey};
 use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
@@ -50,21 +52,40 @@ struct ToolName<'a> {
 }
 
 impl Handler for ToolServer {
-    async fn handle(&self, msg: Message) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
         let id = msg.id()?.clone();
         self.sessions.touch(&self.session, Instant::now());
         let Ok(call) = serde_json::from_slice::<CallParams<'_>>(msg.frame()) else {
-            return Some(error_response(Some(&id), codes::INVALID_PARAMS, "tools/call needs params.name"));
+            return Some(error_response(
+                Some(&id),
+                codes::INVALID_PARAMS,
+                "tools/call needs params.name",
+            ));
         };
-        let answer = self.in_flight.begin(id.clone(), Instant::now() + Duration::from_secs(30)).ok()?;
+        let answer = self
+            .in_flight
+            .begin(id.clone(), Instant::now() + Duration::from_secs(30))
+            .ok()?;
         let key = RouteKey::new(call.params.name);
-        if self.tools.route(&key, (id.clone(), msg.into_frame())).is_err() {
+        if self
+            .tools
+            .route(&key, (id.clone(), msg.into_frame()))
+            .is_err()
+        {
             self.in_flight.cancel(&id);
-            return Some(error_response(Some(&id), codes::METHOD_NOT_FOUND, "unknown or busy tool"));
+            return Some(error_response(
+                Some(&id),
+                codes::METHOD_NOT_FOUND,
+                "unknown or busy tool",
+            ));
         }
         match answer.await {
             Ok(Ok(result)) => Some(result),
-            _ => Some(error_response(Some(&id), codes::INTERNAL_ERROR, "tool did not answer")),
+            _ => Some(error_response(
+                Some(&id),
+                codes::INTERNAL_ERROR,
+                "tool did not answer",
+            )),
         }
     }
 }
@@ -74,27 +95,47 @@ fn benches(c: &mut Criterion) {
     let mix = Arc::new(SeedMix::new(TASKS));
     let mut g = Group::new(c, "integrated");
     g.elements(TASKS as u64 * OPS_PER_TASK);
-    g.custom("seed_mix", "256x400", Method::BatchMean(BATCH), |iters, rec| {
-        repeat(iters, rec, || {
-            let shared = mix.clone();
-            let run = run_tasks(&rt, TASKS, OPS_PER_TASK, move |t, i| {
-                shared.op(t, i);
-                std::future::ready(())
-            });
-            // Undo the run's registrations, outside the clock.
-            mix.reset();
-            run
-        })
-    });
+    g.custom(
+        "seed_mix",
+        "256x400",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            repeat(iters, rec, || {
+                let shared = mix.clone();
+                let run = run_tasks(&rt, TASKS, OPS_PER_TASK, move |t, i| {
+                    shared.op(t, i);
+                    std::future::ready(())
+                });
+                // Undo the run's registrations, outside the clock.
+                mix.reset();
+                run
+            })
+        },
+    );
 
     // The end-to-end path.
     let mailbox = Arc::new(Mailbox::<(RequestId, Bytes)>::bounded(1024));
     let sessions = SessionStore::new(16);
     let session = sessions
-        .create(NewSession { protocol_version: "2025-11-25".into(), client: ClientInfo::default(), capabilities: "{}".into() }, Instant::now())
+        .create(
+            NewSession {
+                protocol_version: "2025-11-25".into(),
+                client: ClientInfo::default(),
+                capabilities: "{}".into(),
+            },
+            Instant::now(),
+        )
         .expect("room");
-    let server = Arc::new(ToolServer { session, sessions, tools: Registry::new(), in_flight: InFlight::new() });
-    server.tools.register(RouteKey::new("echo"), mailbox.clone()).expect("fresh key");
+    let server = Arc::new(ToolServer {
+        session,
+        sessions,
+        tools: Registry::new(),
+        in_flight: InFlight::new(),
+    });
+    server
+        .tools
+        .register(RouteKey::new("echo"), mailbox.clone())
+        .expect("fresh key");
     let result = Bytes::from(tool_result(0, RESULT_SIZE));
     let worker = {
         let (server, mailbox) = (server.clone(), mailbox.clone());
@@ -106,8 +147,16 @@ fn benches(c: &mut Criterion) {
             }
         })
     };
-    let net = rt.block_on(Server::bind("127.0.0.1:0", server.clone(), ServerConfig::default())).expect("bind loopback");
-    let mut client = rt.block_on(Client::connect(net.local_addr())).expect("connect");
+    let net = rt
+        .block_on(Server::bind(
+            "127.0.0.1:0",
+            server.clone(),
+            ServerConfig::default(),
+        ))
+        .expect("bind loopback");
+    let mut client = rt
+        .block_on(Client::connect(net.local_addr()))
+        .expect("connect");
     let request = tool_call(1, 256);
     g.elements(1);
     g.custom("tools_call", "e2e_4KiB", Method::PerOp, |iters, rec| {

@@ -20,7 +20,7 @@ use mcpbench::files::{MEMORY_SCHEMA, MemoryComponent, MemoryFile, Snapshot};
 use mcpbench::harness::Harness;
 use mcpbench::messages::tool_call;
 use mcpbench::results;
-use mcpbench_netio::{Handler, Message, MessageKind, Server, ServerConfig};
+use mcpbench_netio::{Conn, Handler, Message, MessageKind, Server, ServerConfig};
 use mcpbench_pool::{PoolConfig, PoolSet, TcpManager};
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{Registry, RouteKey};
@@ -30,7 +30,10 @@ use mcpbench_session::{ClientInfo, NewSession, SessionStore};
 static ALLOC: Counting = Counting;
 
 fn snapshot() -> Snapshot {
-    Snapshot { live_bytes: alloc::live_bytes(), rss_bytes: alloc::rss_bytes().unwrap_or(0) }
+    Snapshot {
+        live_bytes: alloc::live_bytes(),
+        rss_bytes: alloc::rss_bytes().unwrap_or(0),
+    }
 }
 
 /// Snapshots taken by one workload run.
@@ -55,21 +58,40 @@ impl Probe {
     }
 }
 
-fn measure(id: &str, item: &str, items: u64, ops: u64, mut workload: impl FnMut(&mut Probe)) -> MemoryComponent {
+fn measure(
+    id: &str,
+    item: &str,
+    items: u64,
+    ops: u64,
+    mut workload: impl FnMut(&mut Probe),
+) -> MemoryComponent {
     workload(&mut Probe::default());
     let mut p = Probe::default();
     workload(&mut p);
     let (Some(before), Some(after)) = (p.before, p.after) else {
         panic!("workload {id} must call start() and end()");
     };
-    let per_item = p.marks.iter().map(|(n, s)| (n.to_string(), (s.live_bytes - before.live_bytes) as f64 / items as f64)).collect();
+    let per_item = p
+        .marks
+        .iter()
+        .map(|(n, s)| {
+            (
+                n.to_string(),
+                (s.live_bytes - before.live_bytes) as f64 / items as f64,
+            )
+        })
+        .collect();
     MemoryComponent {
         id: id.to_string(),
         item: item.to_string(),
         items,
         ops,
         before,
-        loaded: p.marks.into_iter().map(|(n, s)| (n.to_string(), s)).collect(),
+        loaded: p
+            .marks
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s))
+            .collect(),
         bytes_per_item: per_item,
         after,
         leaked_bytes: after.live_bytes - before.live_bytes,
@@ -78,13 +100,17 @@ fn measure(id: &str, item: &str, items: u64, ops: u64, mut workload: impl FnMut(
 
 fn registry(n: u64) -> impl FnMut(&mut Probe) {
     move |p| {
-        let names: Vec<String> = (0..n).map(|i| format!("tools/server_{}/tool_{i}", i % 128)).collect();
+        let names: Vec<String> = (0..n)
+            .map(|i| format!("tools/server_{}/tool_{i}", i % 128))
+            .collect();
         let mailbox = Arc::new(Mailbox::<u64>::bounded(n as usize));
         p.start();
         let table = Registry::new();
         let keys: Vec<RouteKey> = names.iter().map(|s| RouteKey::new(s)).collect();
         for k in &keys {
-            table.register(k.clone(), mailbox.clone()).expect("fresh key");
+            table
+                .register(k.clone(), mailbox.clone())
+                .expect("fresh key");
         }
         p.mark("loaded");
         for (i, k) in keys.iter().enumerate() {
@@ -102,7 +128,10 @@ fn registry(n: u64) -> impl FnMut(&mut Probe) {
 fn new_session() -> NewSession {
     NewSession {
         protocol_version: "2025-11-25".into(),
-        client: ClientInfo { name: "mcp-inspector".into(), version: "0.16.2".into() },
+        client: ClientInfo {
+            name: "mcp-inspector".into(),
+            version: "0.16.2".into(),
+        },
         capabilities: r#"{"roots":{"listChanged":true},"sampling":{}}"#.into(),
     }
 }
@@ -112,12 +141,17 @@ fn session(n: u64) -> impl FnMut(&mut Probe) {
         let t0 = Instant::now();
         p.start();
         let store = SessionStore::new(n as usize);
-        let ids: Vec<_> = (0..n).map(|_| store.create(new_session(), t0).expect("room")).collect();
+        let ids: Vec<_> = (0..n)
+            .map(|_| store.create(new_session(), t0).expect("room"))
+            .collect();
         p.mark("loaded");
         for id in &ids {
             store.update(id, |s| s.requests += 1).expect("live");
         }
-        assert_eq!(store.evict_idle(t0 + Duration::from_secs(301), Duration::from_secs(300)), n as usize);
+        assert_eq!(
+            store.evict_idle(t0 + Duration::from_secs(301), Duration::from_secs(300)),
+            n as usize
+        );
         drop((store, ids));
         p.end();
     }
@@ -163,7 +197,11 @@ fn pool(rt: &tokio::runtime::Runtime, pools: usize, ops_per_pool: u64) -> impl F
     move |p| {
         p.start();
         rt.block_on(async {
-            let set = PoolSet::new((0..pools).map(|i| (i, TcpManager::new(upstream))), &PoolConfig::default()).expect("config");
+            let set = PoolSet::new(
+                (0..pools).map(|i| (i, TcpManager::new(upstream))),
+                &PoolConfig::default(),
+            )
+            .expect("config");
             for i in 0..pools {
                 drop(set.checkout(&i).await.expect("connect"));
             }
@@ -185,7 +223,7 @@ fn pool(rt: &tokio::runtime::Runtime, pools: usize, ops_per_pool: u64) -> impl F
 struct Echo;
 
 impl Handler for Echo {
-    async fn handle(&self, msg: Message) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
         (msg.kind() == MessageKind::Request).then(|| msg.into_frame())
     }
 }
@@ -200,7 +238,13 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn connections(rt: &tokio::runtime::Runtime, n: usize) -> impl FnMut(&mut Probe) {
-    let server = rt.block_on(Server::bind("127.0.0.1:0", Arc::new(Echo), ServerConfig::default())).expect("bind loopback");
+    let server = rt
+        .block_on(Server::bind(
+            "127.0.0.1:0",
+            Arc::new(Echo),
+            ServerConfig::default(),
+        ))
+        .expect("bind loopback");
     let mut request = tool_call(1, 1024);
     request.push(b'\n');
     let mut reply = vec![0u8; request.len()];
@@ -211,7 +255,9 @@ fn connections(rt: &tokio::runtime::Runtime, n: usize) -> impl FnMut(&mut Probe)
         for _ in 0..n {
             clients.push(TcpStream::connect(server.local_addr()).expect("connect"));
         }
-        wait_for("the server to accept", || server.stats().accepted == accepted + n as u64);
+        wait_for("the server to accept", || {
+            server.stats().accepted == accepted + n as u64
+        });
         // Let every connection task reach its first wait for input.
         std::thread::sleep(Duration::from_millis(200));
         p.mark("idle_never_used");
@@ -223,7 +269,9 @@ fn connections(rt: &tokio::runtime::Runtime, n: usize) -> impl FnMut(&mut Probe)
         std::thread::sleep(Duration::from_millis(200));
         p.mark("idle_after_one_request");
         clients.clear();
-        wait_for("the server to close", || server.stats().closed == accepted + n as u64);
+        wait_for("the server to close", || {
+            server.stats().closed == accepted + n as u64
+        });
         // tokio frees deregistered sockets' bookkeeping on a later driver turn.
         std::thread::sleep(Duration::from_millis(200));
         p.end();
@@ -233,8 +281,18 @@ fn connections(rt: &tokio::runtime::Runtime, n: usize) -> impl FnMut(&mut Probe)
 fn main() {
     let h = Harness::from_env();
     let quick = h.quick();
-    let (n, conns, pools, per_pool) = if quick { (10_000, 200, 8, 100) } else { (100_000, 2_000, 128, 1000) };
-    let ids = ["memory/registry/100k", "memory/session/100k", "memory/queue/100k", "memory/pool/128x1000", "memory/netio/2000conns"];
+    let (n, conns, pools, per_pool) = if quick {
+        (10_000, 200, 8, 100)
+    } else {
+        (100_000, 2_000, 128, 1000)
+    };
+    let ids = [
+        "memory/registry/100k",
+        "memory/session/100k",
+        "memory/queue/100k",
+        "memory/pool/128x1000",
+        "memory/netio/2000conns",
+    ];
     if h.list(&ids) {
         return;
     }
@@ -242,7 +300,10 @@ fn main() {
         println!("memory: nothing to profile (allocation counting, not timing)");
         return;
     }
-    assert!(alloc::installed(), "the counting allocator must be the global allocator");
+    assert!(
+        alloc::installed(),
+        "the counting allocator must be the global allocator"
+    );
     let rt = mcpbench::runtime(2);
     let mut components = Vec::new();
     for id in ids.iter().filter(|id| h.selected(id)) {
@@ -251,10 +312,26 @@ fn main() {
             "memory/registry/100k" => measure(id, "route", n, n, registry(n)),
             "memory/session/100k" => measure(id, "session", n, n, session(n)),
             "memory/queue/100k" => measure(id, "queued message", n, n, queue(n)),
-            "memory/pool/128x1000" => measure(id, "pooled connection", pools as u64, pools as u64 * per_pool, pool(&rt, pools, per_pool)),
-            _ => measure(id, "connection", conns as u64, conns as u64, connections(&rt, conns)),
+            "memory/pool/128x1000" => measure(
+                id,
+                "pooled connection",
+                pools as u64,
+                pools as u64 * per_pool,
+                pool(&rt, pools, per_pool),
+            ),
+            _ => measure(
+                id,
+                "connection",
+                conns as u64,
+                conns as u64,
+                connections(&rt, conns),
+            ),
         };
-        let per: Vec<String> = c.bytes_per_item.iter().map(|(k, v)| format!("{k} {v:.0} B/{}", c.item)).collect();
+        let per: Vec<String> = c
+            .bytes_per_item
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.0} B/{}", c.item))
+            .collect();
         println!(
             "{id:<24} before {:>10} B  after {:>10} B  leaked {:>6} B  {}  (RSS {:.1} MiB; {:.1} s)",
             c.before.live_bytes,
@@ -270,7 +347,11 @@ fn main() {
         return;
     }
     let path = results::results_dir().join("memory.json");
-    let file = MemoryFile { schema: MEMORY_SCHEMA.to_string(), environment: Environment::capture(), components };
+    let file = MemoryFile {
+        schema: MEMORY_SCHEMA.to_string(),
+        environment: Environment::capture(),
+        components,
+    };
     match results::write_json(&path, &file) {
         Ok(()) => println!("memory: wrote {}", path.display()),
         Err(e) => {

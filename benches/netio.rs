@@ -21,7 +21,9 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mcpbench::group::Group;
 use mcpbench::latency::Method;
 use mcpbench::messages::tool_call;
-use mcpbench_netio::{FrameDecoder, Handler, IoStrategy, Message, MessageKind, Server, ServerConfig, encode};
+use mcpbench_netio::{
+    Conn, FrameDecoder, Handler, IoStrategy, Message, MessageKind, Server, ServerConfig, encode,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -36,14 +38,16 @@ const CODEC_FRAMES: usize = 256;
 struct Echo;
 
 impl Handler for Echo {
-    async fn handle(&self, msg: Message) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
         (msg.kind() == MessageKind::Request).then(|| msg.into_frame())
     }
 }
 
 /// The ceiling: a bare tokio echo server, no framing at all.
 async fn bare_echo() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
@@ -67,7 +71,9 @@ async fn bare_echo() -> SocketAddr {
 }
 
 async fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).await.expect("connect to the loopback server");
+    let s = TcpStream::connect(addr)
+        .await
+        .expect("connect to the loopback server");
     s.set_nodelay(true).expect("nodelay");
     s
 }
@@ -79,7 +85,13 @@ fn frame() -> Vec<u8> {
 }
 
 /// `iters` round trips on `stream`, each timed.
-async fn ping_pong(stream: &mut TcpStream, iters: u64, frame: &[u8], reply: &mut [u8], rec: &mut mcpbench::latency::Recorder) -> Duration {
+async fn ping_pong(
+    stream: &mut TcpStream,
+    iters: u64,
+    frame: &[u8],
+    reply: &mut [u8],
+    rec: &mut mcpbench::latency::Recorder,
+) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
         let t = Instant::now();
@@ -112,7 +124,9 @@ async fn pipelined(stream: &mut TcpStream, iters: u64, window: &[u8]) -> Duratio
                     Err(_) => break,
                 }
             }
-            wr.write_all(&window[..n as usize * FRAME]).await.expect("send");
+            wr.write_all(&window[..n as usize * FRAME])
+                .await
+                .expect("send");
             sent += n;
         }
     };
@@ -148,8 +162,13 @@ fn start_servers(rt: &Runtime) -> (Vec<Server>, Vec<(&'static str, SocketAddr)>)
         for (name, strategy) in VARIANTS {
             let addr = match strategy {
                 Some(strategy) => {
-                    let config = ServerConfig { strategy, ..ServerConfig::default() };
-                    let server = Server::bind("127.0.0.1:0", Arc::new(Echo), config).await.expect("bind loopback");
+                    let config = ServerConfig {
+                        strategy,
+                        ..ServerConfig::default()
+                    };
+                    let server = Server::bind("127.0.0.1:0", Arc::new(Echo), config)
+                        .await
+                        .expect("bind loopback");
                     let addr = server.local_addr();
                     servers.push(server);
                     addr
@@ -167,15 +186,26 @@ fn benches(c: &mut Criterion) {
     // Client and server tasks on one thread: no cross-thread wake-up in the round
     // trip, so what remains is the I/O path itself (this machine's wake-up latency,
     // tens of microseconds, otherwise dominates a ping-pong).
-    let rt1 = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let rt1 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let frame = frame();
-    let window: Vec<u8> = frame.iter().copied().cycle().take(FRAME * IN_FLIGHT).collect();
+    let window: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(FRAME * IN_FLIGHT)
+        .collect();
     let (servers, addrs) = start_servers(&rt);
     let (servers1, addrs1) = start_servers(&rt1);
 
     let mut g = Group::new(c, "netio");
     g.elements(1);
-    for (function, rt, addrs) in [("pingpong", &rt, &addrs), ("pingpong_1thread", &rt1, &addrs1)] {
+    for (function, rt, addrs) in [
+        ("pingpong", &rt, &addrs),
+        ("pingpong_1thread", &rt1, &addrs1),
+    ] {
         for &(name, addr) in addrs {
             let mut stream = rt.block_on(connect(addr));
             let mut reply = vec![0u8; FRAME];
@@ -186,61 +216,74 @@ fn benches(c: &mut Criterion) {
     }
     for &(name, addr) in &addrs {
         let mut stream = rt.block_on(connect(addr));
-        g.timed("pipelined64", name, |iters| rt.block_on(pipelined(&mut stream, iters, &window)));
+        g.timed("pipelined64", name, |iters| {
+            rt.block_on(pipelined(&mut stream, iters, &window))
+        });
     }
 
     // The codec alone: 256 frames of 4 KiB per iteration.
-    let stream_bytes: Vec<u8> = frame.iter().copied().cycle().take(FRAME * CODEC_FRAMES).collect();
+    let stream_bytes: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(FRAME * CODEC_FRAMES)
+        .collect();
     g.bytes((FRAME * CODEC_FRAMES) as u64);
-    g.criterion().bench_function(criterion::BenchmarkId::new("codec_decode", "4KiB"), |b| {
-        let mut decoder = FrameDecoder::default();
-        b.iter_batched(
-            || BytesMut::from(&stream_bytes[..]),
-            |mut buf| {
-                let mut n = 0;
-                while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
-                    n += f.len();
-                }
-                n
-            },
-            BatchSize::SmallInput,
-        )
-    });
-    g.criterion().bench_function(criterion::BenchmarkId::new("codec_decode_parse", "4KiB"), |b| {
-        let mut decoder = FrameDecoder::default();
-        b.iter_batched(
-            || BytesMut::from(&stream_bytes[..]),
-            |mut buf| {
-                let mut n = 0;
-                while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
-                    n += Message::parse(f).expect("valid JSON-RPC").frame().len();
-                }
-                n
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    g.criterion()
+        .bench_function(criterion::BenchmarkId::new("codec_decode", "4KiB"), |b| {
+            let mut decoder = FrameDecoder::default();
+            b.iter_batched(
+                || BytesMut::from(&stream_bytes[..]),
+                |mut buf| {
+                    let mut n = 0;
+                    while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
+                        n += f.len();
+                    }
+                    n
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    g.criterion().bench_function(
+        criterion::BenchmarkId::new("codec_decode_parse", "4KiB"),
+        |b| {
+            let mut decoder = FrameDecoder::default();
+            b.iter_batched(
+                || BytesMut::from(&stream_bytes[..]),
+                |mut buf| {
+                    let mut n = 0;
+                    while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
+                        n += Message::parse(f).expect("valid JSON-RPC").frame().len();
+                    }
+                    n
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     let payload = &frame[..SIZE];
     let mut out = BytesMut::with_capacity(FRAME * CODEC_FRAMES);
-    g.criterion().bench_function(criterion::BenchmarkId::new("codec_encode", "4KiB"), |b| {
-        b.iter(|| {
-            out.clear();
-            for _ in 0..CODEC_FRAMES {
-                encode(payload, usize::MAX, &mut out).expect("no newline");
-            }
-            out.len()
-        })
-    });
+    g.criterion()
+        .bench_function(criterion::BenchmarkId::new("codec_encode", "4KiB"), |b| {
+            b.iter(|| {
+                out.clear();
+                for _ in 0..CODEC_FRAMES {
+                    encode(payload, usize::MAX, &mut out).expect("no newline");
+                }
+                out.len()
+            })
+        });
     let mut copy = Vec::with_capacity(FRAME * CODEC_FRAMES);
-    g.criterion().bench_function(criterion::BenchmarkId::new("ceiling_memcpy", "4KiB"), |b| {
-        b.iter(|| {
-            copy.clear();
-            for _ in 0..CODEC_FRAMES {
-                copy.extend_from_slice(std::hint::black_box(&frame));
-            }
-            copy.len()
-        })
-    });
+    g.criterion()
+        .bench_function(criterion::BenchmarkId::new("ceiling_memcpy", "4KiB"), |b| {
+            b.iter(|| {
+                copy.clear();
+                for _ in 0..CODEC_FRAMES {
+                    copy.extend_from_slice(std::hint::black_box(&frame));
+                }
+                copy.len()
+            })
+        });
     g.finish();
     for (rt, servers) in [(&rt, servers), (&rt1, servers1)] {
         rt.block_on(async {

@@ -28,7 +28,9 @@ const ALONE_OPS: u64 = 100_000;
 /// An upstream that accepts connections and holds them open, on loopback.
 fn upstream(rt: &Runtime) -> SocketAddr {
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
             let mut held = Vec::new();
@@ -50,7 +52,11 @@ impl mcpbench_pool::Manager for Noop {
     async fn create(&self) -> Result<u64, Self::Error> {
         Ok(0)
     }
-    async fn recycle(&self, _: &mut u64, _: &mcpbench_pool::Metrics) -> mcpbench_pool::RecycleResult<Self::Error> {
+    async fn recycle(
+        &self,
+        _: &mut u64,
+        _: &mcpbench_pool::Metrics,
+    ) -> mcpbench_pool::RecycleResult<Self::Error> {
         Ok(())
     }
 }
@@ -65,115 +71,171 @@ fn benches(c: &mut Criterion) {
     let config = PoolConfig::default();
 
     // The seed's layout: 128 pools, one task per pool.
-    let set = Arc::new(PoolSet::new((0..POOLS).map(|i| (i, TcpManager::new(addr))), &config).expect("valid config"));
+    let set = Arc::new(
+        PoolSet::new((0..POOLS).map(|i| (i, TcpManager::new(addr))), &config)
+            .expect("valid config"),
+    );
     rt.block_on(async {
         for i in 0..POOLS {
-            drop(set.checkout(&i).await.expect("connect to the loopback upstream"));
+            drop(
+                set.checkout(&i)
+                    .await
+                    .expect("connect to the loopback upstream"),
+            );
         }
     });
-    let bare: Arc<Vec<unmanaged::Pool<u64>>> = Arc::new((0..POOLS).map(|_| unmanaged_pool(1)).collect());
-    let noops = Arc::new(PoolSet::new((0..POOLS).map(|i| (i, Noop)), &config).expect("valid config"));
+    let bare: Arc<Vec<unmanaged::Pool<u64>>> =
+        Arc::new((0..POOLS).map(|_| unmanaged_pool(1)).collect());
+    let noops =
+        Arc::new(PoolSet::new((0..POOLS).map(|i| (i, Noop)), &config).expect("valid config"));
 
     let mut g = Group::new(c, "pool");
     g.elements(POOLS as u64 * OPS_PER_POOL);
-    g.custom("checkout_return", "128x1000", Method::BatchMean(BATCH), |iters, rec| {
-        repeat(iters, rec, || {
-            let set = set.clone();
-            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
+    g.custom(
+        "checkout_return",
+        "128x1000",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            repeat(iters, rec, || {
                 let set = set.clone();
-                async move { drop(set.checkout(&t).await.expect("checkout")) }
+                run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
+                    let set = set.clone();
+                    async move { drop(set.checkout(&t).await.expect("checkout")) }
+                })
             })
-        })
-    });
-    g.custom("ceiling_managed_noop", "128x1000", Method::BatchMean(BATCH), |iters, rec| {
-        repeat(iters, rec, || {
-            let noops = noops.clone();
-            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
+        },
+    );
+    g.custom(
+        "ceiling_managed_noop",
+        "128x1000",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            repeat(iters, rec, || {
                 let noops = noops.clone();
-                async move { drop(noops.checkout(&t).await.expect("checkout")) }
+                run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
+                    let noops = noops.clone();
+                    async move { drop(noops.checkout(&t).await.expect("checkout")) }
+                })
             })
-        })
-    });
-    g.custom("ceiling_unmanaged", "128x1000", Method::BatchMean(BATCH), |iters, rec| {
-        repeat(iters, rec, || {
-            let bare = bare.clone();
-            run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
+        },
+    );
+    g.custom(
+        "ceiling_unmanaged",
+        "128x1000",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            repeat(iters, rec, || {
                 let bare = bare.clone();
-                async move { drop(bare[t].get().await.expect("get")) }
+                run_tasks(&rt, POOLS, OPS_PER_POOL, move |t, _| {
+                    let bare = bare.clone();
+                    async move { drop(bare[t].get().await.expect("get")) }
+                })
             })
-        })
-    });
+        },
+    );
 
     // One task alone on one pool.
     g.elements(ALONE_OPS);
     let alone = Pool::new(TcpManager::new(addr), &config).expect("valid config");
     let bare_alone = unmanaged_pool(1);
-    g.custom("checkout_return_1task", "100k", Method::BatchMean(BATCH), |iters, rec| {
-        repeat(iters, rec, || {
-            let alone = alone.clone();
-            run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
+    g.custom(
+        "checkout_return_1task",
+        "100k",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            repeat(iters, rec, || {
                 let alone = alone.clone();
-                async move { drop(alone.checkout().await.expect("checkout")) }
+                run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
+                    let alone = alone.clone();
+                    async move { drop(alone.checkout().await.expect("checkout")) }
+                })
             })
-        })
-    });
+        },
+    );
     let noop = Pool::new(Noop, &config).expect("valid config");
-    g.custom("ceiling_managed_noop_1task", "100k", Method::BatchMean(BATCH), |iters, rec| {
-        repeat(iters, rec, || {
-            let noop = noop.clone();
-            run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
+    g.custom(
+        "ceiling_managed_noop_1task",
+        "100k",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            repeat(iters, rec, || {
                 let noop = noop.clone();
-                async move { drop(noop.checkout().await.expect("checkout")) }
+                run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
+                    let noop = noop.clone();
+                    async move { drop(noop.checkout().await.expect("checkout")) }
+                })
             })
-        })
-    });
-    g.custom("ceiling_unmanaged_1task", "100k", Method::BatchMean(BATCH), |iters, rec| {
-        repeat(iters, rec, || {
-            let bare = bare_alone.clone();
-            run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
-                let bare = bare.clone();
-                async move { drop(bare.get().await.expect("get")) }
+        },
+    );
+    g.custom(
+        "ceiling_unmanaged_1task",
+        "100k",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            repeat(iters, rec, || {
+                let bare = bare_alone.clone();
+                run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
+                    let bare = bare.clone();
+                    async move { drop(bare.get().await.expect("get")) }
+                })
             })
-        })
-    });
+        },
+    );
 
     // Contention: 128 tasks, 16 connections; each holds its connection across a
     // yield (a stand-in for using it). Latency = wait for a checkout, per op.
     g.elements(CONTENDERS as u64 * OPS_PER_CONTENDER);
-    let small = Pool::new(TcpManager::new(addr), &PoolConfig { max_size: CONTENDED_SIZE, ..config }).expect("valid config");
+    let small = Pool::new(
+        TcpManager::new(addr),
+        &PoolConfig {
+            max_size: CONTENDED_SIZE,
+            ..config
+        },
+    )
+    .expect("valid config");
     let bare_small = unmanaged_pool(CONTENDED_SIZE);
-    g.custom("contention", "128tasks_16conns", Method::PerOp, |iters, rec| {
-        repeat(iters, rec, || {
-            let small = small.clone();
-            contended(&rt, move || {
+    g.custom(
+        "contention",
+        "128tasks_16conns",
+        Method::PerOp,
+        |iters, rec| {
+            repeat(iters, rec, || {
                 let small = small.clone();
-                async move {
-                    let t = Instant::now();
-                    let conn = small.checkout().await.expect("checkout");
-                    let waited = t.elapsed();
-                    tokio::task::yield_now().await;
-                    drop(conn);
-                    waited
-                }
+                contended(&rt, move || {
+                    let small = small.clone();
+                    async move {
+                        let t = Instant::now();
+                        let conn = small.checkout().await.expect("checkout");
+                        let waited = t.elapsed();
+                        tokio::task::yield_now().await;
+                        drop(conn);
+                        waited
+                    }
+                })
             })
-        })
-    });
-    g.custom("ceiling_unmanaged_contention", "128tasks_16conns", Method::PerOp, |iters, rec| {
-        repeat(iters, rec, || {
-            let bare = bare_small.clone();
-            contended(&rt, move || {
-                let bare = bare.clone();
-                async move {
-                    let t = Instant::now();
-                    let obj = bare.get().await.expect("get");
-                    let waited = t.elapsed();
-                    tokio::task::yield_now().await;
-                    drop(obj);
-                    waited
-                }
+        },
+    );
+    g.custom(
+        "ceiling_unmanaged_contention",
+        "128tasks_16conns",
+        Method::PerOp,
+        |iters, rec| {
+            repeat(iters, rec, || {
+                let bare = bare_small.clone();
+                contended(&rt, move || {
+                    let bare = bare.clone();
+                    async move {
+                        let t = Instant::now();
+                        let obj = bare.get().await.expect("get");
+                        let waited = t.elapsed();
+                        tokio::task::yield_now().await;
+                        drop(obj);
+                        waited
+                    }
+                })
             })
-        })
-    });
+        },
+    );
     g.finish();
 }
 

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::hint::black_box;
 use crossbeam_queue::ArrayQueue;
 use mcpbench::group::Group;
 use mcpbench::latency::Method;
 use mcpbench::parallel::run_threads;
 use mcpbench_queue::Mailbox;
+use std::hint::black_box;
 
 const N: u64 = 100_000;
 const CAPACITY: usize = 1024;
@@ -77,7 +77,11 @@ fn threaded<Q: Queue>(q: &Q, producers: usize, consumers: usize) -> Duration {
     });
     // Every message arrived exactly once: the sums of what was pushed and popped agree.
     let expect = producers as u64 * (per_producer * (per_producer - 1) / 2);
-    assert_eq!(sums.iter().sum::<u64>(), expect, "messages lost or duplicated");
+    assert_eq!(
+        sums.iter().sum::<u64>(),
+        expect,
+        "messages lost or duplicated"
+    );
     elapsed
 }
 
@@ -99,27 +103,40 @@ fn benches(c: &mut Criterion) {
 
     // Batches of 64 pushed then popped; one op = one message through.
     let mut out = Vec::with_capacity(BATCH_OPS);
-    g.custom("batch64", "100k", Method::BatchMean(BATCH_OPS as u64), |iters, rec| {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let start = std::time::Instant::now();
-            for b in 0..N / BATCH_OPS as u64 {
-                let t = std::time::Instant::now();
-                mailbox.try_push_batch(b * 64..b * 64 + 64).expect("room");
-                out.clear();
-                mailbox.try_pop_batch(BATCH_OPS, &mut out);
-                black_box(&out);
-                rec.record_batch(t.elapsed(), BATCH_OPS as u64);
+    g.custom(
+        "batch64",
+        "100k",
+        Method::BatchMean(BATCH_OPS as u64),
+        |iters, rec| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = std::time::Instant::now();
+                for b in 0..N / BATCH_OPS as u64 {
+                    let t = std::time::Instant::now();
+                    mailbox.try_push_batch(b * 64..b * 64 + 64).expect("room");
+                    out.clear();
+                    mailbox.try_pop_batch(BATCH_OPS, &mut out);
+                    black_box(&out);
+                    rec.record_batch(t.elapsed(), BATCH_OPS as u64);
+                }
+                total += start.elapsed();
             }
-            total += start.elapsed();
-        }
-        total
-    });
+            total
+        },
+    );
 
     for (name, producers, consumers) in [("spsc_threads", 1, 1), ("mpmc_2p2c", 2, 2)] {
         let ceiling = format!("ceiling_arrayqueue_{name}");
-        g.timed(name, "100k", |iters| (0..iters).map(|_| threaded(&mailbox, producers, consumers)).sum());
-        g.timed(&ceiling, "100k", |iters| (0..iters).map(|_| threaded(&bare, producers, consumers)).sum());
+        g.timed(name, "100k", |iters| {
+            (0..iters)
+                .map(|_| threaded(&mailbox, producers, consumers))
+                .sum()
+        });
+        g.timed(&ceiling, "100k", |iters| {
+            (0..iters)
+                .map(|_| threaded(&bare, producers, consumers))
+                .sum()
+        });
     }
     g.finish();
 }

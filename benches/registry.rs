@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use std::hint::black_box;
 use dashmap::DashMap;
 use mcpbench::group::{BATCH, Group};
 use mcpbench::latency::{Method, histogram};
@@ -14,13 +13,16 @@ use mcpbench::parallel::{run_threads, timed_batches};
 use mcpbench::scattered;
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{InFlight, Registry, RouteKey};
+use std::hint::black_box;
 
 const N: u64 = 100_000;
 
 type Bare = DashMap<Arc<str>, Arc<Mailbox<u64>>, ahash::RandomState>;
 
 fn names() -> Vec<Arc<str>> {
-    (0..N).map(|i| Arc::from(format!("tools/server_{}/tool_{i}", i % 128))).collect()
+    (0..N)
+        .map(|i| Arc::from(format!("tools/server_{}/tool_{i}", i % 128)))
+        .collect()
 }
 
 fn benches(c: &mut Criterion) {
@@ -32,36 +34,42 @@ fn benches(c: &mut Criterion) {
     let registry = Registry::new();
     let bare: Bare = DashMap::with_hasher(ahash::RandomState::new());
     for (k, n) in keys.iter().zip(&names) {
-        registry.register(k.clone(), destination.clone()).expect("fresh key");
+        registry
+            .register(k.clone(), destination.clone())
+            .expect("fresh key");
         bare.insert(n.clone(), destination.clone());
     }
 
     let mut g = Group::new(c, "registry");
     g.elements(N);
-    g.criterion().bench_function(criterion::BenchmarkId::new("register", "100k"), |b| {
-        b.iter_batched(
-            || (Registry::new(), keys.clone()),
-            |(table, keys)| {
-                for k in keys {
-                    table.register(k, destination.clone()).expect("fresh key");
-                }
-                table
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.criterion().bench_function(criterion::BenchmarkId::new("ceiling_dashmap_insert", "100k"), |b| {
-        b.iter_batched(
-            || (Bare::with_hasher(ahash::RandomState::new()), names.clone()),
-            |(table, names)| {
-                for n in names {
-                    table.insert(n, destination.clone());
-                }
-                table
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    g.criterion()
+        .bench_function(criterion::BenchmarkId::new("register", "100k"), |b| {
+            b.iter_batched(
+                || (Registry::new(), keys.clone()),
+                |(table, keys)| {
+                    for k in keys {
+                        table.register(k, destination.clone()).expect("fresh key");
+                    }
+                    table
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    g.criterion().bench_function(
+        criterion::BenchmarkId::new("ceiling_dashmap_insert", "100k"),
+        |b| {
+            b.iter_batched(
+                || (Bare::with_hasher(ahash::RandomState::new()), names.clone()),
+                |(table, names)| {
+                    for n in names {
+                        table.insert(n, destination.clone());
+                    }
+                    table
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
 
     g.batched("lookup", "100k", N, |i| {
         black_box(registry.lookup(&keys[order[i as usize]]).is_some());
@@ -71,66 +79,122 @@ fn benches(c: &mut Criterion) {
     });
 
     // Two threads, each half of the lookups, one wall clock around both.
-    g.custom("lookup_2threads", "100k", Method::BatchMean(BATCH), |iters, rec| {
-        two_threads(iters, rec, |i| black_box(registry.lookup(&keys[order[i as usize]]).is_some()))
-    });
-    g.custom("ceiling_dashmap_get_2threads", "100k", Method::BatchMean(BATCH), |iters, rec| {
-        two_threads(iters, rec, |i| black_box(bare.get(&names[order[i as usize]]).is_some()))
-    });
+    g.custom(
+        "lookup_2threads",
+        "100k",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            two_threads(iters, rec, |i| {
+                black_box(registry.lookup(&keys[order[i as usize]]).is_some())
+            })
+        },
+    );
+    g.custom(
+        "ceiling_dashmap_get_2threads",
+        "100k",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            two_threads(iters, rec, |i| {
+                black_box(bare.get(&names[order[i as usize]]).is_some())
+            })
+        },
+    );
 
     // route: deliver into the mailbox of 1,000 routes (100 messages each), then
     // drain them; one op = one route + one pop.
-    let routes: Vec<(RouteKey, Arc<Mailbox<u64>>)> =
-        (0..1000).map(|i| (RouteKey::new(&format!("servers/upstream_{i}")), Arc::new(Mailbox::bounded(100)))).collect();
+    let routes: Vec<(RouteKey, Arc<Mailbox<u64>>)> = (0..1000)
+        .map(|i| {
+            (
+                RouteKey::new(&format!("servers/upstream_{i}")),
+                Arc::new(Mailbox::bounded(100)),
+            )
+        })
+        .collect();
     let router = Registry::new();
     for (k, m) in &routes {
         router.register(k.clone(), m.clone()).expect("fresh key");
     }
-    g.custom("route_and_drain", "100k", Method::BatchMean(1000), |iters, rec| {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            total += timed_batches(N, 1000, |i| {
-                let (key, mailbox) = &routes[(i % 1000) as usize];
-                router.route(key, i).expect("room for 100 per route");
-                if i % 1000 == 999 {
-                    // Drain one batch worth: every route got one message.
-                    for (_, m) in &routes {
-                        black_box(m.try_pop());
-                    }
-                }
-                black_box(mailbox);
-            }, |d, n| rec.record_batch(d, n));
-        }
-        total
-    });
+    g.custom(
+        "route_and_drain",
+        "100k",
+        Method::BatchMean(1000),
+        |iters, rec| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                total += timed_batches(
+                    N,
+                    1000,
+                    |i| {
+                        let (key, mailbox) = &routes[(i % 1000) as usize];
+                        router.route(key, i).expect("room for 100 per route");
+                        if i % 1000 == 999 {
+                            // Drain one batch worth: every route got one message.
+                            for (_, m) in &routes {
+                                black_box(m.try_pop());
+                            }
+                        }
+                        black_box(mailbox);
+                    },
+                    |d, n| rec.record_batch(d, n),
+                );
+            }
+            total
+        },
+    );
 
     // In-flight table: begin + complete of 100K requests (the answers are read
     // outside the clock).
-    g.custom("inflight_begin_complete", "100k", Method::BatchMean(BATCH), |iters, rec| {
-        let table = InFlight::<u64, u64>::new();
-        let far = Instant::now() + Duration::from_secs(3600);
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let mut answers = Vec::with_capacity(N as usize);
-            total += timed_batches(N, BATCH, |id| answers.push(table.begin(id, far).expect("unique id")), |_, _| {});
-            total += timed_batches(N, BATCH, |id| table.complete(&id, id).expect("in flight"), |d, n| rec.record_batch(d, n));
-            black_box(answers);
-        }
-        total
-    });
+    g.custom(
+        "inflight_begin_complete",
+        "100k",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            let table = InFlight::<u64, u64>::new();
+            let far = Instant::now() + Duration::from_secs(3600);
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut answers = Vec::with_capacity(N as usize);
+                total += timed_batches(
+                    N,
+                    BATCH,
+                    |id| answers.push(table.begin(id, far).expect("unique id")),
+                    |_, _| {},
+                );
+                total += timed_batches(
+                    N,
+                    BATCH,
+                    |id| table.complete(&id, id).expect("in flight"),
+                    |d, n| rec.record_batch(d, n),
+                );
+                black_box(answers);
+            }
+            total
+        },
+    );
     g.finish();
 }
 
 /// Splits `0..N` over two threads released together.
-fn two_threads(iters: u64, rec: &mut mcpbench::latency::Recorder, op: impl Fn(u64) -> bool + Sync) -> Duration {
+fn two_threads(
+    iters: u64,
+    rec: &mut mcpbench::latency::Recorder,
+    op: impl Fn(u64) -> bool + Sync,
+) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let (elapsed, hists) = run_threads(2, |t| {
             let mut h = histogram();
             let half = N / 2;
-            timed_batches(half, BATCH, |i| { op(t as u64 * half + i); }, |d, n| {
-                h.saturating_record((d.as_nanos() as u64 / n).max(1));
-            });
+            timed_batches(
+                half,
+                BATCH,
+                |i| {
+                    op(t as u64 * half + i);
+                },
+                |d, n| {
+                    h.saturating_record((d.as_nanos() as u64 / n).max(1));
+                },
+            );
             h
         });
         total += elapsed;

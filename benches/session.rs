@@ -22,7 +22,10 @@ const OPS: u64 = SESSIONS as u64 * OPS_PER_SESSION;
 fn new_session() -> NewSession {
     NewSession {
         protocol_version: "2025-11-25".into(),
-        client: ClientInfo { name: "mcp-inspector".into(), version: "0.16.2".into() },
+        client: ClientInfo {
+            name: "mcp-inspector".into(),
+            version: "0.16.2".into(),
+        },
         capabilities: r#"{"roots":{"listChanged":true},"sampling":{}}"#.into(),
     }
 }
@@ -37,8 +40,11 @@ fn on_request(s: &mut Session, now: Instant) {
 fn benches(c: &mut Criterion) {
     let t0 = Instant::now();
     let store = SessionStore::new(SESSIONS * 2);
-    let ids: Vec<SessionId> = (0..SESSIONS).map(|_| store.create(new_session(), t0).expect("room")).collect();
-    let bare: DashMap<SessionId, Session, ahash::RandomState> = DashMap::with_hasher(ahash::RandomState::new());
+    let ids: Vec<SessionId> = (0..SESSIONS)
+        .map(|_| store.create(new_session(), t0).expect("room"))
+        .collect();
+    let bare: DashMap<SessionId, Session, ahash::RandomState> =
+        DashMap::with_hasher(ahash::RandomState::new());
     for id in &ids {
         bare.insert(*id, store.read(id, Session::clone).expect("created"));
     }
@@ -53,56 +59,92 @@ fn benches(c: &mut Criterion) {
     g.batched("ceiling_dashmap_get_mut", "10kx100", OPS, |i| {
         black_box(bare.get_mut(id_of(i)).map(|mut s| on_request(&mut s, t0)));
     });
-    g.custom("lookup_update_2threads", "10kx100", Method::BatchMean(BATCH), |iters, rec| {
-        two_threads(iters, rec, |i| store.update(id_of(i), |s| on_request(s, t0)).is_some())
-    });
-    g.custom("ceiling_dashmap_get_mut_2threads", "10kx100", Method::BatchMean(BATCH), |iters, rec| {
-        two_threads(iters, rec, |i| bare.get_mut(id_of(i)).map(|mut s| on_request(&mut s, t0)).is_some())
-    });
+    g.custom(
+        "lookup_update_2threads",
+        "10kx100",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            two_threads(iters, rec, |i| {
+                store.update(id_of(i), |s| on_request(s, t0)).is_some()
+            })
+        },
+    );
+    g.custom(
+        "ceiling_dashmap_get_mut_2threads",
+        "10kx100",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            two_threads(iters, rec, |i| {
+                bare.get_mut(id_of(i))
+                    .map(|mut s| on_request(&mut s, t0))
+                    .is_some()
+            })
+        },
+    );
 
     // Churn: 10K sessions created then removed; one op = one create + one remove.
     g.elements(SESSIONS as u64);
     let churn = SessionStore::new(SESSIONS);
     let mut made = Vec::with_capacity(SESSIONS);
-    g.custom("create_remove", "10k", Method::BatchMean(BATCH), |iters, rec| {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            made.clear();
-            let inputs: Vec<NewSession> = (0..SESSIONS).map(|_| new_session()).collect();
-            let mut inputs = inputs.into_iter();
-            let now = Instant::now();
-            total += timed_batches(SESSIONS as u64, BATCH, |_| {
-                made.push(churn.create(inputs.next().expect("one per op"), now).expect("room"));
-            }, |_, _| {});
-            let mut it = made.iter();
-            total += timed_batches(SESSIONS as u64, BATCH, |_| {
-                black_box(churn.remove(it.next().expect("one per op")));
-            }, |d, n| rec.record_batch(d, n));
-        }
-        total
-    });
+    g.custom(
+        "create_remove",
+        "10k",
+        Method::BatchMean(BATCH),
+        |iters, rec| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                made.clear();
+                let inputs: Vec<NewSession> = (0..SESSIONS).map(|_| new_session()).collect();
+                let mut inputs = inputs.into_iter();
+                let now = Instant::now();
+                total += timed_batches(
+                    SESSIONS as u64,
+                    BATCH,
+                    |_| {
+                        made.push(
+                            churn
+                                .create(inputs.next().expect("one per op"), now)
+                                .expect("room"),
+                        );
+                    },
+                    |_, _| {},
+                );
+                let mut it = made.iter();
+                total += timed_batches(
+                    SESSIONS as u64,
+                    BATCH,
+                    |_| {
+                        black_box(churn.remove(it.next().expect("one per op")));
+                    },
+                    |d, n| rec.record_batch(d, n),
+                );
+            }
+            total
+        },
+    );
 
     // evict_idle over 10K sessions, half of them idle; one op = one session scanned.
-    g.criterion().bench_function(criterion::BenchmarkId::new("evict_idle", "10k"), |b| {
-        b.iter_batched(
-            || {
-                let s = SessionStore::new(SESSIONS);
-                let later = t0 + Duration::from_secs(400);
-                for i in 0..SESSIONS {
-                    let id = s.create(new_session(), t0).expect("room");
-                    if i % 2 == 0 {
-                        s.touch(&id, later);
+    g.criterion()
+        .bench_function(criterion::BenchmarkId::new("evict_idle", "10k"), |b| {
+            b.iter_batched(
+                || {
+                    let s = SessionStore::new(SESSIONS);
+                    let later = t0 + Duration::from_secs(400);
+                    for i in 0..SESSIONS {
+                        let id = s.create(new_session(), t0).expect("room");
+                        if i % 2 == 0 {
+                            s.touch(&id, later);
+                        }
                     }
-                }
-                (s, later)
-            },
-            |(s, later)| {
-                assert_eq!(s.evict_idle(later, Duration::from_secs(300)), SESSIONS / 2);
-                s
-            },
-            BatchSize::PerIteration,
-        )
-    });
+                    (s, later)
+                },
+                |(s, later)| {
+                    assert_eq!(s.evict_idle(later, Duration::from_secs(300)), SESSIONS / 2);
+                    s
+                },
+                BatchSize::PerIteration,
+            )
+        });
     g.finish();
 }
 
@@ -113,9 +155,16 @@ fn two_threads(iters: u64, rec: &mut Recorder, op: impl Fn(u64) -> bool + Sync) 
         let (elapsed, hists) = run_threads(2, |t| {
             let mut h = histogram();
             let half = OPS / 2;
-            timed_batches(half, BATCH, |i| { black_box(op(t as u64 * half + i)); }, |d, n| {
-                h.saturating_record((d.as_nanos() as u64 / n).max(1));
-            });
+            timed_batches(
+                half,
+                BATCH,
+                |i| {
+                    black_box(op(t as u64 * half + i));
+                },
+                |d, n| {
+                    h.saturating_record((d.as_nanos() as u64 / n).max(1));
+                },
+            );
             h
         });
         total += elapsed;

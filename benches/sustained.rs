@@ -46,16 +46,26 @@ fn main() {
         return;
     }
     let flamegraph = h.flamegraph_path(ID);
-    let default_seconds = h.args.profile_time.unwrap_or(if h.quick() { 3.0 } else { 30.0 });
+    let default_seconds = h
+        .args
+        .profile_time
+        .unwrap_or(if h.quick() { 3.0 } else { 30.0 });
     let seconds: f64 = option(&h, "seconds", default_seconds);
     let workers: usize = option(&h, "workers", 200);
     if !(seconds > 0.0 && seconds <= 3600.0) || workers == 0 {
         eprintln!("sustained: --seconds must be in (0, 3600] and --workers at least 1");
         std::process::exit(2);
     }
-    let warm_up = if h.quick() { Duration::from_millis(200) } else { Duration::from_secs(2) };
+    let warm_up = if h.quick() {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(2)
+    };
     let window = Duration::from_secs_f64(seconds / 3.0);
-    println!("sustained: {workers} workers on the integrated mix, {:.1} s warm-up + {seconds} s", warm_up.as_secs_f64());
+    println!(
+        "sustained: {workers} workers on the integrated mix, {:.1} s warm-up + {seconds} s",
+        warm_up.as_secs_f64()
+    );
 
     let rt = mcpbench::runtime(2);
     let mix = Arc::new(SeedMix::new(workers));
@@ -67,7 +77,8 @@ fn main() {
 
     let tasks: Vec<_> = (0..workers)
         .map(|t| {
-            let (mix, measuring, stop, done) = (mix.clone(), measuring.clone(), stop.clone(), done.clone());
+            let (mix, measuring, stop, done) =
+                (mix.clone(), measuring.clone(), stop.clone(), done.clone());
             let (pause, parked) = (pause.clone(), parked.clone());
             rt.spawn(async move {
                 let mut hist = histogram();
@@ -140,7 +151,11 @@ fn main() {
             (window_start, window_ops) = (now, total);
         }
         if now >= next_print {
-            println!("sustained: {:>5.1} s / {seconds} s, {:.2} M ops/s so far", (now - start).as_secs_f64(), total as f64 / (now - start).as_secs_f64() / 1e6);
+            println!(
+                "sustained: {:>5.1} s / {seconds} s, {:.2} M ops/s so far",
+                (now - start).as_secs_f64(),
+                total as f64 / (now - start).as_secs_f64() / 1e6
+            );
             next_print += Duration::from_secs(1);
         }
     }
@@ -163,10 +178,12 @@ fn main() {
         }
     });
 
-
     let rates: Vec<f64> = windows.iter().map(|w| w.ops_per_s).collect();
     let rate = ops as f64 / elapsed.as_secs_f64();
-    let spread = match (rates.iter().cloned().reduce(f64::max), rates.iter().cloned().reduce(f64::min)) {
+    let spread = match (
+        rates.iter().cloned().reduce(f64::max),
+        rates.iter().cloned().reduce(f64::min),
+    ) {
         (Some(max), Some(min)) if rate > 0.0 => (max - min) / rate * 100.0,
         _ => 0.0,
     };
@@ -179,7 +196,11 @@ fn main() {
         "sustained: {ops} ops in {:.2} s = {:.2} M ops/s (windows {}; spread {spread:.1}%); per-op p50 {} ns p99 {} ns p99.9 {} ns max {} ns ({} batches of {BATCH})",
         elapsed.as_secs_f64(),
         rate / 1e6,
-        rates.iter().map(|r| format!("{:.2}M", r / 1e6)).collect::<Vec<_>>().join(" "),
+        rates
+            .iter()
+            .map(|r| format!("{:.2}M", r / 1e6))
+            .collect::<Vec<_>>()
+            .join(" "),
         latency.p50,
         latency.p99,
         latency.p999,

@@ -66,8 +66,8 @@ impl BenchArgs {
                 "--test" => out.test = true,
                 "--list" => out.list = true,
                 "--exact" => out.exact = true,
-                "--bench" | "--nocapture" | "--quiet" | "--verbose" | "-v" | "-n" | "--noplot" | "--quick"
-                | "--discard-baseline" | "--ignored" => {}
+                "--bench" | "--nocapture" | "--quiet" | "--verbose" | "-v" | "-n" | "--noplot"
+                | "--quick" | "--discard-baseline" | "--ignored" => {}
                 n if TAKES_VALUE.contains(&n) => {
                     let value = inline.or_else(|| args.next());
                     if n == "--profile-time" {
@@ -75,8 +75,11 @@ impl BenchArgs {
                     }
                 }
                 n if n.starts_with("--") => {
-                    let value = inline.or_else(|| args.next_if(|v| !v.starts_with("--"))).unwrap_or_default();
-                    out.extra.push((n.trim_start_matches("--").to_string(), value));
+                    let value = inline
+                        .or_else(|| args.next_if(|v| !v.starts_with("--")))
+                        .unwrap_or_default();
+                    out.extra
+                        .push((n.trim_start_matches("--").to_string(), value));
                 }
                 _ if out.filter.is_none() => out.filter = Some(arg),
                 _ => {}
@@ -97,7 +100,11 @@ impl BenchArgs {
 
     /// The value of a project option, such as `--seconds 30`.
     pub fn option(&self, name: &str) -> Option<&str> {
-        self.extra.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.extra
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

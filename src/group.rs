@@ -24,7 +24,10 @@ pub struct Group<'a> {
 impl<'a> Group<'a> {
     /// A group named `name` (one of the eight tests).
     pub fn new(c: &'a mut Criterion, name: &str) -> Group<'a> {
-        Group { name: name.to_string(), inner: c.benchmark_group(name) }
+        Group {
+            name: name.to_string(),
+            inner: c.benchmark_group(name),
+        }
     }
 
     /// The ops one iteration of the following benches performs.
@@ -52,28 +55,54 @@ impl<'a> Group<'a> {
     /// One iteration = `ops` calls of `op(i)`, timed in batches of [`BATCH`]; the
     /// per-op batch means go to the latency side file.
     pub fn batched(&mut self, function: &str, parameter: &str, ops: u64, mut op: impl FnMut(u64)) {
-        self.custom(function, parameter, Method::BatchMean(BATCH), |iters, rec| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                total += timed_batches(ops, BATCH, &mut op, |d, n| rec.record_batch(d, n));
-            }
-            total
-        });
+        self.custom(
+            function,
+            parameter,
+            Method::BatchMean(BATCH),
+            |iters, rec| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += timed_batches(ops, BATCH, &mut op, |d, n| rec.record_batch(d, n));
+                }
+                total
+            },
+        );
     }
 
     /// A bench whose routine runs `iters` iterations, records latencies (as `method`
     /// says) in the recorder it is given, and returns the wall-clock time they took.
     /// Setup excluded from that time is the routine's business.
-    pub fn custom(&mut self, function: &str, parameter: &str, method: Method, mut routine: impl FnMut(u64, &mut Recorder) -> Duration) {
-        let mut rec = Recorder::new(self.id(function, parameter), method, crate::recorder_warm_up());
-        self.inner.bench_function(BenchmarkId::new(function, parameter), |b| b.iter_custom(|iters| routine(iters, &mut rec)));
+    pub fn custom(
+        &mut self,
+        function: &str,
+        parameter: &str,
+        method: Method,
+        mut routine: impl FnMut(u64, &mut Recorder) -> Duration,
+    ) {
+        let mut rec = Recorder::new(
+            self.id(function, parameter),
+            method,
+            crate::recorder_warm_up(),
+        );
+        self.inner
+            .bench_function(BenchmarkId::new(function, parameter), |b| {
+                b.iter_custom(|iters| routine(iters, &mut rec))
+            });
         rec.finish();
     }
 
     /// A bench without a latency side file (throughput only), timed by `routine`
     /// as Criterion's `iter_custom`.
-    pub fn timed(&mut self, function: &str, parameter: &str, mut routine: impl FnMut(u64) -> Duration) {
-        self.inner.bench_function(BenchmarkId::new(function, parameter), |b| b.iter_custom(&mut routine));
+    pub fn timed(
+        &mut self,
+        function: &str,
+        parameter: &str,
+        mut routine: impl FnMut(u64) -> Duration,
+    ) {
+        self.inner
+            .bench_function(BenchmarkId::new(function, parameter), |b| {
+                b.iter_custom(&mut routine)
+            });
     }
 
     /// Ends the group.

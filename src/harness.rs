@@ -15,7 +15,9 @@ pub struct Harness {
 impl Harness {
     /// Reads the command line.
     pub fn from_env() -> Harness {
-        Harness { args: BenchArgs::from_env() }
+        Harness {
+            args: BenchArgs::from_env(),
+        }
     }
 
     /// In `--list` mode prints the ids as Criterion does (`id: benchmark`) and
@@ -46,6 +48,12 @@ impl Harness {
         if let Some(file) = self.args.option("flamegraph").filter(|f| !f.is_empty()) {
             return Some(PathBuf::from(file));
         }
-        self.args.profile_time.map(|_| crate::results::target_dir().join("criterion").join(id).join("profile").join("flamegraph.svg"))
+        self.args.profile_time.map(|_| {
+            crate::results::target_dir()
+                .join("criterion")
+                .join(id)
+                .join("profile")
+                .join("flamegraph.svg")
+        })
     }
 }

@@ -115,7 +115,14 @@ pub struct Recorder {
 impl Recorder {
     /// A closed-loop recorder for bench `id`.
     pub fn new(id: impl Into<String>, method: Method, warm_up: Duration) -> Recorder {
-        Recorder { id: id.into(), method, load: Load::ClosedLoop, warm_up, first: None, histogram: histogram() }
+        Recorder {
+            id: id.into(),
+            method,
+            load: Load::ClosedLoop,
+            warm_up,
+            first: None,
+            histogram: histogram(),
+        }
     }
 
     /// Marks the load as open-loop (values measured from intended send times).
@@ -158,7 +165,9 @@ impl Recorder {
 
     /// Writes the side file (if anything was recorded) and returns its path.
     pub fn write(&self) -> std::io::Result<Option<PathBuf>> {
-        let Some(summary) = self.summary() else { return Ok(None) };
+        let Some(summary) = self.summary() else {
+            return Ok(None);
+        };
         let path = results::side_file("latency", &self.id);
         results::write_json(&path, &summary)?;
         Ok(Some(path))
@@ -168,7 +177,10 @@ impl Recorder {
     /// remaining benches.
     pub fn finish(self) {
         if let Err(e) = self.write() {
-            eprintln!("warning: could not write the latency file of {}: {e}", self.id);
+            eprintln!(
+                "warning: could not write the latency file of {}: {e}",
+                self.id
+            );
         }
     }
 }
@@ -213,7 +225,10 @@ mod tests {
         assert!(s.p50 <= s.p95 && s.p95 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.max);
         assert!((49_900..=50_100).contains(&s.p50), "{}", s.p50);
         assert!((99_900..=100_100).contains(&s.max), "{}", s.max);
-        assert_eq!((s.method.as_str(), s.load.as_str()), ("per-op", "closed-loop"));
+        assert_eq!(
+            (s.method.as_str(), s.load.as_str()),
+            ("per-op", "closed-loop")
+        );
     }
 
     #[test]
@@ -232,6 +247,9 @@ mod tests {
         r.merge(&other);
         let s = r.summary().unwrap();
         assert_eq!((s.count, s.min, s.max), (2, 100, 500));
-        assert_eq!((s.method.as_str(), s.load.as_str()), ("per-op, batches of 10", "open-loop"));
+        assert_eq!(
+            (s.method.as_str(), s.load.as_str()),
+            ("per-op, batches of 10", "open-loop")
+        );
     }
 }

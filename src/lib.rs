@@ -42,7 +42,11 @@ pub fn criterion() -> Criterion {
 /// The warm-up latency recorders should skip: none in `--test` mode (each bench
 /// runs once), [`WARM_UP`] otherwise.
 pub fn recorder_warm_up() -> Duration {
-    if args::BenchArgs::from_env().test { Duration::ZERO } else { WARM_UP }
+    if args::BenchArgs::from_env().test {
+        Duration::ZERO
+    } else {
+        WARM_UP
+    }
 }
 
 /// A multi-threaded tokio runtime with `workers` worker threads.
@@ -60,7 +64,11 @@ pub fn scattered(n: usize) -> impl Iterator<Item = usize> {
     // 0x9E37_79B9 is odd and, being prime, coprime with any n it does not divide.
     const STEP: usize = 0x9E37_79B9;
     let step = if n % STEP == 0 { 1 } else { STEP % n.max(1) };
-    let step = if step == 0 || gcd(step, n) != 1 { 1 } else { step };
+    let step = if step == 0 || gcd(step, n) != 1 {
+        1
+    } else {
+        step
+    };
     (0..n).map(move |i| (i * step) % n.max(1))
 }
 

@@ -3,13 +3,23 @@
 /// A `tools/call` request of exactly `size` bytes (at least ~100), its text argument
 /// padded to fit: `{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo","arguments":{"text":"..."}}}`.
 pub fn tool_call(id: u64, size: usize) -> Vec<u8> {
-    padded(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":""#), r#""}}}"#, size)
+    padded(
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":""#
+        ),
+        r#""}}}"#,
+        size,
+    )
 }
 
 /// A `tools/call` result of exactly `size` bytes (at least ~100), the shape of a
 /// mid-size tool result: `{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"..."}],"isError":false}}`.
 pub fn tool_result(id: u64, size: usize) -> Vec<u8> {
-    padded(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":""#), r#""}],"isError":false}}"#, size)
+    padded(
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":""#),
+        r#""}],"isError":false}}"#,
+        size,
+    )
 }
 
 fn padded(head: String, tail: &str, size: usize) -> Vec<u8> {

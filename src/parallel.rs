@@ -15,7 +15,10 @@ use crate::latency::{Recorder, histogram};
 /// rates) with each thread's result. Threads are spawned before the clock starts,
 /// and each reads the clock itself: a coordinating thread woken late by the
 /// scheduler would start the clock after the work began.
-pub fn run_threads<T: Send>(threads: usize, work: impl Fn(usize) -> T + Sync) -> (Duration, Vec<T>) {
+pub fn run_threads<T: Send>(
+    threads: usize,
+    work: impl Fn(usize) -> T + Sync,
+) -> (Duration, Vec<T>) {
     let barrier = Barrier::new(threads);
     let timed: Vec<(Instant, Instant, T)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -29,7 +32,10 @@ pub fn run_threads<T: Send>(threads: usize, work: impl Fn(usize) -> T + Sync) ->
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
     let first = timed.iter().map(|(s, _, _)| *s).min();
     let last = timed.iter().map(|(_, e, _)| *e).max();
@@ -43,7 +49,12 @@ pub fn run_threads<T: Send>(threads: usize, work: impl Fn(usize) -> T + Sync) ->
 /// Runs `ops` operations `op(i)` for `i` in `0..ops`, timing batches of `batch`
 /// and passing each batch's duration and size to `record`. Returns the total time.
 /// The timer is read once per batch, so its cost is spread over `batch` operations.
-pub fn timed_batches(ops: u64, batch: u64, mut op: impl FnMut(u64), mut record: impl FnMut(Duration, u64)) -> Duration {
+pub fn timed_batches(
+    ops: u64,
+    batch: u64,
+    mut op: impl FnMut(u64),
+    mut record: impl FnMut(Duration, u64),
+) -> Duration {
     let start = Instant::now();
     let mut i = 0;
     while i < ops {
@@ -61,7 +72,12 @@ pub fn timed_batches(ops: u64, batch: u64, mut op: impl FnMut(u64), mut record: 
 /// Runs `tasks` tokio tasks on `rt`, each calling `op(task, i)` for `i` in
 /// `0..ops`, timing batches of [`BATCH`]. Returns the wall time from the first
 /// spawn to the last task's end, and each task's histogram of per-op batch means.
-pub fn run_tasks<F, Fut>(rt: &Runtime, tasks: usize, ops: u64, op: F) -> (Duration, Vec<Histogram<u64>>)
+pub fn run_tasks<F, Fut>(
+    rt: &Runtime,
+    tasks: usize,
+    ops: u64,
+    op: F,
+) -> (Duration, Vec<Histogram<u64>>)
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
@@ -90,7 +106,10 @@ where
             .collect();
         let mut hists = Vec::with_capacity(tasks);
         for h in handles {
-            hists.push(h.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+            hists.push(
+                h.await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+            );
         }
         (start.elapsed(), hists)
     })
@@ -98,7 +117,11 @@ where
 
 /// Runs `once` `iters` times (a Criterion `iter_custom` routine), merging the
 /// histograms it returns into `rec`; returns the summed wall time.
-pub fn repeat(iters: u64, rec: &mut Recorder, mut once: impl FnMut() -> (Duration, Vec<Histogram<u64>>)) -> Duration {
+pub fn repeat(
+    iters: u64,
+    rec: &mut Recorder,
+    mut once: impl FnMut() -> (Duration, Vec<Histogram<u64>>),
+) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let (elapsed, hists) = once();

@@ -32,12 +32,17 @@ pub fn start() -> Option<ProfilerGuard<'static>> {
 
 /// Writes the flamegraph of what `guard` sampled to `path`.
 pub fn write_flamegraph(guard: &ProfilerGuard<'_>, path: &Path) -> Result<(), String> {
-    let report = guard.report().build().map_err(|e| format!("building the profile: {e}"))?;
+    let report = guard
+        .report()
+        .build()
+        .map_err(|e| format!("building the profile: {e}"))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     let file = File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?;
-    report.flamegraph(file).map_err(|e| format!("writing {}: {e}", path.display()))
+    report
+        .flamegraph(file)
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Criterion's profiler hook: one flamegraph per profiled bench.
@@ -52,7 +57,9 @@ impl Profiler for Flamegraph {
     }
 
     fn stop_profiling(&mut self, benchmark_id: &str, benchmark_dir: &Path) {
-        let Some(guard) = self.guard.take() else { return };
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
         let path: PathBuf = benchmark_dir.join("flamegraph.svg");
         match write_flamegraph(&guard, &path) {
             Ok(()) => println!("flamegraph of {benchmark_id}: {}", path.display()),

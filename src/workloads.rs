@@ -26,18 +26,34 @@ impl SeedMix {
     pub fn new(tasks: usize) -> SeedMix {
         let mailbox = Arc::new(Mailbox::bounded(4096));
         let routes = Registry::new();
-        let known: Vec<RouteKey> = (0..10_000).map(|i| RouteKey::new(&format!("servers/upstream_{i}"))).collect();
+        let known: Vec<RouteKey> = (0..10_000)
+            .map(|i| RouteKey::new(&format!("servers/upstream_{i}")))
+            .collect();
         for k in &known {
-            routes.register(k.clone(), mailbox.clone()).expect("fresh key");
+            routes
+                .register(k.clone(), mailbox.clone())
+                .expect("fresh key");
         }
         let tools = Registry::new();
         for i in 0..100 {
-            tools.register(RouteKey::new(&format!("tools/tool_{i}")), mailbox.clone()).expect("fresh key");
+            tools
+                .register(RouteKey::new(&format!("tools/tool_{i}")), mailbox.clone())
+                .expect("fresh key");
         }
         let slots = (0..tasks)
-            .map(|t| (0..SLOTS).map(|i| RouteKey::new(&format!("sessions/task_{t}/route_{i}"))).collect())
+            .map(|t| {
+                (0..SLOTS)
+                    .map(|i| RouteKey::new(&format!("sessions/task_{t}/route_{i}")))
+                    .collect()
+            })
             .collect();
-        SeedMix { routes, known, slots, tools, mailbox }
+        SeedMix {
+            routes,
+            known,
+            slots,
+            tools,
+            mailbox,
+        }
     }
 
     /// Runs op `i` of task `task`. Panics if a component misbehaves (a lost
@@ -49,12 +65,20 @@ impl SeedMix {
                 let n = i / 4;
                 let key = &self.slots[task][(n % SLOTS) as usize];
                 if (n / SLOTS) % 2 == 0 {
-                    self.routes.register(key.clone(), self.mailbox.clone()).expect("slot is free this round");
+                    self.routes
+                        .register(key.clone(), self.mailbox.clone())
+                        .expect("slot is free this round");
                 } else {
-                    self.routes.unregister(key).expect("slot was registered last round");
+                    self.routes
+                        .unregister(key)
+                        .expect("slot was registered last round");
                 }
             }
-            1 => assert!(self.routes.lookup(&self.known[(task * 37 + i as usize) % self.known.len()]).is_some()),
+            1 => assert!(
+                self.routes
+                    .lookup(&self.known[(task * 37 + i as usize) % self.known.len()])
+                    .is_some()
+            ),
             2 => {
                 let mut n = 0;
                 self.tools.for_each(|_, _| n += 1);
@@ -92,7 +116,11 @@ mod tests {
         for i in 0..(4 * SLOTS * 2) {
             mix.op(0, i);
         }
-        assert_eq!(mix.routes(), 10_000, "two rounds: every slot registered then unregistered");
+        assert_eq!(
+            mix.routes(),
+            10_000,
+            "two rounds: every slot registered then unregistered"
+        );
         for i in 0..4 * 10 {
             mix.op(1, i);
         }

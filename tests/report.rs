@@ -7,7 +7,9 @@ use mcpbench::report::baseline::Baseline;
 use mcpbench::report::criterion::read_run;
 use mcpbench::report::inputs::Run;
 use mcpbench::report::targets::Targets;
-use mcpbench::report::{ReportError, ReportPaths, compare_runs, render, save_baseline, write_report};
+use mcpbench::report::{
+    ReportError, ReportPaths, compare_runs, render, save_baseline, write_report,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -34,11 +36,17 @@ impl Scratch {
         self.dir.path().join("baselines")
     }
     fn paths(&self) -> ReportPaths {
-        ReportPaths { criterion: self.criterion(), side: self.side(), targets: fixtures().join("targets.toml"), out: self.dir.path().join("out") }
+        ReportPaths {
+            criterion: self.criterion(),
+            side: self.side(),
+            targets: fixtures().join("targets.toml"),
+            out: self.dir.path().join("out"),
+        }
     }
     fn edit_json(&self, rel: &str, f: impl FnOnce(&mut serde_json::Value)) {
         let path = self.dir.path().join(rel);
-        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         f(&mut v);
         std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
     }
@@ -63,7 +71,10 @@ fn reads_every_bench_of_the_run_with_its_throughput() {
     assert_eq!(run.len(), 7);
     let lookup = &run["registry/lookup/100k"];
     assert_eq!(lookup.per_iteration, Some(100_000));
-    assert_eq!(lookup.estimator, "mean", "iter_custom benches have no slope");
+    assert_eq!(
+        lookup.estimator, "mean",
+        "iter_custom benches have no slope"
+    );
     assert!(lookup.ci_lower_ns <= lookup.typical_ns && lookup.typical_ns <= lookup.ci_upper_ns);
     assert_eq!(lookup.samples, 100);
     let rate = lookup.per_second().unwrap();
@@ -75,7 +86,15 @@ fn report_covers_every_test_and_writes_all_outputs() {
     let s = Scratch::new();
     let (report, md_path) = write_report(&s.paths(), None, 5.0).unwrap();
     let md = std::fs::read_to_string(&md_path).unwrap();
-    for title in ["Registry", "Queue", "Network I/O", "Memory", "Sustained", "Executive metrics", "Bottleneck"] {
+    for title in [
+        "Registry",
+        "Queue",
+        "Network I/O",
+        "Memory",
+        "Sustained",
+        "Executive metrics",
+        "Bottleneck",
+    ] {
         assert!(md.contains(title), "report.md lacks {title}");
     }
     assert!(md.contains("![") && md.contains("throughput.svg"));
@@ -83,11 +102,27 @@ fn report_covers_every_test_and_writes_all_outputs() {
     assert!(report.missing.is_empty(), "{:?}", report.missing);
     let svg = std::fs::read_to_string(s.paths().out.join("throughput.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("target 95.0K/s"));
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.paths().out.join("bench-results.json")).unwrap()).unwrap();
-    let names: Vec<&str> = results.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.paths().out.join("bench-results.json")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"registry/lookup/100k") && names.contains(&"sustained/mix/200workers"));
-    assert!(results.as_array().unwrap().iter().all(|r| r["value"].as_f64().unwrap() > 0.0 && r["unit"].is_string()));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.paths().out.join("report.json")).unwrap()).unwrap();
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["value"].as_f64().unwrap() > 0.0 && r["unit"].is_string())
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.paths().out.join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(json["tests"].as_array().unwrap().len(), 5);
 }
 
@@ -101,10 +136,25 @@ fn targets_are_applied_as_written() {
     targets.min_ops_per_s = ops;
     let at = render::build(&run, &targets, None, 5.0);
     let queue = at.tests.iter().find(|t| t.name == "queue").unwrap();
-    assert_eq!(at.executive.iter().find(|r| r.metric.contains("queue/push_pop")).unwrap().status, render::Status::Pass);
+    assert_eq!(
+        at.executive
+            .iter()
+            .find(|r| r.metric.contains("queue/push_pop"))
+            .unwrap()
+            .status,
+        render::Status::Pass
+    );
     targets.min_ops_per_s = ops * 1.0001;
     let above = render::build(&run, &targets, None, 5.0);
-    assert_eq!(above.executive.iter().find(|r| r.metric.contains("queue/push_pop")).unwrap().status, render::Status::Fail);
+    assert_eq!(
+        above
+            .executive
+            .iter()
+            .find(|r| r.metric.contains("queue/push_pop"))
+            .unwrap()
+            .status,
+        render::Status::Fail
+    );
     assert!(queue.benches.iter().any(|b| b.ceiling.is_some()));
 }
 
@@ -144,13 +194,18 @@ fn a_bench_made_20_percent_slower_is_the_only_regression() {
     assert!(regressed);
     assert!(md.contains("**1 regression(s)**"), "{md}");
     let line = md.lines().find(|l| l.contains("REGRESSION")).unwrap();
-    assert!(line.contains("queue/push_pop/100k") && line.contains("+20.0%"), "{line}");
+    assert!(
+        line.contains("queue/push_pop/100k") && line.contains("+20.0%"),
+        "{line}"
+    );
     // The same comparison, baseline to baseline.
     save_baseline("slow", &s.criterion(), &s.baselines()).unwrap();
-    let (_, regressed) = compare_runs("base", Some("slow"), &s.criterion(), &s.baselines(), 5.0).unwrap();
+    let (_, regressed) =
+        compare_runs("base", Some("slow"), &s.criterion(), &s.baselines(), 5.0).unwrap();
     assert!(regressed);
     // Faster is shown, never failed.
-    let (md, regressed) = compare_runs("slow", Some("base"), &s.criterion(), &s.baselines(), 5.0).unwrap();
+    let (md, regressed) =
+        compare_runs("slow", Some("base"), &s.criterion(), &s.baselines(), 5.0).unwrap();
     assert!(!regressed && md.contains("improvement"), "{md}");
 }
 
@@ -161,7 +216,10 @@ fn a_slowdown_within_the_intervals_is_noise() {
     // 6% slower than the base, but the netio intervals are wider than that.
     let before = read_run(&s.criterion()).unwrap()["netio/pingpong/zero_copy"].clone();
     let width = (before.ci_upper_ns - before.ci_lower_ns) / before.typical_ns;
-    assert!(width > 0.06, "fixture interval too narrow for this test: {width}");
+    assert!(
+        width > 0.06,
+        "fixture interval too narrow for this test: {width}"
+    );
     slow_down(&s, "netio/pingpong/zero_copy", 1.06);
     let (md, regressed) = compare_runs("base", None, &s.criterion(), &s.baselines(), 5.0).unwrap();
     assert!(!regressed, "{md}");
@@ -174,7 +232,11 @@ fn benches_on_one_side_only_are_listed() {
     std::fs::remove_dir_all(s.criterion().join("netio/codec_decode")).unwrap();
     let (md, regressed) = compare_runs("base", None, &s.criterion(), &s.baselines(), 5.0).unwrap();
     assert!(!regressed);
-    assert!(md.lines().any(|l| l.contains("netio/codec_decode/4KiB") && l.contains("only in base")), "{md}");
+    assert!(
+        md.lines()
+            .any(|l| l.contains("netio/codec_decode/4KiB") && l.contains("only in base")),
+        "{md}"
+    );
 }
 
 fn expect_err(s: &Scratch) -> ReportError {
@@ -192,7 +254,11 @@ fn truncated_criterion_file_is_named() {
     std::fs::write(&path, &text[..text.len() / 2]).unwrap();
     let e = expect_err(&s);
     assert!(matches!(e, ReportError::Corrupt { .. }), "{e}");
-    assert!(e.to_string().contains("queue/push_pop/100k/new/estimates.json"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("queue/push_pop/100k/new/estimates.json"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -201,15 +267,24 @@ fn missing_criterion_file_is_named() {
     std::fs::remove_file(s.criterion().join("registry/lookup/100k/new/sample.json")).unwrap();
     let e = expect_err(&s);
     assert!(matches!(e, ReportError::Missing { .. }), "{e}");
-    assert!(e.to_string().contains("registry/lookup/100k/new/sample.json"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("registry/lookup/100k/new/sample.json"),
+        "{e}"
+    );
 }
 
 #[test]
 fn impossible_estimate_is_refused() {
     let s = Scratch::new();
-    s.edit_json("criterion/registry/lookup/100k/new/estimates.json", |v| v["mean"]["point_estimate"] = 0.0.into());
+    s.edit_json("criterion/registry/lookup/100k/new/estimates.json", |v| {
+        v["mean"]["point_estimate"] = 0.0.into()
+    });
     let e = expect_err(&s);
-    assert!(matches!(e, ReportError::Invalid { .. }) && e.to_string().contains("registry/lookup/100k"), "{e}");
+    assert!(
+        matches!(e, ReportError::Invalid { .. }) && e.to_string().contains("registry/lookup/100k"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -221,15 +296,23 @@ fn percentiles_out_of_order_are_refused() {
     });
     let e = expect_err(&s);
     assert!(matches!(e, ReportError::Percentiles { .. }), "{e}");
-    assert!(e.to_string().contains("p50") && e.to_string().contains("queue/push_pop/100k"), "{e}");
+    assert!(
+        e.to_string().contains("p50") && e.to_string().contains("queue/push_pop/100k"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_schema_is_refused() {
     let s = Scratch::new();
-    s.edit_json("mcpbench/memory.json", |v| v["schema"] = "mcpbench.memory/99".into());
+    s.edit_json("mcpbench/memory.json", |v| {
+        v["schema"] = "mcpbench.memory/99".into()
+    });
     let e = expect_err(&s);
-    assert!(matches!(e, ReportError::Schema { .. }) && e.to_string().contains("memory.json"), "{e}");
+    assert!(
+        matches!(e, ReportError::Schema { .. }) && e.to_string().contains("memory.json"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -247,13 +330,24 @@ fn baseline_from_another_bench_set_is_refused() {
     let other = Baseline {
         schema: mcpbench::report::baseline::BASELINE_SCHEMA.into(),
         environment: mcpbench::env::Environment::capture(),
-        benches: read_run(&s.criterion()).unwrap().into_iter().map(|(id, m)| (format!("elsewhere/{id}"), m)).collect(),
+        benches: read_run(&s.criterion())
+            .unwrap()
+            .into_iter()
+            .map(|(id, m)| (format!("elsewhere/{id}"), m))
+            .collect(),
     };
     std::fs::create_dir_all(s.baselines()).unwrap();
     other.save(&s.baselines().join("other.json")).unwrap();
     let e = compare_runs("other", None, &s.criterion(), &s.baselines(), 5.0).unwrap_err();
-    assert!(matches!(e, ReportError::ForeignBaseline { .. }) && e.to_string().contains("other.json"), "{e}");
-    std::fs::write(s.baselines().join("junk.json"), r#"{"schema":"something/1","benches":{}}"#).unwrap();
+    assert!(
+        matches!(e, ReportError::ForeignBaseline { .. }) && e.to_string().contains("other.json"),
+        "{e}"
+    );
+    std::fs::write(
+        s.baselines().join("junk.json"),
+        r#"{"schema":"something/1","benches":{}}"#,
+    )
+    .unwrap();
     let e = compare_runs("junk", None, &s.criterion(), &s.baselines(), 5.0).unwrap_err();
     assert!(matches!(e, ReportError::Schema { .. }), "{e}");
 }
@@ -263,6 +357,10 @@ fn a_bench_the_targets_name_but_the_run_lacks_is_reported_missing() {
     let s = Scratch::new();
     std::fs::remove_dir_all(s.criterion().join("queue")).unwrap();
     let (report, _) = write_report(&s.paths(), None, 5.0).unwrap();
-    assert!(report.missing.contains(&"queue/push_pop/100k".to_string()), "{:?}", report.missing);
+    assert!(
+        report.missing.contains(&"queue/push_pop/100k".to_string()),
+        "{:?}",
+        report.missing
+    );
     assert!(!report.all_met(), "--strict must fail on a missing bench");
 }

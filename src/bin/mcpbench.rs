@@ -7,7 +7,10 @@ use clap::{Parser, Subcommand};
 use mcpbench::report::{self, DEFAULT_THRESHOLD_PCT, ReportPaths, workspace_root};
 
 #[derive(Parser)]
-#[command(name = "mcpbench", about = "Reports, baselines and regression checks for the mcpbench benches")]
+#[command(
+    name = "mcpbench",
+    about = "Reports, baselines and regression checks for the mcpbench benches"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,40 +74,63 @@ fn main() -> ExitCode {
     let defaults = ReportPaths::default();
     let baselines = workspace_root().join("baselines");
     let result = match Cli::parse().command {
-        Command::Report { criterion, targets, baseline, out, strict } => {
+        Command::Report {
+            criterion,
+            targets,
+            baseline,
+            out,
+            strict,
+        } => {
             let paths = ReportPaths {
                 criterion: criterion.unwrap_or(defaults.criterion),
                 targets: targets.unwrap_or(defaults.targets),
                 out: out.unwrap_or(defaults.out),
                 side: defaults.side,
             };
-            report::write_report(&paths, baseline.as_deref(), DEFAULT_THRESHOLD_PCT).map(|(r, md)| {
-                println!("report: {}", md.display());
-                for row in &r.executive {
-                    println!("  {:<60} {:<40} {:?}", row.metric, row.value, row.status);
-                }
-                if !r.missing.is_empty() {
-                    println!("  missing from this run: {}", r.missing.join(", "));
-                }
-                !strict || r.all_met()
-            })
+            report::write_report(&paths, baseline.as_deref(), DEFAULT_THRESHOLD_PCT).map(
+                |(r, md)| {
+                    println!("report: {}", md.display());
+                    for row in &r.executive {
+                        println!("  {:<60} {:<40} {:?}", row.metric, row.value, row.status);
+                    }
+                    if !r.missing.is_empty() {
+                        println!("  missing from this run: {}", r.missing.join(", "));
+                    }
+                    !strict || r.all_met()
+                },
+            )
         }
-        Command::Baseline { action: BaselineAction::Save { name, criterion } } => match report::baseline::check_name(&name) {
+        Command::Baseline {
+            action: BaselineAction::Save { name, criterion },
+        } => match report::baseline::check_name(&name) {
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            Ok(()) => report::save_baseline(&name, &criterion.unwrap_or(defaults.criterion), &baselines).map(|path| {
-                println!("baseline: wrote {}", path.display());
-                true
-            }),
+            Ok(()) => {
+                report::save_baseline(&name, &criterion.unwrap_or(defaults.criterion), &baselines)
+                    .map(|path| {
+                        println!("baseline: wrote {}", path.display());
+                        true
+                    })
+            }
         },
-        Command::Compare { base, new, threshold, criterion } => {
-            report::compare_runs(&base, new.as_deref(), &criterion.unwrap_or(defaults.criterion), &baselines, threshold).map(|(md, regressed)| {
-                println!("{md}");
-                !regressed
-            })
-        }
+        Command::Compare {
+            base,
+            new,
+            threshold,
+            criterion,
+        } => report::compare_runs(
+            &base,
+            new.as_deref(),
+            &criterion.unwrap_or(defaults.criterion),
+            &baselines,
+            threshold,
+        )
+        .map(|(md, regressed)| {
+            println!("{md}");
+            !regressed
+        }),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

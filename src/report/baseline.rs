@@ -28,7 +28,11 @@ pub struct Baseline {
 impl Baseline {
     /// A baseline of `benches`, measured here and now.
     pub fn new(benches: BTreeMap<String, Measured>) -> Baseline {
-        Baseline { schema: BASELINE_SCHEMA.to_string(), environment: Environment::capture(), benches }
+        Baseline {
+            schema: BASELINE_SCHEMA.to_string(),
+            environment: Environment::capture(),
+            benches,
+        }
     }
 
     /// Reads and checks a baseline file.
@@ -40,18 +44,28 @@ impl Baseline {
         let tag: Tag = load_json(path, "a baseline saved by `scripts/baseline save`")?;
         let found = tag.schema.unwrap_or_default();
         if found != BASELINE_SCHEMA {
-            return Err(ReportError::Schema { path: path.to_path_buf(), found, expected: BASELINE_SCHEMA });
+            return Err(ReportError::Schema {
+                path: path.to_path_buf(),
+                found,
+                expected: BASELINE_SCHEMA,
+            });
         }
         let baseline: Baseline = load_json(path, "a baseline saved by `scripts/baseline save`")?;
         if baseline.benches.is_empty() {
-            return Err(ReportError::Invalid { path: path.to_path_buf(), reason: "baseline holds no bench".into() });
+            return Err(ReportError::Invalid {
+                path: path.to_path_buf(),
+                reason: "baseline holds no bench".into(),
+            });
         }
         Ok(baseline)
     }
 
     /// Writes the baseline to `path`.
     pub fn save(&self, path: &Path) -> Result<(), ReportError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| ReportError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         write(path, &(text + "\n"))
     }
 }
@@ -68,8 +82,15 @@ pub fn resolve(name: &str, baselines_dir: &Path) -> PathBuf {
 
 /// Refuses a baseline name that would write outside the baselines folder.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
-        return Err(format!("baseline name {name:?}: use letters, digits, '-', '_' and '.', not starting with '.'"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || name.starts_with('.')
+    {
+        return Err(format!(
+            "baseline name {name:?}: use letters, digits, '-', '_' and '.', not starting with '.'"
+        ));
     }
     Ok(())
 }

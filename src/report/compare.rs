@@ -56,7 +56,11 @@ pub struct Row {
 }
 
 /// Compares every bench of `base` and `new`.
-pub fn compare(base: &BTreeMap<String, Measured>, new: &BTreeMap<String, Measured>, threshold_pct: f64) -> Vec<Row> {
+pub fn compare(
+    base: &BTreeMap<String, Measured>,
+    new: &BTreeMap<String, Measured>,
+    threshold_pct: f64,
+) -> Vec<Row> {
     let mut ids: Vec<&String> = base.keys().chain(new.keys()).collect();
     ids.sort();
     ids.dedup();
@@ -71,10 +75,28 @@ pub fn compare(base: &BTreeMap<String, Measured>, new: &BTreeMap<String, Measure
                 } else {
                     Verdict::Noise
                 };
-                Row { id: id.clone(), base_ns: Some(b.typical_ns), new_ns: Some(n.typical_ns), change_pct: Some(change), verdict }
+                Row {
+                    id: id.clone(),
+                    base_ns: Some(b.typical_ns),
+                    new_ns: Some(n.typical_ns),
+                    change_pct: Some(change),
+                    verdict,
+                }
             }
-            (Some(b), None) => Row { id: id.clone(), base_ns: Some(b.typical_ns), new_ns: None, change_pct: None, verdict: Verdict::Removed },
-            (None, Some(n)) => Row { id: id.clone(), base_ns: None, new_ns: Some(n.typical_ns), change_pct: None, verdict: Verdict::Added },
+            (Some(b), None) => Row {
+                id: id.clone(),
+                base_ns: Some(b.typical_ns),
+                new_ns: None,
+                change_pct: None,
+                verdict: Verdict::Removed,
+            },
+            (None, Some(n)) => Row {
+                id: id.clone(),
+                base_ns: None,
+                new_ns: Some(n.typical_ns),
+                change_pct: None,
+                verdict: Verdict::Added,
+            },
             (None, None) => unreachable!("ids come from the two maps"),
         })
         .collect()
@@ -111,8 +133,18 @@ pub fn markdown(rows: &[Row], threshold_pct: f64) -> String {
     out.push_str("| bench | base | new | change | verdict |\n|---|---:|---:|---:|---|\n");
     for r in rows {
         let cell = |v: Option<f64>| v.map_or("—".to_string(), human_ns);
-        let change = r.change_pct.map_or("—".to_string(), |c| format!("{c:+.1}%"));
-        let _ = writeln!(out, "| `{}` | {} | {} | {} | {} |", r.id, cell(r.base_ns), cell(r.new_ns), change, r.verdict.label());
+        let change = r
+            .change_pct
+            .map_or("—".to_string(), |c| format!("{c:+.1}%"));
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            r.id,
+            cell(r.base_ns),
+            cell(r.new_ns),
+            change,
+            r.verdict.label()
+        );
     }
     out
 }

@@ -41,12 +41,18 @@ pub struct Measured {
 impl Measured {
     /// Units per second at the typical time (`per_iteration / typical`).
     pub fn per_second(&self) -> Option<f64> {
-        self.per_iteration.map(|n| n as f64 / (self.typical_ns * 1e-9))
+        self.per_iteration
+            .map(|n| n as f64 / (self.typical_ns * 1e-9))
     }
 
     /// The same, at the ends of the confidence interval (slow end first).
     pub fn per_second_ci(&self) -> Option<(f64, f64)> {
-        self.per_iteration.map(|n| (n as f64 / (self.ci_upper_ns * 1e-9), n as f64 / (self.ci_lower_ns * 1e-9)))
+        self.per_iteration.map(|n| {
+            (
+                n as f64 / (self.ci_upper_ns * 1e-9),
+                n as f64 / (self.ci_lower_ns * 1e-9),
+            )
+        })
     }
 }
 
@@ -103,11 +109,20 @@ fn find_benches(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ReportError>
         found.push(dir.to_path_buf());
         return Ok(());
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| ReportError::Io { path: dir.to_path_buf(), source: e })?;
+    let entries = std::fs::read_dir(dir).map_err(|e| ReportError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let mut subdirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && !matches!(p.file_name().and_then(|n| n.to_str()), Some("report" | "base" | "change" | "profile")))
+        .filter(|p| {
+            p.is_dir()
+                && !matches!(
+                    p.file_name().and_then(|n| n.to_str()),
+                    Some("report" | "base" | "change" | "profile")
+                )
+        })
         .collect();
     subdirs.sort();
     for sub in subdirs {
@@ -119,16 +134,25 @@ fn find_benches(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ReportError>
 /// Reads one bench folder.
 pub fn read_bench(dir: &Path) -> Result<(String, Measured), ReportError> {
     let new = dir.join("new");
-    let bench: BenchmarkJson = load_json(&new.join("benchmark.json"), "Criterion's bench description")?;
+    let bench: BenchmarkJson =
+        load_json(&new.join("benchmark.json"), "Criterion's bench description")?;
     let estimates_path = new.join("estimates.json");
-    let estimates: EstimatesJson = load_json(&estimates_path, "Criterion's estimates of this bench")?;
-    let sample: SampleJson = load_json(&new.join("sample.json"), "Criterion's samples of this bench")?;
+    let estimates: EstimatesJson =
+        load_json(&estimates_path, "Criterion's estimates of this bench")?;
+    let sample: SampleJson = load_json(
+        &new.join("sample.json"),
+        "Criterion's samples of this bench",
+    )?;
     let (estimator, e) = match estimates.slope {
         Some(slope) => ("slope", slope),
         None => ("mean", estimates.mean),
     };
     let ci = &e.confidence_interval;
-    if !(e.point_estimate > 0.0 && ci.lower_bound > 0.0 && ci.lower_bound <= e.point_estimate && e.point_estimate <= ci.upper_bound) {
+    if !(e.point_estimate > 0.0
+        && ci.lower_bound > 0.0
+        && ci.lower_bound <= e.point_estimate
+        && e.point_estimate <= ci.upper_bound)
+    {
         return Err(ReportError::Invalid {
             path: estimates_path,
             reason: format!(

@@ -83,20 +83,32 @@ pub enum ReportError {
 /// Reads `path` as JSON of type `T`; `what` says what the file should hold.
 pub fn load_json<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, ReportError> {
     let text = read(path, what)?;
-    serde_json::from_str(&text).map_err(|e| ReportError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| ReportError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// Reads `path` as text.
 pub fn read(path: &Path, what: &'static str) -> Result<String, ReportError> {
     std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => ReportError::Missing { path: path.to_path_buf(), what },
-        _ => ReportError::Io { path: path.to_path_buf(), source: e },
+        io::ErrorKind::NotFound => ReportError::Missing {
+            path: path.to_path_buf(),
+            what,
+        },
+        _ => ReportError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
     })
 }
 
 /// Writes `text` to `path`, creating folders.
 pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    let fail = |source| ReportError::Write { path: path.to_path_buf(), source };
+    let fail = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }

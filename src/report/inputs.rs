@@ -24,16 +24,34 @@ pub struct Run {
 /// Checks a latency file: known schema, values present, percentiles in order.
 pub fn check_latency(path: &Path, l: &LatencyFile) -> Result<(), ReportError> {
     if l.schema != LATENCY_SCHEMA {
-        return Err(ReportError::Schema { path: path.to_path_buf(), found: l.schema.clone(), expected: LATENCY_SCHEMA });
+        return Err(ReportError::Schema {
+            path: path.to_path_buf(),
+            found: l.schema.clone(),
+            expected: LATENCY_SCHEMA,
+        });
     }
     if l.count == 0 {
-        return Err(ReportError::Invalid { path: path.to_path_buf(), reason: format!("{}: zero samples", l.id) });
+        return Err(ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("{}: zero samples", l.id),
+        });
     }
-    let order = [("min", l.min), ("p50", l.p50), ("p95", l.p95), ("p99", l.p99), ("p99.9", l.p999), ("max", l.max)];
+    let order = [
+        ("min", l.min),
+        ("p50", l.p50),
+        ("p95", l.p95),
+        ("p99", l.p99),
+        ("p99.9", l.p999),
+        ("max", l.max),
+    ];
     for pair in order.windows(2) {
         let ((a, va), (b, vb)) = (pair[0], pair[1]);
         if va > vb {
-            return Err(ReportError::Percentiles { path: path.to_path_buf(), id: l.id.clone(), detail: format!("{a} = {va} ns > {b} = {vb} ns") });
+            return Err(ReportError::Percentiles {
+                path: path.to_path_buf(),
+                id: l.id.clone(),
+                detail: format!("{a} = {va} ns > {b} = {vb} ns"),
+            });
         }
     }
     Ok(())
@@ -47,19 +65,29 @@ fn schema_of(path: &Path, what: &'static str) -> Result<String, ReportError> {
     Ok(load_json::<Tag>(path, what)?.schema.unwrap_or_default())
 }
 
-fn optional<T: serde::de::DeserializeOwned>(path: &Path, schema: &'static str, what: &'static str) -> Result<Option<T>, ReportError> {
+fn optional<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    schema: &'static str,
+    what: &'static str,
+) -> Result<Option<T>, ReportError> {
     if !path.exists() {
         return Ok(None);
     }
     let found = schema_of(path, what)?;
     if found != schema {
-        return Err(ReportError::Schema { path: path.to_path_buf(), found, expected: schema });
+        return Err(ReportError::Schema {
+            path: path.to_path_buf(),
+            found,
+            expected: schema,
+        });
     }
     load_json(path, what).map(Some)
 }
 
 fn latency_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReportError> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
         if path.is_dir() {
@@ -82,19 +110,33 @@ impl Run {
         for path in paths {
             let found = schema_of(&path, "a latency side file")?;
             if found != LATENCY_SCHEMA {
-                return Err(ReportError::Schema { path, found, expected: LATENCY_SCHEMA });
+                return Err(ReportError::Schema {
+                    path,
+                    found,
+                    expected: LATENCY_SCHEMA,
+                });
             }
             let l: LatencyFile = load_json(&path, "a latency side file")?;
             check_latency(&path, &l)?;
             latency.insert(l.id.clone(), l);
         }
         let memory_path = side_dir.join("memory.json");
-        let memory: Option<MemoryFile> = optional(&memory_path, MEMORY_SCHEMA, "the memory test's results")?;
+        let memory: Option<MemoryFile> =
+            optional(&memory_path, MEMORY_SCHEMA, "the memory test's results")?;
         let sustained_path = side_dir.join("sustained.json");
-        let sustained: Option<SustainedFile> = optional(&sustained_path, SUSTAINED_SCHEMA, "the sustained test's results")?;
+        let sustained: Option<SustainedFile> = optional(
+            &sustained_path,
+            SUSTAINED_SCHEMA,
+            "the sustained test's results",
+        )?;
         if let Some(s) = &sustained {
             check_latency(&sustained_path, &s.latency)?;
         }
-        Ok(Run { benches, latency, memory, sustained })
+        Ok(Run {
+            benches,
+            latency,
+            memory,
+            sustained,
+        })
     }
 }

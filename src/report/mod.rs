@@ -53,7 +53,11 @@ impl Default for ReportPaths {
 
 /// Writes the report; returns it (so the caller can apply `--strict`) and the
 /// path of `report.md`.
-pub fn write_report(paths: &ReportPaths, baseline: Option<&str>, threshold_pct: f64) -> Result<(render::Report, PathBuf), ReportError> {
+pub fn write_report(
+    paths: &ReportPaths,
+    baseline: Option<&str>,
+    threshold_pct: f64,
+) -> Result<(render::Report, PathBuf), ReportError> {
     let targets = Targets::load(&paths.targets)?;
     let run = Run::read(&paths.criterion, &paths.side)?;
     let loaded = match baseline {
@@ -63,12 +67,23 @@ pub fn write_report(paths: &ReportPaths, baseline: Option<&str>, threshold_pct: 
         }
         None => None,
     };
-    let report = render::build(&run, &targets, loaded.as_ref().map(|(n, b)| (*n, b)), threshold_pct);
+    let report = render::build(
+        &run,
+        &targets,
+        loaded.as_ref().map(|(n, b)| (*n, b)),
+        threshold_pct,
+    );
     let md_path = paths.out.join("report.md");
-    error::write(&paths.out.join("throughput.svg"), &render::svg(&report, &targets))?;
+    error::write(
+        &paths.out.join("throughput.svg"),
+        &render::svg(&report, &targets),
+    )?;
     error::write(&md_path, &render::markdown(&report, Some("throughput.svg")))?;
     error::write(&paths.out.join("report.json"), &pretty(&report))?;
-    error::write(&paths.out.join("bench-results.json"), &pretty(&render::bench_results(&run)))?;
+    error::write(
+        &paths.out.join("bench-results.json"),
+        &pretty(&render::bench_results(&run)),
+    )?;
     Ok((report, md_path))
 }
 
@@ -80,7 +95,11 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 
 /// Saves the Criterion run in `criterion_dir` as baseline `name` under
 /// `baselines_dir`; returns the file written.
-pub fn save_baseline(name: &str, criterion_dir: &Path, baselines_dir: &Path) -> Result<PathBuf, ReportError> {
+pub fn save_baseline(
+    name: &str,
+    criterion_dir: &Path,
+    baselines_dir: &Path,
+) -> Result<PathBuf, ReportError> {
     let path = baseline::resolve(name, baselines_dir);
     let run = criterion::read_run(criterion_dir)?;
     Baseline::new(run).save(&path)?;
@@ -90,12 +109,24 @@ pub fn save_baseline(name: &str, criterion_dir: &Path, baselines_dir: &Path) -> 
 /// Compares baseline `base` with baseline `new`, or with the run in
 /// `criterion_dir` when `new` is `None`. Returns the Markdown table and whether
 /// anything regressed.
-pub fn compare_runs(base: &str, new: Option<&str>, criterion_dir: &Path, baselines_dir: &Path, threshold_pct: f64) -> Result<(String, bool), ReportError> {
+pub fn compare_runs(
+    base: &str,
+    new: Option<&str>,
+    criterion_dir: &Path,
+    baselines_dir: &Path,
+    threshold_pct: f64,
+) -> Result<(String, bool), ReportError> {
     let base_path = baseline::resolve(base, baselines_dir);
     let base_run = Baseline::load(&base_path)?;
     let (new_run, new_name) = match new {
-        Some(n) => (Baseline::load(&baseline::resolve(n, baselines_dir))?.benches, n.to_string()),
-        None => (criterion::read_run(criterion_dir)?, format!("the run in {}", criterion_dir.display())),
+        Some(n) => (
+            Baseline::load(&baseline::resolve(n, baselines_dir))?.benches,
+            n.to_string(),
+        ),
+        None => (
+            criterion::read_run(criterion_dir)?,
+            format!("the run in {}", criterion_dir.display()),
+        ),
     };
     if !base_run.benches.keys().any(|k| new_run.contains_key(k)) {
         return Err(ReportError::ForeignBaseline { path: base_path });

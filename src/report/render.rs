@@ -161,22 +161,40 @@ fn ms(ns: u64) -> String {
 }
 
 /// The latency file that stands for test `t`: its `latency` bench, else its headline.
-fn headline_latency_of<'a>(t: &super::targets::Test, latency: &'a BTreeMap<String, LatencyFile>) -> Option<&'a LatencyFile> {
+fn headline_latency_of<'a>(
+    t: &super::targets::Test,
+    latency: &'a BTreeMap<String, LatencyFile>,
+) -> Option<&'a LatencyFile> {
     latency.get(t.latency.as_ref().or(t.headline.as_ref())?)
 }
 
 /// Builds the report.
-pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, threshold_pct: f64) -> Report {
+pub fn build(
+    run: &Run,
+    targets: &Targets,
+    baseline: Option<(&str, &Baseline)>,
+    threshold_pct: f64,
+) -> Report {
     let mut missing = Vec::new();
     let verdicts: BTreeMap<String, (Option<f64>, Verdict)> = baseline
-        .map(|(_, b)| compare(&b.benches, &run.benches, threshold_pct).into_iter().map(|r| (r.id, (r.change_pct, r.verdict))).collect())
+        .map(|(_, b)| {
+            compare(&b.benches, &run.benches, threshold_pct)
+                .into_iter()
+                .map(|r| (r.id, (r.change_pct, r.verdict)))
+                .collect()
+        })
         .unwrap_or_default();
     let ratio_of = |bench: &str| -> Option<CeilingRatio> {
         let r = targets.ratio.iter().find(|r| r.bench == bench)?;
         let ours = run.benches.get(bench)?.per_second()?;
         let ceiling = run.benches.get(&r.ceiling)?.per_second()?;
         let ratio = ours / ceiling;
-        Some(CeilingRatio { ceiling: r.ceiling.clone(), ratio, min: r.min, status: Status::of(ratio >= r.min) })
+        Some(CeilingRatio {
+            ceiling: r.ceiling.clone(),
+            ratio,
+            min: r.min,
+            status: Status::of(ratio >= r.min),
+        })
     };
     for r in &targets.ratio {
         for id in [&r.bench, &r.ceiling] {
@@ -186,7 +204,8 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
         }
     }
 
-    let latency_status = |l: &LatencyFile| Status::of(l.p95 <= targets.max_p95_ns && l.p99 <= targets.max_p99_ns);
+    let latency_status =
+        |l: &LatencyFile| Status::of(l.p95 <= targets.max_p95_ns && l.p99 <= targets.max_p99_ns);
     let mut executive = Vec::new();
     let mut tests = Vec::new();
     for t in &targets.test {
@@ -203,8 +222,14 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
         match t.kind {
             Kind::Criterion => {
                 let prefix = format!("{}/", t.name);
-                for (id, m) in run.benches.range(prefix.clone()..).take_while(|(id, _)| id.starts_with(&prefix)) {
-                    let (change, verdict) = verdicts.get(id).map_or((None, None), |(c, v)| (*c, Some(*v)));
+                for (id, m) in run
+                    .benches
+                    .range(prefix.clone()..)
+                    .take_while(|(id, _)| id.starts_with(&prefix))
+                {
+                    let (change, verdict) = verdicts
+                        .get(id)
+                        .map_or((None, None), |(c, v)| (*c, Some(*v)));
                     block.benches.push(BenchLine {
                         id: id.clone(),
                         measured: m.clone(),
@@ -220,7 +245,8 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
                     None => missing.push(headline.to_string()),
                     Some(h) => {
                         block.ops_per_s = h.per_second;
-                        let mut status = Status::of(h.per_second.unwrap_or(0.0) >= targets.min_ops_per_s);
+                        let mut status =
+                            Status::of(h.per_second.unwrap_or(0.0) >= targets.min_ops_per_s);
                         if let Some(l) = headline_latency_of(t, &run.latency) {
                             status = status.and(latency_status(l));
                         }
@@ -234,20 +260,32 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
                 }
                 executive.push(ExecRow {
                     metric: format!("{}: `{headline}`", t.title),
-                    value: block.ops_per_s.map_or("—".into(), |r| human_rate(r, Some(Unit::Elements))),
+                    value: block
+                        .ops_per_s
+                        .map_or("—".into(), |r| human_rate(r, Some(Unit::Elements))),
                     target: format!("≥ {}", human_rate(targets.min_ops_per_s, None)),
-                    status: block.ops_per_s.map_or(Status::NoData, |r| Status::of(r >= targets.min_ops_per_s)),
+                    status: block
+                        .ops_per_s
+                        .map_or(Status::NoData, |r| Status::of(r >= targets.min_ops_per_s)),
                 });
             }
             Kind::Memory => match &run.memory {
                 None => missing.push("target/mcpbench/memory.json".into()),
                 Some(m) => {
-                    let leaking: Vec<String> =
-                        m.components.iter().filter(|c| c.leaked_bytes > targets.max_leaked_bytes).map(|c| format!("{} ({} B)", c.id, c.leaked_bytes)).collect();
+                    let leaking: Vec<String> = m
+                        .components
+                        .iter()
+                        .filter(|c| c.leaked_bytes > targets.max_leaked_bytes)
+                        .map(|c| format!("{} ({} B)", c.id, c.leaked_bytes))
+                        .collect();
                     block.status = Status::of(leaking.is_empty() && !m.components.is_empty());
                     executive.push(ExecRow {
                         metric: "Leaks (allocation-counted, after teardown)".into(),
-                        value: if leaking.is_empty() { format!("none in {} components", m.components.len()) } else { leaking.join(", ") },
+                        value: if leaking.is_empty() {
+                            format!("none in {} components", m.components.len())
+                        } else {
+                            leaking.join(", ")
+                        },
                         target: format!("≤ {} B per component", targets.max_leaked_bytes),
                         status: block.status,
                     });
@@ -258,9 +296,13 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
                 Some(s) => {
                     block.ops_per_s = Some(s.ops_per_s);
                     let growth_ok = s.memory.live_bytes_delta <= targets.max_sustained_growth_bytes;
-                    block.status = Status::of(s.ops_per_s >= targets.min_ops_per_s && growth_ok).and(latency_status(&s.latency));
+                    block.status = Status::of(s.ops_per_s >= targets.min_ops_per_s && growth_ok)
+                        .and(latency_status(&s.latency));
                     executive.push(ExecRow {
-                        metric: format!("System throughput (sustained {:.0} s, {} workers)", s.seconds, s.workers),
+                        metric: format!(
+                            "System throughput (sustained {:.0} s, {} workers)",
+                            s.seconds, s.workers
+                        ),
                         value: human_rate(s.ops_per_s, Some(Unit::Elements)),
                         target: format!("≥ {}", human_rate(targets.min_ops_per_s, None)),
                         status: Status::of(s.ops_per_s >= targets.min_ops_per_s),
@@ -278,30 +320,65 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
     }
 
     // Worst latencies over every headline (and the sustained run).
-    let mut headline_latency: Vec<&LatencyFile> = targets.test.iter().filter_map(|t| headline_latency_of(t, &run.latency)).collect();
+    let mut headline_latency: Vec<&LatencyFile> = targets
+        .test
+        .iter()
+        .filter_map(|t| headline_latency_of(t, &run.latency))
+        .collect();
     if let Some(s) = &run.sustained {
         headline_latency.push(&s.latency);
     }
-    for (name, limit, pick) in [("P95", targets.max_p95_ns, 0), ("P99", targets.max_p99_ns, 1)] {
+    for (name, limit, pick) in [
+        ("P95", targets.max_p95_ns, 0),
+        ("P99", targets.max_p99_ns, 1),
+    ] {
         let value = |l: &LatencyFile| if pick == 0 { l.p95 } else { l.p99 };
         let worst = headline_latency.iter().max_by_key(|l| value(l));
         executive.push(ExecRow {
             metric: format!("{name} latency, worst headline"),
-            value: worst.map_or("—".into(), |l| format!("{} (`{}`, {} samples, {}, {})", ms(value(l)), l.id, l.count, l.method, l.load)),
+            value: worst.map_or("—".into(), |l| {
+                format!(
+                    "{} (`{}`, {} samples, {}, {})",
+                    ms(value(l)),
+                    l.id,
+                    l.count,
+                    l.method,
+                    l.load
+                )
+            }),
             target: format!("≤ {}", ms(limit)),
             status: worst.map_or(Status::NoData, |l| Status::of(value(l) <= limit)),
         });
     }
-    let ratios: Vec<(&String, &CeilingRatio)> = tests.iter().flat_map(|t| &t.benches).filter_map(|b| b.ceiling.as_ref().map(|c| (&b.id, c))).collect();
+    let ratios: Vec<(&String, &CeilingRatio)> = tests
+        .iter()
+        .flat_map(|t| &t.benches)
+        .filter_map(|b| b.ceiling.as_ref().map(|c| (&b.id, c)))
+        .collect();
     executive.push(ExecRow {
         metric: "Ceiling ratios met (component / raw library, same run)".into(),
-        value: format!("{} / {}", ratios.iter().filter(|(_, c)| c.status == Status::Pass).count(), targets.ratio.len()),
+        value: format!(
+            "{} / {}",
+            ratios
+                .iter()
+                .filter(|(_, c)| c.status == Status::Pass)
+                .count(),
+            targets.ratio.len()
+        ),
         target: "all".into(),
-        status: if ratios.len() < targets.ratio.len() { Status::NoData } else { Status::of(ratios.iter().all(|(_, c)| c.status == Status::Pass)) },
+        status: if ratios.len() < targets.ratio.len() {
+            Status::NoData
+        } else {
+            Status::of(ratios.iter().all(|(_, c)| c.status == Status::Pass))
+        },
     });
     executive.push(ExecRow {
         metric: "Tests passing".into(),
-        value: format!("{} / {}", tests.iter().filter(|t| t.status == Status::Pass).count(), tests.len()),
+        value: format!(
+            "{} / {}",
+            tests.iter().filter(|t| t.status == Status::Pass).count(),
+            tests.len()
+        ),
         target: format!("{} / {}", tests.len(), tests.len()),
         status: if tests.iter().any(|t| t.status == Status::NoData) {
             Status::NoData
@@ -311,7 +388,15 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
     });
 
     let mut bottleneck = Vec::new();
-    if let Some(t) = tests.iter().filter(|t| t.ops_per_s.is_some()).min_by(|a, b| a.ops_per_s.partial_cmp(&b.ops_per_s).unwrap_or(std::cmp::Ordering::Equal)) {
+    if let Some(t) = tests
+        .iter()
+        .filter(|t| t.ops_per_s.is_some())
+        .min_by(|a, b| {
+            a.ops_per_s
+                .partial_cmp(&b.ops_per_s)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    {
         let r = t.ops_per_s.unwrap_or_default();
         bottleneck.push(format!(
             "Furthest from the throughput target: **{}** (`{}`) at {}, {:.2}× the {} target.",
@@ -322,7 +407,11 @@ pub fn build(run: &Run, targets: &Targets, baseline: Option<(&str, &Baseline)>, 
             human_rate(targets.min_ops_per_s, None)
         ));
     }
-    if let Some((id, c)) = ratios.iter().min_by(|a, b| (a.1.ratio / a.1.min).partial_cmp(&(b.1.ratio / b.1.min)).unwrap_or(std::cmp::Ordering::Equal)) {
+    if let Some((id, c)) = ratios.iter().min_by(|a, b| {
+        (a.1.ratio / a.1.min)
+            .partial_cmp(&(b.1.ratio / b.1.min))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }) {
         bottleneck.push(format!(
             "Furthest from its ceiling: `{id}` at {:.2}× `{}` (expected ≥ {:.2}×).",
             c.ratio, c.ceiling, c.min
@@ -346,7 +435,11 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
     let mut o = String::new();
     let e = &r.environment;
     let _ = writeln!(o, "# mcpbench report\n");
-    let _ = writeln!(o, "Made {} at commit `{}` on {} ({} cores), {}, {}.\n", e.date, e.git_commit, e.cpu_model, e.cores, e.os, e.rustc);
+    let _ = writeln!(
+        o,
+        "Made {} at commit `{}` on {} ({} cores), {}, {}.\n",
+        e.date, e.git_commit, e.cpu_model, e.cores, e.os, e.rustc
+    );
     o.push_str(
         "How these figures were obtained: throughput is operations over wall-clock time (Criterion's typical time per iteration: \
          the slope estimate where there is one, else the mean, with its 95% confidence interval); latency percentiles come from every \
@@ -354,23 +447,54 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
          in the same run. Targets come from `baselines/targets.toml`, applied as written.\n\n",
     );
     if !r.missing.is_empty() {
-        let _ = writeln!(o, "**Missing from this run:** {}\n", r.missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            o,
+            "**Missing from this run:** {}\n",
+            r.missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     o.push_str("## Executive metrics\n\n| Metric | Value | Target | Status |\n|---|---|---|---|\n");
     for row in &r.executive {
-        let _ = writeln!(o, "| {} | {} | {} | {} |", row.metric, row.value, row.target, row.status.cell());
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            row.metric,
+            row.value,
+            row.target,
+            row.status.cell()
+        );
     }
     if let Some(chart) = chart {
-        let _ = writeln!(o, "\n![Throughput of each test's headline bench against its ceiling, the target and the seed's published figure]({chart})\n");
+        let _ = writeln!(
+            o,
+            "\n![Throughput of each test's headline bench against its ceiling, the target and the seed's published figure]({chart})\n"
+        );
     }
     for (n, t) in r.tests.iter().enumerate() {
-        let _ = writeln!(o, "\n## Test {}: {} — {}\n", n + 1, t.title, t.status.cell());
+        let _ = writeln!(
+            o,
+            "\n## Test {}: {} — {}\n",
+            n + 1,
+            t.title,
+            t.status.cell()
+        );
         if let (Some(h), Some(ops)) = (&t.headline, t.ops_per_s) {
             let _ = writeln!(o, "Headline: `{h}` at **{}**.", human_rate(ops, None));
         }
         if let Some(seed) = t.seed_ops_per_s {
-            let ours = t.ops_per_s.map_or("—".into(), |ops| format!("{:.2}× the seed's figure", ops / seed));
-            let _ = writeln!(o, "The seed published {} for this test ({ours}); {}", human_rate(seed, None), t.seed_note.as_deref().unwrap_or("see seed/NOTES.md"));
+            let ours = t.ops_per_s.map_or("—".into(), |ops| {
+                format!("{:.2}× the seed's figure", ops / seed)
+            });
+            let _ = writeln!(
+                o,
+                "The seed published {} for this test ({ours}); {}",
+                human_rate(seed, None),
+                t.seed_note.as_deref().unwrap_or("see seed/NOTES.md")
+            );
         }
         if !t.benches.is_empty() {
             o.push_str("\n| bench | throughput (95% CI) | time/iter | samples | p50 | p95 | p99 | p99.9 | max | latency samples, method | vs ceiling | vs baseline |\n");
@@ -378,14 +502,34 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
             for b in &t.benches {
                 let m = &b.measured;
                 let rate = match (b.per_second, m.per_second_ci()) {
-                    (Some(r), Some((lo, hi))) => format!("{} ({}–{})", human_rate(r, m.unit), human_rate(lo, m.unit), human_rate(hi, m.unit)),
+                    (Some(r), Some((lo, hi))) => format!(
+                        "{} ({}–{})",
+                        human_rate(r, m.unit),
+                        human_rate(lo, m.unit),
+                        human_rate(hi, m.unit)
+                    ),
                     _ => "—".into(),
                 };
-                let lat = |f: fn(&LatencyFile) -> u64| b.latency.as_ref().map_or("—".into(), |l| human_ns(f(l) as f64));
-                let method = b.latency.as_ref().map_or("—".into(), |l| format!("{} ({}, {})", l.count, l.method, l.load));
-                let ceiling = b.ceiling.as_ref().map_or("—".into(), |c| format!("{:.2}× (≥ {:.2}) {}", c.ratio, c.min, c.status.cell()));
+                let lat = |f: fn(&LatencyFile) -> u64| {
+                    b.latency
+                        .as_ref()
+                        .map_or("—".into(), |l| human_ns(f(l) as f64))
+                };
+                let method = b.latency.as_ref().map_or("—".into(), |l| {
+                    format!("{} ({}, {})", l.count, l.method, l.load)
+                });
+                let ceiling = b.ceiling.as_ref().map_or("—".into(), |c| {
+                    format!("{:.2}× (≥ {:.2}) {}", c.ratio, c.min, c.status.cell())
+                });
                 let change = match (b.baseline_change_pct, b.baseline_verdict) {
-                    (Some(c), Some(v)) => format!("{c:+.1}% {}", if v == Verdict::Regression { "REGRESSION" } else { "" }),
+                    (Some(c), Some(v)) => format!(
+                        "{c:+.1}% {}",
+                        if v == Verdict::Regression {
+                            "REGRESSION"
+                        } else {
+                            ""
+                        }
+                    ),
                     (None, Some(Verdict::Added)) => "new".into(),
                     _ => "—".into(),
                 };
@@ -408,7 +552,11 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
         {
             o.push_str("\n| component | items | live before | live after teardown | leaked | bytes per item | RSS after (context) |\n|---|---:|---:|---:|---:|---|---:|\n");
             for c in &m.components {
-                let per: Vec<String> = c.bytes_per_item.iter().map(|(k, v)| format!("{v:.0} B/{} ({k})", c.item)).collect();
+                let per: Vec<String> = c
+                    .bytes_per_item
+                    .iter()
+                    .map(|(k, v)| format!("{v:.0} B/{} ({k})", c.item))
+                    .collect();
                 let _ = writeln!(
                     o,
                     "| `{}` | {} | {} B | {} B | {} B | {} | {:.1} MiB |",
@@ -425,7 +573,18 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
         if t.name == "sustained"
             && let Some(s) = &r.sustained
         {
-            let windows: Vec<String> = s.windows.iter().map(|w| format!("{:.0}–{:.0} s: {}", w.start_s, w.end_s, human_rate(w.ops_per_s, None))).collect();
+            let windows: Vec<String> = s
+                .windows
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{:.0}–{:.0} s: {}",
+                        w.start_s,
+                        w.end_s,
+                        human_rate(w.ops_per_s, None)
+                    )
+                })
+                .collect();
             let l = &s.latency;
             let _ = writeln!(
                 o,
@@ -457,7 +616,10 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
         let _ = writeln!(o, "- {line}");
     }
     if let Some(b) = &r.baseline {
-        let _ = writeln!(o, "\nChanges are against baseline `{b}` (typical time; a regression needs the threshold exceeded and the 95% intervals apart).");
+        let _ = writeln!(
+            o,
+            "\nChanges are against baseline `{b}` (typical time; a regression needs the threshold exceeded and the 95% intervals apart)."
+        );
     }
     o
 }
@@ -470,26 +632,52 @@ pub fn svg(r: &Report, targets: &Targets) -> String {
         .iter()
         .filter_map(|t| {
             let ours = t.ops_per_s?;
-            let ceiling = t.benches.iter().find(|b| Some(&b.id) == t.headline.as_ref()).and_then(|b| b.ceiling.as_ref()).map(|c| ours / c.ratio);
+            let ceiling = t
+                .benches
+                .iter()
+                .find(|b| Some(&b.id) == t.headline.as_ref())
+                .and_then(|b| b.ceiling.as_ref())
+                .map(|c| ours / c.ratio);
             Some((t, ours, ceiling))
         })
         .collect();
     let (left, width, row_h, top) = (230.0, 820.0, 54.0, 40.0);
     let (lo, hi) = (3.0f64, 9.0f64); // 1K/s .. 1G/s
-    let x = |v: f64| left + (v.max(1.0).log10().clamp(lo, hi) - lo) / (hi - lo) * (width - left - 20.0);
+    let x =
+        |v: f64| left + (v.max(1.0).log10().clamp(lo, hi) - lo) / (hi - lo) * (width - left - 20.0);
     let height = top + row_h * rows.len() as f64 + 40.0;
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="10" y="20" font-size="14" font-weight="bold">Headline throughput, ops/s (log scale)</text>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="20" font-size="14" font-weight="bold">Headline throughput, ops/s (log scale)</text>"#
+    );
     for p in 3..=9 {
         let xp = x(10f64.powi(p));
-        let _ = writeln!(s, r##"<line x1="{xp}" y1="{top}" x2="{xp}" y2="{}" stroke="#ddd"/><text x="{xp}" y="{}" text-anchor="middle" fill="#666">1e{p}</text>"##, height - 30.0, height - 15.0);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{xp}" y1="{top}" x2="{xp}" y2="{}" stroke="#ddd"/><text x="{xp}" y="{}" text-anchor="middle" fill="#666">1e{p}</text>"##,
+            height - 30.0,
+            height - 15.0
+        );
     }
     for (i, (t, ours, ceiling)) in rows.iter().enumerate() {
         let y = top + row_h * i as f64;
-        let _ = writeln!(s, r#"<text x="10" y="{}">{}</text>"#, y + 22.0, xml(&t.title));
-        let bars = [("#2a7ab0", Some(*ours), "ours"), ("#9cc3e0", *ceiling, "ceiling"), ("#e0a050", t.seed_ops_per_s, "seed")];
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{}">{}</text>"#,
+            y + 22.0,
+            xml(&t.title)
+        );
+        let bars = [
+            ("#2a7ab0", Some(*ours), "ours"),
+            ("#9cc3e0", *ceiling, "ceiling"),
+            ("#e0a050", t.seed_ops_per_s, "seed"),
+        ];
         for (j, (color, value, label)) in bars.iter().enumerate() {
             if let Some(v) = value {
                 let yb = y + 6.0 + 14.0 * j as f64;
@@ -518,7 +706,9 @@ pub fn svg(r: &Report, targets: &Targets) -> String {
 }
 
 fn xml(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Every bench with a throughput, in github-action-benchmark's

@@ -78,8 +78,16 @@ impl Targets {
     /// Reads and checks a targets file.
     pub fn load(path: &Path) -> Result<Targets, ReportError> {
         let text = read(path, "the targets (baselines/targets.toml)")?;
-        let targets: Targets = toml::from_str(&text).map_err(|e| ReportError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
-        let invalid = |reason: String| Err(ReportError::Invalid { path: path.to_path_buf(), reason });
+        let targets: Targets = toml::from_str(&text).map_err(|e| ReportError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let invalid = |reason: String| {
+            Err(ReportError::Invalid {
+                path: path.to_path_buf(),
+                reason,
+            })
+        };
         if targets.test.is_empty() {
             return invalid("no [[test]] entries".into());
         }

@@ -42,7 +42,12 @@ impl Client {
 
     /// Wraps a connected stream, accepting frames up to `max_frame_len`.
     pub fn from_stream(stream: TcpStream, max_frame_len: usize) -> Client {
-        Client { stream, decoder: FrameDecoder::new(max_frame_len), inbuf: BytesMut::new(), outbuf: BytesMut::new() }
+        Client {
+            stream,
+            decoder: FrameDecoder::new(max_frame_len),
+            inbuf: BytesMut::new(),
+            outbuf: BytesMut::new(),
+        }
     }
 
     /// The underlying stream.

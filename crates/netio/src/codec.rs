@@ -56,7 +56,10 @@ impl Default for FrameDecoder {
 impl FrameDecoder {
     /// A decoder refusing frames longer than `max_len` bytes.
     pub fn new(max_len: usize) -> Self {
-        FrameDecoder { max_len, scanned: 0 }
+        FrameDecoder {
+            max_len,
+            scanned: 0,
+        }
     }
 
     /// The maximum frame length.
@@ -72,7 +75,10 @@ impl FrameDecoder {
                 self.scanned = buf.len();
                 // Allow one byte for a `\r` the next read may pair with its `\n`.
                 if buf.len() > self.max_len + 1 {
-                    return Err(FrameError::TooLong { len: buf.len(), max: self.max_len });
+                    return Err(FrameError::TooLong {
+                        len: buf.len(),
+                        max: self.max_len,
+                    });
                 }
                 return Ok(None);
             };
@@ -87,10 +93,15 @@ impl FrameDecoder {
                 continue;
             }
             if line.len() > self.max_len {
-                return Err(FrameError::TooLong { len: line.len(), max: self.max_len });
+                return Err(FrameError::TooLong {
+                    len: line.len(),
+                    max: self.max_len,
+                });
             }
             if let Err(e) = std::str::from_utf8(&line) {
-                return Err(FrameError::InvalidUtf8 { valid_up_to: e.valid_up_to() });
+                return Err(FrameError::InvalidUtf8 {
+                    valid_up_to: e.valid_up_to(),
+                });
             }
             return Ok(Some(line.freeze()));
         }
@@ -110,7 +121,10 @@ impl FrameDecoder {
 /// or longer than `max_len`.
 pub fn encode(msg: &[u8], max_len: usize, dst: &mut BytesMut) -> Result<(), FrameError> {
     if msg.len() > max_len {
-        return Err(FrameError::TooLong { len: msg.len(), max: max_len });
+        return Err(FrameError::TooLong {
+            len: msg.len(),
+            max: max_len,
+        });
     }
     if let Some(at) = memchr::memchr(b'\n', msg) {
         return Err(FrameError::EmbeddedNewline { at });
@@ -138,9 +152,15 @@ mod tests {
     fn splits_lines_and_strips_crlf_and_blank_lines() {
         let mut d = FrameDecoder::new(64);
         let mut buf = BytesMut::from(&b"{\"a\":1}\r\n\n{\"b\":2}\n{\"c\""[..]);
-        assert_eq!(decode_all(&mut d, &mut buf).unwrap(), vec![&b"{\"a\":1}"[..], &b"{\"b\":2}"[..]]);
+        assert_eq!(
+            decode_all(&mut d, &mut buf).unwrap(),
+            vec![&b"{\"a\":1}"[..], &b"{\"b\":2}"[..]]
+        );
         assert_eq!(&buf[..], b"{\"c\"");
-        assert_eq!(d.decode_eof(&mut buf), Err(FrameError::Truncated { len: 4 }));
+        assert_eq!(
+            d.decode_eof(&mut buf),
+            Err(FrameError::Truncated { len: 4 })
+        );
     }
 
     #[test]
@@ -157,10 +177,16 @@ mod tests {
     fn too_long_line_is_refused_with_or_without_newline() {
         let mut d = FrameDecoder::new(4);
         let mut buf = BytesMut::from(&b"12345\n"[..]);
-        assert_eq!(d.decode(&mut buf), Err(FrameError::TooLong { len: 5, max: 4 }));
+        assert_eq!(
+            d.decode(&mut buf),
+            Err(FrameError::TooLong { len: 5, max: 4 })
+        );
         let mut d = FrameDecoder::new(4);
         let mut buf = BytesMut::from(&b"123456"[..]);
-        assert_eq!(d.decode(&mut buf), Err(FrameError::TooLong { len: 6, max: 4 }));
+        assert_eq!(
+            d.decode(&mut buf),
+            Err(FrameError::TooLong { len: 6, max: 4 })
+        );
         // Exactly the maximum, with CRLF, is fine even when split before the LF.
         let mut d = FrameDecoder::new(4);
         let mut buf = BytesMut::from(&b"1234\r"[..]);
@@ -173,7 +199,10 @@ mod tests {
     fn invalid_utf8_is_refused() {
         let mut d = FrameDecoder::new(64);
         let mut buf = BytesMut::from(&b"ok\xff\n"[..]);
-        assert_eq!(d.decode(&mut buf), Err(FrameError::InvalidUtf8 { valid_up_to: 2 }));
+        assert_eq!(
+            d.decode(&mut buf),
+            Err(FrameError::InvalidUtf8 { valid_up_to: 2 })
+        );
     }
 
     #[test]
@@ -181,9 +210,19 @@ mod tests {
         let mut out = BytesMut::new();
         encode(b"{}", 8, &mut out).unwrap();
         assert_eq!(&out[..], b"{}\n");
-        assert_eq!(encode(b"{\n}", 8, &mut out), Err(FrameError::EmbeddedNewline { at: 1 }));
-        assert_eq!(encode(b"123456789", 8, &mut out), Err(FrameError::TooLong { len: 9, max: 8 }));
-        assert_eq!(&out[..], b"{}\n", "a refused message leaves the buffer as it was");
+        assert_eq!(
+            encode(b"{\n}", 8, &mut out),
+            Err(FrameError::EmbeddedNewline { at: 1 })
+        );
+        assert_eq!(
+            encode(b"123456789", 8, &mut out),
+            Err(FrameError::TooLong { len: 9, max: 8 })
+        );
+        assert_eq!(
+            &out[..],
+            b"{}\n",
+            "a refused message leaves the buffer as it was"
+        );
     }
 
     proptest! {

@@ -71,7 +71,10 @@ pub enum ProtocolError {
 
 impl ProtocolError {
     fn invalid(id: Option<RequestId>, reason: impl Into<String>) -> Self {
-        ProtocolError::InvalidRequest { id, reason: reason.into() }
+        ProtocolError::InvalidRequest {
+            id,
+            reason: reason.into(),
+        }
     }
 
     /// The JSON-RPC error code.
@@ -106,7 +109,11 @@ pub fn error_response(id: Option<&RequestId>, code: i32, message: &str) -> Bytes
         id: Option<&'a RequestId>,
         error: ErrorObject<'a>,
     }
-    let response = Response { jsonrpc: "2.0", id, error: ErrorObject { code, message } };
+    let response = Response {
+        jsonrpc: "2.0",
+        id,
+        error: ErrorObject { code, message },
+    };
     // Serializing plain structs of strings and integers into a Vec cannot fail.
     Bytes::from(serde_json::to_vec(&response).unwrap_or_default())
 }
@@ -171,22 +178,42 @@ impl Message {
             None => None,
             Some(serde_json::Value::Number(n)) => match n.as_i64() {
                 Some(n) => Some(RequestId::Number(n)),
-                None => return Err(ProtocolError::invalid(None, format!("id {n} is not an integer"))),
+                None => {
+                    return Err(ProtocolError::invalid(
+                        None,
+                        format!("id {n} is not an integer"),
+                    ));
+                }
             },
             Some(serde_json::Value::String(s)) => Some(RequestId::String(s.into())),
             Some(serde_json::Value::Null) if envelope.method.is_none() => None,
-            Some(other) => return Err(ProtocolError::invalid(None, format!("id must be an integer or a string, not {other}"))),
+            Some(other) => {
+                return Err(ProtocolError::invalid(
+                    None,
+                    format!("id must be an integer or a string, not {other}"),
+                ));
+            }
         };
         if envelope.jsonrpc != "2.0" {
-            return Err(ProtocolError::invalid(id, format!("jsonrpc must be \"2.0\", not {:?}", envelope.jsonrpc)));
+            return Err(ProtocolError::invalid(
+                id,
+                format!("jsonrpc must be \"2.0\", not {:?}", envelope.jsonrpc),
+            ));
         }
         let has_outcome = envelope.result.is_some() || envelope.error.is_some();
         let (kind, method) = match envelope.method {
             Some(_) if has_outcome => {
-                return Err(ProtocolError::invalid(id, "a message cannot have both a method and a result or error"));
+                return Err(ProtocolError::invalid(
+                    id,
+                    "a message cannot have both a method and a result or error",
+                ));
             }
             Some(method) => {
-                let kind = if id.is_some() { MessageKind::Request } else { MessageKind::Notification };
+                let kind = if id.is_some() {
+                    MessageKind::Request
+                } else {
+                    MessageKind::Notification
+                };
                 let method = match method {
                     Cow::Borrowed(name) => {
                         let start = name.as_ptr() as usize - frame.as_ptr() as usize;
@@ -197,13 +224,26 @@ impl Message {
                 (kind, Some(method))
             }
             None if envelope.result.is_some() && envelope.error.is_some() => {
-                return Err(ProtocolError::invalid(id, "a response cannot have both result and error"));
+                return Err(ProtocolError::invalid(
+                    id,
+                    "a response cannot have both result and error",
+                ));
             }
             None if has_outcome => (MessageKind::Response, None),
-            None => return Err(ProtocolError::invalid(id, "a message needs a method, or a result or error")),
+            None => {
+                return Err(ProtocolError::invalid(
+                    id,
+                    "a message needs a method, or a result or error",
+                ));
+            }
         };
         let _ = envelope.params;
-        Ok(Message { frame, kind, id, method })
+        Ok(Message {
+            frame,
+            kind,
+            id,
+            method,
+        })
     }
 
     /// The whole frame, as received.
@@ -246,13 +286,30 @@ mod tests {
 
     #[test]
     fn requests_notifications_and_responses() {
-        let m = parse(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_weather"}}"#).unwrap();
-        assert_eq!((m.kind(), m.id(), m.method()), (MessageKind::Request, Some(&RequestId::Number(2)), Some("tools/call")));
+        let m = parse(
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_weather"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (m.kind(), m.id(), m.method()),
+            (
+                MessageKind::Request,
+                Some(&RequestId::Number(2)),
+                Some("tools/call")
+            )
+        );
         let m = parse(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert_eq!((m.kind(), m.id()), (MessageKind::Notification, None));
         let m = parse(r#"{"jsonrpc":"2.0","id":"a-1","result":{"content":[]}}"#).unwrap();
-        assert_eq!((m.kind(), m.id()), (MessageKind::Response, Some(&RequestId::String("a-1".into()))));
-        let m = parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#).unwrap();
+        assert_eq!(
+            (m.kind(), m.id()),
+            (
+                MessageKind::Response,
+                Some(&RequestId::String("a-1".into()))
+            )
+        );
+        let m =
+            parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#).unwrap();
         assert_eq!((m.kind(), m.id()), (MessageKind::Response, None));
     }
 
@@ -276,15 +333,36 @@ mod tests {
     #[test]
     fn malformed_envelopes_are_invalid_requests() {
         let cases = [
-            (r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, "jsonrpc must be"),
+            (
+                r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+                "jsonrpc must be",
+            ),
             (r#"{"id":1,"method":"x"}"#, "missing field `jsonrpc`"),
             (r#"{"jsonrpc":"2.0","id":1}"#, "needs a method"),
-            (r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#, "not an integer"),
-            (r#"{"jsonrpc":"2.0","id":[1],"method":"x"}"#, "integer or a string"),
-            (r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#, "integer or a string"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":"x","result":1}"#, "both a method"),
-            (r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#, "both result and error"),
-            (r#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#, "batches are not supported"),
+            (
+                r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#,
+                "not an integer",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":[1],"method":"x"}"#,
+                "integer or a string",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#,
+                "integer or a string",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","result":1}"#,
+                "both a method",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#,
+                "both result and error",
+            ),
+            (
+                r#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#,
+                "batches are not supported",
+            ),
             (r#"{"jsonrpc":"2.0","id":1,"method":7}"#, "invalid type"),
         ];
         for (bad, why) in cases {
@@ -301,7 +379,11 @@ mod tests {
 
     #[test]
     fn error_response_escapes_its_message() {
-        let r = error_response(Some(&RequestId::String("a\"b".into())), codes::METHOD_NOT_FOUND, "no \"x\"\n");
+        let r = error_response(
+            Some(&RequestId::String("a\"b".into())),
+            codes::METHOD_NOT_FOUND,
+            "no \"x\"\n",
+        );
         assert!(!r.contains(&b'\n'), "a reply must be a single line");
         let v: serde_json::Value = serde_json::from_slice(&r).unwrap();
         assert_eq!(v["id"], "a\"b");

@@ -18,12 +18,12 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use bytes::Bytes;
-//! use mcpbench_netio::{Client, Handler, Message, Server, ServerConfig};
+//! use mcpbench_netio::{Client, Conn, Handler, Message, Server, ServerConfig};
 //!
 //! /// Answers every request with an empty result.
 //! struct Empty;
 //! impl Handler for Empty {
-//!     async fn handle(&self, msg: Message) -> Option<Bytes> {
+//!     async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
 //!         let id = msg.id()?;
 //!         Some(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#).into())
 //!     }
@@ -50,4 +50,6 @@ mod server;
 pub use client::{Client, ClientError};
 pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
 pub use jsonrpc::{Message, MessageKind, ProtocolError, RequestId, codes, error_response};
-pub use server::{BACKLOG, CloseReason, Handler, IoStrategy, Server, ServerConfig, ServerStats, listen};
+pub use server::{
+    BACKLOG, CloseReason, Conn, Handler, IoStrategy, Server, ServerConfig, ServerStats, listen,
+};

@@ -17,15 +17,25 @@ use tokio_util::task::TaskTracker;
 use crate::codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
 use crate::jsonrpc::{Message, ProtocolError, codes, error_response};
 
+/// One accepted connection, as the handler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conn {
+    /// Unique among the connections of one server, in accept order from 1.
+    pub id: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
 /// What the server does with each message. One instance serves every connection.
 pub trait Handler: Send + Sync + 'static {
-    /// Serves one message and returns the reply to send (one JSON value, no
-    /// newline), or `None` (notifications, responses). Messages of one connection
-    /// are served in order, one at a time; replies to one read are sent together.
-    fn handle(&self, msg: Message) -> impl Future<Output = Option<Bytes>> + Send;
+    /// Serves one message from connection `conn` and returns the reply to send
+    /// (one JSON value, no newline), or `None` (notifications, responses).
+    /// Messages of one connection are served in order, one at a time; replies to
+    /// one read are sent together.
+    fn handle(&self, msg: Message, conn: Conn) -> impl Future<Output = Option<Bytes>> + Send;
 
     /// Called once when a connection ends, with why. The default does nothing.
-    fn closed(&self, _peer: SocketAddr, _reason: &CloseReason) {}
+    fn closed(&self, _conn: Conn, _reason: &CloseReason) {}
 }
 
 /// How a connection handles its buffers, frames and writes. The default is the
@@ -47,14 +57,30 @@ pub struct IoStrategy {
 
 impl IoStrategy {
     /// Fresh buffer per read and per reply, one write per reply, frames copied.
-    pub const NAIVE: IoStrategy = IoStrategy { copy_frames: true, reuse_buffers: false, coalesce_writes: false };
+    pub const NAIVE: IoStrategy = IoStrategy {
+        copy_frames: true,
+        reuse_buffers: false,
+        coalesce_writes: false,
+    };
     /// Naive plus buffer reuse ("packet pooling").
-    pub const POOLED: IoStrategy = IoStrategy { copy_frames: true, reuse_buffers: true, coalesce_writes: false };
+    pub const POOLED: IoStrategy = IoStrategy {
+        copy_frames: true,
+        reuse_buffers: true,
+        coalesce_writes: false,
+    };
     /// Pooled plus one write per batch of replies ("batching").
-    pub const BATCHED: IoStrategy = IoStrategy { copy_frames: true, reuse_buffers: true, coalesce_writes: true };
+    pub const BATCHED: IoStrategy = IoStrategy {
+        copy_frames: true,
+        reuse_buffers: true,
+        coalesce_writes: true,
+    };
     /// Batched plus frames handed over as views of the receive buffer ("zero-copy").
     /// The default.
-    pub const ZERO_COPY: IoStrategy = IoStrategy { copy_frames: false, reuse_buffers: true, coalesce_writes: true };
+    pub const ZERO_COPY: IoStrategy = IoStrategy {
+        copy_frames: false,
+        reuse_buffers: true,
+        coalesce_writes: true,
+    };
 }
 
 impl Default for IoStrategy {
@@ -142,7 +168,11 @@ pub const BACKLOG: i32 = 4096;
 /// (in one process or several) share one port and the kernel spreads connections
 /// over them. Call from a tokio runtime.
 pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     if reuse_port {
         socket.set_reuse_port(true)?;
@@ -165,7 +195,11 @@ pub struct Server {
 
 impl Server {
     /// Binds `addr` and starts serving with `handler`. Call from a tokio runtime.
-    pub async fn bind<H: Handler>(addr: impl ToSocketAddrs, handler: Arc<H>, config: ServerConfig) -> io::Result<Server> {
+    pub async fn bind<H: Handler>(
+        addr: impl ToSocketAddrs,
+        handler: Arc<H>,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
         let mut last = None;
         for addr in tokio::net::lookup_host(addr).await? {
             match listen(addr, false) {
@@ -173,18 +207,37 @@ impl Server {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")))
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")
+        }))
     }
 
     /// Serves on a listener made elsewhere (say, one of several `SO_REUSEPORT`
     /// listeners sharing a port). Call from a tokio runtime.
-    pub fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, config: ServerConfig) -> io::Result<Server> {
+    pub fn serve<H: Handler>(
+        listener: TcpListener,
+        handler: Arc<H>,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
         let local_addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let connections = TaskTracker::new();
         let counters = Arc::new(Counters::default());
-        let accept = tokio::spawn(accept_loop(listener, handler, config, stop.clone(), connections.clone(), counters.clone()));
-        Ok(Server { local_addr, stop, connections, counters, accept: Some(accept) })
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            handler,
+            config,
+            stop.clone(),
+            connections.clone(),
+            counters.clone(),
+        ));
+        Ok(Server {
+            local_addr,
+            stop,
+            connections,
+            counters,
+            accept: Some(accept),
+        })
     }
 
     /// The address the server listens on.
@@ -238,18 +291,19 @@ async fn accept_loop<H: Handler>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                counters.accepted.fetch_add(1, Ordering::Relaxed);
+                let id = counters.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+                let conn = Conn { id, peer };
                 let (handler, stop, counters) = (handler.clone(), stop.clone(), counters.clone());
                 connections.spawn(async move {
                     let reason = match stream.set_nodelay(config.nodelay) {
-                        Ok(()) => serve_connection(stream, &*handler, &config, &stop).await,
+                        Ok(()) => serve_connection(stream, conn, &*handler, &config, &stop).await,
                         Err(e) => CloseReason::Io(e.kind()),
                     };
                     counters.closed.fetch_add(1, Ordering::Relaxed);
                     if !matches!(reason, CloseReason::PeerClosed | CloseReason::Shutdown) {
                         counters.closed_on_error.fetch_add(1, Ordering::Relaxed);
                     }
-                    handler.closed(peer, &reason);
+                    handler.closed(conn, &reason);
                 });
             }
             Err(_) => {
@@ -264,8 +318,12 @@ async fn accept_loop<H: Handler>(
 /// The reply for a frame error, where one is due.
 fn frame_error_reply(e: &FrameError) -> Option<Bytes> {
     match e {
-        FrameError::InvalidUtf8 { .. } => Some(error_response(None, codes::PARSE_ERROR, &e.to_string())),
-        FrameError::TooLong { .. } => Some(error_response(None, codes::INVALID_REQUEST, &e.to_string())),
+        FrameError::InvalidUtf8 { .. } => {
+            Some(error_response(None, codes::PARSE_ERROR, &e.to_string()))
+        }
+        FrameError::TooLong { .. } => {
+            Some(error_response(None, codes::INVALID_REQUEST, &e.to_string()))
+        }
         FrameError::Truncated { .. } | FrameError::EmbeddedNewline { .. } => None,
     }
 }
@@ -283,6 +341,7 @@ async fn send_last(stream: &mut TcpStream, out: &mut BytesMut, last: Option<Byte
 
 async fn serve_connection<H: Handler>(
     mut stream: TcpStream,
+    conn: Conn,
     handler: &H,
     config: &ServerConfig,
     stop: &CancellationToken,
@@ -338,7 +397,11 @@ async fn serve_connection<H: Handler>(
                     return CloseReason::Frame(e);
                 }
             };
-            let frame = if strategy.copy_frames { Bytes::copy_from_slice(&frame) } else { frame };
+            let frame = if strategy.copy_frames {
+                Bytes::copy_from_slice(&frame)
+            } else {
+                frame
+            };
             let msg = match Message::parse(frame) {
                 Ok(msg) => msg,
                 Err(e) => {
@@ -346,7 +409,9 @@ async fn serve_connection<H: Handler>(
                     return CloseReason::Protocol(e);
                 }
             };
-            let Some(reply) = handler.handle(msg).await else { continue };
+            let Some(reply) = handler.handle(msg, conn).await else {
+                continue;
+            };
             if !strategy.reuse_buffers {
                 outbuf = BytesMut::new();
             }
@@ -369,4 +434,3 @@ async fn serve_connection<H: Handler>(
         }
     }
 }
-

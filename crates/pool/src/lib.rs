@@ -32,8 +32,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use deadpool::managed;
 pub use deadpool::Status;
+use deadpool::managed;
 pub use deadpool::managed::{Manager, Metrics, RecycleError, RecycleResult, TimeoutType};
 use tokio::net::TcpStream;
 
@@ -114,7 +114,9 @@ pub struct Pool<M: Manager> {
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
-        Pool { inner: self.inner.clone() }
+        Pool {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -161,7 +163,10 @@ pub struct PoolSet<K, M: Manager> {
 
 impl<K: Hash + Eq, M: Manager> PoolSet<K, M> {
     /// A pool for each `(upstream, manager)`, all with the same configuration.
-    pub fn new(upstreams: impl IntoIterator<Item = (K, M)>, config: &PoolConfig) -> Result<Self, ConfigError> {
+    pub fn new(
+        upstreams: impl IntoIterator<Item = (K, M)>,
+        config: &PoolConfig,
+    ) -> Result<Self, ConfigError> {
         let pools = upstreams
             .into_iter()
             .map(|(key, manager)| Ok((key, Pool::new(manager, config)?)))
@@ -176,7 +181,10 @@ impl<K: Hash + Eq, M: Manager> PoolSet<K, M> {
 
     /// A connection to `upstream`.
     pub async fn checkout(&self, upstream: &K) -> Result<Checkout<M>, CheckoutError<M::Error>> {
-        self.get(upstream).ok_or(CheckoutError::UnknownUpstream)?.checkout().await
+        self.get(upstream)
+            .ok_or(CheckoutError::UnknownUpstream)?
+            .checkout()
+            .await
     }
 
     /// Number of upstreams.
@@ -232,7 +240,9 @@ impl Manager for TcpManager {
         match conn.try_read(&mut probe) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Ok(0) => Err(RecycleError::message("upstream closed the connection")),
-            Ok(_) => Err(RecycleError::message("unexpected bytes on an idle connection")),
+            Ok(_) => Err(RecycleError::message(
+                "unexpected bytes on an idle connection",
+            )),
             Err(e) => Err(RecycleError::Backend(e)),
         }
     }

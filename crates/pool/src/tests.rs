@@ -47,7 +47,11 @@ impl Manager for Counted {
 }
 
 fn config(max_size: usize) -> PoolConfig {
-    PoolConfig { max_size, wait_timeout: Some(Duration::from_millis(50)), ..PoolConfig::default() }
+    PoolConfig {
+        max_size,
+        wait_timeout: Some(Duration::from_millis(50)),
+        ..PoolConfig::default()
+    }
 }
 
 #[tokio::test]
@@ -57,7 +61,10 @@ async fn returned_connections_are_reused() {
     assert_eq!(*a, 0);
     drop(a);
     let again = pool.checkout().await.unwrap();
-    assert_eq!(*again, 0, "an idle healthy connection is reused, not remade");
+    assert_eq!(
+        *again, 0,
+        "an idle healthy connection is reused, not remade"
+    );
     assert_eq!(pool.status().size, 1);
 }
 
@@ -84,30 +91,54 @@ async fn full_pool_times_out_waiting() {
     let pool = Pool::new(Counted::default(), &config(1)).unwrap();
     let _held = pool.checkout().await.unwrap();
     let err = pool.checkout().await.unwrap_err();
-    assert!(matches!(err, CheckoutError::Timeout(TimeoutType::Wait)), "{err:?}");
-    assert_eq!(err.to_string(), "checkout timed out while waiting for a free connection");
+    assert!(
+        matches!(err, CheckoutError::Timeout(TimeoutType::Wait)),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "checkout timed out while waiting for a free connection"
+    );
 }
 
 #[tokio::test]
 async fn slow_connect_times_out_and_failed_connect_is_reported() {
-    let slow = Counted { create_delay: Some(Duration::from_millis(200)), ..Counted::default() };
-    let cfg = PoolConfig { create_timeout: Some(Duration::from_millis(20)), ..config(1) };
+    let slow = Counted {
+        create_delay: Some(Duration::from_millis(200)),
+        ..Counted::default()
+    };
+    let cfg = PoolConfig {
+        create_timeout: Some(Duration::from_millis(20)),
+        ..config(1)
+    };
     let pool = Pool::new(slow, &cfg).unwrap();
-    assert!(matches!(pool.checkout().await, Err(CheckoutError::Timeout(TimeoutType::Create))));
+    assert!(matches!(
+        pool.checkout().await,
+        Err(CheckoutError::Timeout(TimeoutType::Create))
+    ));
     let failing = Counted::default();
     failing.fail_create.store(true, Ordering::SeqCst);
     let pool = Pool::new(failing, &config(1)).unwrap();
-    assert!(matches!(pool.checkout().await, Err(CheckoutError::Connect(Refused))));
+    assert!(matches!(
+        pool.checkout().await,
+        Err(CheckoutError::Connect(Refused))
+    ));
     assert_eq!(pool.status().size, 0, "a failed connect takes no slot");
 }
 
 #[tokio::test]
 async fn dropped_waiting_checkout_leaks_nothing() {
-    let cfg = PoolConfig { wait_timeout: None, ..config(1) };
+    let cfg = PoolConfig {
+        wait_timeout: None,
+        ..config(1)
+    };
     let pool = Pool::new(Counted::default(), &cfg).unwrap();
     let held = pool.checkout().await.unwrap();
     let waiting = tokio::time::timeout(Duration::from_millis(20), pool.checkout()).await;
-    assert!(waiting.is_err(), "the checkout should still have been waiting");
+    assert!(
+        waiting.is_err(),
+        "the checkout should still have been waiting"
+    );
     assert_eq!(pool.status().waiting, 0);
     drop(held);
     let status = pool.status();
@@ -130,7 +161,10 @@ fn zero_size_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_tasks_share_a_small_pool_without_exceeding_it() {
-    let cfg = PoolConfig { wait_timeout: Some(Duration::from_secs(10)), ..config(4) };
+    let cfg = PoolConfig {
+        wait_timeout: Some(Duration::from_secs(10)),
+        ..config(4)
+    };
     let pool = Pool::new(Counted::default(), &cfg).unwrap();
     let in_use = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
@@ -152,20 +186,33 @@ async fn many_tasks_share_a_small_pool_without_exceeding_it() {
         t.await.unwrap();
     }
     assert!(peak.load(Ordering::SeqCst) <= 4);
-    assert_eq!(pool.status().size, pool.inner.manager().made.load(Ordering::SeqCst));
+    assert_eq!(
+        pool.status().size,
+        pool.inner.manager().made.load(Ordering::SeqCst)
+    );
 }
 
 #[tokio::test]
 async fn pool_set_routes_by_upstream() {
-    let set = PoolSet::new([("a", Counted::default()), ("b", Counted::default())], &config(1)).unwrap();
+    let set = PoolSet::new(
+        [("a", Counted::default()), ("b", Counted::default())],
+        &config(1),
+    )
+    .unwrap();
     assert_eq!(set.len(), 2);
     let a = set.checkout(&"a").await.unwrap();
     let b = set.checkout(&"b").await.unwrap();
     assert_eq!((*a, *b), (0, 0), "each upstream has its own pool");
-    assert!(matches!(set.checkout(&"c").await, Err(CheckoutError::UnknownUpstream)));
+    assert!(matches!(
+        set.checkout(&"c").await,
+        Err(CheckoutError::UnknownUpstream)
+    ));
     set.close();
     drop((a, b));
-    assert!(matches!(set.checkout(&"a").await, Err(CheckoutError::Closed)));
+    assert!(matches!(
+        set.checkout(&"a").await,
+        Err(CheckoutError::Closed)
+    ));
 }
 
 #[tokio::test]
@@ -208,14 +255,22 @@ async fn tcp_manager_connects_reuses_and_drops_closed_connections() {
     let mut buf = [0u8; 5];
     c.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"again");
-    assert_eq!(accepted.load(Ordering::SeqCst), 2, "the closed connection was replaced");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "the closed connection was replaced"
+    );
     server.abort();
 }
 
 #[tokio::test]
 async fn tcp_connect_failure_is_reported() {
     // Bind then drop: the port is (almost certainly) closed now.
-    let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let pool = Pool::new(TcpManager::new(addr), &PoolConfig::default()).unwrap();
     match pool.checkout().await {
         Err(CheckoutError::Connect(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),

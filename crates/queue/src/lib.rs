@@ -234,7 +234,11 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
         let before = self.state.fetch_add(PUSHER, Ordering::AcqRel);
         if before & CLOSED != 0 {
             self.state.fetch_sub(PUSHER, Ordering::Release);
-            return Err(BatchError { pushed: 0, closed: true, rest: batch.collect() });
+            return Err(BatchError {
+                pushed: 0,
+                closed: true,
+                rest: batch.collect(),
+            });
         }
         let mut pushed = 0;
         let mut refused = None;
@@ -259,7 +263,11 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
             Some(first) => {
                 let mut rest = vec![first];
                 rest.extend(batch);
-                Err(BatchError { pushed, closed: false, rest })
+                Err(BatchError {
+                    pushed,
+                    closed: false,
+                    rest,
+                })
             }
         }
     }
@@ -291,7 +299,10 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
     /// mailbox is full. Fails only when closed: the error holds every message not
     /// pushed. Cancel-safe in the same way as [`push`](Self::push): messages not
     /// yet pushed are dropped with the future.
-    pub async fn push_batch<I: IntoIterator<Item = T>>(&self, batch: I) -> Result<(), BatchError<T>> {
+    pub async fn push_batch<I: IntoIterator<Item = T>>(
+        &self,
+        batch: I,
+    ) -> Result<(), BatchError<T>> {
         let mut pending = match self.try_push_batch(batch) {
             Ok(()) => return Ok(()),
             Err(e) if e.closed => return Err(e),
@@ -300,16 +311,27 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
         let mut pushed = pending.pushed;
         loop {
             let mut rest = std::mem::take(&mut pending.rest).into_iter();
-            let Some(first) = rest.next() else { return Ok(()) };
+            let Some(first) = rest.next() else {
+                return Ok(());
+            };
             if let Err(Closed(first)) = self.push(first).await {
                 let mut back = vec![first];
                 back.extend(rest);
-                return Err(BatchError { pushed, closed: true, rest: back });
+                return Err(BatchError {
+                    pushed,
+                    closed: true,
+                    rest: back,
+                });
             }
             pushed += 1;
             pending = match self.try_push_batch(rest) {
                 Ok(()) => return Ok(()),
-                Err(e) if e.closed => return Err(BatchError { pushed: pushed + e.pushed, ..e }),
+                Err(e) if e.closed => {
+                    return Err(BatchError {
+                        pushed: pushed + e.pushed,
+                        ..e
+                    });
+                }
                 Err(e) => {
                     pushed += e.pushed;
                     e

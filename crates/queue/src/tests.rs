@@ -30,13 +30,27 @@ fn closed_refuses_pushes_and_drains() {
 fn batch_push_returns_the_rest_in_order() {
     let q = Mailbox::bounded(3);
     let err = q.try_push_batch(0..6).unwrap_err();
-    assert_eq!(err, BatchError { pushed: 3, closed: false, rest: vec![3, 4, 5] });
+    assert_eq!(
+        err,
+        BatchError {
+            pushed: 3,
+            closed: false,
+            rest: vec![3, 4, 5]
+        }
+    );
     let mut out = Vec::new();
     assert_eq!(q.try_pop_batch(2, &mut out), 2);
     assert_eq!(out, vec![0, 1]);
     q.close();
     let err = q.try_push_batch([9, 10]).unwrap_err();
-    assert_eq!(err, BatchError { pushed: 0, closed: true, rest: vec![9, 10] });
+    assert_eq!(
+        err,
+        BatchError {
+            pushed: 0,
+            closed: true,
+            rest: vec![9, 10]
+        }
+    );
     assert_eq!(q.try_pop_batch(10, &mut out), 1);
     assert_eq!(out, vec![0, 1, 2]);
 }
@@ -161,7 +175,10 @@ fn threads_lose_and_duplicate_nothing() {
         p.join().unwrap();
     }
     q.close();
-    let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let mut all: Vec<u64> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (0..PRODUCERS * PER).collect::<Vec<_>>());
 }
@@ -213,7 +230,12 @@ async fn async_waiters_lose_and_duplicate_nothing() {
     q.close();
     let mut all = Vec::new();
     for c in consumers {
-        all.extend(tokio::time::timeout(Duration::from_secs(20), c).await.unwrap().unwrap());
+        all.extend(
+            tokio::time::timeout(Duration::from_secs(20), c)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     all.sort_unstable();
     assert_eq!(all, (0..PRODUCERS * PER).collect::<Vec<_>>());
@@ -236,7 +258,14 @@ async fn push_batch_waits_for_room_and_keeps_order() {
     q.close();
     assert_eq!(consumer.await.unwrap(), (0..100).collect::<Vec<_>>());
     let err = q.push_batch([7, 8]).await.unwrap_err();
-    assert_eq!(err, BatchError { pushed: 0, closed: true, rest: vec![7, 8] });
+    assert_eq!(
+        err,
+        BatchError {
+            pushed: 0,
+            closed: true,
+            rest: vec![7, 8]
+        }
+    );
 }
 
 #[tokio::test]
@@ -249,8 +278,18 @@ async fn push_batch_hands_back_the_rest_when_closed_while_waiting() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     q.close();
     let err = pusher.await.unwrap().unwrap_err();
-    assert_eq!(err, BatchError { pushed: 2, closed: true, rest: vec![3, 4] });
-    assert_eq!((q.try_pop(), q.try_pop(), q.try_pop()), (Some(1), Some(2), None));
+    assert_eq!(
+        err,
+        BatchError {
+            pushed: 2,
+            closed: true,
+            rest: vec![3, 4]
+        }
+    );
+    assert_eq!(
+        (q.try_pop(), q.try_pop(), q.try_pop()),
+        (Some(1), Some(2), None)
+    );
 }
 
 #[tokio::test]
@@ -279,10 +318,18 @@ async fn close_wakes_waiting_consumers_and_producers() {
 async fn dropped_waiters_leave_no_registration() {
     let q = Mailbox::bounded(1);
     // A pop that gives up while waiting.
-    assert!(tokio::time::timeout(Duration::from_millis(5), q.pop()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(5), q.pop())
+            .await
+            .is_err()
+    );
     q.try_push(1u32).unwrap();
     // A push that gives up while waiting for room; its message is dropped with it.
-    assert!(tokio::time::timeout(Duration::from_millis(5), q.push(2)).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(5), q.push(2))
+            .await
+            .is_err()
+    );
     assert_eq!(q.state.load(Ordering::SeqCst) & (POP_WAITERS | PUSHERS), 0);
     assert_eq!(q.push_waiters.load(Ordering::SeqCst), 0);
     assert_eq!(q.try_pop(), Some(1));
@@ -298,6 +345,9 @@ async fn a_push_wakes_a_waiting_pop() {
     };
     tokio::time::sleep(Duration::from_millis(10)).await;
     q.try_push(7u32).unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(5), popper).await.unwrap().unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), popper)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got, Some(7));
 }

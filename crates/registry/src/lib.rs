@@ -57,7 +57,10 @@ pub struct RouteKey {
 impl RouteKey {
     /// Makes a key, hashing `name` once.
     pub fn new(name: &str) -> Self {
-        RouteKey { hash: ROUTE_SEED.hash_one(name), name: Arc::from(name) }
+        RouteKey {
+            hash: ROUTE_SEED.hash_one(name),
+            name: Arc::from(name),
+        }
     }
 
     /// The route name.
@@ -173,17 +176,25 @@ impl<M: Send> Default for Registry<M> {
 impl<M: Send> Registry<M> {
     /// An empty route table.
     pub fn new() -> Self {
-        Registry { routes: DashMap::with_hasher(BuildHasherDefault::default()) }
+        Registry {
+            routes: DashMap::with_hasher(BuildHasherDefault::default()),
+        }
     }
 
     /// An empty route table with room for `capacity` routes before it grows.
     pub fn with_capacity(capacity: usize) -> Self {
-        Registry { routes: DashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()) }
+        Registry {
+            routes: DashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
+        }
     }
 
     /// Registers `destination` under `key`. A key already registered is refused and
     /// keeps its destination.
-    pub fn register(&self, key: RouteKey, destination: Arc<Mailbox<M>>) -> Result<(), AlreadyRegistered> {
+    pub fn register(
+        &self,
+        key: RouteKey,
+        destination: Arc<Mailbox<M>>,
+    ) -> Result<(), AlreadyRegistered> {
         match self.routes.entry(key) {
             dashmap::Entry::Occupied(taken) => Err(AlreadyRegistered(taken.key().clone())),
             dashmap::Entry::Vacant(free) => {
@@ -285,7 +296,9 @@ impl<K: Hash + Eq + Clone + fmt::Debug, R> Default for InFlight<K, R> {
 impl<K: Hash + Eq + Clone + fmt::Debug, R> InFlight<K, R> {
     /// An empty table, with a fresh random hash seed.
     pub fn new() -> Self {
-        InFlight { pending: DashMap::with_hasher(ahash::RandomState::new()) }
+        InFlight {
+            pending: DashMap::with_hasher(ahash::RandomState::new()),
+        }
     }
 
     /// Records request `id` as in flight until `deadline`; returns where its answer
@@ -295,7 +308,10 @@ impl<K: Hash + Eq + Clone + fmt::Debug, R> InFlight<K, R> {
             dashmap::Entry::Occupied(taken) => Err(DuplicateRequest(taken.key().clone())),
             dashmap::Entry::Vacant(free) => {
                 let (responder, answer) = oneshot::channel();
-                free.insert(Pending { responder, deadline });
+                free.insert(Pending {
+                    responder,
+                    deadline,
+                });
                 Ok(answer)
             }
         }
@@ -310,10 +326,13 @@ impl<K: Hash + Eq + Clone + fmt::Debug, R> InFlight<K, R> {
         let Some((_, pending)) = self.pending.remove(id) else {
             return Err(CompleteError::Unknown(response));
         };
-        pending.responder.send(Ok(response)).map_err(|sent| match sent {
-            Ok(response) => CompleteError::Abandoned(response),
-            Err(_) => unreachable!("only Ok responses are sent here"),
-        })
+        pending
+            .responder
+            .send(Ok(response))
+            .map_err(|sent| match sent {
+                Ok(response) => CompleteError::Abandoned(response),
+                Err(_) => unreachable!("only Ok responses are sent here"),
+            })
     }
 
     /// Cancels request `id`: its waiter receives [`Unanswered::Cancelled`].
@@ -337,9 +356,14 @@ impl<K: Hash + Eq + Clone + fmt::Debug, R> InFlight<K, R> {
     /// whose waiter has gone: waiters receive [`Unanswered::Expired`]. Returns the
     /// ids ended. Scans the whole table: call it periodically, not per request.
     pub fn expire(&self, now: Instant) -> Vec<K> {
-        let overdue = |pending: &Pending<R>| pending.deadline <= now || pending.responder.is_closed();
-        let candidates: Vec<K> =
-            self.pending.iter().filter(|e| overdue(e.value())).map(|e| e.key().clone()).collect();
+        let overdue =
+            |pending: &Pending<R>| pending.deadline <= now || pending.responder.is_closed();
+        let candidates: Vec<K> = self
+            .pending
+            .iter()
+            .filter(|e| overdue(e.value()))
+            .map(|e| e.key().clone())
+            .collect();
         let mut ended = Vec::with_capacity(candidates.len());
         for id in candidates {
             // Re-checked under the write lock: it may have been completed meanwhile.

@@ -13,7 +13,9 @@ fn duplicate_registration_is_refused_and_first_kept() {
     let k = RouteKey::new("tools/echo");
     let first = mailbox(4);
     r.register(k.clone(), first.clone()).unwrap();
-    let err = r.register(RouteKey::new("tools/echo"), mailbox(4)).unwrap_err();
+    let err = r
+        .register(RouteKey::new("tools/echo"), mailbox(4))
+        .unwrap_err();
     assert_eq!(err.to_string(), "route tools/echo is already registered");
     r.route(&k, 1u8).unwrap();
     assert_eq!(first.try_pop(), Some(1));
@@ -115,7 +117,8 @@ fn concurrent_routing_loses_and_duplicates_nothing() {
     let boxes: Vec<_> = (0..ROUTES)
         .map(|i| {
             let m = mailbox::<(usize, u32)>(16);
-            r.register(RouteKey::new(&format!("route{i}")), m.clone()).unwrap();
+            r.register(RouteKey::new(&format!("route{i}")), m.clone())
+                .unwrap();
             m
         })
         .collect();
@@ -123,7 +126,9 @@ fn concurrent_routing_loses_and_duplicates_nothing() {
         .map(|s| {
             let r = r.clone();
             std::thread::spawn(move || {
-                let keys: Vec<_> = (0..ROUTES).map(|i| RouteKey::new(&format!("route{i}"))).collect();
+                let keys: Vec<_> = (0..ROUTES)
+                    .map(|i| RouteKey::new(&format!("route{i}")))
+                    .collect();
                 for n in 0..PER {
                     let dest = (n as usize + s as usize) % ROUTES;
                     let mut msg = (dest, s * PER + n);
@@ -164,7 +169,10 @@ fn concurrent_routing_loses_and_duplicates_nothing() {
         s.join().unwrap();
     }
     boxes.iter().for_each(|m| m.close());
-    let mut all: Vec<u32> = drainers.into_iter().flat_map(|d| d.join().unwrap()).collect();
+    let mut all: Vec<u32> = drainers
+        .into_iter()
+        .flat_map(|d| d.join().unwrap())
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (0..SENDERS * PER).collect::<Vec<_>>());
 }
@@ -180,7 +188,10 @@ async fn complete_delivers_to_the_waiter_once() {
     assert_eq!(t.len(), 1);
     t.complete(&7, "sunny").unwrap();
     assert_eq!(answer.await.unwrap(), Ok("sunny"));
-    assert_eq!(t.complete(&7, "again"), Err(CompleteError::Unknown("again")));
+    assert_eq!(
+        t.complete(&7, "again"),
+        Err(CompleteError::Unknown("again"))
+    );
     assert!(t.is_empty());
 }
 

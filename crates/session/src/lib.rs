@@ -66,7 +66,10 @@ impl SessionId {
             return Err(ParseIdError::Empty);
         }
         if let Some(position) = text.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
-            return Err(ParseIdError::NotVisibleAscii { position, byte: text.as_bytes()[position] });
+            return Err(ParseIdError::NotVisibleAscii {
+                position,
+                byte: text.as_bytes()[position],
+            });
         }
         if text.len() != 32 {
             return Err(ParseIdError::WrongLength { len: text.len() });
@@ -229,7 +232,9 @@ impl SessionStore {
     pub fn with_shards(max_sessions: usize, shards: usize) -> Self {
         let shards = shards.max(2).next_power_of_two();
         SessionStore {
-            shards: (0..shards).map(|_| CachePadded::new(RwLock::new(HashMap::default()))).collect(),
+            shards: (0..shards)
+                .map(|_| CachePadded::new(RwLock::new(HashMap::default())))
+                .collect(),
             live: AtomicUsize::new(0),
             max: max_sessions,
         }
@@ -242,7 +247,9 @@ impl SessionStore {
     /// Creates a session with a fresh id, or refuses when the store is full.
     pub fn create(&self, new: NewSession, now: Instant) -> Result<SessionId, StoreFull> {
         self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .map_err(|_| StoreFull { max: self.max })?;
         let session = Session {
             protocol_version: new.protocol_version,
@@ -282,7 +289,8 @@ impl SessionStore {
 
     /// Marks the session used at `now`. False if there is no such session.
     pub fn touch(&self, id: &SessionId, now: Instant) -> bool {
-        self.update(id, |s| s.last_seen = s.last_seen.max(now)).is_some()
+        self.update(id, |s| s.last_seen = s.last_seen.max(now))
+            .is_some()
     }
 
     /// Removes the session and returns its record.

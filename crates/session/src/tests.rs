@@ -5,7 +5,10 @@ use std::sync::Arc;
 fn new_session() -> NewSession {
     NewSession {
         protocol_version: "2025-11-25".into(),
-        client: ClientInfo { name: "test".into(), version: "0".into() },
+        client: ClientInfo {
+            name: "test".into(),
+            version: "0".into(),
+        },
         capabilities: "{}".into(),
     }
 }
@@ -16,7 +19,10 @@ fn ids_render_as_32_hex_digits_and_round_trip() {
         let id = SessionId::random();
         let text = id.to_string();
         assert_eq!(text.len(), 32);
-        assert!(text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(text.parse::<SessionId>(), Ok(id));
     }
     assert_ne!(SessionId::random(), SessionId::random());
@@ -25,18 +31,36 @@ fn ids_render_as_32_hex_digits_and_round_trip() {
 #[test]
 fn parse_refuses_everything_else_with_a_reason() {
     assert_eq!(SessionId::parse(""), Err(ParseIdError::Empty));
-    assert_eq!(SessionId::parse("abc def"), Err(ParseIdError::NotVisibleAscii { position: 3, byte: b' ' }));
+    assert_eq!(
+        SessionId::parse("abc def"),
+        Err(ParseIdError::NotVisibleAscii {
+            position: 3,
+            byte: b' '
+        })
+    );
     assert_eq!(
         SessionId::parse("0123456789abcdef0123456789abcde\u{e9}"),
-        Err(ParseIdError::NotVisibleAscii { position: 31, byte: 0xc3 })
+        Err(ParseIdError::NotVisibleAscii {
+            position: 31,
+            byte: 0xc3
+        })
     );
-    assert_eq!(SessionId::parse("abc"), Err(ParseIdError::WrongLength { len: 3 }));
+    assert_eq!(
+        SessionId::parse("abc"),
+        Err(ParseIdError::WrongLength { len: 3 })
+    );
     assert_eq!(
         SessionId::parse("0123456789ABCDEF0123456789abcdef"),
-        Err(ParseIdError::NotHex { position: 10, byte: b'A' })
+        Err(ParseIdError::NotHex {
+            position: 10,
+            byte: b'A'
+        })
     );
     let msg = SessionId::parse("x\n").unwrap_err().to_string();
-    assert!(msg.contains("0x0a") && msg.contains("visible ASCII"), "{msg}");
+    assert!(
+        msg.contains("0x0a") && msg.contains("visible ASCII"),
+        "{msg}"
+    );
 }
 
 proptest! {
@@ -61,9 +85,18 @@ fn create_read_update_touch_remove() {
     let id = store.create(new_session(), t0).unwrap();
     assert_eq!(store.len(), 1);
     let s = store.read(&id, Session::clone).unwrap();
-    assert_eq!((s.initialized, s.created, s.last_seen, s.requests), (false, t0, t0, 0));
+    assert_eq!(
+        (s.initialized, s.created, s.last_seen, s.requests),
+        (false, t0, t0, 0)
+    );
     assert_eq!(s.protocol_version, "2025-11-25");
-    assert_eq!(store.update(&id, |s| { s.requests += 1; s.requests }), Some(1));
+    assert_eq!(
+        store.update(&id, |s| {
+            s.requests += 1;
+            s.requests
+        }),
+        Some(1)
+    );
     let t1 = t0 + Duration::from_secs(5);
     assert!(store.touch(&id, t1));
     // An older timestamp never moves last_seen backwards.
@@ -96,12 +129,18 @@ fn evict_idle_removes_only_idle_sessions() {
     let store = SessionStore::new(100);
     let t0 = Instant::now();
     let ttl = Duration::from_secs(300);
-    let ids: Vec<_> = (0..20).map(|_| store.create(new_session(), t0).unwrap()).collect();
+    let ids: Vec<_> = (0..20)
+        .map(|_| store.create(new_session(), t0).unwrap())
+        .collect();
     let later = t0 + Duration::from_secs(200);
     for id in &ids[..5] {
         store.touch(id, later);
     }
-    assert_eq!(store.evict_idle(t0 + ttl, ttl), 0, "exactly at the TTL is not idle yet");
+    assert_eq!(
+        store.evict_idle(t0 + ttl, ttl),
+        0,
+        "exactly at the TTL is not idle yet"
+    );
     assert_eq!(store.evict_idle(t0 + ttl + Duration::from_secs(1), ttl), 15);
     assert_eq!(store.len(), 5);
     for id in &ids[..5] {
@@ -119,7 +158,11 @@ fn concurrent_updates_are_never_lost() {
     const PER: u64 = 10_000;
     let store = Arc::new(SessionStore::new(100));
     let now = Instant::now();
-    let ids: Arc<Vec<_>> = Arc::new((0..8).map(|_| store.create(new_session(), now).unwrap()).collect());
+    let ids: Arc<Vec<_>> = Arc::new(
+        (0..8)
+            .map(|_| store.create(new_session(), now).unwrap())
+            .collect(),
+    );
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
             let (store, ids) = (store.clone(), ids.clone());
@@ -134,7 +177,10 @@ fn concurrent_updates_are_never_lost() {
     for w in workers {
         w.join().unwrap();
     }
-    let total: u64 = ids.iter().map(|id| store.read(id, |s| s.requests).unwrap()).sum();
+    let total: u64 = ids
+        .iter()
+        .map(|id| store.read(id, |s| s.requests).unwrap())
+        .sum();
     assert_eq!(total, THREADS * PER);
 }
 
@@ -146,12 +192,19 @@ fn concurrent_creates_respect_the_maximum() {
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();
-            std::thread::spawn(move || (0..400).filter(|_| store.create(new_session(), now).is_ok()).count())
+            std::thread::spawn(move || {
+                (0..400)
+                    .filter(|_| store.create(new_session(), now).is_ok())
+                    .count()
+            })
         })
         .collect();
     let created: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
     assert_eq!(created, 1000);
     assert_eq!(store.len(), 1000);
-    assert_eq!(store.evict_idle(now + Duration::from_secs(2), Duration::from_secs(1)), 1000);
+    assert_eq!(
+        store.evict_idle(now + Duration::from_secs(2), Duration::from_secs(1)),
+        1000
+    );
     assert!(store.is_empty());
 }
