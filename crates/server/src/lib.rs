@@ -1,0 +1,425 @@
+//! A small MCP server made of the five mcpbench components, to load-test.
+//!
+//! Newline-delimited JSON-RPC over TCP (`mcpbench-netio`). One MCP session per
+//! connection (`mcpbench-session`): `initialize` creates it, the connection's end
+//! removes it. `tools/call` is routed by tool name through the route table
+//! (`mcpbench-registry`) into the tool's mailbox (`mcpbench-queue`); the tool's
+//! worker answers through the in-flight table. The `proxy` tool forwards to an
+//! upstream MCP server over pooled connections (`mcpbench-pool`).
+//!
+//! Methods: `initialize`, `notifications/initialized`, `ping`, `tools/list`,
+//! `tools/call`. Tools: `echo` (returns `arguments.text`), `text` (returns a text of
+//! [`Settings::result_size`] bytes, 4 KiB by default: the seed's message size),
+//! `proxy` (calls `echo` upstream). Errors: -32601 unknown method, -32602 unknown
+//! tool or bad params, -32600 a request before `initialize` or a second
+//! `initialize`, -32603 a tool that did not answer in time or a full tool queue; a
+//! tool that fails answers with `isError: true`.
+//!
+//! Requests of one connection are served in order, one at a time (netio's model);
+//! different connections are served concurrently.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mcpbench_netio::Client;
+//! use mcpbench_server::{Settings, start};
+//!
+//! let server = start("127.0.0.1:0".parse()?, Settings::default()).await?;
+//! let mut client = Client::connect(server.local_addr()).await?;
+//! let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"doc","version":"1"}}}"#;
+//! let reply: serde_json::Value = serde_json::from_slice(&client.call(init.as_bytes()).await?)?;
+//! assert_eq!(reply["result"]["serverInfo"]["name"], "mcpbench-server");
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use mcpbench_netio::{Client, CloseReason, Conn, Handler, Message, MessageKind, RequestId, Server, ServerConfig, codes, error_response};
+use mcpbench_pool::{Manager, Metrics, Pool, PoolConfig, RecycleError, RecycleResult};
+use mcpbench_queue::Mailbox;
+use mcpbench_registry::{InFlight, Registry, RouteKey};
+use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The protocol revision this server speaks.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bytes of text the `text` tool returns.
+    pub result_size: usize,
+    /// Most sessions at once; `initialize` beyond it gets an error.
+    pub max_sessions: usize,
+    /// The upstream MCP server the `proxy` tool calls, if any.
+    pub upstream: Option<SocketAddr>,
+    /// Connections to the upstream at most.
+    pub upstream_connections: usize,
+    /// Messages a tool's mailbox holds; beyond it calls get "busy".
+    pub tool_queue: usize,
+    /// Longest a call waits for its tool.
+    pub call_timeout: Duration,
+    /// Share the listening port with other processes (`SO_REUSEPORT`).
+    pub reuse_port: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            result_size: 4096,
+            max_sessions: 200_000,
+            upstream: None,
+            upstream_connections: 16,
+            tool_queue: 4096,
+            call_timeout: Duration::from_secs(10),
+            reuse_port: false,
+        }
+    }
+}
+
+/// A call waiting in a tool's mailbox.
+struct ToolCall {
+    /// Key in the in-flight table (unique per server; client ids are per connection).
+    call: u64,
+    /// The `arguments` object, as JSON.
+    arguments: Value,
+}
+
+/// The tools and what runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Echo,
+    Text,
+    Proxy,
+}
+
+impl Tool {
+    const ALL: [Tool; 3] = [Tool::Echo, Tool::Text, Tool::Proxy];
+
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Echo => "echo",
+            Tool::Text => "text",
+            Tool::Proxy => "proxy",
+        }
+    }
+
+    fn describe(self) -> Value {
+        let (description, schema) = match self {
+            Tool::Echo => ("Returns its `text` argument.", json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})),
+            Tool::Text => ("Returns a text of the server's configured size.", json!({"type":"object","properties":{}})),
+            Tool::Proxy => ("Calls `echo` on the upstream server with its `text` argument.", json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})),
+        };
+        json!({"name": self.name(), "description": description, "inputSchema": schema})
+    }
+}
+
+/// The MCP server's state: a netio [`Handler`].
+pub struct McpServer {
+    settings: Settings,
+    sessions: SessionStore,
+    by_connection: DashMap<u64, SessionId>,
+    tools: Registry<ToolCall>,
+    in_flight: InFlight<u64, Result<Value, String>>,
+    next_call: AtomicU64,
+    text: Arc<str>,
+}
+
+fn result(id: &RequestId, result: Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(&json!({"jsonrpc":"2.0","id":id,"result":result})).unwrap_or_default())
+}
+
+fn text_content(text: &str) -> Value {
+    json!({"content":[{"type":"text","text":text}],"isError":false})
+}
+
+#[derive(Deserialize)]
+struct Params<T> {
+    // A missing `params` is `None` (serde's rule for Option fields).
+    params: Option<T>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitializeParams {
+    protocol_version: String,
+    #[serde(default)]
+    capabilities: Value,
+    client_info: ClientInfoParams,
+}
+
+#[derive(Deserialize)]
+struct ClientInfoParams {
+    name: String,
+    #[serde(default)]
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct CallParams {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+impl McpServer {
+    /// A server with `settings`; its tool workers run on the current tokio runtime.
+    pub fn new(settings: Settings) -> Arc<McpServer> {
+        let text: String = "MCP bench result text. ".chars().cycle().take(settings.result_size).collect();
+        let server = Arc::new(McpServer {
+            sessions: SessionStore::new(settings.max_sessions),
+            by_connection: DashMap::new(),
+            tools: Registry::new(),
+            in_flight: InFlight::new(),
+            next_call: AtomicU64::new(1),
+            text: text.into(),
+            settings,
+        });
+        let upstream = server.settings.upstream.map(|addr| {
+            let config = PoolConfig { max_size: server.settings.upstream_connections, ..PoolConfig::default() };
+            Pool::new(Upstream { addr }, &config).map_err(|e| io::Error::other(e.to_string()))
+        });
+        for tool in Tool::ALL {
+            let mailbox = Arc::new(Mailbox::bounded(server.settings.tool_queue));
+            // Each name is registered once, here: a refusal cannot happen.
+            let _ = server.tools.register(RouteKey::new(tool.name()), mailbox.clone());
+            let weak = Arc::downgrade(&server);
+            let upstream = match &upstream {
+                Some(Ok(pool)) if tool == Tool::Proxy => Some(pool.clone()),
+                _ => None,
+            };
+            tokio::spawn(async move {
+                while let Some(call) = mailbox.pop().await {
+                    let Some(server) = weak.upgrade() else { return };
+                    match tool {
+                        Tool::Echo => server.answer(call.call, echo(&call.arguments)),
+                        Tool::Text => server.answer(call.call, Ok(text_content(&server.text))),
+                        Tool::Proxy => {
+                            let upstream = upstream.clone();
+                            tokio::spawn(async move {
+                                let outcome = proxy(upstream.as_ref(), &call.arguments).await;
+                                server.answer(call.call, outcome);
+                            });
+                        }
+                    }
+                }
+            });
+        }
+        server
+    }
+
+    fn answer(&self, call: u64, outcome: Result<Value, String>) {
+        // The caller may have timed out or gone: nothing to do then.
+        let _ = self.in_flight.complete(&call, outcome);
+    }
+
+    /// Sessions now open.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn initialize(&self, id: &RequestId, msg: &Message, conn: Conn) -> Bytes {
+        if self.by_connection.contains_key(&conn.id) {
+            return error_response(Some(id), codes::INVALID_REQUEST, "this connection is already initialized");
+        }
+        let params = match serde_json::from_slice::<Params<InitializeParams>>(msg.frame()) {
+            Ok(Params { params: Some(p) }) => p,
+            Ok(_) => return error_response(Some(id), codes::INVALID_PARAMS, "initialize needs params"),
+            Err(e) => return error_response(Some(id), codes::INVALID_PARAMS, &format!("initialize params: {e}")),
+        };
+        let new = NewSession {
+            protocol_version: PROTOCOL_VERSION.to_string(),
+            client: ClientInfo { name: params.client_info.name, version: params.client_info.version },
+            capabilities: params.capabilities.to_string().into(),
+        };
+        let session = match self.sessions.create(new, Instant::now()) {
+            Ok(s) => s,
+            Err(e) => return error_response(Some(id), codes::INTERNAL_ERROR, &e.to_string()),
+        };
+        self.by_connection.insert(conn.id, session);
+        let _ = params.protocol_version; // we answer with ours, as the spec allows
+        result(
+            id,
+            json!({
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {"tools": {"listChanged": false}},
+                "serverInfo": {"name": "mcpbench-server", "version": env!("CARGO_PKG_VERSION")},
+            }),
+        )
+    }
+
+    async fn call_tool(&self, id: &RequestId, msg: &Message) -> Bytes {
+        let params = match serde_json::from_slice::<Params<CallParams>>(msg.frame()) {
+            Ok(Params { params: Some(p) }) => p,
+            Ok(_) => return error_response(Some(id), codes::INVALID_PARAMS, "tools/call needs params.name"),
+            Err(e) => return error_response(Some(id), codes::INVALID_PARAMS, &format!("tools/call params: {e}")),
+        };
+        let key = RouteKey::new(&params.name);
+        if self.tools.lookup(&key).is_none() {
+            return error_response(Some(id), codes::INVALID_PARAMS, &format!("unknown tool: {}", params.name));
+        }
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let Ok(answer) = self.in_flight.begin(call, Instant::now() + self.settings.call_timeout) else {
+            return error_response(Some(id), codes::INTERNAL_ERROR, "call id reused");
+        };
+        if let Err(e) = self.tools.route(&key, ToolCall { call, arguments: params.arguments }) {
+            self.in_flight.cancel(&call);
+            return error_response(Some(id), codes::INTERNAL_ERROR, &format!("tool {}: {e}", params.name));
+        }
+        match tokio::time::timeout(self.settings.call_timeout, answer).await {
+            Ok(Ok(Ok(Ok(value)))) => result(id, value),
+            // A tool that fails answers with isError, as MCP asks (not a protocol error).
+            Ok(Ok(Ok(Err(why)))) => result(id, json!({"content":[{"type":"text","text":why}],"isError":true})),
+            _ => {
+                self.in_flight.cancel(&call);
+                error_response(Some(id), codes::INTERNAL_ERROR, "the tool did not answer in time")
+            }
+        }
+    }
+}
+
+fn echo(arguments: &Value) -> Result<Value, String> {
+    match arguments.get("text").and_then(Value::as_str) {
+        Some(text) => Ok(text_content(text)),
+        None => Err("echo needs a string argument `text`".into()),
+    }
+}
+
+async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<Value, String> {
+    let pool = upstream.ok_or("no upstream configured (start with --upstream ADDR)")?;
+    let mut conn = pool.checkout().await.map_err(|e| format!("upstream: {e}"))?;
+    let request = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":arguments}});
+    let reply = conn.call(request.to_string().as_bytes()).await;
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => {
+            // A connection that failed mid-call is not returned to the pool.
+            drop(mcpbench_pool::Checkout::take(conn));
+            return Err(format!("upstream: {e}"));
+        }
+    };
+    let mut reply: Value = serde_json::from_slice(&reply).map_err(|e| format!("upstream reply: {e}"))?;
+    match reply.get_mut("result") {
+        Some(result) => Ok(result.take()),
+        None => Err(format!("upstream error: {}", reply["error"])),
+    }
+}
+
+impl Handler for McpServer {
+    async fn handle(&self, msg: Message, conn: Conn) -> Option<Bytes> {
+        let session = self.by_connection.get(&conn.id).map(|s| *s);
+        if let Some(s) = session {
+            self.sessions.update(&s, |s| {
+                s.last_seen = Instant::now();
+                match msg.kind() {
+                    MessageKind::Request => s.requests += 1,
+                    _ => s.notifications += 1,
+                }
+            });
+        }
+        let method = msg.method().unwrap_or_default();
+        let Some(id) = msg.id().cloned().filter(|_| msg.kind() == MessageKind::Request) else {
+            // Notifications (and stray responses) get no reply.
+            if method == "notifications/initialized"
+                && let Some(s) = session
+            {
+                self.sessions.update(&s, |s| s.initialized = true);
+            }
+            return None;
+        };
+        Some(match method {
+            "initialize" => self.initialize(&id, &msg, conn),
+            "ping" => result(&id, json!({})),
+            _ if session.is_none() => error_response(Some(&id), codes::INVALID_REQUEST, "call initialize first"),
+            "tools/list" => result(&id, json!({"tools": Tool::ALL.map(Tool::describe)})),
+            "tools/call" => self.call_tool(&id, &msg).await,
+            other => error_response(Some(&id), codes::METHOD_NOT_FOUND, &format!("method not found: {other}")),
+        })
+    }
+
+    fn closed(&self, conn: Conn, _reason: &CloseReason) {
+        if let Some((_, session)) = self.by_connection.remove(&conn.id) {
+            self.sessions.remove(&session);
+        }
+    }
+}
+
+impl Drop for McpServer {
+    fn drop(&mut self) {
+        // Ends the tool workers: they drain their mailbox, then stop.
+        self.tools.for_each(|_, mailbox| mailbox.close());
+    }
+}
+
+/// Pooled connections to an upstream MCP server, initialized once when made.
+pub struct Upstream {
+    addr: SocketAddr,
+}
+
+impl Manager for Upstream {
+    type Type = Client;
+    type Error = io::Error;
+
+    async fn create(&self) -> io::Result<Client> {
+        let mut client = Client::connect(self.addr).await?;
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name":"mcpbench-proxy","version":env!("CARGO_PKG_VERSION")}}});
+        let reply = client.call(init.to_string().as_bytes()).await.map_err(io::Error::other)?;
+        let reply: Value = serde_json::from_slice(&reply).map_err(io::Error::other)?;
+        if reply.get("result").is_none() {
+            return Err(io::Error::other(format!("upstream refused initialize: {reply}")));
+        }
+        client.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).map_err(io::Error::other)?;
+        client.flush().await?;
+        Ok(client)
+    }
+
+    async fn recycle(&self, conn: &mut Client, _: &Metrics) -> RecycleResult<io::Error> {
+        let mut probe = [0u8; 1];
+        match conn.stream().try_read(&mut probe) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Ok(0) => Err(RecycleError::message("upstream closed the connection")),
+            Ok(_) => Err(RecycleError::message("unexpected bytes on an idle upstream connection")),
+            Err(e) => Err(RecycleError::Backend(e)),
+        }
+    }
+}
+
+/// A running MCP server.
+pub struct Running {
+    server: Server,
+    state: Arc<McpServer>,
+}
+
+impl Running {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Its state (sessions, ...).
+    pub fn state(&self) -> &Arc<McpServer> {
+        &self.state
+    }
+
+    /// Stops accepting, answers what was already read, closes every connection.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// Starts a server on `addr` with `settings`. Call from a tokio runtime.
+pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> {
+    let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
+    let state = McpServer::new(settings);
+    let server = Server::serve(listener, state.clone(), ServerConfig::default())?;
+    Ok(Running { server, state })
+}

@@ -1,0 +1,81 @@
+//! `mcpbench-server --listen 127.0.0.1:PORT`: the MCP server of `mcpbench-server`,
+//! until Ctrl-C (or SIGTERM), then a graceful shutdown.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use mcpbench_server::{Settings, start};
+
+#[derive(Parser)]
+#[command(name = "mcpbench-server", about = "A small MCP server (newline-delimited JSON-RPC over TCP) built from the mcpbench components")]
+struct Args {
+    /// Address to listen on (loopback for tests and benches).
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    listen: SocketAddr,
+    /// Bytes of text the `text` tool returns.
+    #[arg(long, default_value_t = 4096)]
+    result_size: usize,
+    /// Upstream MCP server for the `proxy` tool.
+    #[arg(long)]
+    upstream: Option<SocketAddr>,
+    /// Most sessions at once.
+    #[arg(long, default_value_t = 200_000)]
+    max_sessions: usize,
+    /// Share the port with other server processes (SO_REUSEPORT).
+    #[arg(long)]
+    reuse_port: bool,
+    /// Tokio worker threads (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcpbench-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let settings = Settings {
+            result_size: args.result_size,
+            max_sessions: args.max_sessions,
+            upstream: args.upstream,
+            reuse_port: args.reuse_port,
+            ..Settings::default()
+        };
+        let server = match start(args.listen, settings).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("mcpbench-server: cannot listen on {}: {e}", args.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("mcpbench-server: ready on {} (pid {})", server.local_addr(), std::process::id());
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("mcpbench-server: cannot watch SIGTERM: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        println!("mcpbench-server: shutting down");
+        if tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.is_err() {
+            eprintln!("mcpbench-server: connections still busy after 10 s; exiting anyway");
+        }
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,195 @@
+//! The MCP server over loopback: every method, every error reply, pipelined
+//! requests, a client vanishing mid-frame, shutdown with a request in flight.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mcpbench_netio::{Client, codes};
+use mcpbench_server::{Running, Settings, start};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+async fn server(settings: Settings) -> Running {
+    start("127.0.0.1:0".parse().unwrap(), settings).await.unwrap()
+}
+
+async fn call(c: &mut Client, msg: Value) -> Value {
+    let reply = tokio::time::timeout(Duration::from_secs(10), c.call(msg.to_string().as_bytes())).await.unwrap().unwrap();
+    serde_json::from_slice(&reply).unwrap()
+}
+
+fn initialize(id: u64) -> Value {
+    json!({"jsonrpc":"2.0","id":id,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"test","version":"1"}}})
+}
+
+fn tool(id: u64, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":arguments}})
+}
+
+async fn session(addr: SocketAddr) -> Client {
+    let mut c = Client::connect(addr).await.unwrap();
+    let r = call(&mut c, initialize(0)).await;
+    assert_eq!(r["result"]["protocolVersion"], "2025-11-25");
+    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+    c
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_answers() {
+    let s = server(Settings { result_size: 1000, ..Settings::default() }).await;
+    let mut c = Client::connect(s.local_addr()).await.unwrap();
+    let r = call(&mut c, initialize(1)).await;
+    assert_eq!((r["id"].as_u64(), r["result"]["serverInfo"]["name"].as_str()), (Some(1), Some("mcpbench-server")));
+    assert!(r["result"]["capabilities"]["tools"].is_object());
+    assert_eq!(s.state().sessions(), 1);
+    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+    let r = call(&mut c, json!({"jsonrpc":"2.0","id":"p","method":"ping"})).await;
+    assert_eq!((r["id"].as_str(), r["result"].clone()), (Some("p"), json!({})), "the notification got no reply; ping did");
+    let r = call(&mut c, json!({"jsonrpc":"2.0","id":2,"method":"tools/list"})).await;
+    let names: Vec<&str> = r["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo", "text", "proxy"]);
+    let r = call(&mut c, tool(3, "echo", json!({"text":"sunny"}))).await;
+    assert_eq!(r["result"]["content"][0]["text"], "sunny");
+    assert_eq!(r["result"]["isError"], false);
+    let r = call(&mut c, tool(4, "text", json!({}))).await;
+    assert_eq!(r["result"]["content"][0]["text"].as_str().unwrap().len(), 1000);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_get_the_proper_replies() {
+    let s = server(Settings::default()).await;
+    let mut c = Client::connect(s.local_addr()).await.unwrap();
+    let r = call(&mut c, json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).await;
+    assert_eq!(r["error"]["code"], codes::INVALID_REQUEST, "before initialize: {r}");
+    call(&mut c, initialize(2)).await;
+    let r = call(&mut c, initialize(3)).await;
+    assert_eq!(r["error"]["code"], codes::INVALID_REQUEST, "second initialize: {r}");
+    let r = call(&mut c, json!({"jsonrpc":"2.0","id":4,"method":"resources/list"})).await;
+    assert_eq!(r["error"]["code"], codes::METHOD_NOT_FOUND);
+    let r = call(&mut c, tool(5, "weather", json!({}))).await;
+    assert_eq!(r["error"]["code"], codes::INVALID_PARAMS);
+    assert!(r["error"]["message"].as_str().unwrap().contains("unknown tool: weather"));
+    let r = call(&mut c, json!({"jsonrpc":"2.0","id":6,"method":"tools/call"})).await;
+    assert_eq!(r["error"]["code"], codes::INVALID_PARAMS);
+    // A failing tool answers with isError, not a protocol error.
+    let r = call(&mut c, tool(7, "echo", json!({"no_text": 1}))).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let r = call(&mut c, tool(8, "proxy", json!({"text":"x"}))).await;
+    assert_eq!(r["result"]["isError"], true, "no upstream configured: {r}");
+    // Malformed JSON-RPC: parse error reply, then this connection closes.
+    let r: Value = serde_json::from_slice(&c.call(b"{not json").await.unwrap()).unwrap();
+    assert_eq!(r["error"]["code"], codes::PARSE_ERROR);
+    assert!(c.recv().await.unwrap().is_none());
+    wait_for("the session to go", || s.state().sessions() == 0).await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_on_one_connection_all_come_back() {
+    let s = server(Settings { result_size: 4096, ..Settings::default() }).await;
+    let mut c = session(s.local_addr()).await;
+    for id in 1..=100u64 {
+        let name = if id % 2 == 0 { "text" } else { "echo" };
+        c.send(tool(id, name, json!({"text": id.to_string()})).to_string().as_bytes()).unwrap();
+    }
+    c.flush().await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 1..=100 {
+        let r: Value = serde_json::from_slice(&c.recv().await.unwrap().unwrap()).unwrap();
+        let id = r["id"].as_u64().unwrap();
+        let text = r["result"]["content"][0]["text"].as_str().unwrap();
+        if id % 2 == 0 {
+            assert_eq!(text.len(), 4096);
+        } else {
+            assert_eq!(text, id.to_string());
+        }
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=100).collect::<Vec<_>>(), "each request answered exactly once");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_vanishing_mid_frame_ends_its_session_only() {
+    let s = server(Settings::default()).await;
+    let mut stays = session(s.local_addr()).await;
+    let mut leaves = TcpStream::connect(s.local_addr()).await.unwrap();
+    leaves.write_all(format!("{}\n", initialize(1)).as_bytes()).await.unwrap();
+    let mut line = String::new();
+    BufReader::new(&mut leaves).read_line(&mut line).await.unwrap();
+    assert!(line.contains("serverInfo"));
+    wait_for("two sessions", || s.state().sessions() == 2).await;
+    leaves.write_all(br#"{"jsonrpc":"2.0","id":2,"meth"#).await.unwrap();
+    drop(leaves);
+    wait_for("the vanished client's session to go", || s.state().sessions() == 1).await;
+    let r = call(&mut stays, tool(9, "echo", json!({"text":"still here"}))).await;
+    assert_eq!(r["result"]["content"][0]["text"], "still here");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_calls_echo_upstream_through_the_pool() {
+    let upstream = server(Settings::default()).await;
+    let s = server(Settings { upstream: Some(upstream.local_addr()), ..Settings::default() }).await;
+    let mut c = session(s.local_addr()).await;
+    for id in 0..5 {
+        let r = call(&mut c, tool(id, "proxy", json!({"text": format!("via upstream {id}")}))).await;
+        assert_eq!(r["result"]["content"][0]["text"], format!("via upstream {id}"), "{r}");
+    }
+    assert_eq!(upstream.state().sessions(), 1, "one pooled upstream connection, reused");
+    s.shutdown().await;
+    upstream.shutdown().await;
+}
+
+/// An upstream that answers initialize at once and tool calls after `delay`.
+async fn slow_upstream(delay: Duration) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (rd, mut wr) = s.into_split();
+                let mut lines = BufReader::new(rd).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let msg: Value = serde_json::from_str(&line).unwrap();
+                    let Some(id) = msg.get("id").cloned() else { continue };
+                    if msg["method"] == "tools/call" {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let text = msg["params"]["arguments"]["text"].clone();
+                    let reply = json!({"jsonrpc":"2.0","id":id,"result":{"content":[{"type":"text","text":text}],"isError":false}});
+                    wr.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_the_request_in_flight() {
+    let upstream = slow_upstream(Duration::from_millis(300)).await;
+    let s = server(Settings { upstream: Some(upstream), ..Settings::default() }).await;
+    let mut c = session(s.local_addr()).await;
+    c.send(tool(1, "proxy", json!({"text":"late"})).to_string().as_bytes()).unwrap();
+    c.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let shutdown = tokio::spawn(s.shutdown());
+    let r: Value = serde_json::from_slice(&c.recv().await.unwrap().unwrap()).unwrap();
+    assert_eq!(r["result"]["content"][0]["text"], "late", "{r}");
+    assert!(c.recv().await.unwrap().is_none(), "closed after the last reply");
+    tokio::time::timeout(Duration::from_secs(5), shutdown).await.unwrap().unwrap();
+}
