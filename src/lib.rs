@@ -6,7 +6,7 @@
 //! The measuring rules are in `../shared/METHOD.md` of the project; each module says
 //! which rule it implements.
 
-pub mod alloc;
+pub use mcpbench_alloc as alloc;
 pub mod args;
 pub mod env;
 pub mod files;

@@ -8,7 +8,8 @@
 //! upstream MCP server over pooled connections (`mcpbench-pool`).
 //!
 //! Methods: `initialize`, `notifications/initialized`, `ping`, `tools/list`,
-//! `tools/call`. Tools: `echo` (returns `arguments.text`), `text` (returns a text of
+//! `tools/call`, and `mcpbench/stats` (sessions, allocator-counted heap, RSS: what
+//! the load harness reads). Tools: `echo` (returns `arguments.text`), `text` (returns a text of
 //! [`Settings::result_size`] bytes, 4 KiB by default: the seed's message size),
 //! `proxy` (calls `echo` upstream). Errors: -32601 unknown method, -32602 unknown
 //! tool or bad params, -32600 a request before `initialize` or a second
@@ -226,6 +227,17 @@ impl McpServer {
         self.sessions.len()
     }
 
+    /// What `mcpbench/stats` answers: sessions, allocator-counted live heap bytes
+    /// (when the binary installed the counting allocator) and RSS.
+    pub fn stats(&self) -> Value {
+        json!({
+            "sessions": self.sessions.len(),
+            "allocatorCounted": mcpbench_alloc::installed(),
+            "liveBytes": mcpbench_alloc::live_bytes(),
+            "rssBytes": mcpbench_alloc::rss_bytes(),
+        })
+    }
+
     fn initialize(&self, id: &RequestId, msg: &Message, conn: Conn) -> Bytes {
         if self.by_connection.contains_key(&conn.id) {
             return error_response(Some(id), codes::INVALID_REQUEST, "this connection is already initialized");
@@ -338,6 +350,7 @@ impl Handler for McpServer {
         Some(match method {
             "initialize" => self.initialize(&id, &msg, conn),
             "ping" => result(&id, json!({})),
+            "mcpbench/stats" => result(&id, self.stats()),
             _ if session.is_none() => error_response(Some(&id), codes::INVALID_REQUEST, "call initialize first"),
             "tools/list" => result(&id, json!({"tools": Tool::ALL.map(Tool::describe)})),
             "tools/call" => self.call_tool(&id, &msg).await,

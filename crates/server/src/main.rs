@@ -8,6 +8,10 @@ use std::time::Duration;
 use clap::Parser;
 use mcpbench_server::{Settings, start};
 
+// Per-connection memory is read from this (mcpbench/stats), not from RSS.
+#[global_allocator]
+static ALLOC: mcpbench_alloc::Counting = mcpbench_alloc::Counting;
+
 #[derive(Parser)]
 #[command(name = "mcpbench-server", about = "A small MCP server (newline-delimited JSON-RPC over TCP) built from the mcpbench components")]
 struct Args {

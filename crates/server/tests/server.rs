@@ -64,6 +64,9 @@ async fn every_method_answers() {
     assert_eq!(r["result"]["isError"], false);
     let r = call(&mut c, tool(4, "text", json!({}))).await;
     assert_eq!(r["result"]["content"][0]["text"].as_str().unwrap().len(), 1000);
+    let r = call(&mut c, json!({"jsonrpc":"2.0","id":5,"method":"mcpbench/stats"})).await;
+    assert_eq!(r["result"]["sessions"], 1);
+    assert_eq!(r["result"]["allocatorCounted"], false, "tests run without the counting allocator");
     s.shutdown().await;
 }
 

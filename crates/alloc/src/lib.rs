@@ -1,7 +1,8 @@
 //! A counting global allocator: live bytes and allocation counts, for leak checks
 //! and per-entry costs (METHOD.md: leaks are measured by counting allocations, not
 //! by RSS). Install it in a bench or binary with
-//! `#[global_allocator] static ALLOC: mcpbench::alloc::Counting = mcpbench::alloc::Counting;`.
+//! `#[global_allocator] static ALLOC: mcpbench_alloc::Counting = mcpbench_alloc::Counting;`
+//! (the benches reach it as `mcpbench::alloc`).
 //! Without it installed, the counters stay at zero.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -83,4 +84,14 @@ pub fn rss_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn not_installed_in_tests_so_counters_stay_still() {
+        assert!(!super::installed());
+        assert_eq!(super::live_bytes(), 0);
+        assert!(super::rss_bytes().is_some_and(|r| r > 0));
+    }
 }
