@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use mcpbench_server::{Settings, start};
 
 // Per-connection memory is read from this (mcpbench/stats), not from RSS.
@@ -33,6 +34,10 @@ struct Args {
     /// Tokio worker threads (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
+    /// Run under a harness: exit when stdin closes, and answer a `stats` line on
+    /// stdin with one JSON line of `mcpbench/stats` on stdout.
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
 }
 
 fn main() -> ExitCode {
@@ -72,9 +77,21 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let harness = async {
+            if !args.exit_on_stdin_eof {
+                return std::future::pending().await;
+            }
+            let mut lines = BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.trim() == "stats" {
+                    println!("{}", server.state().stats());
+                }
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            _ = harness => {}
         }
         println!("mcpbench-server: shutting down");
         if tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.is_err() {

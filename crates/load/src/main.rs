@@ -1,0 +1,524 @@
+//! `mcpbench-load connections --count N`: N concurrent MCP connections, actually
+//! opened, against `mcpbench-server`, measured (issue 6).
+//!
+//! A process here may hold 20,000 open files and a loopback source address has about
+//! 28,000 ephemeral ports per destination, so the harness runs as many server
+//! processes (sharing one port with `SO_REUSEPORT`) and client processes (each from
+//! its own source address 127.0.0.x) as N needs. Every child watches its stdin and
+//! exits when the harness goes away, whatever the reason.
+//!
+//! Phases: connect + `initialize` every connection; read the servers' allocator-
+//! counted heap (idle connections); then each connection calls `tools/call` at the
+//! given rate, open-loop (latency from the intended send time), for the duration.
+//! Result: `target/mcpbench/connections.json` and a summary; exit 1 when a
+//! connection failed or a message was lost.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use mcpbench_netio::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{Mutex, Semaphore, watch};
+
+/// Connections per process: leaves room under the 20,000-file limit.
+const PER_PROCESS: u64 = 15_000;
+
+#[derive(Parser)]
+#[command(name = "mcpbench-load", about = "Concurrent MCP connections against mcpbench-server, measured")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Open N connections, call tools/call at a rate, report.
+    Connections {
+        /// Concurrent connections to open.
+        #[arg(long)]
+        count: u64,
+        /// tools/call messages per second per connection.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Seconds of calls after every connection is up.
+        #[arg(long, default_value_t = 30.0)]
+        duration: f64,
+        /// Bytes of the text each call returns (the server's --result-size).
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        /// Connects in flight at once per client process.
+        #[arg(long, default_value_t = 64)]
+        connect_concurrency: usize,
+        /// Where to write the result (default target/mcpbench/connections.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One client process (started by `connections`; talks JSON lines on stdio).
+    #[command(hide = true)]
+    Client {
+        #[arg(long)]
+        server: SocketAddr,
+        #[arg(long)]
+        source: IpAddr,
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long)]
+        duration: f64,
+        #[arg(long)]
+        connect_concurrency: usize,
+    },
+}
+
+/// What a client process reports, one JSON object per line.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct ClientReport {
+    phase: String,
+    connected: u64,
+    failed: u64,
+    sent: u64,
+    answered: u64,
+    lost: u64,
+    errors: BTreeMap<String, u64>,
+    /// Latency histogram as (value ns, count) pairs (final report only).
+    latency: Vec<(u64, u64)>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcpbench-load: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Cmd::Client { server, source, count, rate, duration, connect_concurrency } => {
+            rt.block_on(client(server, source, count, rate, duration, connect_concurrency))
+        }
+        Cmd::Connections { count, rate, duration, size, connect_concurrency, out } => {
+            if count == 0 || !(rate > 0.0) || !(duration > 0.0) {
+                eprintln!("mcpbench-load: --count, --rate and --duration must be positive");
+                return ExitCode::from(2);
+            }
+            rt.block_on(async {
+                tokio::select! {
+                    code = orchestrate(count, rate, duration, size, connect_concurrency, out) => code,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("mcpbench-load: interrupted; stopping every process it started");
+                        ExitCode::from(130)
+                    }
+                }
+            })
+        }
+    }
+}
+
+/// Soft limit on open files of this process.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// A started child: killed when dropped (`kill_on_drop`), and it exits by itself
+/// when its stdin closes, which happens when this process ends however it ends.
+struct Proc {
+    _child: Child,
+    stdin: Option<ChildStdin>,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+fn spawn(program: &PathBuf, args: &[String]) -> std::io::Result<Proc> {
+    let mut child = Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn()?;
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+    Ok(Proc { _child: child, stdin, lines: BufReader::new(stdout).lines() })
+}
+
+async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_concurrency: usize, out: Option<PathBuf>) -> ExitCode {
+    let limit = open_file_limit().unwrap_or(1024);
+    let per_process = PER_PROCESS.min(limit.saturating_sub(200)).max(1);
+    let processes = count.div_ceil(per_process);
+    if processes > 250 {
+        eprintln!("mcpbench-load: {count} connections would need {processes} processes of {per_process}; refusing (source addresses 127.0.0.2-251)");
+        return ExitCode::from(2);
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("mcpbench-load: cannot find my own executable");
+        return ExitCode::FAILURE;
+    };
+    let server_bin = exe.with_file_name("mcpbench-server");
+    if !server_bin.exists() {
+        eprintln!("mcpbench-load: {} not found; build it: cargo build --release -p mcpbench-server", server_bin.display());
+        return ExitCode::FAILURE;
+    }
+    let port = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(a) => a.port(),
+        Err(e) => {
+            eprintln!("mcpbench-load: no free port: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    println!(
+        "load: {count} connections, {rate} msg/s each for {duration} s, {size}-byte results. Open-file limit {limit} per process: \
+         {processes} server process(es) sharing {server} (SO_REUSEPORT) and {processes} client process(es) from 127.0.0.2..127.0.0.{}, ≤ {per_process} connections each.",
+        processes + 1
+    );
+
+    // Servers.
+    let mut servers = Vec::new();
+    for _ in 0..processes {
+        let args = vec!["--listen".into(), server.to_string(), "--reuse-port".into(), "--result-size".into(), size.to_string(), "--threads".into(), "1".into(), "--exit-on-stdin-eof".into()];
+        match spawn(&server_bin, &args) {
+            Ok(mut p) => match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
+                Ok(Ok(Some(line))) if line.contains("ready") => servers.push(p),
+                other => {
+                    eprintln!("mcpbench-load: a server did not start: {other:?}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Err(e) => {
+                eprintln!("mcpbench-load: cannot start {}: {e}", server_bin.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    // Each server answers for itself on its stdin/stdout: a new connection through
+    // the shared port would reach whichever listener the kernel picks.
+    let heap_before = ask_servers(&mut servers).await;
+
+    // Clients.
+    let mut clients = Vec::new();
+    let mut left = count;
+    for k in 0..processes {
+        let n = left.min(per_process);
+        left -= n;
+        let args: Vec<String> = vec![
+            "client".into(),
+            "--server".into(),
+            server.to_string(),
+            "--source".into(),
+            format!("127.0.0.{}", k + 2),
+            "--count".into(),
+            n.to_string(),
+            "--rate".into(),
+            rate.to_string(),
+            "--duration".into(),
+            duration.to_string(),
+            "--connect-concurrency".into(),
+            connect_concurrency.to_string(),
+        ];
+        match spawn(&exe, &args) {
+            Ok(p) => clients.push(p),
+            Err(e) => {
+                eprintln!("mcpbench-load: cannot start a client process: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+
+    // Connect phase: wait for every client to report "connected".
+    let connect_start = Instant::now();
+    let mut latest: Vec<ClientReport> = vec![ClientReport::default(); clients.len()];
+    let connect_deadline = connect_start + Duration::from_secs(60 + count / 100);
+    loop {
+        let done = poll_reports(&mut clients, &mut latest, Duration::from_secs(1)).await;
+        let (c, f): (u64, u64) = latest.iter().fold((0, 0), |a, r| (a.0 + r.connected, a.1 + r.failed));
+        let secs = connect_start.elapsed().as_secs_f64();
+        println!("load: connecting {c}/{count} ({:.0}/s), failed {f}, {secs:.0} s", c as f64 / secs.max(1e-9));
+        if latest.iter().all(|r| r.phase == "connected") || done {
+            break;
+        }
+        if Instant::now() > connect_deadline {
+            eprintln!("mcpbench-load: connect phase exceeded its time limit");
+            break;
+        }
+    }
+    let connect_secs = connect_start.elapsed().as_secs_f64();
+    let established: u64 = latest.iter().map(|r| r.connected).sum();
+    let heap_idle = ask_servers(&mut servers).await;
+
+    // Run phase.
+    for c in &mut clients {
+        if let Some(stdin) = c.stdin.as_mut() {
+            let _ = stdin.write_all(b"go\n").await;
+        }
+    }
+    let run_start = Instant::now();
+    let run_deadline = run_start + Duration::from_secs_f64(duration + 30.0);
+    loop {
+        let done = poll_reports(&mut clients, &mut latest, Duration::from_secs(1)).await;
+        let (s, a): (u64, u64) = latest.iter().fold((0, 0), |x, r| (x.0 + r.sent, x.1 + r.answered));
+        println!("load: {:.0} s / {duration} s, sent {s}, answered {a}", run_start.elapsed().as_secs_f64());
+        if latest.iter().all(|r| r.phase == "done") || done || Instant::now() > run_deadline {
+            break;
+        }
+    }
+    let run_secs = run_start.elapsed().as_secs_f64().min(duration.max(1e-9) + 30.0);
+
+    // Merge.
+    let mut merged = histogram();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &latest {
+        for (v, n) in &r.latency {
+            let _ = merged.record_n(*v, *n);
+        }
+        for (k, n) in &r.errors {
+            *errors.entry(k.clone()).or_default() += n;
+        }
+    }
+    let total = |f: fn(&ClientReport) -> u64| latest.iter().map(f).sum::<u64>();
+    let (failed, sent, answered, lost) = (total(|r| r.failed), total(|r| r.sent), total(|r| r.answered), total(|r| r.lost));
+    let unfinished = latest.iter().filter(|r| r.phase != "done").count();
+    let bytes_per_conn = (established > 0).then(|| (heap_idle.0 - heap_before.0) as f64 / established as f64);
+    let q = |p: f64| if merged.is_empty() { 0 } else { merged.value_at_quantile(p) };
+    let result = json!({
+        "schema": "mcpbench.connections/1",
+        "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size},
+        "processes": {"servers": servers.len(), "clients": clients.len(), "per_process": per_process, "open_file_limit": limit},
+        "connections": {"established": established, "failed": failed, "errors": errors, "connect_s": connect_secs, "connect_per_s": established as f64 / connect_secs.max(1e-9)},
+        "messages": {"sent": sent, "answered": answered, "lost": lost, "achieved_per_s": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
+        "latency_ns": {"method": "per-op, open-loop (from the intended send time)", "count": merged.len(), "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": merged.max()},
+        "server_memory": {"live_bytes_before": heap_before.0, "live_bytes_idle": heap_idle.0, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.1, "counted": heap_idle.2},
+        "unfinished_clients": unfinished,
+    });
+    println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+    let path = out.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mcpbench/connections.json"));
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap_or_default() + "\n") {
+        eprintln!("mcpbench-load: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    println!("load: wrote {}", path.display());
+    drop(clients);
+    drop(servers);
+    if failed > 0 || lost > 0 || established < count || unfinished > 0 || answered < sent {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Asks every server for its stats over its stdin/stdout (so each server answers
+/// for itself, whatever listener the kernel would pick for a new connection).
+/// Returns summed (live bytes, RSS, all allocator-counted).
+async fn ask_servers(servers: &mut [Proc]) -> (i64, u64, bool) {
+    let (mut live, mut rss, mut counted) = (0i64, 0u64, true);
+    for s in servers.iter_mut() {
+        if let Some(stdin) = s.stdin.as_mut() {
+            let _ = stdin.write_all(b"stats\n").await;
+        }
+        if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(10), s.lines.next_line()).await
+            && let Ok(v) = serde_json::from_str::<Value>(&line)
+        {
+            live += v["liveBytes"].as_i64().unwrap_or(0);
+            rss += v["rssBytes"].as_u64().unwrap_or(0);
+            counted &= v["allocatorCounted"].as_bool().unwrap_or(false);
+        } else {
+            counted = false;
+        }
+    }
+    (live, rss, counted)
+}
+
+/// Reads report lines from every client for up to `wait`; true when every client
+/// has ended its output.
+async fn poll_reports(clients: &mut [Proc], latest: &mut [ClientReport], wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut ended = 0;
+    for (i, c) in clients.iter_mut().enumerate() {
+        loop {
+            match tokio::time::timeout_at(deadline, c.lines.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    if let Ok(r) = serde_json::from_str::<ClientReport>(&line) {
+                        let last = r.phase == "done";
+                        latest[i] = r;
+                        if last {
+                            break;
+                        }
+                    }
+                }
+                Ok(_) => {
+                    ended += 1;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    ended == clients.len()
+}
+
+/// One client process: `count` connections from `source`.
+async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, duration: f64, connect_concurrency: usize) -> ExitCode {
+    let connected = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let lost = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let latency = Arc::new(Mutex::new(histogram()));
+    let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
+    let gate = Arc::new(Semaphore::new(connect_concurrency.max(1)));
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let run_for = Duration::from_secs_f64(duration);
+
+    let mut tasks = Vec::with_capacity(count as usize);
+    for k in 0..count {
+        let (connected, failed, sent, answered, lost, errors, latency, gate) =
+            (connected.clone(), failed.clone(), sent.clone(), answered.clone(), lost.clone(), errors.clone(), latency.clone(), gate.clone());
+        let mut go = go_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let note = |why: String| {
+                let errors = errors.clone();
+                async move { *errors.lock().await.entry(why).or_default() += 1 }
+            };
+            let mut conn = {
+                let _permit = gate.acquire().await;
+                match open(server, source).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        note(e).await;
+                        return;
+                    }
+                }
+            };
+            connected.fetch_add(1, Ordering::Relaxed);
+            let start = loop {
+                if let Some(t) = *go.borrow() {
+                    break t;
+                }
+                if go.changed().await.is_err() {
+                    return;
+                }
+            };
+            // Spread the connections' phases over one interval.
+            let phase = interval.mul_f64((k as f64 * 0.618_033_988_7) % 1.0);
+            let mut n = 0u32;
+            loop {
+                let due = start + phase + interval * n;
+                if due >= start + run_for {
+                    break;
+                }
+                tokio::time::sleep_until(due).await;
+                n += 1;
+                let request = format!(r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"text","arguments":{{}}}}}}"#);
+                sent.fetch_add(1, Ordering::Relaxed);
+                match tokio::time::timeout(Duration::from_secs(10), conn.call(request.as_bytes())).await {
+                    Ok(Ok(reply)) if reply.windows(9).any(|w| w == b"\"result\":") => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        let ns = tokio::time::Instant::now().duration_since(due).as_nanos() as u64;
+                        let _ = latency.lock().await.record(ns.max(1));
+                    }
+                    Ok(Ok(reply)) => {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                        note(format!("error reply: {}", String::from_utf8_lossy(&reply[..reply.len().min(120)]))).await;
+                    }
+                    Ok(Err(e)) => {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                        note(format!("connection: {e}")).await;
+                        return;
+                    }
+                    Err(_) => {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                        note("no reply within 10 s".into()).await;
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+
+    let report = |phase: &str| {
+        let r = ClientReport {
+            phase: phase.to_string(),
+            connected: connected.load(Ordering::Relaxed),
+            failed: failed.load(Ordering::Relaxed),
+            sent: sent.load(Ordering::Relaxed),
+            answered: answered.load(Ordering::Relaxed),
+            lost: lost.load(Ordering::Relaxed),
+            ..ClientReport::default()
+        };
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+    };
+    // Connect phase, with a progress line every second.
+    while connected.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < count {
+        report("connecting");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    report("connected");
+    // Wait for "go" on stdin; EOF means the harness is gone: exit.
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    match stdin.next_line().await {
+        Ok(Some(line)) if line.trim() == "go" => {}
+        _ => return ExitCode::FAILURE,
+    }
+    let _ = go_tx.send(Some(tokio::time::Instant::now()));
+    let all = futures_join(tasks);
+    tokio::pin!(all);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut all => break,
+            _ = tick.tick() => report("running"),
+            line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { return ExitCode::FAILURE },
+        }
+    }
+    let mut r = ClientReport {
+        phase: "done".into(),
+        connected: connected.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        sent: sent.load(Ordering::Relaxed),
+        answered: answered.load(Ordering::Relaxed),
+        lost: lost.load(Ordering::Relaxed),
+        errors: errors.lock().await.clone(),
+        latency: Vec::new(),
+    };
+    r.latency = latency.lock().await.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+    ExitCode::SUCCESS
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Connects from `source`, then `initialize` and `notifications/initialized`.
+async fn open(server: SocketAddr, source: IpAddr) -> Result<Client, String> {
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    socket.bind(SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {}", e.kind()))?;
+    let stream = socket.connect(server).await.map_err(|e| format!("connect: {}", e.kind()))?;
+    stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    let mut c = Client::from_stream(stream, 1 << 20);
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
+    let reply = c.call(init.as_bytes()).await.map_err(|e| format!("initialize: {e}"))?;
+    if !reply.windows(9).any(|w| w == b"\"result\":") {
+        return Err(format!("initialize refused: {}", String::from_utf8_lossy(&reply)));
+    }
+    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).map_err(|e| e.to_string())?;
+    c.flush().await.map_err(|e| format!("initialized: {e}"))?;
+    Ok(c)
+}
