@@ -113,7 +113,7 @@ fn main() -> ExitCode {
             rt.block_on(client(server, source, count, rate, duration, connect_concurrency))
         }
         Cmd::Connections { count, rate, duration, size, connect_concurrency, out } => {
-            if count == 0 || !(rate > 0.0) || !(duration > 0.0) {
+            if count == 0 || rate.is_nan() || rate <= 0.0 || duration.is_nan() || duration <= 0.0 {
                 eprintln!("mcpbench-load: --count, --rate and --duration must be positive");
                 return ExitCode::from(2);
             }
