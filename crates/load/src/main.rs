@@ -90,6 +90,8 @@ struct ClientReport {
     sent: u64,
     answered: u64,
     lost: u64,
+    /// Calls never sent: due so late (the run's end + 10 s) that the client stopped.
+    skipped: u64,
     errors: BTreeMap<String, u64>,
     /// Latency histogram as (value ns, count) pairs (final report only).
     latency: Vec<(u64, u64)>,
@@ -263,7 +265,8 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
         }
     }
     let run_start = Instant::now();
-    let run_deadline = run_start + Duration::from_secs_f64(duration + 30.0);
+    // Clients give up sending 10 s after the end and wait at most 10 s per reply.
+    let run_deadline = run_start + Duration::from_secs_f64(duration + 40.0);
     loop {
         let done = poll_reports(&mut clients, &mut latest, Duration::from_secs(1)).await;
         let (s, a): (u64, u64) = latest.iter().fold((0, 0), |x, r| (x.0 + r.sent, x.1 + r.answered));
@@ -272,7 +275,7 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
             break;
         }
     }
-    let run_secs = run_start.elapsed().as_secs_f64().min(duration.max(1e-9) + 30.0);
+    let run_secs = run_start.elapsed().as_secs_f64();
 
     // Merge.
     let mut merged = histogram();
@@ -286,7 +289,7 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
         }
     }
     let total = |f: fn(&ClientReport) -> u64| latest.iter().map(f).sum::<u64>();
-    let (failed, sent, answered, lost) = (total(|r| r.failed), total(|r| r.sent), total(|r| r.answered), total(|r| r.lost));
+    let (failed, sent, answered, lost, skipped) = (total(|r| r.failed), total(|r| r.sent), total(|r| r.answered), total(|r| r.lost), total(|r| r.skipped));
     let unfinished = latest.iter().filter(|r| r.phase != "done").count();
     let bytes_per_conn = (established > 0).then(|| (heap_idle.0 - heap_before.0) as f64 / established as f64);
     let q = |p: f64| if merged.is_empty() { 0 } else { merged.value_at_quantile(p) };
@@ -295,7 +298,7 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
         "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size},
         "processes": {"servers": servers.len(), "clients": clients.len(), "per_process": per_process, "open_file_limit": limit},
         "connections": {"established": established, "failed": failed, "errors": errors, "connect_s": connect_secs, "connect_per_s": established as f64 / connect_secs.max(1e-9)},
-        "messages": {"sent": sent, "answered": answered, "lost": lost, "achieved_per_s": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
+        "messages": {"sent": sent, "answered": answered, "lost": lost, "not_sent_too_late": skipped, "achieved_per_s": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
         "latency_ns": {"method": "per-op, open-loop (from the intended send time)", "count": merged.len(), "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": merged.max()},
         "server_memory": {"live_bytes_before": heap_before.0, "live_bytes_idle": heap_idle.0, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.1, "counted": heap_idle.2},
         "unfinished_clients": unfinished,
@@ -312,7 +315,7 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
     println!("load: wrote {}", path.display());
     drop(clients);
     drop(servers);
-    if failed > 0 || lost > 0 || established < count || unfinished > 0 || answered < sent {
+    if failed > 0 || lost > 0 || skipped > 0 || established < count || unfinished > 0 || answered < sent {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -376,6 +379,7 @@ async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, durat
     let sent = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
     let lost = Arc::new(AtomicU64::new(0));
+    let skipped = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let latency = Arc::new(Mutex::new(histogram()));
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
@@ -385,8 +389,17 @@ async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, durat
 
     let mut tasks = Vec::with_capacity(count as usize);
     for k in 0..count {
-        let (connected, failed, sent, answered, lost, errors, latency, gate) =
-            (connected.clone(), failed.clone(), sent.clone(), answered.clone(), lost.clone(), errors.clone(), latency.clone(), gate.clone());
+        let (connected, failed, sent, answered, lost, skipped, errors, latency, gate) = (
+            connected.clone(),
+            failed.clone(),
+            sent.clone(),
+            answered.clone(),
+            lost.clone(),
+            skipped.clone(),
+            errors.clone(),
+            latency.clone(),
+            gate.clone(),
+        );
         let mut go = go_rx.clone();
         tasks.push(tokio::spawn(async move {
             let note = |why: String| {
@@ -415,10 +428,17 @@ async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, durat
             };
             // Spread the connections' phases over one interval.
             let phase = interval.mul_f64((k as f64 * 0.618_033_988_7) % 1.0);
+            let give_up = start + run_for + Duration::from_secs(10);
             let mut n = 0u32;
             loop {
                 let due = start + phase + interval * n;
                 if due >= start + run_for {
+                    break;
+                }
+                if tokio::time::Instant::now() > give_up {
+                    // Too far behind: the rest of this connection's calls are not sent.
+                    let left = ((start + run_for).duration_since(due).as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+                    skipped.fetch_add(left, Ordering::Relaxed);
                     break;
                 }
                 tokio::time::sleep_until(due).await;
@@ -426,7 +446,7 @@ async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, durat
                 let request = format!(r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"text","arguments":{{}}}}}}"#);
                 sent.fetch_add(1, Ordering::Relaxed);
                 match tokio::time::timeout(Duration::from_secs(10), conn.call(request.as_bytes())).await {
-                    Ok(Ok(reply)) if reply.windows(9).any(|w| w == b"\"result\":") => {
+                    Ok(Ok(reply)) if memchr::memmem::find(&reply, b"\"result\":").is_some() => {
                         answered.fetch_add(1, Ordering::Relaxed);
                         let ns = tokio::time::Instant::now().duration_since(due).as_nanos() as u64;
                         let _ = latency.lock().await.record(ns.max(1));
@@ -492,6 +512,7 @@ async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, durat
         sent: sent.load(Ordering::Relaxed),
         answered: answered.load(Ordering::Relaxed),
         lost: lost.load(Ordering::Relaxed),
+        skipped: skipped.load(Ordering::Relaxed),
         errors: errors.lock().await.clone(),
         latency: Vec::new(),
     };
@@ -515,7 +536,7 @@ async fn open(server: SocketAddr, source: IpAddr) -> Result<Client, String> {
     let mut c = Client::from_stream(stream, 1 << 20);
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
     let reply = c.call(init.as_bytes()).await.map_err(|e| format!("initialize: {e}"))?;
-    if !reply.windows(9).any(|w| w == b"\"result\":") {
+    if memchr::memmem::find(&reply, b"\"result\":").is_none() {
         return Err(format!("initialize refused: {}", String::from_utf8_lossy(&reply)));
     }
     c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).map_err(|e| e.to_string())?;
