@@ -364,3 +364,60 @@ fn a_bench_the_targets_name_but_the_run_lacks_is_reported_missing() {
     );
     assert!(!report.all_met(), "--strict must fail on a missing bench");
 }
+
+#[test]
+fn connection_load_results_enter_the_executive_table() {
+    let s = Scratch::new();
+    let load = serde_json::json!({
+        "schema": "mcpbench.connections/1",
+        "requested": {"connections": 2000},
+        "connections": {"established": 2000, "failed": 0},
+        "messages": {"sent": 6000, "answered": 6000, "lost": 0, "not_sent_too_late": 0, "achieved_per_s": 1990.0, "requested_per_s": 2000.0},
+        "latency_ns": {"count": 6000, "p50": 900_000, "p99": 20_000_000, "p999": 30_000_000, "max": 40_000_000},
+        "server_memory": {"bytes_per_idle_connection": 1880.5},
+    });
+    std::fs::write(s.side().join("connections.json"), load.to_string()).unwrap();
+    let mut paths = s.paths();
+    paths.targets = s.dir.path().join("targets.toml");
+    let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
+    std::fs::write(
+        &paths.targets,
+        targets.replace(
+            "max_leaked_bytes = 0\n",
+            "max_leaked_bytes = 0\nmax_bytes_per_idle_connection = 2048\n",
+        ),
+    )
+    .unwrap();
+    let (report, md) = write_report(&paths, None, 5.0).unwrap();
+    let row = |m: &str| {
+        report
+            .executive
+            .iter()
+            .find(|r| r.metric.contains(m))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("actually opened").status, render::Status::Pass);
+    assert!(row("actually opened").value.starts_with("2000 of 2000"));
+    assert_eq!(
+        row("connection load").status,
+        render::Status::Fail,
+        "p99 20 ms > 15 ms"
+    );
+    assert_eq!(row("idle connection").status, render::Status::Pass);
+    assert!(
+        std::fs::read_to_string(md)
+            .unwrap()
+            .contains("## Concurrent connections")
+    );
+    std::fs::write(
+        s.side().join("connections.json"),
+        r#"{"schema":"mcpbench.connections/9"}"#,
+    )
+    .unwrap();
+    let e = write_report(&paths, None, 5.0).unwrap_err();
+    assert!(
+        matches!(e, ReportError::Schema { .. }) && e.to_string().contains("connections.json"),
+        "{e}"
+    );
+}

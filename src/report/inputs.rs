@@ -19,7 +19,12 @@ pub struct Run {
     pub memory: Option<MemoryFile>,
     /// The sustained test's file, if it ran.
     pub sustained: Option<SustainedFile>,
+    /// `scripts/load connections`' result (`mcpbench.connections/1`), if it ran.
+    pub connections: Option<serde_json::Value>,
 }
+
+/// Schema tag of `connections.json` (written by `crates/load`).
+pub const CONNECTIONS_SCHEMA: &str = "mcpbench.connections/1";
 
 /// Checks a latency file: known schema, values present, percentiles in order.
 pub fn check_latency(path: &Path, l: &LatencyFile) -> Result<(), ReportError> {
@@ -132,11 +137,18 @@ impl Run {
         if let Some(s) = &sustained {
             check_latency(&sustained_path, &s.latency)?;
         }
+        let connections_path = side_dir.join("connections.json");
+        let connections: Option<serde_json::Value> = optional(
+            &connections_path,
+            CONNECTIONS_SCHEMA,
+            "the connection-load results",
+        )?;
         Ok(Run {
             benches,
             latency,
             memory,
             sustained,
+            connections,
         })
     }
 }

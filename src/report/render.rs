@@ -135,6 +135,8 @@ pub struct Report {
     pub memory: Option<MemoryFile>,
     /// The sustained test's results.
     pub sustained: Option<SustainedFile>,
+    /// The connection load's results (`scripts/load connections`).
+    pub connections: Option<serde_json::Value>,
 }
 
 impl Report {
@@ -350,6 +352,45 @@ pub fn build(
             status: worst.map_or(Status::NoData, |l| Status::of(value(l) <= limit)),
         });
     }
+    if let Some(c) = &run.connections {
+        let requested = c["requested"]["connections"].as_u64().unwrap_or(0);
+        let established = c["connections"]["established"].as_u64().unwrap_or(0);
+        let m = &c["messages"];
+        let (lost, not_sent) = (
+            m["lost"].as_u64().unwrap_or(0),
+            m["not_sent_too_late"].as_u64().unwrap_or(0),
+        );
+        executive.push(ExecRow {
+            metric: "Concurrent MCP connections, actually opened (`scripts/load`)".into(),
+            value: format!("{established} of {requested}; {} msg/s answered of {} requested; {lost} lost, {not_sent} not sent", m["achieved_per_s"].as_f64().unwrap_or(0.0).round(), m["requested_per_s"].as_f64().unwrap_or(0.0).round()),
+            target: "all, none lost".into(),
+            status: Status::of(established == requested && requested > 0 && lost == 0 && not_sent == 0),
+        });
+        let l = &c["latency_ns"];
+        let (p99, count) = (
+            l["p99"].as_u64().unwrap_or(0),
+            l["count"].as_u64().unwrap_or(0),
+        );
+        executive.push(ExecRow {
+            metric: "P99 latency under the connection load (open-loop)".into(),
+            value: format!("{} ({count} samples)", ms(p99)),
+            target: format!("≤ {}", ms(targets.max_p99_ns)),
+            status: if count == 0 {
+                Status::NoData
+            } else {
+                Status::of(p99 <= targets.max_p99_ns)
+            },
+        });
+        if let Some(max) = targets.max_bytes_per_idle_connection {
+            let per = c["server_memory"]["bytes_per_idle_connection"].as_f64();
+            executive.push(ExecRow {
+                metric: "Server heap per idle connection (allocation-counted)".into(),
+                value: per.map_or("—".into(), |b| format!("{b:.0} B")),
+                target: format!("≤ {max:.0} B"),
+                status: per.map_or(Status::NoData, |b| Status::of(b <= max)),
+            });
+        }
+    }
     let ratios: Vec<(&String, &CeilingRatio)> = tests
         .iter()
         .flat_map(|t| &t.benches)
@@ -427,6 +468,7 @@ pub fn build(
         missing,
         memory: run.memory.clone(),
         sustained: run.sustained.clone(),
+        connections: run.connections.clone(),
     }
 }
 
@@ -610,6 +652,13 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                 s.memory.rss_bytes_end as f64 / 1048576.0
             );
         }
+    }
+    if let Some(c) = &r.connections {
+        let text = serde_json::to_string_pretty(c).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "\n## Concurrent connections (`scripts/load connections`)\n\n```json\n{text}\n```"
+        );
     }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {

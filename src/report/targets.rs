@@ -67,6 +67,9 @@ pub struct Targets {
     pub max_leaked_bytes: i64,
     /// Largest live-bytes growth over the sustained run, bytes.
     pub max_sustained_growth_bytes: i64,
+    /// Largest server heap per idle connection in the connection load, bytes.
+    #[serde(default)]
+    pub max_bytes_per_idle_connection: Option<f64>,
     /// The eight tests, in report order.
     pub test: Vec<Test>,
     /// Ceiling ratios.

@@ -34,7 +34,10 @@ use tokio::sync::{Mutex, Semaphore, watch};
 const PER_PROCESS: u64 = 15_000;
 
 #[derive(Parser)]
-#[command(name = "mcpbench-load", about = "Concurrent MCP connections against mcpbench-server, measured")]
+#[command(
+    name = "mcpbench-load",
+    about = "Concurrent MCP connections against mcpbench-server, measured"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -103,7 +106,10 @@ fn histogram() -> Histogram<u64> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mcpbench-load: cannot start the runtime: {e}");
@@ -111,10 +117,29 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Cmd::Client { server, source, count, rate, duration, connect_concurrency } => {
-            rt.block_on(client(server, source, count, rate, duration, connect_concurrency))
-        }
-        Cmd::Connections { count, rate, duration, size, connect_concurrency, out } => {
+        Cmd::Client {
+            server,
+            source,
+            count,
+            rate,
+            duration,
+            connect_concurrency,
+        } => rt.block_on(client(
+            server,
+            source,
+            count,
+            rate,
+            duration,
+            connect_concurrency,
+        )),
+        Cmd::Connections {
+            count,
+            rate,
+            duration,
+            size,
+            connect_concurrency,
+            out,
+        } => {
             if count == 0 || rate.is_nan() || rate <= 0.0 || duration.is_nan() || duration <= 0.0 {
                 eprintln!("mcpbench-load: --count, --rate and --duration must be positive");
                 return ExitCode::from(2);
@@ -148,18 +173,40 @@ struct Proc {
 }
 
 fn spawn(program: &PathBuf, args: &[String]) -> std::io::Result<Proc> {
-    let mut child = Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn()?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
     let stdin = child.stdin.take();
-    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
-    Ok(Proc { _child: child, stdin, lines: BufReader::new(stdout).lines() })
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
+    Ok(Proc {
+        _child: child,
+        stdin,
+        lines: BufReader::new(stdout).lines(),
+    })
 }
 
-async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_concurrency: usize, out: Option<PathBuf>) -> ExitCode {
+async fn orchestrate(
+    count: u64,
+    rate: f64,
+    duration: f64,
+    size: usize,
+    connect_concurrency: usize,
+    out: Option<PathBuf>,
+) -> ExitCode {
     let limit = open_file_limit().unwrap_or(1024);
     let per_process = PER_PROCESS.min(limit.saturating_sub(200)).max(1);
     let processes = count.div_ceil(per_process);
     if processes > 250 {
-        eprintln!("mcpbench-load: {count} connections would need {processes} processes of {per_process}; refusing (source addresses 127.0.0.2-251)");
+        eprintln!(
+            "mcpbench-load: {count} connections would need {processes} processes of {per_process}; refusing (source addresses 127.0.0.2-251)"
+        );
         return ExitCode::from(2);
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -168,7 +215,10 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
     };
     let server_bin = exe.with_file_name("mcpbench-server");
     if !server_bin.exists() {
-        eprintln!("mcpbench-load: {} not found; build it: cargo build --release -p mcpbench-server", server_bin.display());
+        eprintln!(
+            "mcpbench-load: {} not found; build it: cargo build --release -p mcpbench-server",
+            server_bin.display()
+        );
         return ExitCode::FAILURE;
     }
     let port = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
@@ -188,15 +238,26 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
     // Servers.
     let mut servers = Vec::new();
     for _ in 0..processes {
-        let args = vec!["--listen".into(), server.to_string(), "--reuse-port".into(), "--result-size".into(), size.to_string(), "--threads".into(), "1".into(), "--exit-on-stdin-eof".into()];
+        let args = vec![
+            "--listen".into(),
+            server.to_string(),
+            "--reuse-port".into(),
+            "--result-size".into(),
+            size.to_string(),
+            "--threads".into(),
+            "1".into(),
+            "--exit-on-stdin-eof".into(),
+        ];
         match spawn(&server_bin, &args) {
-            Ok(mut p) => match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
-                Ok(Ok(Some(line))) if line.contains("ready") => servers.push(p),
-                other => {
-                    eprintln!("mcpbench-load: a server did not start: {other:?}");
-                    return ExitCode::FAILURE;
+            Ok(mut p) => {
+                match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
+                    Ok(Ok(Some(line))) if line.contains("ready") => servers.push(p),
+                    other => {
+                        eprintln!("mcpbench-load: a server did not start: {other:?}");
+                        return ExitCode::FAILURE;
+                    }
                 }
-            },
+            }
             Err(e) => {
                 eprintln!("mcpbench-load: cannot start {}: {e}", server_bin.display());
                 return ExitCode::FAILURE;
@@ -243,9 +304,14 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
     let connect_deadline = connect_start + Duration::from_secs(60 + count / 100);
     loop {
         let done = poll_reports(&mut clients, &mut latest, Duration::from_secs(1)).await;
-        let (c, f): (u64, u64) = latest.iter().fold((0, 0), |a, r| (a.0 + r.connected, a.1 + r.failed));
+        let (c, f): (u64, u64) = latest
+            .iter()
+            .fold((0, 0), |a, r| (a.0 + r.connected, a.1 + r.failed));
         let secs = connect_start.elapsed().as_secs_f64();
-        println!("load: connecting {c}/{count} ({:.0}/s), failed {f}, {secs:.0} s", c as f64 / secs.max(1e-9));
+        println!(
+            "load: connecting {c}/{count} ({:.0}/s), failed {f}, {secs:.0} s",
+            c as f64 / secs.max(1e-9)
+        );
         if latest.iter().all(|r| r.phase == "connected") || done {
             break;
         }
@@ -269,8 +335,13 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
     let run_deadline = run_start + Duration::from_secs_f64(duration + 40.0);
     loop {
         let done = poll_reports(&mut clients, &mut latest, Duration::from_secs(1)).await;
-        let (s, a): (u64, u64) = latest.iter().fold((0, 0), |x, r| (x.0 + r.sent, x.1 + r.answered));
-        println!("load: {:.0} s / {duration} s, sent {s}, answered {a}", run_start.elapsed().as_secs_f64());
+        let (s, a): (u64, u64) = latest
+            .iter()
+            .fold((0, 0), |x, r| (x.0 + r.sent, x.1 + r.answered));
+        println!(
+            "load: {:.0} s / {duration} s, sent {s}, answered {a}",
+            run_start.elapsed().as_secs_f64()
+        );
         if latest.iter().all(|r| r.phase == "done") || done || Instant::now() > run_deadline {
             break;
         }
@@ -289,10 +360,23 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
         }
     }
     let total = |f: fn(&ClientReport) -> u64| latest.iter().map(f).sum::<u64>();
-    let (failed, sent, answered, lost, skipped) = (total(|r| r.failed), total(|r| r.sent), total(|r| r.answered), total(|r| r.lost), total(|r| r.skipped));
+    let (failed, sent, answered, lost, skipped) = (
+        total(|r| r.failed),
+        total(|r| r.sent),
+        total(|r| r.answered),
+        total(|r| r.lost),
+        total(|r| r.skipped),
+    );
     let unfinished = latest.iter().filter(|r| r.phase != "done").count();
-    let bytes_per_conn = (established > 0).then(|| (heap_idle.0 - heap_before.0) as f64 / established as f64);
-    let q = |p: f64| if merged.is_empty() { 0 } else { merged.value_at_quantile(p) };
+    let bytes_per_conn =
+        (established > 0).then(|| (heap_idle.0 - heap_before.0) as f64 / established as f64);
+    let q = |p: f64| {
+        if merged.is_empty() {
+            0
+        } else {
+            merged.value_at_quantile(p)
+        }
+    };
     let result = json!({
         "schema": "mcpbench.connections/1",
         "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size},
@@ -303,19 +387,33 @@ async fn orchestrate(count: u64, rate: f64, duration: f64, size: usize, connect_
         "server_memory": {"live_bytes_before": heap_before.0, "live_bytes_idle": heap_idle.0, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.1, "counted": heap_idle.2},
         "unfinished_clients": unfinished,
     });
-    println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
-    let path = out.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mcpbench/connections.json"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).unwrap_or_default()
+    );
+    let path = out.unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mcpbench/connections.json")
+    });
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap_or_default() + "\n") {
+    if let Err(e) = std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
+    ) {
         eprintln!("mcpbench-load: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
     }
     println!("load: wrote {}", path.display());
     drop(clients);
     drop(servers);
-    if failed > 0 || lost > 0 || skipped > 0 || established < count || unfinished > 0 || answered < sent {
+    if failed > 0
+        || lost > 0
+        || skipped > 0
+        || established < count
+        || unfinished > 0
+        || answered < sent
+    {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -331,7 +429,8 @@ async fn ask_servers(servers: &mut [Proc]) -> (i64, u64, bool) {
         if let Some(stdin) = s.stdin.as_mut() {
             let _ = stdin.write_all(b"stats\n").await;
         }
-        if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(10), s.lines.next_line()).await
+        if let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(10), s.lines.next_line()).await
             && let Ok(v) = serde_json::from_str::<Value>(&line)
         {
             live += v["liveBytes"].as_i64().unwrap_or(0);
@@ -373,7 +472,14 @@ async fn poll_reports(clients: &mut [Proc], latest: &mut [ClientReport], wait: D
 }
 
 /// One client process: `count` connections from `source`.
-async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, duration: f64, connect_concurrency: usize) -> ExitCode {
+async fn client(
+    server: SocketAddr,
+    source: IpAddr,
+    count: u64,
+    rate: f64,
+    duration: f64,
+    connect_concurrency: usize,
+) -> ExitCode {
     let connected = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
@@ -516,7 +622,12 @@ async fn client(server: SocketAddr, source: IpAddr, count: u64, rate: f64, durat
         errors: errors.lock().await.clone(),
         latency: Vec::new(),
     };
-    r.latency = latency.lock().await.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+    r.latency = latency
+        .lock()
+        .await
+        .iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect();
     println!("{}", serde_json::to_string(&r).unwrap_or_default());
     ExitCode::SUCCESS
 }
@@ -530,16 +641,30 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 /// Connects from `source`, then `initialize` and `notifications/initialized`.
 async fn open(server: SocketAddr, source: IpAddr) -> Result<Client, String> {
     let socket = tokio::net::TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
-    socket.bind(SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {}", e.kind()))?;
-    let stream = socket.connect(server).await.map_err(|e| format!("connect: {}", e.kind()))?;
-    stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .map_err(|e| format!("bind {source}: {}", e.kind()))?;
+    let stream = socket
+        .connect(server)
+        .await
+        .map_err(|e| format!("connect: {}", e.kind()))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
     let mut c = Client::from_stream(stream, 1 << 20);
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
-    let reply = c.call(init.as_bytes()).await.map_err(|e| format!("initialize: {e}"))?;
+    let reply = c
+        .call(init.as_bytes())
+        .await
+        .map_err(|e| format!("initialize: {e}"))?;
     if memchr::memmem::find(&reply, b"\"result\":").is_none() {
-        return Err(format!("initialize refused: {}", String::from_utf8_lossy(&reply)));
+        return Err(format!(
+            "initialize refused: {}",
+            String::from_utf8_lossy(&reply)
+        ));
     }
-    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).map_err(|e| e.to_string())?;
+    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .map_err(|e| e.to_string())?;
     c.flush().await.map_err(|e| format!("initialized: {e}"))?;
     Ok(c)
 }

@@ -42,7 +42,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use mcpbench_netio::{Client, CloseReason, Conn, Handler, Message, MessageKind, RequestId, Server, ServerConfig, codes, error_response};
+use mcpbench_netio::{
+    Client, CloseReason, Conn, Handler, Message, MessageKind, RequestId, Server, ServerConfig,
+    codes, error_response,
+};
 use mcpbench_pool::{Manager, Metrics, Pool, PoolConfig, RecycleError, RecycleResult};
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{InFlight, Registry, RouteKey};
@@ -115,9 +118,18 @@ impl Tool {
 
     fn describe(self) -> Value {
         let (description, schema) = match self {
-            Tool::Echo => ("Returns its `text` argument.", json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})),
-            Tool::Text => ("Returns a text of the server's configured size.", json!({"type":"object","properties":{}})),
-            Tool::Proxy => ("Calls `echo` on the upstream server with its `text` argument.", json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})),
+            Tool::Echo => (
+                "Returns its `text` argument.",
+                json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}),
+            ),
+            Tool::Text => (
+                "Returns a text of the server's configured size.",
+                json!({"type":"object","properties":{}}),
+            ),
+            Tool::Proxy => (
+                "Calls `echo` on the upstream server with its `text` argument.",
+                json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}),
+            ),
         };
         json!({"name": self.name(), "description": description, "inputSchema": schema})
     }
@@ -135,7 +147,9 @@ pub struct McpServer {
 }
 
 fn result(id: &RequestId, result: Value) -> Bytes {
-    Bytes::from(serde_json::to_vec(&json!({"jsonrpc":"2.0","id":id,"result":result})).unwrap_or_default())
+    Bytes::from(
+        serde_json::to_vec(&json!({"jsonrpc":"2.0","id":id,"result":result})).unwrap_or_default(),
+    )
 }
 
 fn text_content(text: &str) -> Value {
@@ -174,7 +188,11 @@ struct CallParams {
 impl McpServer {
     /// A server with `settings`; its tool workers run on the current tokio runtime.
     pub fn new(settings: Settings) -> Arc<McpServer> {
-        let text: String = "MCP bench result text. ".chars().cycle().take(settings.result_size).collect();
+        let text: String = "MCP bench result text. "
+            .chars()
+            .cycle()
+            .take(settings.result_size)
+            .collect();
         let server = Arc::new(McpServer {
             sessions: SessionStore::new(settings.max_sessions),
             by_connection: DashMap::new(),
@@ -185,13 +203,18 @@ impl McpServer {
             settings,
         });
         let upstream = server.settings.upstream.map(|addr| {
-            let config = PoolConfig { max_size: server.settings.upstream_connections, ..PoolConfig::default() };
+            let config = PoolConfig {
+                max_size: server.settings.upstream_connections,
+                ..PoolConfig::default()
+            };
             Pool::new(Upstream { addr }, &config).map_err(|e| io::Error::other(e.to_string()))
         });
         for tool in Tool::ALL {
             let mailbox = Arc::new(Mailbox::bounded(server.settings.tool_queue));
             // Each name is registered once, here: a refusal cannot happen.
-            let _ = server.tools.register(RouteKey::new(tool.name()), mailbox.clone());
+            let _ = server
+                .tools
+                .register(RouteKey::new(tool.name()), mailbox.clone());
             let weak = Arc::downgrade(&server);
             let upstream = match &upstream {
                 Some(Ok(pool)) if tool == Tool::Proxy => Some(pool.clone()),
@@ -240,16 +263,31 @@ impl McpServer {
 
     fn initialize(&self, id: &RequestId, msg: &Message, conn: Conn) -> Bytes {
         if self.by_connection.contains_key(&conn.id) {
-            return error_response(Some(id), codes::INVALID_REQUEST, "this connection is already initialized");
+            return error_response(
+                Some(id),
+                codes::INVALID_REQUEST,
+                "this connection is already initialized",
+            );
         }
         let params = match serde_json::from_slice::<Params<InitializeParams>>(msg.frame()) {
             Ok(Params { params: Some(p) }) => p,
-            Ok(_) => return error_response(Some(id), codes::INVALID_PARAMS, "initialize needs params"),
-            Err(e) => return error_response(Some(id), codes::INVALID_PARAMS, &format!("initialize params: {e}")),
+            Ok(_) => {
+                return error_response(Some(id), codes::INVALID_PARAMS, "initialize needs params");
+            }
+            Err(e) => {
+                return error_response(
+                    Some(id),
+                    codes::INVALID_PARAMS,
+                    &format!("initialize params: {e}"),
+                );
+            }
         };
         let new = NewSession {
             protocol_version: PROTOCOL_VERSION.to_string(),
-            client: ClientInfo { name: params.client_info.name, version: params.client_info.version },
+            client: ClientInfo {
+                name: params.client_info.name,
+                version: params.client_info.version,
+            },
             capabilities: params.capabilities.to_string().into(),
         };
         let session = match self.sessions.create(new, Instant::now()) {
@@ -271,28 +309,64 @@ impl McpServer {
     async fn call_tool(&self, id: &RequestId, msg: &Message) -> Bytes {
         let params = match serde_json::from_slice::<Params<CallParams>>(msg.frame()) {
             Ok(Params { params: Some(p) }) => p,
-            Ok(_) => return error_response(Some(id), codes::INVALID_PARAMS, "tools/call needs params.name"),
-            Err(e) => return error_response(Some(id), codes::INVALID_PARAMS, &format!("tools/call params: {e}")),
+            Ok(_) => {
+                return error_response(
+                    Some(id),
+                    codes::INVALID_PARAMS,
+                    "tools/call needs params.name",
+                );
+            }
+            Err(e) => {
+                return error_response(
+                    Some(id),
+                    codes::INVALID_PARAMS,
+                    &format!("tools/call params: {e}"),
+                );
+            }
         };
         let key = RouteKey::new(&params.name);
         if self.tools.lookup(&key).is_none() {
-            return error_response(Some(id), codes::INVALID_PARAMS, &format!("unknown tool: {}", params.name));
+            return error_response(
+                Some(id),
+                codes::INVALID_PARAMS,
+                &format!("unknown tool: {}", params.name),
+            );
         }
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
-        let Ok(answer) = self.in_flight.begin(call, Instant::now() + self.settings.call_timeout) else {
+        let Ok(answer) = self
+            .in_flight
+            .begin(call, Instant::now() + self.settings.call_timeout)
+        else {
             return error_response(Some(id), codes::INTERNAL_ERROR, "call id reused");
         };
-        if let Err(e) = self.tools.route(&key, ToolCall { call, arguments: params.arguments }) {
+        if let Err(e) = self.tools.route(
+            &key,
+            ToolCall {
+                call,
+                arguments: params.arguments,
+            },
+        ) {
             self.in_flight.cancel(&call);
-            return error_response(Some(id), codes::INTERNAL_ERROR, &format!("tool {}: {e}", params.name));
+            return error_response(
+                Some(id),
+                codes::INTERNAL_ERROR,
+                &format!("tool {}: {e}", params.name),
+            );
         }
         match tokio::time::timeout(self.settings.call_timeout, answer).await {
             Ok(Ok(Ok(Ok(value)))) => result(id, value),
             // A tool that fails answers with isError, as MCP asks (not a protocol error).
-            Ok(Ok(Ok(Err(why)))) => result(id, json!({"content":[{"type":"text","text":why}],"isError":true})),
+            Ok(Ok(Ok(Err(why)))) => result(
+                id,
+                json!({"content":[{"type":"text","text":why}],"isError":true}),
+            ),
             _ => {
                 self.in_flight.cancel(&call);
-                error_response(Some(id), codes::INTERNAL_ERROR, "the tool did not answer in time")
+                error_response(
+                    Some(id),
+                    codes::INTERNAL_ERROR,
+                    "the tool did not answer in time",
+                )
             }
         }
     }
@@ -307,7 +381,10 @@ fn echo(arguments: &Value) -> Result<Value, String> {
 
 async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<Value, String> {
     let pool = upstream.ok_or("no upstream configured (start with --upstream ADDR)")?;
-    let mut conn = pool.checkout().await.map_err(|e| format!("upstream: {e}"))?;
+    let mut conn = pool
+        .checkout()
+        .await
+        .map_err(|e| format!("upstream: {e}"))?;
     let request = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":arguments}});
     let reply = conn.call(request.to_string().as_bytes()).await;
     let reply = match reply {
@@ -318,7 +395,8 @@ async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<V
             return Err(format!("upstream: {e}"));
         }
     };
-    let mut reply: Value = serde_json::from_slice(&reply).map_err(|e| format!("upstream reply: {e}"))?;
+    let mut reply: Value =
+        serde_json::from_slice(&reply).map_err(|e| format!("upstream reply: {e}"))?;
     match reply.get_mut("result") {
         Some(result) => Ok(result.take()),
         None => Err(format!("upstream error: {}", reply["error"])),
@@ -338,7 +416,11 @@ impl Handler for McpServer {
             });
         }
         let method = msg.method().unwrap_or_default();
-        let Some(id) = msg.id().cloned().filter(|_| msg.kind() == MessageKind::Request) else {
+        let Some(id) = msg
+            .id()
+            .cloned()
+            .filter(|_| msg.kind() == MessageKind::Request)
+        else {
             // Notifications (and stray responses) get no reply.
             if method == "notifications/initialized"
                 && let Some(s) = session
@@ -351,10 +433,16 @@ impl Handler for McpServer {
             "initialize" => self.initialize(&id, &msg, conn),
             "ping" => result(&id, json!({})),
             "mcpbench/stats" => result(&id, self.stats()),
-            _ if session.is_none() => error_response(Some(&id), codes::INVALID_REQUEST, "call initialize first"),
+            _ if session.is_none() => {
+                error_response(Some(&id), codes::INVALID_REQUEST, "call initialize first")
+            }
             "tools/list" => result(&id, json!({"tools": Tool::ALL.map(Tool::describe)})),
             "tools/call" => self.call_tool(&id, &msg).await,
-            other => error_response(Some(&id), codes::METHOD_NOT_FOUND, &format!("method not found: {other}")),
+            other => error_response(
+                Some(&id),
+                codes::METHOD_NOT_FOUND,
+                &format!("method not found: {other}"),
+            ),
         })
     }
 
@@ -385,12 +473,19 @@ impl Manager for Upstream {
         let mut client = Client::connect(self.addr).await?;
         let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
             "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name":"mcpbench-proxy","version":env!("CARGO_PKG_VERSION")}}});
-        let reply = client.call(init.to_string().as_bytes()).await.map_err(io::Error::other)?;
+        let reply = client
+            .call(init.to_string().as_bytes())
+            .await
+            .map_err(io::Error::other)?;
         let reply: Value = serde_json::from_slice(&reply).map_err(io::Error::other)?;
         if reply.get("result").is_none() {
-            return Err(io::Error::other(format!("upstream refused initialize: {reply}")));
+            return Err(io::Error::other(format!(
+                "upstream refused initialize: {reply}"
+            )));
         }
-        client.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).map_err(io::Error::other)?;
+        client
+            .send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .map_err(io::Error::other)?;
         client.flush().await?;
         Ok(client)
     }
@@ -400,7 +495,9 @@ impl Manager for Upstream {
         match conn.stream().try_read(&mut probe) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Ok(0) => Err(RecycleError::message("upstream closed the connection")),
-            Ok(_) => Err(RecycleError::message("unexpected bytes on an idle upstream connection")),
+            Ok(_) => Err(RecycleError::message(
+                "unexpected bytes on an idle upstream connection",
+            )),
             Err(e) => Err(RecycleError::Backend(e)),
         }
     }

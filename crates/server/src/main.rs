@@ -6,15 +6,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use mcpbench_server::{Settings, start};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 // Per-connection memory is read from this (mcpbench/stats), not from RSS.
 #[global_allocator]
 static ALLOC: mcpbench_alloc::Counting = mcpbench_alloc::Counting;
 
 #[derive(Parser)]
-#[command(name = "mcpbench-server", about = "A small MCP server (newline-delimited JSON-RPC over TCP) built from the mcpbench components")]
+#[command(
+    name = "mcpbench-server",
+    about = "A small MCP server (newline-delimited JSON-RPC over TCP) built from the mcpbench components"
+)]
 struct Args {
     /// Address to listen on (loopback for tests and benches).
     #[arg(long, default_value = "127.0.0.1:7400")]
@@ -69,14 +72,19 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("mcpbench-server: ready on {} (pid {})", server.local_addr(), std::process::id());
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("mcpbench-server: cannot watch SIGTERM: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        println!(
+            "mcpbench-server: ready on {} (pid {})",
+            server.local_addr(),
+            std::process::id()
+        );
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("mcpbench-server: cannot watch SIGTERM: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
         let harness = async {
             if !args.exit_on_stdin_eof {
                 return std::future::pending().await;
@@ -94,7 +102,10 @@ fn main() -> ExitCode {
             _ = harness => {}
         }
         println!("mcpbench-server: shutting down");
-        if tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+            .await
+            .is_err()
+        {
             eprintln!("mcpbench-server: connections still busy after 10 s; exiting anyway");
         }
         ExitCode::SUCCESS

@@ -11,11 +11,16 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 async fn server(settings: Settings) -> Running {
-    start("127.0.0.1:0".parse().unwrap(), settings).await.unwrap()
+    start("127.0.0.1:0".parse().unwrap(), settings)
+        .await
+        .unwrap()
 }
 
 async fn call(c: &mut Client, msg: Value) -> Value {
-    let reply = tokio::time::timeout(Duration::from_secs(10), c.call(msg.to_string().as_bytes())).await.unwrap().unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), c.call(msg.to_string().as_bytes()))
+        .await
+        .unwrap()
+        .unwrap();
     serde_json::from_slice(&reply).unwrap()
 }
 
@@ -31,7 +36,8 @@ async fn session(addr: SocketAddr) -> Client {
     let mut c = Client::connect(addr).await.unwrap();
     let r = call(&mut c, initialize(0)).await;
     assert_eq!(r["result"]["protocolVersion"], "2025-11-25");
-    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .unwrap();
     c
 }
 
@@ -47,26 +53,57 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_method_answers() {
-    let s = server(Settings { result_size: 1000, ..Settings::default() }).await;
+    let s = server(Settings {
+        result_size: 1000,
+        ..Settings::default()
+    })
+    .await;
     let mut c = Client::connect(s.local_addr()).await.unwrap();
     let r = call(&mut c, initialize(1)).await;
-    assert_eq!((r["id"].as_u64(), r["result"]["serverInfo"]["name"].as_str()), (Some(1), Some("mcpbench-server")));
+    assert_eq!(
+        (r["id"].as_u64(), r["result"]["serverInfo"]["name"].as_str()),
+        (Some(1), Some("mcpbench-server"))
+    );
     assert!(r["result"]["capabilities"]["tools"].is_object());
     assert_eq!(s.state().sessions(), 1);
-    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .unwrap();
     let r = call(&mut c, json!({"jsonrpc":"2.0","id":"p","method":"ping"})).await;
-    assert_eq!((r["id"].as_str(), r["result"].clone()), (Some("p"), json!({})), "the notification got no reply; ping did");
-    let r = call(&mut c, json!({"jsonrpc":"2.0","id":2,"method":"tools/list"})).await;
-    let names: Vec<&str> = r["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        (r["id"].as_str(), r["result"].clone()),
+        (Some("p"), json!({})),
+        "the notification got no reply; ping did"
+    );
+    let r = call(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+    )
+    .await;
+    let names: Vec<&str> = r["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["echo", "text", "proxy"]);
     let r = call(&mut c, tool(3, "echo", json!({"text":"sunny"}))).await;
     assert_eq!(r["result"]["content"][0]["text"], "sunny");
     assert_eq!(r["result"]["isError"], false);
     let r = call(&mut c, tool(4, "text", json!({}))).await;
-    assert_eq!(r["result"]["content"][0]["text"].as_str().unwrap().len(), 1000);
-    let r = call(&mut c, json!({"jsonrpc":"2.0","id":5,"method":"mcpbench/stats"})).await;
+    assert_eq!(
+        r["result"]["content"][0]["text"].as_str().unwrap().len(),
+        1000
+    );
+    let r = call(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":5,"method":"mcpbench/stats"}),
+    )
+    .await;
     assert_eq!(r["result"]["sessions"], 1);
-    assert_eq!(r["result"]["allocatorCounted"], false, "tests run without the counting allocator");
+    assert_eq!(
+        r["result"]["allocatorCounted"], false,
+        "tests run without the counting allocator"
+    );
     s.shutdown().await;
 }
 
@@ -74,17 +111,42 @@ async fn every_method_answers() {
 async fn errors_get_the_proper_replies() {
     let s = server(Settings::default()).await;
     let mut c = Client::connect(s.local_addr()).await.unwrap();
-    let r = call(&mut c, json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).await;
-    assert_eq!(r["error"]["code"], codes::INVALID_REQUEST, "before initialize: {r}");
+    let r = call(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
+    )
+    .await;
+    assert_eq!(
+        r["error"]["code"],
+        codes::INVALID_REQUEST,
+        "before initialize: {r}"
+    );
     call(&mut c, initialize(2)).await;
     let r = call(&mut c, initialize(3)).await;
-    assert_eq!(r["error"]["code"], codes::INVALID_REQUEST, "second initialize: {r}");
-    let r = call(&mut c, json!({"jsonrpc":"2.0","id":4,"method":"resources/list"})).await;
+    assert_eq!(
+        r["error"]["code"],
+        codes::INVALID_REQUEST,
+        "second initialize: {r}"
+    );
+    let r = call(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":4,"method":"resources/list"}),
+    )
+    .await;
     assert_eq!(r["error"]["code"], codes::METHOD_NOT_FOUND);
     let r = call(&mut c, tool(5, "weather", json!({}))).await;
     assert_eq!(r["error"]["code"], codes::INVALID_PARAMS);
-    assert!(r["error"]["message"].as_str().unwrap().contains("unknown tool: weather"));
-    let r = call(&mut c, json!({"jsonrpc":"2.0","id":6,"method":"tools/call"})).await;
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown tool: weather")
+    );
+    let r = call(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":6,"method":"tools/call"}),
+    )
+    .await;
     assert_eq!(r["error"]["code"], codes::INVALID_PARAMS);
     // A failing tool answers with isError, not a protocol error.
     let r = call(&mut c, tool(7, "echo", json!({"no_text": 1}))).await;
@@ -101,11 +163,20 @@ async fn errors_get_the_proper_replies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_on_one_connection_all_come_back() {
-    let s = server(Settings { result_size: 4096, ..Settings::default() }).await;
+    let s = server(Settings {
+        result_size: 4096,
+        ..Settings::default()
+    })
+    .await;
     let mut c = session(s.local_addr()).await;
     for id in 1..=100u64 {
         let name = if id % 2 == 0 { "text" } else { "echo" };
-        c.send(tool(id, name, json!({"text": id.to_string()})).to_string().as_bytes()).unwrap();
+        c.send(
+            tool(id, name, json!({"text": id.to_string()}))
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
     }
     c.flush().await.unwrap();
     let mut ids = Vec::new();
@@ -121,7 +192,11 @@ async fn pipelined_requests_on_one_connection_all_come_back() {
         ids.push(id);
     }
     ids.sort_unstable();
-    assert_eq!(ids, (1..=100).collect::<Vec<_>>(), "each request answered exactly once");
+    assert_eq!(
+        ids,
+        (1..=100).collect::<Vec<_>>(),
+        "each request answered exactly once"
+    );
     s.shutdown().await;
 }
 
@@ -130,14 +205,26 @@ async fn client_vanishing_mid_frame_ends_its_session_only() {
     let s = server(Settings::default()).await;
     let mut stays = session(s.local_addr()).await;
     let mut leaves = TcpStream::connect(s.local_addr()).await.unwrap();
-    leaves.write_all(format!("{}\n", initialize(1)).as_bytes()).await.unwrap();
+    leaves
+        .write_all(format!("{}\n", initialize(1)).as_bytes())
+        .await
+        .unwrap();
     let mut line = String::new();
-    BufReader::new(&mut leaves).read_line(&mut line).await.unwrap();
+    BufReader::new(&mut leaves)
+        .read_line(&mut line)
+        .await
+        .unwrap();
     assert!(line.contains("serverInfo"));
     wait_for("two sessions", || s.state().sessions() == 2).await;
-    leaves.write_all(br#"{"jsonrpc":"2.0","id":2,"meth"#).await.unwrap();
+    leaves
+        .write_all(br#"{"jsonrpc":"2.0","id":2,"meth"#)
+        .await
+        .unwrap();
     drop(leaves);
-    wait_for("the vanished client's session to go", || s.state().sessions() == 1).await;
+    wait_for("the vanished client's session to go", || {
+        s.state().sessions() == 1
+    })
+    .await;
     let r = call(&mut stays, tool(9, "echo", json!({"text":"still here"}))).await;
     assert_eq!(r["result"]["content"][0]["text"], "still here");
     s.shutdown().await;
@@ -146,13 +233,29 @@ async fn client_vanishing_mid_frame_ends_its_session_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_calls_echo_upstream_through_the_pool() {
     let upstream = server(Settings::default()).await;
-    let s = server(Settings { upstream: Some(upstream.local_addr()), ..Settings::default() }).await;
+    let s = server(Settings {
+        upstream: Some(upstream.local_addr()),
+        ..Settings::default()
+    })
+    .await;
     let mut c = session(s.local_addr()).await;
     for id in 0..5 {
-        let r = call(&mut c, tool(id, "proxy", json!({"text": format!("via upstream {id}")}))).await;
-        assert_eq!(r["result"]["content"][0]["text"], format!("via upstream {id}"), "{r}");
+        let r = call(
+            &mut c,
+            tool(id, "proxy", json!({"text": format!("via upstream {id}")})),
+        )
+        .await;
+        assert_eq!(
+            r["result"]["content"][0]["text"],
+            format!("via upstream {id}"),
+            "{r}"
+        );
     }
-    assert_eq!(upstream.state().sessions(), 1, "one pooled upstream connection, reused");
+    assert_eq!(
+        upstream.state().sessions(),
+        1,
+        "one pooled upstream connection, reused"
+    );
     s.shutdown().await;
     upstream.shutdown().await;
 }
@@ -168,7 +271,9 @@ async fn slow_upstream(delay: Duration) -> SocketAddr {
                 let mut lines = BufReader::new(rd).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let msg: Value = serde_json::from_str(&line).unwrap();
-                    let Some(id) = msg.get("id").cloned() else { continue };
+                    let Some(id) = msg.get("id").cloned() else {
+                        continue;
+                    };
                     if msg["method"] == "tools/call" {
                         tokio::time::sleep(delay).await;
                     }
@@ -185,14 +290,29 @@ async fn slow_upstream(delay: Duration) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_the_request_in_flight() {
     let upstream = slow_upstream(Duration::from_millis(300)).await;
-    let s = server(Settings { upstream: Some(upstream), ..Settings::default() }).await;
+    let s = server(Settings {
+        upstream: Some(upstream),
+        ..Settings::default()
+    })
+    .await;
     let mut c = session(s.local_addr()).await;
-    c.send(tool(1, "proxy", json!({"text":"late"})).to_string().as_bytes()).unwrap();
+    c.send(
+        tool(1, "proxy", json!({"text":"late"}))
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
     c.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let shutdown = tokio::spawn(s.shutdown());
     let r: Value = serde_json::from_slice(&c.recv().await.unwrap().unwrap()).unwrap();
     assert_eq!(r["result"]["content"][0]["text"], "late", "{r}");
-    assert!(c.recv().await.unwrap().is_none(), "closed after the last reply");
-    tokio::time::timeout(Duration::from_secs(5), shutdown).await.unwrap().unwrap();
+    assert!(
+        c.recv().await.unwrap().is_none(),
+        "closed after the last reply"
+    );
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .unwrap()
+        .unwrap();
 }
