@@ -65,6 +65,10 @@ enum Cmd {
         /// Where to write the result (default target/mcpbench/connections.json).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Profile every server process; server K writes FILE with `-serverK` before
+        /// its extension.
+        #[arg(long)]
+        flamegraph: Option<PathBuf>,
     },
     /// One client process (started by `connections`; talks JSON lines on stdio).
     #[command(hide = true)]
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
             size,
             connect_concurrency,
             out,
+            flamegraph,
         } => {
             if count == 0 || rate.is_nan() || rate <= 0.0 || duration.is_nan() || duration <= 0.0 {
                 eprintln!("mcpbench-load: --count, --rate and --duration must be positive");
@@ -146,7 +151,7 @@ fn main() -> ExitCode {
             }
             rt.block_on(async {
                 tokio::select! {
-                    code = orchestrate(count, rate, duration, size, connect_concurrency, out) => code,
+                    code = orchestrate(count, rate, duration, size, connect_concurrency, out, flamegraph) => code,
                     _ = tokio::signal::ctrl_c() => {
                         eprintln!("mcpbench-load: interrupted; stopping every process it started");
                         ExitCode::from(130)
@@ -167,7 +172,7 @@ fn open_file_limit() -> Option<u64> {
 /// A started child: killed when dropped (`kill_on_drop`), and it exits by itself
 /// when its stdin closes, which happens when this process ends however it ends.
 struct Proc {
-    _child: Child,
+    child: Child,
     stdin: Option<ChildStdin>,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
@@ -186,7 +191,7 @@ fn spawn(program: &PathBuf, args: &[String]) -> std::io::Result<Proc> {
         .take()
         .ok_or_else(|| std::io::Error::other("no stdout"))?;
     Ok(Proc {
-        _child: child,
+        child,
         stdin,
         lines: BufReader::new(stdout).lines(),
     })
@@ -199,6 +204,7 @@ async fn orchestrate(
     size: usize,
     connect_concurrency: usize,
     out: Option<PathBuf>,
+    flamegraph: Option<PathBuf>,
 ) -> ExitCode {
     let limit = open_file_limit().unwrap_or(1024);
     let per_process = PER_PROCESS.min(limit.saturating_sub(200)).max(1);
@@ -237,8 +243,8 @@ async fn orchestrate(
 
     // Servers.
     let mut servers = Vec::new();
-    for _ in 0..processes {
-        let args = vec![
+    for k in 0..processes {
+        let mut args: Vec<String> = vec![
             "--listen".into(),
             server.to_string(),
             "--reuse-port".into(),
@@ -248,6 +254,18 @@ async fn orchestrate(
             "1".into(),
             "--exit-on-stdin-eof".into(),
         ];
+        if let Some(f) = &flamegraph {
+            let stem = f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("flamegraph");
+            args.push("--flamegraph".into());
+            args.push(
+                f.with_file_name(format!("{stem}-server{k}.svg"))
+                    .display()
+                    .to_string(),
+            );
+        }
         match spawn(&server_bin, &args) {
             Ok(mut p) => {
                 match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
@@ -406,6 +424,14 @@ async fn orchestrate(
     }
     println!("load: wrote {}", path.display());
     drop(clients);
+    // Close the servers' stdin and let them shut down (and write flamegraphs);
+    // whatever is still running after 15 s is killed when dropped.
+    for s in &mut servers {
+        s.stdin.take();
+    }
+    for s in &mut servers {
+        let _ = tokio::time::timeout(Duration::from_secs(15), s.child.wait()).await;
+    }
     drop(servers);
     if failed > 0
         || lost > 0

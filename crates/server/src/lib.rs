@@ -141,9 +141,12 @@ pub struct McpServer {
     sessions: SessionStore,
     by_connection: DashMap<u64, SessionId>,
     tools: Registry<ToolCall>,
-    in_flight: InFlight<u64, Result<Value, String>>,
+    /// Answers are the serialized `result` member (or why the tool failed).
+    in_flight: InFlight<u64, Result<Bytes, String>>,
     next_call: AtomicU64,
-    text: Arc<str>,
+    /// The `text` tool's result, serialized once: escaping a 4 KiB string per call
+    /// was a quarter of the server's time under load (flamegraph, 20K connections).
+    text: Bytes,
 }
 
 fn result(id: &RequestId, result: Value) -> Bytes {
@@ -152,8 +155,24 @@ fn result(id: &RequestId, result: Value) -> Bytes {
     )
 }
 
-fn text_content(text: &str) -> Value {
-    json!({"content":[{"type":"text","text":text}],"isError":false})
+/// A response whose `result` member is already serialized.
+fn result_raw(id: &RequestId, raw: &[u8]) -> Bytes {
+    let id = serde_json::to_vec(id).unwrap_or_default();
+    let mut out = Vec::with_capacity(raw.len() + id.len() + 40);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(&id);
+    out.extend_from_slice(br#","result":"#);
+    out.extend_from_slice(raw);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// A tool result with one text item, serialized.
+fn text_content(text: &str, is_error: bool) -> Bytes {
+    Bytes::from(
+        serde_json::to_vec(&json!({"content":[{"type":"text","text":text}],"isError":is_error}))
+            .unwrap_or_default(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -199,7 +218,7 @@ impl McpServer {
             tools: Registry::new(),
             in_flight: InFlight::new(),
             next_call: AtomicU64::new(1),
-            text: text.into(),
+            text: text_content(&text, false),
             settings,
         });
         let upstream = server.settings.upstream.map(|addr| {
@@ -225,7 +244,7 @@ impl McpServer {
                     let Some(server) = weak.upgrade() else { return };
                     match tool {
                         Tool::Echo => server.answer(call.call, echo(&call.arguments)),
-                        Tool::Text => server.answer(call.call, Ok(text_content(&server.text))),
+                        Tool::Text => server.answer(call.call, Ok(server.text.clone())),
                         Tool::Proxy => {
                             let upstream = upstream.clone();
                             tokio::spawn(async move {
@@ -240,7 +259,7 @@ impl McpServer {
         server
     }
 
-    fn answer(&self, call: u64, outcome: Result<Value, String>) {
+    fn answer(&self, call: u64, outcome: Result<Bytes, String>) {
         // The caller may have timed out or gone: nothing to do then.
         let _ = self.in_flight.complete(&call, outcome);
     }
@@ -354,12 +373,9 @@ impl McpServer {
             );
         }
         match tokio::time::timeout(self.settings.call_timeout, answer).await {
-            Ok(Ok(Ok(Ok(value)))) => result(id, value),
+            Ok(Ok(Ok(Ok(raw)))) => result_raw(id, &raw),
             // A tool that fails answers with isError, as MCP asks (not a protocol error).
-            Ok(Ok(Ok(Err(why)))) => result(
-                id,
-                json!({"content":[{"type":"text","text":why}],"isError":true}),
-            ),
+            Ok(Ok(Ok(Err(why)))) => result_raw(id, &text_content(&why, true)),
             _ => {
                 self.in_flight.cancel(&call);
                 error_response(
@@ -372,14 +388,14 @@ impl McpServer {
     }
 }
 
-fn echo(arguments: &Value) -> Result<Value, String> {
+fn echo(arguments: &Value) -> Result<Bytes, String> {
     match arguments.get("text").and_then(Value::as_str) {
-        Some(text) => Ok(text_content(text)),
+        Some(text) => Ok(text_content(text, false)),
         None => Err("echo needs a string argument `text`".into()),
     }
 }
 
-async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<Value, String> {
+async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<Bytes, String> {
     let pool = upstream.ok_or("no upstream configured (start with --upstream ADDR)")?;
     let mut conn = pool
         .checkout()
@@ -398,7 +414,9 @@ async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<V
     let mut reply: Value =
         serde_json::from_slice(&reply).map_err(|e| format!("upstream reply: {e}"))?;
     match reply.get_mut("result") {
-        Some(result) => Ok(result.take()),
+        Some(result) => serde_json::to_vec(result)
+            .map(Bytes::from)
+            .map_err(|e| format!("upstream result: {e}")),
         None => Err(format!("upstream error: {}", reply["error"])),
     }
 }

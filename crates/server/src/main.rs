@@ -41,6 +41,9 @@ struct Args {
     /// stdin with one JSON line of `mcpbench/stats` on stdout.
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// Profile the whole run and write a flamegraph here on shutdown.
+    #[arg(long)]
+    flamegraph: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -57,7 +60,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async {
+    let profiler = args
+        .flamegraph
+        .as_ref()
+        .and_then(|_| mcpbench_profile::start());
+    let code = rt.block_on(async {
         let settings = Settings {
             result_size: args.result_size,
             max_sessions: args.max_sessions,
@@ -109,5 +116,12 @@ fn main() -> ExitCode {
             eprintln!("mcpbench-server: connections still busy after 10 s; exiting anyway");
         }
         ExitCode::SUCCESS
-    })
+    });
+    if let (Some(guard), Some(path)) = (profiler, args.flamegraph.as_ref()) {
+        match mcpbench_profile::write_flamegraph(&guard, path) {
+            Ok(()) => eprintln!("mcpbench-server: flamegraph written to {}", path.display()),
+            Err(e) => eprintln!("mcpbench-server: no flamegraph: {e}"),
+        }
+    }
+    code
 }
