@@ -13,9 +13,12 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// The directory this project's side files and reports go to.
+/// The directory this project's side files go to: `target/mcpbench/`, or
+/// `target/mcpbench/test-mode/` when the bench runs in Criterion's `--test` mode, so
+/// a one-shot check never overwrites the figures of a real run that the report reads.
 pub fn results_dir() -> PathBuf {
-    target_dir().join("mcpbench")
+    let dir = target_dir().join("mcpbench");
+    if crate::args::BenchArgs::from_env().test { dir.join("test-mode") } else { dir }
 }
 
 /// The side file of bench `id` of `kind` (`latency`, `memory`, ...):
