@@ -52,7 +52,7 @@ struct ToolName<'a> {
 }
 
 impl Handler for ToolServer {
-    async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, _conn: &Conn) -> Option<Bytes> {
         let id = msg.id()?.clone();
         self.sessions.touch(&self.session, Instant::now());
         let Ok(call) = serde_json::from_slice::<CallParams<'_>>(msg.frame()) else {

@@ -223,7 +223,7 @@ fn pool(rt: &tokio::runtime::Runtime, pools: usize, ops_per_pool: u64) -> impl F
 struct Echo;
 
 impl Handler for Echo {
-    async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, _conn: &Conn) -> Option<Bytes> {
         (msg.kind() == MessageKind::Request).then(|| msg.into_frame())
     }
 }

@@ -38,7 +38,7 @@ const CODEC_FRAMES: usize = 256;
 struct Echo;
 
 impl Handler for Echo {
-    async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, _conn: &Conn) -> Option<Bytes> {
         (msg.kind() == MessageKind::Request).then(|| msg.into_frame())
     }
 }

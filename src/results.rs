@@ -18,7 +18,11 @@ pub fn target_dir() -> PathBuf {
 /// a one-shot check never overwrites the figures of a real run that the report reads.
 pub fn results_dir() -> PathBuf {
     let dir = target_dir().join("mcpbench");
-    if crate::args::BenchArgs::from_env().test { dir.join("test-mode") } else { dir }
+    if crate::args::BenchArgs::from_env().test {
+        dir.join("test-mode")
+    } else {
+        dir
+    }
 }
 
 /// The side file of bench `id` of `kind` (`latency`, `memory`, ...):

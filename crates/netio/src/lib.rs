@@ -23,7 +23,7 @@
 //! /// Answers every request with an empty result.
 //! struct Empty;
 //! impl Handler for Empty {
-//!     async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
+//!     async fn handle(&self, msg: Message, _conn: &Conn) -> Option<Bytes> {
 //!         let id = msg.id()?;
 //!         Some(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#).into())
 //!     }

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -16,26 +16,98 @@ use tokio_util::task::TaskTracker;
 
 use crate::codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
 use crate::jsonrpc::{Message, ProtocolError, codes, error_response};
+use mcpbench_queue::UnboundedMailbox;
 
 /// One accepted connection, as the handler sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct Conn {
     /// Unique among the connections of one server, in accept order from 1.
     pub id: u64,
     /// The client's address.
     pub peer: SocketAddr,
+    /// Made on the first [`Conn::defer`], so a connection that never defers a reply
+    /// (an idle one) pays only for this pointer.
+    outbox: Arc<OnceLock<Arc<Outbox>>>,
+}
+
+/// Replies sent after `handle` returned, on their way to the connection's socket:
+/// a queue mailbox, and a count of promised replies not yet sent.
+#[derive(Debug)]
+struct Outbox {
+    replies: UnboundedMailbox<Bytes>,
+    promised: AtomicUsize,
+}
+
+impl Conn {
+    fn new(id: u64, peer: SocketAddr) -> Conn {
+        Conn {
+            id,
+            peer,
+            outbox: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Promises a reply that will be sent later, from anywhere (another task): the
+    /// handler returns `None` now and the connection goes on reading and serving
+    /// its next messages; replies go out in the order they are sent, which need not
+    /// be the order of the requests (JSON-RPC ids correlate them). A graceful
+    /// shutdown waits for every promised reply (or its [`Deferred`] being dropped).
+    pub fn defer(&self) -> Deferred {
+        let outbox = self
+            .outbox
+            .get_or_init(|| {
+                Arc::new(Outbox {
+                    replies: UnboundedMailbox::unbounded(),
+                    promised: AtomicUsize::new(0),
+                })
+            })
+            .clone();
+        outbox.promised.fetch_add(1, Ordering::SeqCst);
+        Deferred { outbox }
+    }
+}
+
+impl PartialEq for Conn {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.peer == other.peer
+    }
+}
+
+impl Eq for Conn {}
+
+/// A reply promised by [`Conn::defer`]. Send it once; dropping it unsent releases
+/// the promise (the client then gets no reply to that request).
+#[derive(Debug)]
+pub struct Deferred {
+    outbox: Arc<Outbox>,
+}
+
+impl Deferred {
+    /// Sends the reply (one JSON value, no newline). If the connection has ended,
+    /// the reply is dropped: there is no one to send it to.
+    pub fn send(self, reply: Bytes) {
+        let _ = self.outbox.replies.try_push(reply);
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        self.outbox.promised.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What the server does with each message. One instance serves every connection.
 pub trait Handler: Send + Sync + 'static {
     /// Serves one message from connection `conn` and returns the reply to send
-    /// (one JSON value, no newline), or `None` (notifications, responses).
-    /// Messages of one connection are served in order, one at a time; replies to
-    /// one read are sent together.
-    fn handle(&self, msg: Message, conn: Conn) -> impl Future<Output = Option<Bytes>> + Send;
+    /// (one JSON value, no newline), or `None` (notifications, responses, and
+    /// replies promised with [`Conn::defer`]). The connection awaits this future
+    /// before reading on: a handler that must wait (for an upstream, a tool) should
+    /// defer its reply and return, so the connection's other requests are served
+    /// meanwhile. Replies to one read are sent together.
+    fn handle(&self, msg: Message, conn: &Conn) -> impl Future<Output = Option<Bytes>> + Send;
 
     /// Called once when a connection ends, with why. The default does nothing.
-    fn closed(&self, _conn: Conn, _reason: &CloseReason) {}
+    fn closed(&self, _conn: &Conn, _reason: &CloseReason) {}
 }
 
 /// How a connection handles its buffers, frames and writes. The default is the
@@ -292,18 +364,22 @@ async fn accept_loop<H: Handler>(
         match accepted {
             Ok((stream, peer)) => {
                 let id = counters.accepted.fetch_add(1, Ordering::Relaxed) + 1;
-                let conn = Conn { id, peer };
+                let conn = Conn::new(id, peer);
                 let (handler, stop, counters) = (handler.clone(), stop.clone(), counters.clone());
                 connections.spawn(async move {
                     let reason = match stream.set_nodelay(config.nodelay) {
-                        Ok(()) => serve_connection(stream, conn, &*handler, &config, &stop).await,
+                        Ok(()) => serve_connection(stream, &conn, &*handler, &config, &stop).await,
                         Err(e) => CloseReason::Io(e.kind()),
                     };
                     counters.closed.fetch_add(1, Ordering::Relaxed);
                     if !matches!(reason, CloseReason::PeerClosed | CloseReason::Shutdown) {
                         counters.closed_on_error.fetch_add(1, Ordering::Relaxed);
                     }
-                    handler.closed(conn, &reason);
+                    if let Some(outbox) = conn.outbox.get() {
+                        // Late replies to a gone connection are dropped, not queued.
+                        outbox.replies.close();
+                    }
+                    handler.closed(&conn, &reason);
                 });
             }
             Err(_) => {
@@ -339,9 +415,61 @@ async fn send_last(stream: &mut TcpStream, out: &mut BytesMut, last: Option<Byte
     }
 }
 
+/// Writes every reply waiting in the outbox, in one write.
+async fn flush_outbox(
+    stream: &mut TcpStream,
+    outbox: &Outbox,
+    first: Option<Bytes>,
+    out: &mut BytesMut,
+) -> Result<(), CloseReason> {
+    let mut batch = Vec::new();
+    batch.extend(first);
+    outbox.replies.try_pop_batch(256, &mut batch);
+    for reply in batch {
+        encode(&reply, usize::MAX, out).map_err(CloseReason::BadReply)?;
+    }
+    if !out.is_empty() {
+        stream
+            .write_all(out)
+            .await
+            .map_err(|e| CloseReason::Io(e.kind()))?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// At shutdown: waits (up to 30 s) for every promised reply and sends them.
+async fn drain_outbox(stream: &mut TcpStream, conn: &Conn, out: &mut BytesMut) {
+    let Some(outbox) = conn.outbox.get() else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut next = None;
+    loop {
+        if flush_outbox(stream, outbox, next.take(), out)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if outbox.promised.load(Ordering::SeqCst) == 0 && outbox.replies.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        // A promise dropped unsent wakes no one: look again every 10 ms.
+        if let Ok(reply) =
+            tokio::time::timeout(Duration::from_millis(10), outbox.replies.pop()).await
+        {
+            next = reply;
+        }
+    }
+}
+
 async fn serve_connection<H: Handler>(
     mut stream: TcpStream,
-    conn: Conn,
+    conn: &Conn,
     handler: &H,
     config: &ServerConfig,
     stop: &CancellationToken,
@@ -351,10 +479,30 @@ async fn serve_connection<H: Handler>(
     let mut inbuf = BytesMut::new();
     let mut outbuf = BytesMut::new();
     loop {
-        // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`).
+        // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`), or for
+        // deferred replies to send.
+        let outbox = conn.outbox.get().cloned();
+        let deferred = async {
+            match &outbox {
+                Some(o) => o.replies.pop().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
-            _ = stop.cancelled() => return CloseReason::Shutdown,
+            _ = stop.cancelled() => {
+                drain_outbox(&mut stream, conn, &mut outbuf).await;
+                return CloseReason::Shutdown;
+            }
+            Some(reply) = deferred => {
+                // `deferred` only yields when there is an outbox.
+                if let Some(o) = &outbox
+                    && let Err(reason) = flush_outbox(&mut stream, o, Some(reply), &mut outbuf).await
+                {
+                    return reason;
+                }
+                continue;
+            }
             ready = stream.readable() => {
                 if let Err(e) = ready {
                     return CloseReason::Io(e.kind());

@@ -19,7 +19,7 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    async fn handle(&self, msg: Message, _conn: Conn) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, _conn: &Conn) -> Option<Bytes> {
         self.started.notify_one();
         if let Some(d) = self.delay {
             tokio::time::sleep(d).await;
@@ -31,7 +31,7 @@ impl Handler for Echo {
         }
     }
 
-    fn closed(&self, _conn: Conn, reason: &CloseReason) {
+    fn closed(&self, _conn: &Conn, reason: &CloseReason) {
         self.closed.lock().unwrap().push(reason.clone());
     }
 }
@@ -319,4 +319,84 @@ async fn two_reuse_port_listeners_share_a_port_and_both_serve() {
         a > 0 && b > 0,
         "one listener got every connection: {a} / {b}"
     );
+}
+
+/// Answers `fast` at once and `slow` 100 ms later from another task; `forget`
+/// promises a reply and drops the promise.
+struct Deferring;
+
+impl Handler for Deferring {
+    async fn handle(&self, msg: Message, conn: &Conn) -> Option<Bytes> {
+        match msg.method() {
+            Some("slow") => {
+                let reply = conn.defer();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    reply.send(msg.into_frame());
+                });
+                None
+            }
+            Some("forget") => {
+                drop(conn.defer());
+                None
+            }
+            _ => Some(msg.into_frame()),
+        }
+    }
+}
+
+fn named(id: u64, method: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}"}}"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_replies_come_back_in_completion_order() {
+    let server = Server::bind("127.0.0.1:0", Arc::new(Deferring), ServerConfig::default())
+        .await
+        .unwrap();
+    let mut c = Client::connect(server.local_addr()).await.unwrap();
+    for (id, m) in [
+        (1, "slow"),
+        (2, "fast"),
+        (3, "forget"),
+        (4, "slow"),
+        (5, "fast"),
+    ] {
+        c.send(named(id, m).as_bytes()).unwrap();
+    }
+    c.flush().await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(String::from_utf8(c.recv().await.unwrap().unwrap().to_vec()).unwrap());
+    }
+    assert_eq!(
+        &got[..2],
+        [named(2, "fast"), named(5, "fast")],
+        "the fast replies do not wait for the slow ones"
+    );
+    let mut slow = got[2..].to_vec();
+    slow.sort();
+    assert_eq!(slow, [named(1, "slow"), named(4, "slow")]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_deferred_replies_but_not_for_dropped_promises() {
+    let server = Server::bind("127.0.0.1:0", Arc::new(Deferring), ServerConfig::default())
+        .await
+        .unwrap();
+    let mut c = Client::connect(server.local_addr()).await.unwrap();
+    c.send(named(1, "forget").as_bytes()).unwrap();
+    c.send(named(2, "slow").as_bytes()).unwrap();
+    c.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let stats = tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .unwrap();
+    assert_eq!(stats.closed, 1);
+    assert_eq!(
+        c.recv().await.unwrap().unwrap(),
+        named(2, "slow").as_bytes()
+    );
+    assert!(c.recv().await.unwrap().is_none());
 }

@@ -16,8 +16,9 @@
 //! `initialize`, -32603 a tool that did not answer in time or a full tool queue; a
 //! tool that fails answers with `isError: true`.
 //!
-//! Requests of one connection are served in order, one at a time (netio's model);
-//! different connections are served concurrently.
+//! `tools/call` is answered from its own task (netio's deferred replies), so the
+//! requests of one connection are served concurrently and their replies come back
+//! in completion order; the other methods answer at once, in order.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -137,6 +138,8 @@ impl Tool {
 
 /// The MCP server's state: a netio [`Handler`].
 pub struct McpServer {
+    /// This server, for the tasks that answer deferred calls.
+    me: std::sync::Weak<McpServer>,
     settings: Settings,
     sessions: SessionStore,
     by_connection: DashMap<u64, SessionId>,
@@ -212,7 +215,8 @@ impl McpServer {
             .cycle()
             .take(settings.result_size)
             .collect();
-        let server = Arc::new(McpServer {
+        let server = Arc::new_cyclic(|me| McpServer {
+            me: me.clone(),
             sessions: SessionStore::new(settings.max_sessions),
             by_connection: DashMap::new(),
             tools: Registry::new(),
@@ -280,7 +284,7 @@ impl McpServer {
         })
     }
 
-    fn initialize(&self, id: &RequestId, msg: &Message, conn: Conn) -> Bytes {
+    fn initialize(&self, id: &RequestId, msg: &Message, conn: &Conn) -> Bytes {
         if self.by_connection.contains_key(&conn.id) {
             return error_response(
                 Some(id),
@@ -422,7 +426,7 @@ async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<B
 }
 
 impl Handler for McpServer {
-    async fn handle(&self, msg: Message, conn: Conn) -> Option<Bytes> {
+    async fn handle(&self, msg: Message, conn: &Conn) -> Option<Bytes> {
         let session = self.by_connection.get(&conn.id).map(|s| *s);
         if let Some(s) = session {
             self.sessions.update(&s, |s| {
@@ -455,7 +459,16 @@ impl Handler for McpServer {
                 error_response(Some(&id), codes::INVALID_REQUEST, "call initialize first")
             }
             "tools/list" => result(&id, json!({"tools": Tool::ALL.map(Tool::describe)})),
-            "tools/call" => self.call_tool(&id, &msg).await,
+            "tools/call" => {
+                // Answered from its own task, so this connection's next requests are
+                // served meanwhile; replies go out in completion order.
+                let this = self.me.upgrade()?;
+                let reply = conn.defer();
+                tokio::spawn(async move {
+                    reply.send(this.call_tool(&id, &msg).await);
+                });
+                return None;
+            }
             other => error_response(
                 Some(&id),
                 codes::METHOD_NOT_FOUND,
@@ -464,7 +477,7 @@ impl Handler for McpServer {
         })
     }
 
-    fn closed(&self, conn: Conn, _reason: &CloseReason) {
+    fn closed(&self, conn: &Conn, _reason: &CloseReason) {
         if let Some((_, session)) = self.by_connection.remove(&conn.id) {
             self.sessions.remove(&session);
         }

@@ -316,3 +316,43 @@ async fn shutdown_answers_the_request_in_flight() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_on_one_connection_are_served_concurrently() {
+    let upstream = slow_upstream(Duration::from_millis(300)).await;
+    let s = server(Settings {
+        upstream: Some(upstream),
+        ..Settings::default()
+    })
+    .await;
+    let mut c = session(s.local_addr()).await;
+    c.send(
+        tool(1, "proxy", json!({"text":"slow"}))
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    c.send(
+        tool(2, "echo", json!({"text":"fast"}))
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    c.send(
+        json!({"jsonrpc":"2.0","id":3,"method":"ping"})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    c.flush().await.unwrap();
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let r: Value = serde_json::from_slice(&c.recv().await.unwrap().unwrap()).unwrap();
+        order.push(r["id"].as_u64().unwrap());
+    }
+    assert_eq!(
+        order[2], 1,
+        "the slow proxied call comes back last, in completion order: {order:?}"
+    );
+    s.shutdown().await;
+}
