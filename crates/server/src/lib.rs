@@ -49,7 +49,7 @@ use mcpbench_netio::{
 };
 use mcpbench_pool::{Manager, Metrics, Pool, PoolConfig, RecycleError, RecycleResult};
 use mcpbench_queue::Mailbox;
-use mcpbench_registry::{InFlight, Registry, RouteKey};
+use mcpbench_registry::{Answer, InFlight, Registry, RouteKey};
 use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -329,38 +329,48 @@ impl McpServer {
         )
     }
 
-    async fn call_tool(&self, id: &RequestId, msg: &Message) -> Bytes {
+    /// Routes a `tools/call` to its tool; returns the call's key and where its
+    /// answer will arrive, or the error reply to send at once.
+    fn start_call(
+        &self,
+        id: &RequestId,
+        msg: &Message,
+    ) -> Result<(u64, Answer<Result<Bytes, String>>), Bytes> {
         let params = match serde_json::from_slice::<Params<CallParams>>(msg.frame()) {
             Ok(Params { params: Some(p) }) => p,
             Ok(_) => {
-                return error_response(
+                return Err(error_response(
                     Some(id),
                     codes::INVALID_PARAMS,
                     "tools/call needs params.name",
-                );
+                ));
             }
             Err(e) => {
-                return error_response(
+                return Err(error_response(
                     Some(id),
                     codes::INVALID_PARAMS,
                     &format!("tools/call params: {e}"),
-                );
+                ));
             }
         };
         let key = RouteKey::new(&params.name);
         if self.tools.lookup(&key).is_none() {
-            return error_response(
+            return Err(error_response(
                 Some(id),
                 codes::INVALID_PARAMS,
                 &format!("unknown tool: {}", params.name),
-            );
+            ));
         }
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         let Ok(answer) = self
             .in_flight
             .begin(call, Instant::now() + self.settings.call_timeout)
         else {
-            return error_response(Some(id), codes::INTERNAL_ERROR, "call id reused");
+            return Err(error_response(
+                Some(id),
+                codes::INTERNAL_ERROR,
+                "call id reused",
+            ));
         };
         if let Err(e) = self.tools.route(
             &key,
@@ -370,17 +380,27 @@ impl McpServer {
             },
         ) {
             self.in_flight.cancel(&call);
-            return error_response(
+            return Err(error_response(
                 Some(id),
                 codes::INTERNAL_ERROR,
                 &format!("tool {}: {e}", params.name),
-            );
+            ));
         }
-        match tokio::time::timeout(self.settings.call_timeout, answer).await {
-            Ok(Ok(Ok(Ok(raw)))) => result_raw(id, &raw),
+        Ok((call, answer))
+    }
+
+    /// The reply to a call once its answer is in (or is not coming).
+    fn finish_call(
+        &self,
+        id: &RequestId,
+        call: u64,
+        outcome: Option<Result<Bytes, String>>,
+    ) -> Bytes {
+        match outcome {
+            Some(Ok(raw)) => result_raw(id, &raw),
             // A tool that fails answers with isError, as MCP asks (not a protocol error).
-            Ok(Ok(Ok(Err(why)))) => result_raw(id, &text_content(&why, true)),
-            _ => {
+            Some(Err(why)) => result_raw(id, &text_content(&why, true)),
+            None => {
                 self.in_flight.cancel(&call);
                 error_response(
                     Some(id),
@@ -460,14 +480,32 @@ impl Handler for McpServer {
             }
             "tools/list" => result(&id, json!({"tools": Tool::ALL.map(Tool::describe)})),
             "tools/call" => {
-                // Answered from its own task, so this connection's next requests are
-                // served meanwhile; replies go out in completion order.
-                let this = self.me.upgrade()?;
-                let reply = conn.defer();
-                tokio::spawn(async move {
-                    reply.send(this.call_tool(&id, &msg).await);
-                });
-                return None;
+                let (call, mut answer) = match self.start_call(&id, &msg) {
+                    Ok(started) => started,
+                    Err(reply) => return Some(reply),
+                };
+                // One yield lets a tool worker on this thread answer at once (echo,
+                // text): such replies leave with the others of this read, in one write.
+                tokio::task::yield_now().await;
+                match answer.try_recv() {
+                    Ok(outcome) => self.finish_call(&id, call, outcome.ok()),
+                    Err(_) => {
+                        // Not yet (proxy, a busy worker): answer from a task of its
+                        // own, so this connection's next requests are served meanwhile;
+                        // replies go out in completion order.
+                        let this = self.me.upgrade()?;
+                        let reply = conn.defer();
+                        let wait = self.settings.call_timeout;
+                        tokio::spawn(async move {
+                            let outcome = match tokio::time::timeout(wait, answer).await {
+                                Ok(Ok(outcome)) => outcome.ok(),
+                                _ => None,
+                            };
+                            reply.send(this.finish_call(&id, call, outcome));
+                        });
+                        return None;
+                    }
+                }
             }
             other => error_response(
                 Some(&id),
