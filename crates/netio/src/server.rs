@@ -519,7 +519,12 @@ async fn serve_connection<H: Handler>(
         match stream.try_read_buf(&mut inbuf) {
             Ok(0) => {
                 return match decoder.decode_eof(&mut inbuf) {
-                    Ok(_) => CloseReason::PeerClosed,
+                    Ok(_) => {
+                        // The client may only have closed its sending half: it still
+                        // gets the replies it was promised.
+                        drain_outbox(&mut stream, conn, &mut outbuf).await;
+                        CloseReason::PeerClosed
+                    }
                     Err(e) => CloseReason::Frame(e),
                 };
             }

@@ -400,3 +400,22 @@ async fn shutdown_waits_for_deferred_replies_but_not_for_dropped_promises() {
     );
     assert!(c.recv().await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_sending_still_gets_its_deferred_replies() {
+    let server = Server::bind("127.0.0.1:0", Arc::new(Deferring), ServerConfig::default())
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+    s.write_all(format!("{}\n", named(1, "slow")).as_bytes())
+        .await
+        .unwrap();
+    s.shutdown().await.unwrap(); // closes the sending half only
+    let mut all = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut all))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(all, format!("{}\n", named(1, "slow")));
+    server.shutdown().await;
+}
