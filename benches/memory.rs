@@ -18,13 +18,13 @@ use mcpbench::alloc::{self, Counting};
 use mcpbench::env::Environment;
 use mcpbench::files::{MEMORY_SCHEMA, MemoryComponent, MemoryFile, Snapshot};
 use mcpbench::harness::Harness;
-use mcpbench::messages::tool_call;
+use mcpbench::messages::{new_session, tool_call};
 use mcpbench::results;
 use mcpbench_netio::{Conn, Handler, Message, MessageKind, Server, ServerConfig};
 use mcpbench_pool::{PoolConfig, PoolSet, TcpManager};
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{Registry, RouteKey};
-use mcpbench_session::{ClientInfo, NewSession, SessionStore};
+use mcpbench_session::SessionStore;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -122,17 +122,6 @@ fn registry(n: u64) -> impl FnMut(&mut Probe) {
         }
         drop((table, keys));
         p.end();
-    }
-}
-
-fn new_session() -> NewSession {
-    NewSession {
-        protocol_version: "2025-11-25".into(),
-        client: ClientInfo {
-            name: "mcp-inspector".into(),
-            version: "0.16.2".into(),
-        },
-        capabilities: r#"{"roots":{"listChanged":true},"sampling":{}}"#.into(),
     }
 }
 

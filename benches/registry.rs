@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 use mcpbench::group::{BATCH, Group};
-use mcpbench::latency::{Method, histogram};
-use mcpbench::parallel::{run_threads, timed_batches};
+use mcpbench::latency::Method;
+use mcpbench::parallel::{threaded_batches, timed_batches};
 use mcpbench::scattered;
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{InFlight, Registry, RouteKey};
@@ -84,7 +84,7 @@ fn benches(c: &mut Criterion) {
         "100k",
         Method::BatchMean(BATCH),
         |iters, rec| {
-            two_threads(iters, rec, |i| {
+            threaded_batches(iters, 2, N, rec, |i| {
                 black_box(registry.lookup(&keys[order[i as usize]]).is_some())
             })
         },
@@ -94,7 +94,7 @@ fn benches(c: &mut Criterion) {
         "100k",
         Method::BatchMean(BATCH),
         |iters, rec| {
-            two_threads(iters, rec, |i| {
+            threaded_batches(iters, 2, N, rec, |i| {
                 black_box(bare.get(&names[order[i as usize]]).is_some())
             })
         },
@@ -172,37 +172,6 @@ fn benches(c: &mut Criterion) {
         },
     );
     g.finish();
-}
-
-/// Splits `0..N` over two threads released together.
-fn two_threads(
-    iters: u64,
-    rec: &mut mcpbench::latency::Recorder,
-    op: impl Fn(u64) -> bool + Sync,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let (elapsed, hists) = run_threads(2, |t| {
-            let mut h = histogram();
-            let half = N / 2;
-            timed_batches(
-                half,
-                BATCH,
-                |i| {
-                    op(t as u64 * half + i);
-                },
-                |d, n| {
-                    h.saturating_record((d.as_nanos() as u64 / n).max(1));
-                },
-            );
-            h
-        });
-        total += elapsed;
-        for h in &hists {
-            rec.merge(h);
-        }
-    }
-    total
 }
 
 criterion_group! { name = registry; config = mcpbench::criterion(); targets = benches }

@@ -10,25 +10,15 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 use mcpbench::group::{BATCH, Group};
-use mcpbench::latency::{Method, Recorder, histogram};
-use mcpbench::parallel::{run_threads, timed_batches};
+use mcpbench::latency::Method;
+use mcpbench::messages::new_session;
+use mcpbench::parallel::{threaded_batches, timed_batches};
 use mcpbench::scattered;
-use mcpbench_session::{ClientInfo, NewSession, Session, SessionId, SessionStore};
+use mcpbench_session::{NewSession, Session, SessionId, SessionStore};
 
 const SESSIONS: usize = 10_000;
 const OPS_PER_SESSION: u64 = 100;
 const OPS: u64 = SESSIONS as u64 * OPS_PER_SESSION;
-
-fn new_session() -> NewSession {
-    NewSession {
-        protocol_version: "2025-11-25".into(),
-        client: ClientInfo {
-            name: "mcp-inspector".into(),
-            version: "0.16.2".into(),
-        },
-        capabilities: r#"{"roots":{"listChanged":true},"sampling":{}}"#.into(),
-    }
-}
 
 /// One request's worth of session work: count it and mark the session seen.
 #[inline]
@@ -64,7 +54,7 @@ fn benches(c: &mut Criterion) {
         "10kx100",
         Method::BatchMean(BATCH),
         |iters, rec| {
-            two_threads(iters, rec, |i| {
+            threaded_batches(iters, 2, OPS, rec, |i| {
                 store.update(id_of(i), |s| on_request(s, t0)).is_some()
             })
         },
@@ -74,7 +64,7 @@ fn benches(c: &mut Criterion) {
         "10kx100",
         Method::BatchMean(BATCH),
         |iters, rec| {
-            two_threads(iters, rec, |i| {
+            threaded_batches(iters, 2, OPS, rec, |i| {
                 bare.get_mut(id_of(i))
                     .map(|mut s| on_request(&mut s, t0))
                     .is_some()
@@ -146,31 +136,6 @@ fn benches(c: &mut Criterion) {
             )
         });
     g.finish();
-}
-
-/// Splits the `OPS` over two threads released together.
-fn two_threads(iters: u64, rec: &mut Recorder, op: impl Fn(u64) -> bool + Sync) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let (elapsed, hists) = run_threads(2, |t| {
-            let mut h = histogram();
-            let half = OPS / 2;
-            timed_batches(
-                half,
-                BATCH,
-                |i| {
-                    black_box(op(t as u64 * half + i));
-                },
-                |d, n| {
-                    h.saturating_record((d.as_nanos() as u64 / n).max(1));
-                },
-            );
-            h
-        });
-        total += elapsed;
-        hists.iter().for_each(|h| rec.merge(h));
-    }
-    total
 }
 
 criterion_group! { name = session; config = mcpbench::criterion(); targets = benches }

@@ -1,4 +1,18 @@
-//! Realistic MCP messages of a chosen size.
+//! Realistic MCP messages of a chosen size, and a realistic new session.
+
+use mcpbench_session::{ClientInfo, NewSession};
+
+/// What a typical client's `initialize` brings: the record a new session starts from.
+pub fn new_session() -> NewSession {
+    NewSession {
+        protocol_version: "2025-11-25".into(),
+        client: ClientInfo {
+            name: "mcp-inspector".into(),
+            version: "0.16.2".into(),
+        },
+        capabilities: r#"{"roots":{"listChanged":true},"sampling":{}}"#.into(),
+    }
+}
 
 /// A `tools/call` request of exactly `size` bytes (at least ~100), its text argument
 /// padded to fit: `{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo","arguments":{"text":"..."}}}`.

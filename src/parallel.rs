@@ -69,6 +69,38 @@ pub fn timed_batches(
     start.elapsed()
 }
 
+/// One Criterion routine of `iters` iterations, each running `ops` calls of
+/// `op(i)` split over `threads` threads released together ([`run_threads`]),
+/// timed in batches of [`BATCH`] whose per-op means go to `rec`. Returns the summed
+/// wall time.
+pub fn threaded_batches<R>(
+    iters: u64,
+    threads: usize,
+    ops: u64,
+    rec: &mut Recorder,
+    op: impl Fn(u64) -> R + Sync,
+) -> Duration {
+    let share = ops / threads as u64;
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (elapsed, hists) = run_threads(threads, |t| {
+            let mut h = histogram();
+            timed_batches(
+                share,
+                BATCH,
+                |i| drop(std::hint::black_box(op(t as u64 * share + i))),
+                |d, n| {
+                    h.saturating_record((d.as_nanos() as u64 / n).max(1));
+                },
+            );
+            h
+        });
+        total += elapsed;
+        hists.iter().for_each(|h| rec.merge(h));
+    }
+    total
+}
+
 /// Runs `tasks` tokio tasks on `rt`, each calling `op(task, i)` for `i` in
 /// `0..ops`, timing batches of [`BATCH`]. Returns the wall time from the first
 /// spawn to the last task's end, and each task's histogram of per-op batch means.
