@@ -229,38 +229,29 @@ fn benches(c: &mut Criterion) {
         .take(FRAME * CODEC_FRAMES)
         .collect();
     g.bytes((FRAME * CODEC_FRAMES) as u64);
-    g.criterion()
-        .bench_function(criterion::BenchmarkId::new("codec_decode", "4KiB"), |b| {
-            let mut decoder = FrameDecoder::default();
-            b.iter_batched(
-                || BytesMut::from(&stream_bytes[..]),
-                |mut buf| {
-                    let mut n = 0;
-                    while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
-                        n += f.len();
-                    }
-                    n
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    g.criterion().bench_function(
-        criterion::BenchmarkId::new("codec_decode_parse", "4KiB"),
-        |b| {
-            let mut decoder = FrameDecoder::default();
-            b.iter_batched(
-                || BytesMut::from(&stream_bytes[..]),
-                |mut buf| {
-                    let mut n = 0;
-                    while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
-                        n += Message::parse(f).expect("valid JSON-RPC").frame().len();
-                    }
-                    n
-                },
-                BatchSize::SmallInput,
-            )
-        },
-    );
+    // Framing alone, then framing plus the JSON-RPC envelope check.
+    let parse = |f: Bytes| Message::parse(f).expect("valid JSON-RPC").frame().len();
+    let decoders: [(&str, &dyn Fn(Bytes) -> usize); 2] = [
+        ("codec_decode", &|f: Bytes| f.len()),
+        ("codec_decode_parse", &parse),
+    ];
+    for (name, per_frame) in decoders {
+        g.criterion()
+            .bench_function(criterion::BenchmarkId::new(name, "4KiB"), |b| {
+                let mut decoder = FrameDecoder::default();
+                b.iter_batched(
+                    || BytesMut::from(&stream_bytes[..]),
+                    |mut buf| {
+                        let mut n = 0;
+                        while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
+                            n += per_frame(f);
+                        }
+                        n
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+    }
     let payload = &frame[..SIZE];
     let mut out = BytesMut::with_capacity(FRAME * CODEC_FRAMES);
     g.criterion()

@@ -287,15 +287,21 @@ async fn slow_upstream(delay: Duration) -> SocketAddr {
     addr
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_answers_the_request_in_flight() {
+/// A server whose `proxy` tool waits 300 ms for its upstream, and an initialized client.
+async fn proxying_to_a_slow_upstream() -> (Running, Client) {
     let upstream = slow_upstream(Duration::from_millis(300)).await;
     let s = server(Settings {
         upstream: Some(upstream),
         ..Settings::default()
     })
     .await;
-    let mut c = session(s.local_addr()).await;
+    let c = session(s.local_addr()).await;
+    (s, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_the_request_in_flight() {
+    let (s, mut c) = proxying_to_a_slow_upstream().await;
     c.send(
         tool(1, "proxy", json!({"text":"late"}))
             .to_string()
@@ -319,13 +325,7 @@ async fn shutdown_answers_the_request_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_on_one_connection_are_served_concurrently() {
-    let upstream = slow_upstream(Duration::from_millis(300)).await;
-    let s = server(Settings {
-        upstream: Some(upstream),
-        ..Settings::default()
-    })
-    .await;
-    let mut c = session(s.local_addr()).await;
+    let (s, mut c) = proxying_to_a_slow_upstream().await;
     c.send(
         tool(1, "proxy", json!({"text":"slow"}))
             .to_string()
