@@ -42,7 +42,7 @@ use std::time::Instant;
 
 use dashmap::DashMap;
 use dashmap::mapref::one::Ref;
-use mcpbench_queue::{Mailbox, PushError};
+use mcpbench_queue::{Closed, Mailbox, PushError};
 use tokio::sync::oneshot;
 
 static ROUTE_SEED: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
@@ -225,6 +225,28 @@ impl<M: Send> Registry<M> {
             PushError::Full(m) => RouteError::Full(m),
             PushError::Closed(m) => RouteError::Closed(m),
         })
+    }
+
+    /// Delivers `msg` into the mailbox registered under `key`, waiting for room while
+    /// that mailbox is full: back-pressure for a caller that can wait (a connection
+    /// then stops reading) instead of [`RouteError::Full`], which this never returns.
+    /// The table's lock is not held while waiting.
+    pub async fn route_wait(&self, key: &RouteKey, msg: M) -> Result<(), RouteError<M>> {
+        let destination = {
+            let Some(destination) = self.routes.get(key) else {
+                return Err(RouteError::NoRoute(msg));
+            };
+            match destination.try_push(msg) {
+                Ok(()) => return Ok(()),
+                Err(PushError::Closed(m)) => return Err(RouteError::Closed(m)),
+                Err(PushError::Full(m)) => (destination.value().clone(), m),
+            }
+        };
+        let (destination, msg) = destination;
+        destination
+            .push(msg)
+            .await
+            .map_err(|Closed(m)| RouteError::Closed(m))
     }
 
     /// Number of routes.

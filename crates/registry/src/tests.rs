@@ -49,6 +49,43 @@ fn route_hands_back_on_full_and_closed() {
     assert_eq!(r.route(&k, "four"), Err(RouteError::Closed("four")));
 }
 
+#[tokio::test]
+async fn route_wait_waits_for_room_and_hands_back_on_closed() {
+    let r = Arc::new(Registry::new());
+    let k = RouteKey::new("a");
+    let m = mailbox(1);
+    r.register(k.clone(), m.clone()).unwrap();
+    assert_eq!(
+        r.route_wait(&RouteKey::new("b"), 0).await,
+        Err(RouteError::NoRoute(0))
+    );
+    r.route_wait(&k, 1).await.unwrap();
+    // Full: the second delivery waits until the first message is taken.
+    let waiting = tokio::spawn({
+        let (r, k) = (r.clone(), k.clone());
+        async move { r.route_wait(&k, 2).await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiting.is_finished(), "delivered into a full mailbox");
+    assert_eq!(m.try_pop(), Some(1));
+    assert_eq!(waiting.await.unwrap(), Ok(()));
+    assert_eq!(m.try_pop(), Some(2));
+    // Closed while waiting: the message comes back.
+    r.route_wait(&k, 3).await.unwrap();
+    let waiting = tokio::spawn({
+        let (r, k) = (r.clone(), k.clone());
+        async move { r.route_wait(&k, 4).await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    m.close();
+    assert_eq!(waiting.await.unwrap(), Err(RouteError::Closed(4)));
+    assert_eq!(m.try_pop(), Some(3), "close keeps what was delivered");
+}
+
 #[test]
 fn keys_with_the_same_name_are_equal_and_distinct_names_are_not() {
     assert_eq!(RouteKey::new("x"), RouteKey::new("x"));

@@ -13,12 +13,14 @@
 //! [`Settings::result_size`] bytes, 4 KiB by default: the seed's message size),
 //! `proxy` (calls `echo` upstream). Errors: -32601 unknown method, -32602 unknown
 //! tool or bad params, -32600 a request before `initialize` or a second
-//! `initialize`, -32603 a tool that did not answer in time or a full tool queue; a
+//! `initialize`, -32603 a tool that did not answer in time (a full tool queue makes
+//! the connection wait: back-pressure, not an error); a
 //! tool that fails answers with `isError: true`.
 //!
-//! `tools/call` is answered from its own task (netio's deferred replies), so the
-//! requests of one connection are served concurrently and their replies come back
-//! in completion order; the other methods answer at once, in order.
+//! A `tools/call` whose tool answers within one yield (echo, text) is answered at
+//! once; otherwise (proxy) from a task of its own through netio's deferred replies,
+//! so the requests of one connection are served concurrently and their replies come
+//! back in completion order (ids correlate them).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -68,7 +70,8 @@ pub struct Settings {
     pub upstream: Option<SocketAddr>,
     /// Connections to the upstream at most.
     pub upstream_connections: usize,
-    /// Messages a tool's mailbox holds; beyond it calls get "busy".
+    /// Messages a tool's mailbox holds; beyond it a connection with a call for that
+    /// tool waits for room (and reads nothing meanwhile).
     pub tool_queue: usize,
     /// Longest a call waits for its tool.
     pub call_timeout: Duration,
@@ -331,7 +334,7 @@ impl McpServer {
 
     /// Routes a `tools/call` to its tool; returns the call's key and where its
     /// answer will arrive, or the error reply to send at once.
-    fn start_call(
+    async fn start_call(
         &self,
         id: &RequestId,
         msg: &Message,
@@ -372,13 +375,19 @@ impl McpServer {
                 "call id reused",
             ));
         };
-        if let Err(e) = self.tools.route(
-            &key,
-            ToolCall {
-                call,
-                arguments: params.arguments,
-            },
-        ) {
+        // A full tool mailbox makes this connection wait (and stop reading): load
+        // backs up into the clients' sockets instead of failing calls.
+        let routed = self
+            .tools
+            .route_wait(
+                &key,
+                ToolCall {
+                    call,
+                    arguments: params.arguments,
+                },
+            )
+            .await;
+        if let Err(e) = routed {
             self.in_flight.cancel(&call);
             return Err(error_response(
                 Some(id),
@@ -480,7 +489,7 @@ impl Handler for McpServer {
             }
             "tools/list" => result(&id, json!({"tools": Tool::ALL.map(Tool::describe)})),
             "tools/call" => {
-                let (call, mut answer) = match self.start_call(&id, &msg) {
+                let (call, mut answer) = match self.start_call(&id, &msg).await {
                     Ok(started) => started,
                     Err(reply) => return Some(reply),
                 };

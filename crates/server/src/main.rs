@@ -34,7 +34,7 @@ struct Args {
     /// Share the port with other server processes (SO_REUSEPORT).
     #[arg(long)]
     reuse_port: bool,
-    /// Tokio worker threads (default: one per CPU).
+    /// Tokio worker threads (default: one per CPU); 1 runs everything on the main thread.
     #[arg(long)]
     threads: Option<usize>,
     /// Run under a harness: exit when stdin closes, and answer a `stats` line on
@@ -48,11 +48,17 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // `--threads 1` runs everything on the main thread (no worker to wake).
+    let mut rt = match args.threads {
+        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     rt.enable_all();
-    if let Some(n) = args.threads {
-        rt.worker_threads(n.max(1));
-    }
     let rt = match rt.build() {
         Ok(rt) => rt,
         Err(e) => {

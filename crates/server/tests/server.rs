@@ -161,15 +161,10 @@ async fn errors_get_the_proper_replies() {
     s.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipelined_requests_on_one_connection_all_come_back() {
-    let s = server(Settings {
-        result_size: 4096,
-        ..Settings::default()
-    })
-    .await;
-    let mut c = session(s.local_addr()).await;
-    for id in 1..=100u64 {
+/// Sends calls 1..=n in one write (even ids `text`, odd `echo`), then checks each
+/// comes back exactly once with its own result.
+async fn pipeline_and_check(c: &mut Client, n: u64) {
+    for id in 1..=n {
         let name = if id % 2 == 0 { "text" } else { "echo" };
         c.send(
             tool(id, name, json!({"text": id.to_string()}))
@@ -180,10 +175,15 @@ async fn pipelined_requests_on_one_connection_all_come_back() {
     }
     c.flush().await.unwrap();
     let mut ids = Vec::new();
-    for _ in 1..=100 {
-        let r: Value = serde_json::from_slice(&c.recv().await.unwrap().unwrap()).unwrap();
+    for _ in 1..=n {
+        let reply = tokio::time::timeout(Duration::from_secs(10), c.recv())
+            .await
+            .unwrap();
+        let r: Value = serde_json::from_slice(&reply.unwrap().unwrap()).unwrap();
         let id = r["id"].as_u64().unwrap();
-        let text = r["result"]["content"][0]["text"].as_str().unwrap();
+        let text = r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no result: {r}"));
         if id % 2 == 0 {
             assert_eq!(text.len(), 4096);
         } else {
@@ -194,9 +194,36 @@ async fn pipelined_requests_on_one_connection_all_come_back() {
     ids.sort_unstable();
     assert_eq!(
         ids,
-        (1..=100).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>(),
         "each request answered exactly once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_on_one_connection_all_come_back() {
+    let s = server(Settings::default()).await;
+    let mut c = session(s.local_addr()).await;
+    pipeline_and_check(&mut c, 100).await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_tool_queue_holds_connections_back_instead_of_failing_calls() {
+    let s = server(Settings {
+        tool_queue: 1,
+        ..Settings::default()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let mut c = session(s.local_addr()).await;
+        clients.push(tokio::spawn(async move {
+            pipeline_and_check(&mut c, 200).await;
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
     s.shutdown().await;
 }
 
