@@ -89,20 +89,105 @@ enum Cmd {
     },
 }
 
+/// How long after the run's end a client still sends due calls and waits for
+/// replies; a reply not in by then is lost, a call not sent by then is "not sent".
+const GRACE: Duration = Duration::from_secs(10);
+
 /// What a client process reports, one JSON object per line.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct ClientReport {
     phase: String,
     connected: u64,
     failed: u64,
+    /// Calls scheduled during the run (over every connection).
+    due: u64,
     sent: u64,
     answered: u64,
-    lost: u64,
-    /// Calls never sent: due so late (the run's end + 10 s) that the client stopped.
-    skipped: u64,
+    /// The server answered with a JSON-RPC error.
+    error_replies: u64,
+    /// No reply by the run's end + [`GRACE`], or the connection broke.
+    unanswered: u64,
+    /// Calls never sent: due so late (after the run's end + [`GRACE`]) that the
+    /// client stopped, or after its connection broke.
+    not_sent: u64,
+    /// Connections whose every due call was answered with a result.
+    fully_answered: u64,
+    /// Connections with calls due and at least one not answered with a result.
+    short: u64,
+    /// Connections with no call due (a run shorter than one interval).
+    no_calls_due: u64,
     errors: BTreeMap<String, u64>,
     /// Latency histogram as (value ns, count) pairs (final report only).
     latency: Vec<(u64, u64)>,
+}
+
+/// A client process's counters, shared by its connection tasks.
+#[derive(Default)]
+struct Tally {
+    connected: AtomicU64,
+    failed: AtomicU64,
+    due: AtomicU64,
+    sent: AtomicU64,
+    answered: AtomicU64,
+    error_replies: AtomicU64,
+    unanswered: AtomicU64,
+    not_sent: AtomicU64,
+    fully_answered: AtomicU64,
+    short: AtomicU64,
+    no_calls_due: AtomicU64,
+    errors: Mutex<BTreeMap<String, u64>>,
+    latency: Mutex<Option<Histogram<u64>>>,
+}
+
+impl Tally {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn note(&self, why: String) {
+        if let Ok(mut errors) = self.errors.lock() {
+            *errors.entry(why).or_default() += 1;
+        }
+    }
+
+    fn record(&self, ns: u64) {
+        if let Ok(mut h) = self.latency.lock() {
+            let _ = h.get_or_insert_with(histogram).record(ns.max(1));
+        }
+    }
+
+    /// The counters now, as a report of `phase`; the final one carries the errors
+    /// and the latency histogram.
+    fn report(&self, phase: &str) -> ClientReport {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let last = phase == "done";
+        ClientReport {
+            phase: phase.to_string(),
+            connected: get(&self.connected),
+            failed: get(&self.failed),
+            due: get(&self.due),
+            sent: get(&self.sent),
+            answered: get(&self.answered),
+            error_replies: get(&self.error_replies),
+            unanswered: get(&self.unanswered),
+            not_sent: get(&self.not_sent),
+            fully_answered: get(&self.fully_answered),
+            short: get(&self.short),
+            no_calls_due: get(&self.no_calls_due),
+            errors: match self.errors.lock() {
+                Ok(e) if last => e.clone(),
+                _ => BTreeMap::new(),
+            },
+            latency: match self.latency.lock() {
+                Ok(h) if last => h
+                    .iter()
+                    .flat_map(|h| h.iter_recorded())
+                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -352,8 +437,9 @@ async fn orchestrate(
         }
     }
     let run_start = Instant::now();
-    // Clients give up sending 10 s after the end and wait at most 10 s per reply.
-    let run_deadline = run_start + Duration::from_secs_f64(duration + 40.0);
+    // Clients stop sending and waiting GRACE after the end; allow as much again.
+    let run_deadline =
+        run_start + Duration::from_secs_f64(duration) + 2 * GRACE + Duration::from_secs(10);
     loop {
         let done = poll_reports(&mut clients, &mut latest, Duration::from_secs(1)).await;
         let (s, a): (u64, u64) = latest
@@ -381,12 +467,22 @@ async fn orchestrate(
         }
     }
     let total = |f: fn(&ClientReport) -> u64| latest.iter().map(f).sum::<u64>();
-    let (failed, sent, answered, lost, skipped) = (
+    let (failed, due, sent, answered) = (
         total(|r| r.failed),
+        total(|r| r.due),
         total(|r| r.sent),
         total(|r| r.answered),
-        total(|r| r.lost),
-        total(|r| r.skipped),
+    );
+    let (error_replies, unanswered, not_sent) = (
+        total(|r| r.error_replies),
+        total(|r| r.unanswered),
+        total(|r| r.not_sent),
+    );
+    let lost = error_replies + unanswered;
+    let (fully_answered, short, no_calls_due) = (
+        total(|r| r.fully_answered),
+        total(|r| r.short),
+        total(|r| r.no_calls_due),
     );
     let unfinished = latest.iter().filter(|r| r.phase != "done").count();
     let bytes_per_conn =
@@ -403,7 +499,8 @@ async fn orchestrate(
         "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size},
         "processes": {"servers": servers.len(), "clients": clients.len(), "per_process": per_process, "open_file_limit": limit},
         "connections": {"established": established, "failed": failed, "errors": errors, "connect_s": connect_secs, "connect_per_s": established as f64 / connect_secs.max(1e-9)},
-        "messages": {"sent": sent, "answered": answered, "lost": lost, "not_sent_too_late": skipped, "achieved_per_s": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
+        "messages": {"due": due, "sent": sent, "answered": answered, "lost": lost, "error_replies": error_replies, "unanswered": unanswered, "not_sent_too_late": not_sent, "achieved_per_s": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
+        "per_connection": {"every_call_answered": fully_answered, "some_call_not_answered": short, "no_call_due": no_calls_due},
         "latency_ns": {"method": "per-op, open-loop (from the intended send time)", "count": merged.len(), "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": merged.max()},
         "server_memory": {"live_bytes_before": heap_before.0, "live_bytes_idle": heap_idle.0, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.1, "counted": heap_idle.2},
         "unfinished_clients": unfinished,
@@ -426,6 +523,23 @@ async fn orchestrate(
         return ExitCode::FAILURE;
     }
     println!("load: wrote {}", path.display());
+    let ms = |ns: u64| ns as f64 / 1e6;
+    println!(
+        "load: summary: {established}/{count} connections ({failed} failed) in {connect_secs:.1} s ({:.0}/s); \
+         calls due {due}, sent {sent}, answered {answered}, lost {lost} ({error_replies} error replies, {unanswered} unanswered), not sent {not_sent}; \
+         {fully_answered} connections had every call answered, {short} did not; \
+         {:.0} msg/s answered of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (target P99 <= 15 ms); \
+         server heap {} per idle connection, RSS {:.0} MB",
+        established as f64 / connect_secs.max(1e-9),
+        answered as f64 / run_secs,
+        established as f64 * rate,
+        ms(q(0.5)),
+        ms(q(0.99)),
+        ms(q(0.999)),
+        ms(merged.max()),
+        bytes_per_conn.map_or("unknown".to_string(), |b| format!("{b:.0} B")),
+        heap_idle.1 as f64 / 1e6,
+    );
     drop(clients);
     // Close the servers' stdin and let them shut down (and write flamegraphs);
     // whatever is still running after 15 s is killed when dropped.
@@ -438,7 +552,8 @@ async fn orchestrate(
     drop(servers);
     if failed > 0
         || lost > 0
-        || skipped > 0
+        || not_sent > 0
+        || short > 0
         || established < count
         || unfinished > 0
         || answered < sent
@@ -509,14 +624,7 @@ async fn client(
     duration: f64,
     connect_concurrency: usize,
 ) -> ExitCode {
-    let connected = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let sent = Arc::new(AtomicU64::new(0));
-    let answered = Arc::new(AtomicU64::new(0));
-    let lost = Arc::new(AtomicU64::new(0));
-    let skipped = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
-    let latency = Arc::new(Mutex::new(histogram()));
+    let tally = Arc::new(Tally::default());
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
     let gate = Arc::new(Semaphore::new(connect_concurrency.max(1)));
     let interval = Duration::from_secs_f64(1.0 / rate);
@@ -524,36 +632,20 @@ async fn client(
 
     let mut tasks = Vec::with_capacity(count as usize);
     for k in 0..count {
-        let (connected, failed, sent, answered, lost, skipped, errors, latency, gate) = (
-            connected.clone(),
-            failed.clone(),
-            sent.clone(),
-            answered.clone(),
-            lost.clone(),
-            skipped.clone(),
-            errors.clone(),
-            latency.clone(),
-            gate.clone(),
-        );
-        let mut go = go_rx.clone();
+        let (tally, gate, mut go) = (tally.clone(), gate.clone(), go_rx.clone());
         tasks.push(tokio::spawn(async move {
-            let note = |why: String| {
-                if let Ok(mut errors) = errors.lock() {
-                    *errors.entry(why).or_default() += 1;
-                }
-            };
-            let mut conn = {
+            let conn = {
                 let _permit = gate.acquire().await;
                 match open(server, source).await {
                     Ok(c) => c,
                     Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        note(e);
+                        Tally::add(&tally.failed, 1);
+                        tally.note(e);
                         return;
                     }
                 }
             };
-            connected.fetch_add(1, Ordering::Relaxed);
+            Tally::add(&tally.connected, 1);
             let start = loop {
                 if let Some(t) = *go.borrow() {
                     break t;
@@ -564,68 +656,31 @@ async fn client(
             };
             // Spread the connections' phases over one interval.
             let phase = interval.mul_f64((k as f64 * 0.618_033_988_7) % 1.0);
-            let give_up = start + run_for + Duration::from_secs(10);
-            let mut n = 0u32;
-            loop {
-                let due = start + phase + interval * n;
-                if due >= start + run_for {
-                    break;
-                }
-                if tokio::time::Instant::now() > give_up {
-                    // Too far behind: the rest of this connection's calls are not sent.
-                    let left = ((start + run_for).duration_since(due).as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
-                    skipped.fetch_add(left, Ordering::Relaxed);
-                    break;
-                }
-                tokio::time::sleep_until(due).await;
-                n += 1;
-                let request = format!(r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"text","arguments":{{}}}}}}"#);
-                sent.fetch_add(1, Ordering::Relaxed);
-                match tokio::time::timeout(Duration::from_secs(10), conn.call(request.as_bytes())).await {
-                    Ok(Ok(reply)) if memchr::memmem::find(&reply, b"\"result\":").is_some() => {
-                        answered.fetch_add(1, Ordering::Relaxed);
-                        let ns = tokio::time::Instant::now().duration_since(due).as_nanos() as u64;
-                        if let Ok(mut h) = latency.lock() {
-                            let _ = h.record(ns.max(1));
-                        }
-                    }
-                    Ok(Ok(reply)) => {
-                        lost.fetch_add(1, Ordering::Relaxed);
-                        note(format!("error reply: {}", String::from_utf8_lossy(&reply[..reply.len().min(120)])));
-                    }
-                    Ok(Err(e)) => {
-                        lost.fetch_add(1, Ordering::Relaxed);
-                        note(format!("connection: {e}"));
-                        return;
-                    }
-                    Err(_) => {
-                        lost.fetch_add(1, Ordering::Relaxed);
-                        note("no reply within 10 s".into());
-                        return;
-                    }
-                }
-            }
+            let schedule = Schedule {
+                first: start + phase,
+                interval,
+                end: start + run_for,
+            };
+            calls(conn, schedule, &tally).await;
         }));
     }
 
-    let report = |phase: &str| {
-        let r = ClientReport {
-            phase: phase.to_string(),
-            connected: connected.load(Ordering::Relaxed),
-            failed: failed.load(Ordering::Relaxed),
-            sent: sent.load(Ordering::Relaxed),
-            answered: answered.load(Ordering::Relaxed),
-            lost: lost.load(Ordering::Relaxed),
-            ..ClientReport::default()
-        };
-        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+    let say = |phase: &str| {
+        println!(
+            "{}",
+            serde_json::to_string(&tally.report(phase)).unwrap_or_default()
+        )
     };
     // Connect phase, with a progress line every second.
-    while connected.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < count {
-        report("connecting");
+    loop {
+        let done = tally.connected.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed);
+        if done >= count {
+            break;
+        }
+        say("connecting");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    report("connected");
+    say("connected");
     // Wait for "go" on stdin; EOF means the harness is gone: exit.
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     match stdin.next_line().await {
@@ -639,29 +694,85 @@ async fn client(
     loop {
         tokio::select! {
             _ = &mut all => break,
-            _ = tick.tick() => report("running"),
+            _ = tick.tick() => say("running"),
             line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { return ExitCode::FAILURE },
         }
     }
-    let mut r = ClientReport {
-        phase: "done".into(),
-        connected: connected.load(Ordering::Relaxed),
-        failed: failed.load(Ordering::Relaxed),
-        sent: sent.load(Ordering::Relaxed),
-        answered: answered.load(Ordering::Relaxed),
-        lost: lost.load(Ordering::Relaxed),
-        skipped: skipped.load(Ordering::Relaxed),
-        errors: errors.lock().map(|e| e.clone()).unwrap_or_default(),
-        latency: Vec::new(),
-    };
-    if let Ok(h) = latency.lock() {
-        r.latency = h
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect();
-    }
-    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+    say("done");
     ExitCode::SUCCESS
+}
+
+/// When one connection's calls are due: `first`, then every `interval`, while
+/// before `end`.
+#[derive(Clone, Copy)]
+struct Schedule {
+    first: tokio::time::Instant,
+    interval: Duration,
+    end: tokio::time::Instant,
+}
+
+impl Schedule {
+    fn due(&self) -> u64 {
+        if self.first >= self.end {
+            return 0;
+        }
+        let span = self.end.duration_since(self.first).as_secs_f64();
+        (span / self.interval.as_secs_f64()).ceil() as u64
+    }
+}
+
+/// One connection's calls, open-loop: each is sent at its due time (or as soon as
+/// the previous reply is in, when late) and its latency counts from the due time.
+async fn calls(mut conn: Client, schedule: Schedule, tally: &Tally) {
+    let due = schedule.due();
+    Tally::add(&tally.due, due);
+    let deadline = schedule.end + GRACE;
+    let mut answered = 0;
+    for n in 0..due {
+        let at = schedule.first + schedule.interval.mul_f64(n as f64);
+        if tokio::time::Instant::now() > deadline {
+            Tally::add(&tally.not_sent, due - n);
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        let request = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"text","arguments":{{}}}}}}"#,
+            n + 1
+        );
+        Tally::add(&tally.sent, 1);
+        match tokio::time::timeout_at(deadline, conn.call(request.as_bytes())).await {
+            Ok(Ok(reply)) if memchr::memmem::find(&reply, b"\"result\":").is_some() => {
+                answered += 1;
+                Tally::add(&tally.answered, 1);
+                tally.record(tokio::time::Instant::now().duration_since(at).as_nanos() as u64);
+            }
+            Ok(Ok(reply)) => {
+                Tally::add(&tally.error_replies, 1);
+                tally.note(format!(
+                    "error reply: {}",
+                    String::from_utf8_lossy(&reply[..reply.len().min(120)])
+                ));
+            }
+            Ok(Err(e)) => {
+                Tally::add(&tally.unanswered, 1);
+                Tally::add(&tally.not_sent, due - n - 1);
+                tally.note(format!("connection: {e}"));
+                break;
+            }
+            Err(_) => {
+                Tally::add(&tally.unanswered, 1);
+                Tally::add(&tally.not_sent, due - n - 1);
+                tally.note(format!("no reply by the run's end + {} s", GRACE.as_secs()));
+                break;
+            }
+        }
+    }
+    let outcome = match due {
+        0 => &tally.no_calls_due,
+        _ if answered == due => &tally.fully_answered,
+        _ => &tally.short,
+    };
+    Tally::add(outcome, 1);
 }
 
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {

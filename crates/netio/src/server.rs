@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -18,20 +18,22 @@ use crate::codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
 use crate::jsonrpc::{Message, ProtocolError, codes, error_response};
 use mcpbench_queue::UnboundedMailbox;
 
-/// One accepted connection, as the handler sees it.
-#[derive(Debug, Clone)]
+/// One accepted connection, as the handler sees it (lent for one `handle` call).
+#[derive(Debug)]
 pub struct Conn {
     /// Unique among the connections of one server, in accept order from 1.
     pub id: u64,
     /// The client's address.
     pub peer: SocketAddr,
-    /// Made on the first [`Conn::defer`], so a connection that never defers a reply
-    /// (an idle one) pays only for this pointer.
-    outbox: Arc<OnceLock<Arc<Outbox>>>,
+    /// The connection's outbox while it is busy: made for the first reply after an
+    /// idle spell and released once the connection is idle again with nothing
+    /// waiting or promised, so an idle connection pays only for this slot.
+    outbox: Mutex<Option<Arc<Outbox>>>,
 }
 
-/// Replies sent after `handle` returned, on their way to the connection's socket:
-/// a queue mailbox, and a count of promised replies not yet sent.
+/// Every reply of one connection on its way to the socket: a queue mailbox (replies
+/// from `handle` and [`Deferred`] ones alike, sent in the order they arrive), and a
+/// count of promised replies not yet sent.
 #[derive(Debug)]
 struct Outbox {
     replies: UnboundedMailbox<Bytes>,
@@ -43,7 +45,41 @@ impl Conn {
         Conn {
             id,
             peer,
-            outbox: Arc::new(OnceLock::new()),
+            outbox: Mutex::new(None),
+        }
+    }
+
+    /// The outbox, made if there is none.
+    fn outbox(&self) -> Arc<Outbox> {
+        let mut slot = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert_with(|| {
+            Arc::new(Outbox {
+                replies: UnboundedMailbox::unbounded(),
+                promised: AtomicUsize::new(0),
+            })
+        })
+        .clone()
+    }
+
+    /// The outbox, if there is one.
+    fn current_outbox(&self) -> Option<Arc<Outbox>> {
+        self.outbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the outbox when nothing is promised or waiting in it. Only the
+    /// connection's own task makes outboxes (`handle` runs on it), so none can be
+    /// made meanwhile; a promise is released after its reply is pushed, so "nothing
+    /// promised, then empty" sees every reply.
+    fn release_idle_outbox(&self) {
+        let mut slot = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(o) = slot.as_ref()
+            && o.promised.load(Ordering::SeqCst) == 0
+            && o.replies.is_empty()
+        {
+            *slot = None;
         }
     }
 
@@ -53,15 +89,7 @@ impl Conn {
     /// be the order of the requests (JSON-RPC ids correlate them). A graceful
     /// shutdown waits for every promised reply (or its [`Deferred`] being dropped).
     pub fn defer(&self) -> Deferred {
-        let outbox = self
-            .outbox
-            .get_or_init(|| {
-                Arc::new(Outbox {
-                    replies: UnboundedMailbox::unbounded(),
-                    promised: AtomicUsize::new(0),
-                })
-            })
-            .clone();
+        let outbox = self.outbox();
         outbox.promised.fetch_add(1, Ordering::SeqCst);
         Deferred { outbox }
     }
@@ -375,7 +403,7 @@ async fn accept_loop<H: Handler>(
                     if !matches!(reason, CloseReason::PeerClosed | CloseReason::Shutdown) {
                         counters.closed_on_error.fetch_add(1, Ordering::Relaxed);
                     }
-                    if let Some(outbox) = conn.outbox.get() {
+                    if let Some(outbox) = conn.current_outbox() {
                         // Late replies to a gone connection are dropped, not queued.
                         outbox.replies.close();
                     }
@@ -404,9 +432,14 @@ fn frame_error_reply(e: &FrameError) -> Option<Bytes> {
     }
 }
 
-/// Sends what is queued plus a last error reply, best effort: the connection is
-/// closing anyway.
-async fn send_last(stream: &mut TcpStream, out: &mut BytesMut, last: Option<Bytes>) {
+/// Sends what waits in the outbox plus a last error reply, best effort: the
+/// connection is closing anyway.
+async fn send_last(stream: &mut TcpStream, conn: &Conn, out: &mut BytesMut, last: Option<Bytes>) {
+    if let Some(outbox) = conn.current_outbox() {
+        while let Some(reply) = outbox.replies.try_pop() {
+            let _ = encode(&reply, usize::MAX, out);
+        }
+    }
     if let Some(reply) = last {
         let _ = encode(&reply, usize::MAX, out);
     }
@@ -415,19 +448,46 @@ async fn send_last(stream: &mut TcpStream, out: &mut BytesMut, last: Option<Byte
     }
 }
 
-/// Writes every reply waiting in the outbox, in one write.
+/// Most replies framed into one write.
+const WRITE_BATCH: usize = 256;
+
+/// Writes every reply waiting in the outbox (`first` before them), as `strategy`
+/// says: one write per [`WRITE_BATCH`] replies, or one per reply.
 async fn flush_outbox(
     stream: &mut TcpStream,
     outbox: &Outbox,
     first: Option<Bytes>,
     out: &mut BytesMut,
+    strategy: IoStrategy,
 ) -> Result<(), CloseReason> {
-    let mut batch = Vec::new();
-    batch.extend(first);
-    outbox.replies.try_pop_batch(256, &mut batch);
-    for reply in batch {
-        encode(&reply, usize::MAX, out).map_err(CloseReason::BadReply)?;
+    let mut next = first;
+    loop {
+        let mut framed = 0;
+        while framed < WRITE_BATCH {
+            let Some(reply) = next.take().or_else(|| outbox.replies.try_pop()) else {
+                break;
+            };
+            if !strategy.reuse_buffers && out.is_empty() {
+                *out = BytesMut::new();
+            }
+            if let Err(e) = encode(&reply, usize::MAX, out) {
+                // Send the good replies before it, then close.
+                let _ = stream.write_all(out).await;
+                return Err(CloseReason::BadReply(e));
+            }
+            framed += 1;
+            if !strategy.coalesce_writes {
+                write_out(stream, out).await?;
+            }
+        }
+        write_out(stream, out).await?;
+        if framed < WRITE_BATCH {
+            return Ok(());
+        }
     }
+}
+
+async fn write_out(stream: &mut TcpStream, out: &mut BytesMut) -> Result<(), CloseReason> {
     if !out.is_empty() {
         stream
             .write_all(out)
@@ -438,15 +498,21 @@ async fn flush_outbox(
     Ok(())
 }
 
-/// At shutdown: waits (up to 30 s) for every promised reply and sends them.
-async fn drain_outbox(stream: &mut TcpStream, conn: &Conn, out: &mut BytesMut) {
-    let Some(outbox) = conn.outbox.get() else {
+/// At shutdown or half-close: waits (up to 30 s) for every promised reply and sends
+/// them.
+async fn drain_outbox(
+    stream: &mut TcpStream,
+    conn: &Conn,
+    out: &mut BytesMut,
+    strategy: IoStrategy,
+) {
+    let Some(outbox) = conn.current_outbox() else {
         return;
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut next = None;
     loop {
-        if flush_outbox(stream, outbox, next.take(), out)
+        if flush_outbox(stream, &outbox, next.take(), out, strategy)
             .await
             .is_err()
         {
@@ -481,7 +547,7 @@ async fn serve_connection<H: Handler>(
     loop {
         // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`), or for
         // deferred replies to send.
-        let outbox = conn.outbox.get().cloned();
+        let outbox = conn.current_outbox();
         let deferred = async {
             match &outbox {
                 Some(o) => o.replies.pop().await,
@@ -491,16 +557,18 @@ async fn serve_connection<H: Handler>(
         tokio::select! {
             biased;
             _ = stop.cancelled() => {
-                drain_outbox(&mut stream, conn, &mut outbuf).await;
+                drain_outbox(&mut stream, conn, &mut outbuf, strategy).await;
                 return CloseReason::Shutdown;
             }
             Some(reply) = deferred => {
                 // `deferred` only yields when there is an outbox.
                 if let Some(o) = &outbox
-                    && let Err(reason) = flush_outbox(&mut stream, o, Some(reply), &mut outbuf).await
+                    && let Err(reason) = flush_outbox(&mut stream, o, Some(reply), &mut outbuf, strategy).await
                 {
                     return reason;
                 }
+                drop(outbox);
+                conn.release_idle_outbox();
                 continue;
             }
             ready = stream.readable() => {
@@ -509,6 +577,7 @@ async fn serve_connection<H: Handler>(
                 }
             }
         }
+        drop(outbox);
         if strategy.reuse_buffers {
             inbuf.reserve(config.read_chunk);
         } else {
@@ -522,7 +591,7 @@ async fn serve_connection<H: Handler>(
                     Ok(_) => {
                         // The client may only have closed its sending half: it still
                         // gets the replies it was promised.
-                        drain_outbox(&mut stream, conn, &mut outbuf).await;
+                        drain_outbox(&mut stream, conn, &mut outbuf, strategy).await;
                         CloseReason::PeerClosed
                     }
                     Err(e) => CloseReason::Frame(e),
@@ -531,11 +600,13 @@ async fn serve_connection<H: Handler>(
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Readiness was stale: nothing to read, the connection is idle.
-                // Drop the buffers (unless a partial frame is pending) so an idle
-                // connection costs only its task and socket.
+                // Drop the buffers (unless a partial frame is pending) and the outbox
+                // (unless replies are promised) so an idle connection costs only its
+                // task and socket.
                 if inbuf.is_empty() {
                     inbuf = BytesMut::new();
                     outbuf = BytesMut::new();
+                    conn.release_idle_outbox();
                 }
                 continue;
             }
@@ -546,7 +617,7 @@ async fn serve_connection<H: Handler>(
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
-                    send_last(&mut stream, &mut outbuf, frame_error_reply(&e)).await;
+                    send_last(&mut stream, conn, &mut outbuf, frame_error_reply(&e)).await;
                     return CloseReason::Frame(e);
                 }
             };
@@ -558,32 +629,79 @@ async fn serve_connection<H: Handler>(
             let msg = match Message::parse(frame) {
                 Ok(msg) => msg,
                 Err(e) => {
-                    send_last(&mut stream, &mut outbuf, Some(e.reply())).await;
+                    send_last(&mut stream, conn, &mut outbuf, Some(e.reply())).await;
                     return CloseReason::Protocol(e);
                 }
             };
             let Some(reply) = handler.handle(msg, conn).await else {
                 continue;
             };
-            if !strategy.reuse_buffers {
-                outbuf = BytesMut::new();
-            }
-            if let Err(e) = encode(&reply, usize::MAX, &mut outbuf) {
-                send_last(&mut stream, &mut outbuf, None).await;
-                return CloseReason::BadReply(e);
-            }
-            if !strategy.coalesce_writes {
-                if let Err(e) = stream.write_all(&outbuf).await {
-                    return CloseReason::Io(e.kind());
-                }
-                outbuf.clear();
+            // Every reply goes through the outbox; while the connection lives its
+            // outbox is open and unbounded, so the push cannot fail.
+            let outbox = conn.outbox();
+            let _ = outbox.replies.try_push(reply);
+            if !strategy.coalesce_writes
+                && let Err(reason) =
+                    flush_outbox(&mut stream, &outbox, None, &mut outbuf, strategy).await
+            {
+                return reason;
             }
         }
-        if !outbuf.is_empty() {
-            if let Err(e) = stream.write_all(&outbuf).await {
-                return CloseReason::Io(e.kind());
-            }
-            outbuf.clear();
+        // The replies to this read (and deferred ones that came meanwhile), together.
+        if let Some(outbox) = conn.current_outbox()
+            && let Err(reason) =
+                flush_outbox(&mut stream, &outbox, None, &mut outbuf, strategy).await
+        {
+            return reason;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Conn {
+        Conn::new(1, "127.0.0.1:9".parse().expect("an address"))
+    }
+
+    #[test]
+    fn an_outbox_is_released_only_when_empty_and_nothing_is_promised() {
+        let c = conn();
+        assert!(
+            c.current_outbox().is_none(),
+            "a new connection has no outbox"
+        );
+        c.release_idle_outbox();
+        let o = c.outbox();
+        assert!(Arc::ptr_eq(&o, &c.outbox()), "one outbox while busy");
+        o.replies.try_push(Bytes::from_static(b"{}")).unwrap();
+        c.release_idle_outbox();
+        assert!(
+            c.current_outbox().is_some(),
+            "released with a reply waiting"
+        );
+        assert_eq!(o.replies.try_pop(), Some(Bytes::from_static(b"{}")));
+        let promise = c.defer();
+        c.release_idle_outbox();
+        assert!(
+            c.current_outbox().is_some(),
+            "released with a reply promised"
+        );
+        promise.send(Bytes::from_static(b"[]"));
+        c.release_idle_outbox();
+        assert!(
+            c.current_outbox().is_some(),
+            "released with the promised reply waiting"
+        );
+        assert_eq!(o.replies.try_pop(), Some(Bytes::from_static(b"[]")));
+        c.release_idle_outbox();
+        assert!(c.current_outbox().is_none(), "kept while idle");
+        drop(c.defer());
+        c.release_idle_outbox();
+        assert!(
+            c.current_outbox().is_none(),
+            "a dropped promise holds nothing"
+        );
     }
 }
