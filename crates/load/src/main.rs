@@ -47,46 +47,66 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Open N connections, call tools/call at a rate, report.
-    Connections {
-        /// Concurrent connections to open.
-        #[arg(long)]
-        count: u64,
-        /// tools/call messages per second per connection.
-        #[arg(long, default_value_t = 1.0)]
-        rate: f64,
-        /// Seconds of calls after every connection is up.
-        #[arg(long, default_value_t = 30.0)]
-        duration: f64,
-        /// Bytes of the text each call returns (the server's --result-size).
-        #[arg(long, default_value_t = 4096)]
-        size: usize,
-        /// Connects in flight at once per client process.
-        #[arg(long, default_value_t = 64)]
-        connect_concurrency: usize,
-        /// Where to write the result (default target/mcpbench/connections.json).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Profile every server process; server K writes FILE with `-serverK` before
-        /// its extension.
-        #[arg(long)]
-        flamegraph: Option<PathBuf>,
-    },
+    Connections(Plan),
     /// One client process (started by `connections`; talks JSON lines on stdio).
     #[command(hide = true)]
-    Client {
-        #[arg(long)]
-        server: SocketAddr,
-        #[arg(long)]
-        source: IpAddr,
-        #[arg(long)]
-        count: u64,
-        #[arg(long)]
-        rate: f64,
-        #[arg(long)]
-        duration: f64,
-        #[arg(long)]
-        connect_concurrency: usize,
-    },
+    Client(ClientArgs),
+}
+
+/// What `connections` runs.
+#[derive(clap::Args)]
+struct Plan {
+    /// Concurrent connections to open.
+    #[arg(long)]
+    count: u64,
+    /// tools/call messages per second per connection.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Seconds of calls after every connection is up.
+    #[arg(long, default_value_t = 30.0)]
+    duration: f64,
+    /// Bytes of the text each call returns (the server's --result-size).
+    #[arg(long, default_value_t = 4096)]
+    size: usize,
+    /// Connects in flight at once per client process.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// Which server to load: `mcp` (mcpbench-server) or `bare` (the ceiling beside
+    /// it: the same reply bytes from a plain tokio loop, nothing parsed).
+    #[arg(long, value_enum, default_value_t = ServerKind::Mcp)]
+    server: ServerKind,
+    /// Where to write the result (default target/mcpbench/connections.json, or
+    /// connections-bare.json for `--server bare`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Profile every server process; server K writes FILE with `-serverK` before
+    /// its extension.
+    #[arg(long)]
+    flamegraph: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ServerKind {
+    Mcp,
+    Bare,
+}
+
+/// One client process's share (set by `connections`).
+#[derive(clap::Args)]
+struct ClientArgs {
+    #[arg(long)]
+    server: SocketAddr,
+    #[arg(long)]
+    source: IpAddr,
+    #[arg(long)]
+    count: u64,
+    #[arg(long)]
+    rate: f64,
+    #[arg(long)]
+    duration: f64,
+    #[arg(long)]
+    connect_concurrency: usize,
 }
 
 /// How long after the run's end a client still sends due calls and waits for
@@ -209,37 +229,21 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Cmd::Client {
-            server,
-            source,
-            count,
-            rate,
-            duration,
-            connect_concurrency,
-        } => rt.block_on(client(
-            server,
-            source,
-            count,
-            rate,
-            duration,
-            connect_concurrency,
-        )),
-        Cmd::Connections {
-            count,
-            rate,
-            duration,
-            size,
-            connect_concurrency,
-            out,
-            flamegraph,
-        } => {
+        Cmd::Client(args) => rt.block_on(client(args)),
+        Cmd::Connections(plan) => {
+            let Plan {
+                count,
+                rate,
+                duration,
+                ..
+            } = plan;
             if count == 0 || rate.is_nan() || rate <= 0.0 || duration.is_nan() || duration <= 0.0 {
                 eprintln!("mcpbench-load: --count, --rate and --duration must be positive");
                 return ExitCode::from(2);
             }
             rt.block_on(async {
                 tokio::select! {
-                    code = orchestrate(count, rate, duration, size, connect_concurrency, out, flamegraph) => code,
+                    code = orchestrate(plan) => code,
                     _ = tokio::signal::ctrl_c() => {
                         eprintln!("mcpbench-load: interrupted; stopping every process it started");
                         ExitCode::from(130)
@@ -285,15 +289,17 @@ fn spawn(program: &PathBuf, args: &[String]) -> std::io::Result<Proc> {
     })
 }
 
-async fn orchestrate(
-    count: u64,
-    rate: f64,
-    duration: f64,
-    size: usize,
-    connect_concurrency: usize,
-    out: Option<PathBuf>,
-    flamegraph: Option<PathBuf>,
-) -> ExitCode {
+async fn orchestrate(plan: Plan) -> ExitCode {
+    let Plan {
+        count,
+        rate,
+        duration,
+        size,
+        connect_concurrency,
+        server: kind,
+        out,
+        flamegraph,
+    } = plan;
     let limit = open_file_limit().unwrap_or(1024);
     let per_process = PER_PROCESS.min(limit.saturating_sub(200)).max(1);
     let processes = count.div_ceil(per_process);
@@ -324,8 +330,12 @@ async fn orchestrate(
     };
     let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
     println!(
-        "load: {count} connections, {rate} msg/s each for {duration} s, {size}-byte results. Open-file limit {limit} per process: \
+        "load: {count} connections, {rate} msg/s each for {duration} s, {size}-byte results, against {}. Open-file limit {limit} per process: \
          {processes} server process(es) sharing {server} (SO_REUSEPORT) and {processes} client process(es) from 127.0.0.2..127.0.0.{}, ≤ {per_process} connections each.",
+        match kind {
+            ServerKind::Mcp => "mcpbench-server",
+            ServerKind::Bare => "the bare ceiling (mcpbench-server --bare: no MCP)",
+        },
         processes + 1
     );
 
@@ -342,6 +352,9 @@ async fn orchestrate(
             "1".into(),
             "--exit-on-stdin-eof".into(),
         ];
+        if kind == ServerKind::Bare {
+            args.push("--bare".into());
+        }
         if let Some(f) = &flamegraph {
             let stem = f
                 .file_stem()
@@ -496,7 +509,7 @@ async fn orchestrate(
     };
     let result = json!({
         "schema": "mcpbench.connections/1",
-        "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size},
+        "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size, "server": kind},
         "processes": {"servers": servers.len(), "clients": clients.len(), "per_process": per_process, "open_file_limit": limit},
         "connections": {"established": established, "failed": failed, "errors": errors, "connect_s": connect_secs, "connect_per_s": established as f64 / connect_secs.max(1e-9)},
         "messages": {"due": due, "sent": sent, "answered": answered, "lost": lost, "error_replies": error_replies, "unanswered": unanswered, "not_sent_too_late": not_sent, "achieved_per_s": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
@@ -510,7 +523,13 @@ async fn orchestrate(
         serde_json::to_string_pretty(&result).unwrap_or_default()
     );
     let path = out.unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mcpbench/connections.json")
+        let name = match kind {
+            ServerKind::Mcp => "connections.json",
+            ServerKind::Bare => "connections-bare.json",
+        };
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/mcpbench")
+            .join(name)
     });
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -616,14 +635,15 @@ async fn poll_reports(clients: &mut [Proc], latest: &mut [ClientReport], wait: D
 }
 
 /// One client process: `count` connections from `source`.
-async fn client(
-    server: SocketAddr,
-    source: IpAddr,
-    count: u64,
-    rate: f64,
-    duration: f64,
-    connect_concurrency: usize,
-) -> ExitCode {
+async fn client(args: ClientArgs) -> ExitCode {
+    let ClientArgs {
+        server,
+        source,
+        count,
+        rate,
+        duration,
+        connect_concurrency,
+    } = args;
     let tally = Arc::new(Tally::default());
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
     let gate = Arc::new(Semaphore::new(connect_concurrency.max(1)));

@@ -633,7 +633,11 @@ async fn serve_connection<H: Handler>(
                     return CloseReason::Protocol(e);
                 }
             };
-            let Some(reply) = handler.handle(msg, conn).await else {
+            // Boxed: the handler's future lives only while it runs, instead of
+            // widening every connection's task by its size for the connection's
+            // whole life (an idle connection's task measured 1,152 B unboxed with
+            // mcpbench-server's handler, 848 B boxed; one allocation per message).
+            let Some(reply) = Box::pin(handler.handle(msg, conn)).await else {
                 continue;
             };
             // Every reply goes through the outbox; while the connection lives its

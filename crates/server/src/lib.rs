@@ -56,6 +56,8 @@ use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub mod bare;
+
 /// The protocol revision this server speaks.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
 
@@ -173,6 +175,15 @@ fn result_raw(id: &RequestId, raw: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// What the `text` tool returns: `size` bytes of plain text.
+fn result_text(size: usize) -> String {
+    "MCP bench result text. "
+        .chars()
+        .cycle()
+        .take(size)
+        .collect()
+}
+
 /// A tool result with one text item, serialized.
 fn text_content(text: &str, is_error: bool) -> Bytes {
     Bytes::from(
@@ -213,11 +224,7 @@ struct CallParams {
 impl McpServer {
     /// A server with `settings`; its tool workers run on the current tokio runtime.
     pub fn new(settings: Settings) -> Arc<McpServer> {
-        let text: String = "MCP bench result text. "
-            .chars()
-            .cycle()
-            .take(settings.result_size)
-            .collect();
+        let text = result_text(settings.result_size);
         let server = Arc::new_cyclic(|me| McpServer {
             me: me.clone(),
             sessions: SessionStore::new(settings.max_sessions),
@@ -279,8 +286,14 @@ impl McpServer {
     /// What `mcpbench/stats` answers: sessions, allocator-counted live heap bytes
     /// (when the binary installed the counting allocator) and RSS.
     pub fn stats(&self) -> Value {
+        McpServer::process_stats(self.sessions.len())
+    }
+
+    /// [`McpServer::stats`] with the session count given: what a harness reads
+    /// from any server process (the bare one has no sessions).
+    pub fn process_stats(sessions: usize) -> Value {
         json!({
-            "sessions": self.sessions.len(),
+            "sessions": sessions,
             "allocatorCounted": mcpbench_alloc::installed(),
             "liveBytes": mcpbench_alloc::live_bytes(),
             "rssBytes": mcpbench_alloc::rss_bytes(),

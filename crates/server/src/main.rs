@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use mcpbench_server::{Settings, start};
+use mcpbench_server::bare::start_bare;
+use mcpbench_server::{McpServer, Running, Settings, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 // Per-connection memory is read from this (mcpbench/stats), not from RSS.
@@ -41,9 +42,27 @@ struct Args {
     /// stdin with one JSON line of `mcpbench/stats` on stdout.
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// Serve the bare ceiling instead of MCP: the same reply bytes for every request
+    /// line, nothing parsed (see `mcpbench_server::bare`).
+    #[arg(long)]
+    bare: bool,
     /// Profile the whole run and write a flamegraph here on shutdown.
     #[arg(long)]
     flamegraph: Option<std::path::PathBuf>,
+}
+
+enum Server {
+    Mcp(Running),
+    Bare(mcpbench_server::bare::BareServer),
+}
+
+impl Server {
+    fn local_addr(&self) -> SocketAddr {
+        match self {
+            Server::Mcp(s) => s.local_addr(),
+            Server::Bare(s) => s.local_addr(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -78,7 +97,12 @@ fn main() -> ExitCode {
             reuse_port: args.reuse_port,
             ..Settings::default()
         };
-        let server = match start(args.listen, settings).await {
+        let started = if args.bare {
+            start_bare(args.listen, args.reuse_port, args.result_size).map(Server::Bare)
+        } else {
+            start(args.listen, settings).await.map(Server::Mcp)
+        };
+        let server = match started {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("mcpbench-server: cannot listen on {}: {e}", args.listen);
@@ -86,9 +110,14 @@ fn main() -> ExitCode {
             }
         };
         println!(
-            "mcpbench-server: ready on {} (pid {})",
+            "mcpbench-server: ready on {} (pid {}){}",
             server.local_addr(),
-            std::process::id()
+            std::process::id(),
+            if args.bare {
+                ", bare ceiling: no MCP"
+            } else {
+                ""
+            }
         );
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -105,7 +134,11 @@ fn main() -> ExitCode {
             let mut lines = BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.trim() == "stats" {
-                    println!("{}", server.state().stats());
+                    let stats = match &server {
+                        Server::Mcp(s) => s.state().stats(),
+                        Server::Bare(_) => McpServer::process_stats(0),
+                    };
+                    println!("{stats}");
                 }
             }
         };
@@ -115,9 +148,10 @@ fn main() -> ExitCode {
             _ = harness => {}
         }
         println!("mcpbench-server: shutting down");
-        if tokio::time::timeout(Duration::from_secs(10), server.shutdown())
-            .await
-            .is_err()
+        if let Server::Mcp(server) = server
+            && tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+                .await
+                .is_err()
         {
             eprintln!("mcpbench-server: connections still busy after 10 s; exiting anyway");
         }
