@@ -375,8 +375,12 @@ fn connection_load_results_enter_the_executive_table() {
         "messages": {"sent": 6000, "answered": 6000, "lost": 0, "not_sent_too_late": 0, "achieved_per_s": 1990.0, "requested_per_s": 2000.0},
         "latency_ns": {"count": 6000, "p50": 900_000, "p99": 20_000_000, "p999": 30_000_000, "max": 40_000_000},
         "server_memory": {"bytes_per_idle_connection": 1880.5},
+        "per_connection": {"every_call_answered": 2000, "some_call_not_answered": 0, "no_call_due": 0},
     });
     std::fs::write(s.side().join("connections.json"), load.to_string()).unwrap();
+    let mut bare = load.clone();
+    bare["messages"]["achieved_per_s"] = serde_json::json!(1999.0);
+    std::fs::write(s.side().join("connections-bare.json"), bare.to_string()).unwrap();
     let mut paths = s.paths();
     paths.targets = s.dir.path().join("targets.toml");
     let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
@@ -398,7 +402,16 @@ fn connection_load_results_enter_the_executive_table() {
             .clone()
     };
     assert_eq!(row("actually opened").status, render::Status::Pass);
-    assert!(row("actually opened").value.starts_with("2000 of 2000"));
+    let opened = row("actually opened").value;
+    assert!(opened.starts_with("2000 of 2000"), "{opened}");
+    assert!(
+        opened.contains("bare ceiling, same load: 1999 msg/s"),
+        "{opened}"
+    );
+    assert!(
+        opened.contains("every call answered on 2000 connections"),
+        "{opened}"
+    );
     assert_eq!(
         row("connection load").status,
         render::Status::Fail,
@@ -410,6 +423,18 @@ fn connection_load_results_enter_the_executive_table() {
             .unwrap()
             .contains("## Concurrent connections")
     );
+    // Totals can hide a connection that went unanswered: each connection counts.
+    let mut one_short = load.clone();
+    one_short["per_connection"]["every_call_answered"] = serde_json::json!(1999);
+    one_short["per_connection"]["some_call_not_answered"] = serde_json::json!(1);
+    std::fs::write(s.side().join("connections.json"), one_short.to_string()).unwrap();
+    let (report, _) = write_report(&paths, None, 5.0).unwrap();
+    let opened = report
+        .executive
+        .iter()
+        .find(|r| r.metric.contains("actually opened"))
+        .unwrap();
+    assert_eq!(opened.status, render::Status::Fail, "{}", opened.value);
     std::fs::write(
         s.side().join("connections.json"),
         r#"{"schema":"mcpbench.connections/9"}"#,

@@ -21,6 +21,8 @@ pub struct Run {
     pub sustained: Option<SustainedFile>,
     /// `scripts/load connections`' result (`mcpbench.connections/1`), if it ran.
     pub connections: Option<serde_json::Value>,
+    /// The same load against the bare ceiling (`--server bare`), if it ran.
+    pub connections_bare: Option<serde_json::Value>,
 }
 
 /// Schema tag of `connections.json` (written by `crates/load`).
@@ -143,12 +145,18 @@ impl Run {
             CONNECTIONS_SCHEMA,
             "the connection-load results",
         )?;
+        let connections_bare: Option<serde_json::Value> = optional(
+            &side_dir.join("connections-bare.json"),
+            CONNECTIONS_SCHEMA,
+            "the connection-load results against the bare ceiling",
+        )?;
         Ok(Run {
             benches,
             latency,
             memory,
             sustained,
             connections,
+            connections_bare,
         })
     }
 }

@@ -137,6 +137,8 @@ pub struct Report {
     pub sustained: Option<SustainedFile>,
     /// The connection load's results (`scripts/load connections`).
     pub connections: Option<serde_json::Value>,
+    /// The same load against the bare ceiling (`--server bare`).
+    pub connections_bare: Option<serde_json::Value>,
 }
 
 impl Report {
@@ -360,11 +362,38 @@ pub fn build(
             m["lost"].as_u64().unwrap_or(0),
             m["not_sent_too_late"].as_u64().unwrap_or(0),
         );
+        // Older result files have no per-connection counts: then only totals count.
+        let short = c["per_connection"]["some_call_not_answered"]
+            .as_u64()
+            .unwrap_or(0);
+        let each = match c["per_connection"]["every_call_answered"].as_u64() {
+            Some(n) => format!("; every call answered on {n} connections"),
+            None => String::new(),
+        };
+        // The same load against the bare ceiling, when it ran with the same plan.
+        let ceiling = run
+            .connections_bare
+            .as_ref()
+            .filter(|b| b["requested"]["connections"] == c["requested"]["connections"])
+            .and_then(|b| b["messages"]["achieved_per_s"].as_f64())
+            .map_or(String::new(), |b| {
+                format!(" (bare ceiling, same load: {} msg/s)", b.round())
+            });
         executive.push(ExecRow {
             metric: "Concurrent MCP connections, actually opened (`scripts/load`)".into(),
-            value: format!("{established} of {requested}; {} msg/s answered of {} requested; {lost} lost, {not_sent} not sent", m["achieved_per_s"].as_f64().unwrap_or(0.0).round(), m["requested_per_s"].as_f64().unwrap_or(0.0).round()),
-            target: "all, none lost".into(),
-            status: Status::of(established == requested && requested > 0 && lost == 0 && not_sent == 0),
+            value: format!(
+                "{established} of {requested}; {} msg/s answered of {} requested{ceiling}; {lost} lost, {not_sent} not sent{each}",
+                m["achieved_per_s"].as_f64().unwrap_or(0.0).round(),
+                m["requested_per_s"].as_f64().unwrap_or(0.0).round()
+            ),
+            target: "all, each answered, none lost".into(),
+            status: Status::of(
+                established == requested
+                    && requested > 0
+                    && lost == 0
+                    && not_sent == 0
+                    && short == 0,
+            ),
         });
         let l = &c["latency_ns"];
         let (p99, count) = (
@@ -469,6 +498,7 @@ pub fn build(
         memory: run.memory.clone(),
         sustained: run.sustained.clone(),
         connections: run.connections.clone(),
+        connections_bare: run.connections_bare.clone(),
     }
 }
 
@@ -658,6 +688,13 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
         let _ = writeln!(
             o,
             "\n## Concurrent connections (`scripts/load connections`)\n\n```json\n{text}\n```"
+        );
+    }
+    if let Some(c) = &r.connections_bare {
+        let text = serde_json::to_string_pretty(c).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "\n## The same load against the bare ceiling (`scripts/load connections --server bare`)\n\n```json\n{text}\n```"
         );
     }
     o.push_str("\n## Bottleneck\n\n");
