@@ -123,6 +123,8 @@ struct ClientReport {
     due: u64,
     sent: u64,
     answered: u64,
+    /// Answered before the run's end (the achieved rate counts these).
+    answered_in_run: u64,
     /// The server answered with a JSON-RPC error.
     error_replies: u64,
     /// No reply by the run's end + [`GRACE`], or the connection broke.
@@ -149,6 +151,7 @@ struct Tally {
     due: AtomicU64,
     sent: AtomicU64,
     answered: AtomicU64,
+    answered_in_run: AtomicU64,
     error_replies: AtomicU64,
     unanswered: AtomicU64,
     not_sent: AtomicU64,
@@ -188,6 +191,7 @@ impl Tally {
             due: get(&self.due),
             sent: get(&self.sent),
             answered: get(&self.answered),
+            answered_in_run: get(&self.answered_in_run),
             error_replies: get(&self.error_replies),
             unanswered: get(&self.unanswered),
             not_sent: get(&self.not_sent),
@@ -480,11 +484,12 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         }
     }
     let total = |f: fn(&ClientReport) -> u64| latest.iter().map(f).sum::<u64>();
-    let (failed, due, sent, answered) = (
+    let (failed, due, sent, answered, answered_in_run) = (
         total(|r| r.failed),
         total(|r| r.due),
         total(|r| r.sent),
         total(|r| r.answered),
+        total(|r| r.answered_in_run),
     );
     let (error_replies, unanswered, not_sent) = (
         total(|r| r.error_replies),
@@ -512,7 +517,7 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size, "server": kind},
         "processes": {"servers": servers.len(), "clients": clients.len(), "per_process": per_process, "open_file_limit": limit},
         "connections": {"established": established, "failed": failed, "errors": errors, "connect_s": connect_secs, "connect_per_s": established as f64 / connect_secs.max(1e-9)},
-        "messages": {"due": due, "sent": sent, "answered": answered, "lost": lost, "error_replies": error_replies, "unanswered": unanswered, "not_sent_too_late": not_sent, "achieved_per_s": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
+        "messages": {"due": due, "sent": sent, "answered": answered, "lost": lost, "error_replies": error_replies, "unanswered": unanswered, "not_sent_too_late": not_sent, "answered_in_run": answered_in_run, "achieved_per_s": answered_in_run as f64 / duration, "answered_per_s_with_grace": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
         "per_connection": {"every_call_answered": fully_answered, "some_call_not_answered": short, "no_call_due": no_calls_due},
         "latency_ns": {"method": "per-op, open-loop (from the intended send time)", "count": merged.len(), "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": merged.max()},
         "server_memory": {"live_bytes_before": heap_before.0, "live_bytes_idle": heap_idle.0, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.1, "counted": heap_idle.2},
@@ -547,10 +552,10 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         "load: summary: {established}/{count} connections ({failed} failed) in {connect_secs:.1} s ({:.0}/s); \
          calls due {due}, sent {sent}, answered {answered}, lost {lost} ({error_replies} error replies, {unanswered} unanswered), not sent {not_sent}; \
          {fully_answered} connections had every call answered, {short} did not; \
-         {:.0} msg/s answered of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (target P99 <= 15 ms); \
+         {:.0} msg/s answered during the {duration} s of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (target P99 <= 15 ms); \
          server heap {} per idle connection, RSS {:.0} MB",
         established as f64 / connect_secs.max(1e-9),
-        answered as f64 / run_secs,
+        answered_in_run as f64 / duration,
         established as f64 * rate,
         ms(q(0.5)),
         ms(q(0.99)),
@@ -661,7 +666,7 @@ async fn client(args: ClientArgs) -> ExitCode {
                     Err(e) => {
                         Tally::add(&tally.failed, 1);
                         tally.note(e);
-                        return;
+                        return None;
                     }
                 }
             };
@@ -671,7 +676,7 @@ async fn client(args: ClientArgs) -> ExitCode {
                     break t;
                 }
                 if go.changed().await.is_err() {
-                    return;
+                    return None;
                 }
             };
             // Spread the connections' phases over one interval.
@@ -681,7 +686,11 @@ async fn client(args: ClientArgs) -> ExitCode {
                 interval,
                 end: start + run_for,
             };
-            calls(conn, schedule, &tally).await;
+            let mut conn = conn;
+            calls(&mut conn, schedule, &tally).await;
+            // Stays open until every connection of this process is done, so the
+            // load keeps its concurrency to the end.
+            Some(conn)
         }));
     }
 
@@ -711,13 +720,13 @@ async fn client(args: ClientArgs) -> ExitCode {
     let all = futures_join(tasks);
     tokio::pin!(all);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
+    let _open = loop {
         tokio::select! {
-            _ = &mut all => break,
+            open = &mut all => break open,
             _ = tick.tick() => say("running"),
             line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { return ExitCode::FAILURE },
         }
-    }
+    };
     say("done");
     ExitCode::SUCCESS
 }
@@ -743,7 +752,7 @@ impl Schedule {
 
 /// One connection's calls, open-loop: each is sent at its due time (or as soon as
 /// the previous reply is in, when late) and its latency counts from the due time.
-async fn calls(mut conn: Client, schedule: Schedule, tally: &Tally) {
+async fn calls(conn: &mut Client, schedule: Schedule, tally: &Tally) {
     let due = schedule.due();
     Tally::add(&tally.due, due);
     let deadline = schedule.end + GRACE;
@@ -764,7 +773,11 @@ async fn calls(mut conn: Client, schedule: Schedule, tally: &Tally) {
             Ok(Ok(reply)) if memchr::memmem::find(&reply, b"\"result\":").is_some() => {
                 answered += 1;
                 Tally::add(&tally.answered, 1);
-                tally.record(tokio::time::Instant::now().duration_since(at).as_nanos() as u64);
+                let now = tokio::time::Instant::now();
+                if now <= schedule.end {
+                    Tally::add(&tally.answered_in_run, 1);
+                }
+                tally.record(now.duration_since(at).as_nanos() as u64);
             }
             Ok(Ok(reply)) => {
                 Tally::add(&tally.error_replies, 1);
@@ -795,10 +808,16 @@ async fn calls(mut conn: Client, schedule: Schedule, tally: &Tally) {
     Tally::add(outcome, 1);
 }
 
-async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+/// Awaits every task; returns what they returned (a task that panicked counts as
+/// `None`).
+async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<Option<T>>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
-        let _ = t.await;
+        if let Ok(Some(v)) = t.await {
+            out.push(v);
+        }
     }
+    out
 }
 
 /// An unconnected TCP socket bound to `source` with `IP_BIND_ADDRESS_NO_PORT`: the
