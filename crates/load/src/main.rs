@@ -393,10 +393,10 @@ async fn orchestrate(plan: Plan) -> ExitCode {
 
     // Clients.
     let mut clients = Vec::new();
-    let mut left = count;
+    // Even shares: a process with more connections than the others falls behind
+    // first (each client process is one thread with an equal share of the CPU).
     for k in 0..processes {
-        let n = left.min(per_process);
-        left -= n;
+        let n = count / processes + u64::from(k < count % processes);
         let args: Vec<String> = vec![
             "client".into(),
             "--server".into(),
