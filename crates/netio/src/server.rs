@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -585,8 +586,8 @@ async fn serve_connection<H: Handler>(
             fresh.extend_from_slice(&inbuf);
             inbuf = fresh;
         }
-        match stream.try_read_buf(&mut inbuf) {
-            Ok(0) => {
+        let drained = match read_some(&stream, &mut inbuf) {
+            Ok(Read::Eof) => {
                 return match decoder.decode_eof(&mut inbuf) {
                     Ok(_) => {
                         // The client may only have closed its sending half: it still
@@ -597,21 +598,14 @@ async fn serve_connection<H: Handler>(
                     Err(e) => CloseReason::Frame(e),
                 };
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            Ok(Read::Some { drained }) => drained,
+            Ok(Read::Nothing) => {
                 // Readiness was stale: nothing to read, the connection is idle.
-                // Drop the buffers (unless a partial frame is pending) and the outbox
-                // (unless replies are promised) so an idle connection costs only its
-                // task and socket.
-                if inbuf.is_empty() {
-                    inbuf = BytesMut::new();
-                    outbuf = BytesMut::new();
-                    conn.release_idle_outbox();
-                }
+                release_if_idle(conn, &mut inbuf, &mut outbuf);
                 continue;
             }
             Err(e) => return CloseReason::Io(e.kind()),
-        }
+        };
         loop {
             let frame = match decoder.decode(&mut inbuf) {
                 Ok(Some(frame)) => frame,
@@ -658,6 +652,58 @@ async fn serve_connection<H: Handler>(
         {
             return reason;
         }
+        if drained {
+            release_if_idle(conn, &mut inbuf, &mut outbuf);
+        }
+    }
+}
+
+/// What one read got.
+enum Read {
+    /// The peer closed its sending half.
+    Eof,
+    /// Bytes; `drained` when the socket had fewer than the buffer's room (so it is
+    /// empty now and its readiness was cleared: no second read to learn that).
+    Some { drained: bool },
+    /// Nothing: the readiness was stale.
+    Nothing,
+}
+
+/// One non-blocking read into `buf`. A short read clears the socket's readiness
+/// the way tokio's own `AsyncRead` does, saving the `EAGAIN` read per message that
+/// `try_read_buf` alone needs. Safe against a lost wake-up: `try_io` clears only
+/// the readiness it saw before the read, so data arriving during the read keeps
+/// the socket ready.
+fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<Read> {
+    let room = buf.capacity() - buf.len();
+    let mut got = 0;
+    let outcome = stream.try_io(Interest::READABLE, || {
+        got = stream.try_read_buf(buf)?;
+        if got > 0 && got < room {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(got)
+        }
+    });
+    match outcome {
+        Ok(0) => Ok(Read::Eof),
+        Ok(_) => Ok(Read::Some { drained: false }),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => {
+            Ok(Read::Some { drained: true })
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Nothing),
+        Err(e) => Err(e),
+    }
+}
+
+/// An idle connection (nothing pending to read) drops its buffers, unless a partial
+/// frame waits in them, and its outbox, unless replies are promised: it then costs
+/// only its task and socket.
+fn release_if_idle(conn: &Conn, inbuf: &mut BytesMut, outbuf: &mut BytesMut) {
+    if inbuf.is_empty() {
+        *inbuf = BytesMut::new();
+        *outbuf = BytesMut::new();
+        conn.release_idle_outbox();
     }
 }
 
