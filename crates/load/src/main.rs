@@ -471,6 +471,8 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         }
     }
     let run_secs = run_start.elapsed().as_secs_f64();
+    println!("load: closing every connection");
+    let heap_after = stats_after_close(&mut servers, &mut clients).await;
 
     // Merge.
     let mut merged = histogram();
@@ -504,7 +506,9 @@ async fn orchestrate(plan: Plan) -> ExitCode {
     );
     let unfinished = latest.iter().filter(|r| r.phase != "done").count();
     let bytes_per_conn =
-        (established > 0).then(|| (heap_idle.0 - heap_before.0) as f64 / established as f64);
+        (established > 0).then(|| (heap_idle.live - heap_before.live) as f64 / established as f64);
+    let retained_per_conn =
+        (established > 0).then(|| (heap_after.live - heap_before.live) as f64 / established as f64);
     let q = |p: f64| {
         if merged.is_empty() {
             0
@@ -520,7 +524,12 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         "messages": {"due": due, "sent": sent, "answered": answered, "lost": lost, "error_replies": error_replies, "unanswered": unanswered, "not_sent_too_late": not_sent, "answered_in_run": answered_in_run, "achieved_per_s": answered_in_run as f64 / duration, "answered_per_s_with_grace": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
         "per_connection": {"every_call_answered": fully_answered, "some_call_not_answered": short, "no_call_due": no_calls_due},
         "latency_ns": {"method": "per-op, open-loop (from the intended send time)", "count": merged.len(), "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": merged.max()},
-        "server_memory": {"live_bytes_before": heap_before.0, "live_bytes_idle": heap_idle.0, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.1, "counted": heap_idle.2},
+        "server_memory": {
+            "live_bytes_before": heap_before.live, "live_bytes_idle": heap_idle.live, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.rss,
+            "live_bytes_after_close": heap_after.live, "sessions_after_close": heap_after.sessions, "retained_bytes_per_connection_after_close": retained_per_conn,
+            "retained_note": "after every connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0",
+            "counted": heap_idle.counted && heap_after.counted
+        },
         "unfinished_clients": unfinished,
     });
     println!(
@@ -553,7 +562,7 @@ async fn orchestrate(plan: Plan) -> ExitCode {
          calls due {due}, sent {sent}, answered {answered}, lost {lost} ({error_replies} error replies, {unanswered} unanswered), not sent {not_sent}; \
          {fully_answered} connections had every call answered, {short} did not; \
          {:.0} msg/s answered during the {duration} s of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (target P99 <= 15 ms); \
-         server heap {} per idle connection, RSS {:.0} MB",
+         server heap {} per idle connection, RSS {:.0} MB; after every connection closed: {} sessions left, {} per connection retained",
         established as f64 / connect_secs.max(1e-9),
         answered_in_run as f64 / duration,
         established as f64 * rate,
@@ -562,7 +571,9 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         ms(q(0.999)),
         ms(merged.max()),
         bytes_per_conn.map_or("unknown".to_string(), |b| format!("{b:.0} B")),
-        heap_idle.1 as f64 / 1e6,
+        heap_idle.rss as f64 / 1e6,
+        heap_after.sessions,
+        retained_per_conn.map_or("unknown".to_string(), |b| format!("{b:.0} B")),
     );
     drop(clients);
     // Close the servers' stdin and let them shut down (and write flamegraphs);
@@ -581,6 +592,7 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         || established < count
         || unfinished > 0
         || answered < sent
+        || heap_after.sessions > 0
     {
         ExitCode::FAILURE
     } else {
@@ -588,11 +600,26 @@ async fn orchestrate(plan: Plan) -> ExitCode {
     }
 }
 
+/// The servers' `mcpbench/stats`, summed.
+#[derive(Debug, Clone, Copy)]
+struct ServerStats {
+    /// Allocator-counted live heap bytes.
+    live: i64,
+    rss: u64,
+    /// Every server answered and counts its allocations.
+    counted: bool,
+    sessions: u64,
+}
+
 /// Asks every server for its stats over its stdin/stdout (so each server answers
 /// for itself, whatever listener the kernel would pick for a new connection).
-/// Returns summed (live bytes, RSS, all allocator-counted).
-async fn ask_servers(servers: &mut [Proc]) -> (i64, u64, bool) {
-    let (mut live, mut rss, mut counted) = (0i64, 0u64, true);
+async fn ask_servers(servers: &mut [Proc]) -> ServerStats {
+    let mut sum = ServerStats {
+        live: 0,
+        rss: 0,
+        counted: true,
+        sessions: 0,
+    };
     for s in servers.iter_mut() {
         if let Some(stdin) = s.stdin.as_mut() {
             let _ = stdin.write_all(b"stats\n").await;
@@ -601,14 +628,32 @@ async fn ask_servers(servers: &mut [Proc]) -> (i64, u64, bool) {
             tokio::time::timeout(Duration::from_secs(10), s.lines.next_line()).await
             && let Ok(v) = serde_json::from_str::<Value>(&line)
         {
-            live += v["liveBytes"].as_i64().unwrap_or(0);
-            rss += v["rssBytes"].as_u64().unwrap_or(0);
-            counted &= v["allocatorCounted"].as_bool().unwrap_or(false);
+            sum.live += v["liveBytes"].as_i64().unwrap_or(0);
+            sum.rss += v["rssBytes"].as_u64().unwrap_or(0);
+            sum.sessions += v["sessions"].as_u64().unwrap_or(0);
+            sum.counted &= v["allocatorCounted"].as_bool().unwrap_or(false);
         } else {
-            counted = false;
+            sum.counted = false;
         }
     }
-    (live, rss, counted)
+    sum
+}
+
+/// Once every client process has ended (so every connection is closed): the
+/// servers' stats when their last session is gone, or after 30 s.
+async fn stats_after_close(servers: &mut [Proc], clients: &mut [Proc]) -> ServerStats {
+    for c in clients.iter_mut() {
+        c.stdin.take();
+        let _ = tokio::time::timeout(Duration::from_secs(10), c.child.wait()).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = ask_servers(servers).await;
+        if stats.sessions == 0 || !stats.counted || Instant::now() > deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Reads report lines from every client for up to `wait`; true when every client
