@@ -258,6 +258,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks the machine-wide limits N connections need: two descriptors each (client
+/// and server side) under `fs.file-max`, and `per_address` ephemeral ports per
+/// source address (one client process's share). A limit that cannot be read is not checked.
+fn system_limits_allow(count: u64, per_address: u64) -> Result<(), String> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    if let Some(max) = read("/proc/sys/fs/file-max").and_then(|s| s.trim().parse::<u64>().ok())
+        && 2 * count + 10_000 > max
+    {
+        return Err(format!(
+            "{} descriptors needed (client and server side of each connection, plus slack), fs.file-max is {max}",
+            2 * count + 10_000
+        ));
+    }
+    if let Some(range) = read("/proc/sys/net/ipv4/ip_local_port_range") {
+        let ends: Vec<u64> = range
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if let [low, high] = ends[..]
+            && high.saturating_sub(low) + 1 < per_address
+        {
+            return Err(format!(
+                "{per_address} connections per source address need as many ephemeral ports; net.ipv4.ip_local_port_range {low}-{high} has {}",
+                high.saturating_sub(low) + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Soft limit on open files of this process.
 fn open_file_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -317,6 +347,10 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         eprintln!("mcpbench-load: cannot find my own executable");
         return ExitCode::FAILURE;
     };
+    if let Err(why) = system_limits_allow(count, count.div_ceil(processes)) {
+        eprintln!("mcpbench-load: cannot run {count} connections here: {why}");
+        return ExitCode::from(2);
+    }
     let server_bin = exe.with_file_name("mcpbench-server");
     if !server_bin.exists() {
         eprintln!(
@@ -790,8 +824,9 @@ impl Schedule {
         if self.first >= self.end {
             return 0;
         }
-        let span = self.end.duration_since(self.first).as_secs_f64();
-        (span / self.interval.as_secs_f64()).ceil() as u64
+        let span = self.end.duration_since(self.first).as_nanos();
+        let interval = self.interval.as_nanos().max(1);
+        u64::try_from(span.div_ceil(interval)).unwrap_or(u64::MAX)
     }
 }
 
@@ -803,7 +838,10 @@ async fn calls(conn: &mut Client, schedule: Schedule, tally: &Tally) {
     let deadline = schedule.end + GRACE;
     let mut answered = 0;
     for n in 0..due {
-        let at = schedule.first + schedule.interval.mul_f64(n as f64);
+        let at = schedule.first
+            + schedule
+                .interval
+                .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
         if tokio::time::Instant::now() > deadline {
             Tally::add(&tally.not_sent, due - n);
             break;
@@ -923,4 +961,31 @@ async fn open(server: SocketAddr, source: IpAddr) -> Result<Client, String> {
         .map_err(|e| e.to_string())?;
     c.flush().await.map_err(|e| format!("initialized: {e}"))?;
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(first_ms: u64, interval_ms: u64, end_ms: u64) -> Schedule {
+        let t0 = tokio::time::Instant::now();
+        Schedule {
+            first: t0 + Duration::from_millis(first_ms),
+            interval: Duration::from_millis(interval_ms),
+            end: t0 + Duration::from_millis(end_ms),
+        }
+    }
+
+    #[test]
+    fn calls_due_are_those_before_the_end() {
+        assert_eq!(schedule(0, 1000, 3000).due(), 3, "0, 1, 2 s");
+        assert_eq!(schedule(500, 1000, 3000).due(), 3, "0.5, 1.5, 2.5 s");
+        assert_eq!(schedule(2900, 1000, 3000).due(), 1, "2.9 s");
+        assert_eq!(
+            schedule(3000, 1000, 3000).due(),
+            0,
+            "due at the end is after it"
+        );
+        assert_eq!(schedule(0, 100, 1000).due(), 10, "10 msg/s for 1 s");
+    }
 }
