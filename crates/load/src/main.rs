@@ -263,7 +263,22 @@ fn main() -> ExitCode {
 /// source address (one client process's share). A limit that cannot be read is not checked.
 fn system_limits_allow(count: u64, per_address: u64) -> Result<(), String> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
-    if let Some(max) = read("/proc/sys/fs/file-max").and_then(|s| s.trim().parse::<u64>().ok())
+    limits_allow(
+        count,
+        per_address,
+        read("/proc/sys/fs/file-max").as_deref(),
+        read("/proc/sys/net/ipv4/ip_local_port_range").as_deref(),
+    )
+}
+
+/// [`system_limits_allow`] on the two files' contents.
+fn limits_allow(
+    count: u64,
+    per_address: u64,
+    file_max: Option<&str>,
+    port_range: Option<&str>,
+) -> Result<(), String> {
+    if let Some(max) = file_max.and_then(|s| s.trim().parse::<u64>().ok())
         && 2 * count + 10_000 > max
     {
         return Err(format!(
@@ -271,7 +286,7 @@ fn system_limits_allow(count: u64, per_address: u64) -> Result<(), String> {
             2 * count + 10_000
         ));
     }
-    if let Some(range) = read("/proc/sys/net/ipv4/ip_local_port_range") {
+    if let Some(range) = port_range {
         let ends: Vec<u64> = range
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
@@ -575,9 +590,9 @@ async fn orchestrate(plan: Plan) -> ExitCode {
             ServerKind::Mcp => "connections.json",
             ServerKind::Bare => "connections-bare.json",
         };
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../target/mcpbench")
-            .join(name)
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mcpbench");
+        let _ = std::fs::create_dir_all(&dir);
+        dir.canonicalize().unwrap_or(dir).join(name)
     });
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -974,6 +989,23 @@ mod tests {
             interval: Duration::from_millis(interval_ms),
             end: t0 + Duration::from_millis(end_ms),
         }
+    }
+
+    #[test]
+    fn limits_say_which_one_is_short() {
+        assert_eq!(
+            limits_allow(100_000, 14_286, Some("2466170\n"), Some("32768\t60999\n")),
+            Ok(())
+        );
+        let files = limits_allow(100_000, 14_286, Some("150000\n"), None).unwrap_err();
+        assert!(files.contains("fs.file-max is 150000"), "{files}");
+        let ports = limits_allow(100_000, 14_286, None, Some("50000 60000")).unwrap_err();
+        assert!(ports.contains("has 10001"), "{ports}");
+        assert_eq!(
+            limits_allow(100_000, 14_286, Some("garbage"), Some("")),
+            Ok(()),
+            "unreadable limits are not checked"
+        );
     }
 
     #[test]
