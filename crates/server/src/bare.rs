@@ -6,6 +6,8 @@
 //! of the `text` tool's reply (id 0), repeat. The load harness runs it with
 //! `--server bare`, so a run against `mcpbench-server` can be set beside what
 //! tokio and this machine's loopback TCP do with the same connections and bytes.
+//! It is a throughput ceiling only: it keeps its buffers for a connection's life
+//! (about 21 KiB each), so its memory figures are not a yardstick for anything.
 
 use std::io;
 use std::net::SocketAddr;
@@ -75,7 +77,11 @@ async fn accept_loop(listener: TcpListener, reply: Bytes) {
     }
 }
 
-/// One connection until the peer closes it or an I/O error.
+/// Longest line kept waiting for its newline; a longer one closes the connection.
+const MAX_LINE: usize = mcpbench_netio::DEFAULT_MAX_FRAME_LEN;
+
+/// One connection until the peer closes it, an I/O error, or a line longer than
+/// [`MAX_LINE`].
 async fn serve(mut stream: TcpStream, reply: Bytes) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut inbuf = BytesMut::new();
@@ -94,6 +100,12 @@ async fn serve(mut stream: TcpStream, reply: Bytes) -> io::Result<()> {
         if !outbuf.is_empty() {
             stream.write_all(&outbuf).await?;
             outbuf.clear();
+        }
+        if inbuf.len() > MAX_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "line longer than the maximum frame",
+            ));
         }
     }
 }
@@ -133,5 +145,32 @@ mod tests {
             100
         );
         assert_eq!(format!("{}\n", replies[1]).as_bytes(), &reply_line(100)[..]);
+    }
+
+    #[tokio::test]
+    async fn a_line_without_end_closes_the_connection() {
+        let server = start_bare("127.0.0.1:0".parse().unwrap(), false, 100).unwrap();
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        // The server closes once it holds more than MAX_LINE bytes without a newline;
+        // writing then fails (reset) or reading sees the end.
+        while sent <= MAX_LINE + chunk.len() {
+            if stream.write_all(&chunk).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut rest),
+        )
+        .await
+        .expect("the server closed the connection");
+        assert!(
+            read.is_err() || rest.is_empty(),
+            "no reply to a runaway line"
+        );
     }
 }
