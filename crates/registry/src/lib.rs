@@ -230,7 +230,8 @@ impl<M: Send> Registry<M> {
     /// Delivers `msg` into the mailbox registered under `key`, waiting for room while
     /// that mailbox is full: back-pressure for a caller that can wait (a connection
     /// then stops reading) instead of [`RouteError::Full`], which this never returns.
-    /// The table's lock is not held while waiting.
+    /// The table's lock is not held while waiting. Waiting callers are not served
+    /// in arrival order (see `Mailbox::push`).
     pub async fn route_wait(&self, key: &RouteKey, msg: M) -> Result<(), RouteError<M>> {
         let destination = {
             let Some(destination) = self.routes.get(key) else {
