@@ -14,7 +14,7 @@
 //! `proxy` (calls `echo` upstream). Errors: -32601 unknown method, -32602 unknown
 //! tool or bad params, -32600 a request before `initialize` or a second
 //! `initialize`, -32603 a tool that did not answer in time (a full tool queue makes
-//! the connection wait: back-pressure, not an error); a
+//! the connection wait, in arrival order: back-pressure, not an error); a
 //! tool that fails answers with `isError: true`.
 //!
 //! A `tools/call` whose tool answers within one yield (echo, text) is answered at
@@ -55,6 +55,7 @@ use mcpbench_registry::{Answer, InFlight, Registry, RouteKey};
 use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub mod bare;
 
@@ -73,7 +74,7 @@ pub struct Settings {
     /// Connections to the upstream at most.
     pub upstream_connections: usize,
     /// Messages a tool's mailbox holds; beyond it a connection with a call for that
-    /// tool waits for room (and reads nothing meanwhile).
+    /// tool waits for room, in arrival order (and reads nothing meanwhile).
     pub tool_queue: usize,
     /// Longest a call waits for its tool.
     pub call_timeout: Duration,
@@ -100,6 +101,14 @@ struct ToolCall {
     /// Key in the in-flight table (unique per server; client ids are per connection).
     call: u64,
     /// The `arguments` object, as JSON.
+    arguments: Value,
+    /// This call's place in the tool's mailbox, given back when the worker takes it.
+    _slot: OwnedSemaphorePermit,
+}
+
+/// A call out of the mailbox, its slot given back.
+struct CallTaken {
+    call: u64,
     arguments: Value,
 }
 
@@ -149,6 +158,11 @@ pub struct McpServer {
     sessions: SessionStore,
     by_connection: DashMap<u64, SessionId>,
     tools: Registry<ToolCall>,
+    /// One gate per tool with as many permits as its mailbox has slots: calls wait
+    /// for a slot in arrival order (tokio's semaphore hands a freed permit to the
+    /// longest waiter), where waiting on the full mailbox itself would let newcomers
+    /// take slots freed for earlier callers (`Mailbox::push` is not FIFO).
+    gates: Vec<(&'static str, Arc<Semaphore>)>,
     /// Answers are the serialized `result` member (or why the tool failed).
     in_flight: InFlight<u64, Result<Bytes, String>>,
     next_call: AtomicU64,
@@ -230,6 +244,9 @@ impl McpServer {
             sessions: SessionStore::new(settings.max_sessions),
             by_connection: DashMap::new(),
             tools: Registry::new(),
+            gates: Tool::ALL
+                .map(|t| (t.name(), Arc::new(Semaphore::new(settings.tool_queue))))
+                .to_vec(),
             in_flight: InFlight::new(),
             next_call: AtomicU64::new(1),
             text: text_content(&text, false),
@@ -254,7 +271,15 @@ impl McpServer {
                 _ => None,
             };
             tokio::spawn(async move {
-                while let Some(call) = mailbox.pop().await {
+                while let Some(ToolCall {
+                    call,
+                    arguments,
+                    _slot,
+                }) = mailbox.pop().await
+                {
+                    // The slot is free again: the longest-waiting call takes it.
+                    drop(_slot);
+                    let call = CallTaken { call, arguments };
                     let Some(server) = weak.upgrade() else { return };
                     match tool {
                         Tool::Echo => server.answer(call.call, echo(&call.arguments)),
@@ -370,13 +395,24 @@ impl McpServer {
             }
         };
         let key = RouteKey::new(&params.name);
-        if self.tools.lookup(&key).is_none() {
+        let gate = self.gates.iter().find(|(name, _)| *name == params.name);
+        let (Some((_, gate)), Some(_)) = (gate, self.tools.lookup(&key)) else {
             return Err(error_response(
                 Some(id),
                 codes::INVALID_PARAMS,
                 &format!("unknown tool: {}", params.name),
             ));
-        }
+        };
+        // A full tool mailbox makes this connection wait (and stop reading), in
+        // arrival order: load backs up into the clients' sockets instead of failing
+        // calls. The gate is never closed.
+        let Ok(slot) = gate.clone().acquire_owned().await else {
+            return Err(error_response(
+                Some(id),
+                codes::INTERNAL_ERROR,
+                "tool gate closed",
+            ));
+        };
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         let Ok(answer) = self
             .in_flight
@@ -388,8 +424,8 @@ impl McpServer {
                 "call id reused",
             ));
         };
-        // A full tool mailbox makes this connection wait (and stop reading): load
-        // backs up into the clients' sockets instead of failing calls.
+        // The slot guarantees room; waiting stays possible should anything else
+        // fill the mailbox.
         let routed = self
             .tools
             .route_wait(
@@ -397,6 +433,7 @@ impl McpServer {
                 ToolCall {
                     call,
                     arguments: params.arguments,
+                    _slot: slot,
                 },
             )
             .await;
