@@ -59,30 +59,30 @@ async fn route_wait_waits_for_room_and_hands_back_on_closed() {
         r.route_wait(&RouteKey::new("b"), 0).await,
         Err(RouteError::NoRoute(0))
     );
+    // Delivers `msg` from a task of its own; `settle` lets that task park.
+    let waiting = |msg| {
+        let (r, k) = (r.clone(), k.clone());
+        tokio::spawn(async move { r.route_wait(&k, msg).await })
+    };
+    let settle = || async {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    };
     r.route_wait(&k, 1).await.unwrap();
     // Full: the second delivery waits until the first message is taken.
-    let waiting = tokio::spawn({
-        let (r, k) = (r.clone(), k.clone());
-        async move { r.route_wait(&k, 2).await }
-    });
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    assert!(!waiting.is_finished(), "delivered into a full mailbox");
+    let second = waiting(2);
+    settle().await;
+    assert!(!second.is_finished(), "delivered into a full mailbox");
     assert_eq!(m.try_pop(), Some(1));
-    assert_eq!(waiting.await.unwrap(), Ok(()));
+    assert_eq!(second.await.unwrap(), Ok(()));
     assert_eq!(m.try_pop(), Some(2));
     // Closed while waiting: the message comes back.
     r.route_wait(&k, 3).await.unwrap();
-    let waiting = tokio::spawn({
-        let (r, k) = (r.clone(), k.clone());
-        async move { r.route_wait(&k, 4).await }
-    });
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+    let fourth = waiting(4);
+    settle().await;
     m.close();
-    assert_eq!(waiting.await.unwrap(), Err(RouteError::Closed(4)));
+    assert_eq!(fourth.await.unwrap(), Err(RouteError::Closed(4)));
     assert_eq!(m.try_pop(), Some(3), "close keeps what was delivered");
 }
 

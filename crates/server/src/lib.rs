@@ -106,12 +106,6 @@ struct ToolCall {
     _slot: OwnedSemaphorePermit,
 }
 
-/// A call out of the mailbox, its slot given back.
-struct CallTaken {
-    call: u64,
-    arguments: Value,
-}
-
 /// The tools and what runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tool {
@@ -279,16 +273,15 @@ impl McpServer {
                 {
                     // The slot is free again: the longest-waiting call takes it.
                     drop(_slot);
-                    let call = CallTaken { call, arguments };
                     let Some(server) = weak.upgrade() else { return };
                     match tool {
-                        Tool::Echo => server.answer(call.call, echo(&call.arguments)),
-                        Tool::Text => server.answer(call.call, Ok(server.text.clone())),
+                        Tool::Echo => server.answer(call, echo(&arguments)),
+                        Tool::Text => server.answer(call, Ok(server.text.clone())),
                         Tool::Proxy => {
                             let upstream = upstream.clone();
                             tokio::spawn(async move {
-                                let outcome = proxy(upstream.as_ref(), &call.arguments).await;
-                                server.answer(call.call, outcome);
+                                let outcome = proxy(upstream.as_ref(), &arguments).await;
+                                server.answer(call, outcome);
                             });
                         }
                     }
