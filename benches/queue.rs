@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::Backoff;
 use mcpbench::group::Group;
 use mcpbench::latency::Method;
 use mcpbench::parallel::run_threads;
@@ -46,30 +47,36 @@ impl Queue for ArrayQueue<u64> {
 }
 
 /// `producers` threads push `N` messages in all, `consumers` threads pop them all;
-/// a full or empty queue spins with a yield. Returns the wall time.
+/// a full or empty queue backs off (crossbeam's `Backoff`: a few spins, then
+/// yields), so a waiting thread neither burns its core's share with yields at once
+/// nor sleeps through a slot freed a moment later. Returns the wall time.
 fn threaded<Q: Queue>(q: &Q, producers: usize, consumers: usize) -> Duration {
     let per_producer = N / producers as u64;
     let total = per_producer * producers as u64;
     let popped = std::sync::atomic::AtomicU64::new(0);
     let (elapsed, sums) = run_threads(producers + consumers, |t| {
         if t < producers {
+            let backoff = Backoff::new();
             for i in 0..per_producer {
                 let mut v = i;
                 while let Err(back) = q.push(v) {
                     v = back;
-                    std::thread::yield_now();
+                    backoff.snooze();
                 }
+                backoff.reset();
             }
             0
         } else {
+            let backoff = Backoff::new();
             let mut sum = 0u64;
             while popped.load(std::sync::atomic::Ordering::Relaxed) < total {
                 match q.pop() {
                     Some(v) => {
                         sum = sum.wrapping_add(v);
                         popped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        backoff.reset();
                     }
-                    None => std::thread::yield_now(),
+                    None => backoff.snooze(),
                 }
             }
             sum

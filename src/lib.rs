@@ -8,10 +8,12 @@
 
 pub use mcpbench_alloc as alloc;
 pub mod args;
+pub mod ceilings;
 pub mod env;
 pub mod files;
 pub mod group;
 pub mod harness;
+pub mod instructions;
 pub mod latency;
 pub mod messages;
 pub mod parallel;

@@ -8,7 +8,7 @@ use mcpbench::report::criterion::read_run;
 use mcpbench::report::inputs::Run;
 use mcpbench::report::targets::Targets;
 use mcpbench::report::{
-    ReportError, ReportPaths, compare_runs, render, save_baseline, write_report,
+    CompareOptions, ReportError, ReportPaths, compare_runs, render, save_baseline, write_report,
 };
 
 fn fixtures() -> PathBuf {
@@ -134,7 +134,7 @@ fn targets_are_applied_as_written() {
     let ops = run.benches["queue/push_pop/100k"].per_second().unwrap();
     // Exactly at the measured rate: met. A hair above: missed. No hidden factor.
     targets.min_ops_per_s = ops;
-    let at = render::build(&run, &targets, None, 5.0);
+    let at = render::build(&run, &targets, None, 5.0, None);
     let queue = at.tests.iter().find(|t| t.name == "queue").unwrap();
     assert_eq!(
         at.executive
@@ -145,7 +145,7 @@ fn targets_are_applied_as_written() {
         render::Status::Pass
     );
     targets.min_ops_per_s = ops * 1.0001;
-    let above = render::build(&run, &targets, None, 5.0);
+    let above = render::build(&run, &targets, None, 5.0, None);
     assert_eq!(
         above
             .executive
@@ -161,8 +161,15 @@ fn targets_are_applied_as_written() {
 #[test]
 fn a_run_compared_with_itself_flags_nothing() {
     let s = Scratch::new();
-    save_baseline("a", &s.criterion(), &s.baselines()).unwrap();
-    let (md, regressed) = compare_runs("a", None, &s.criterion(), &s.baselines(), 5.0).unwrap();
+    save_baseline("a", &s.criterion(), None, &s.baselines()).unwrap();
+    let (md, regressed) = compare_runs(
+        "a",
+        None,
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap();
     assert!(!regressed, "{md}");
     assert!(md.contains("**0 regression(s)**"), "{md}");
     assert_eq!(md.matches("no change (noise)").count(), 7, "{md}");
@@ -188,9 +195,16 @@ fn slow_down(s: &Scratch, id: &str, factor: f64) {
 #[test]
 fn a_bench_made_20_percent_slower_is_the_only_regression() {
     let s = Scratch::new();
-    save_baseline("base", &s.criterion(), &s.baselines()).unwrap();
+    save_baseline("base", &s.criterion(), None, &s.baselines()).unwrap();
     slow_down(&s, "queue/push_pop/100k", 1.2);
-    let (md, regressed) = compare_runs("base", None, &s.criterion(), &s.baselines(), 5.0).unwrap();
+    let (md, regressed) = compare_runs(
+        "base",
+        None,
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap();
     assert!(regressed);
     assert!(md.contains("**1 regression(s)**"), "{md}");
     let line = md.lines().find(|l| l.contains("REGRESSION")).unwrap();
@@ -199,20 +213,32 @@ fn a_bench_made_20_percent_slower_is_the_only_regression() {
         "{line}"
     );
     // The same comparison, baseline to baseline.
-    save_baseline("slow", &s.criterion(), &s.baselines()).unwrap();
-    let (_, regressed) =
-        compare_runs("base", Some("slow"), &s.criterion(), &s.baselines(), 5.0).unwrap();
+    save_baseline("slow", &s.criterion(), None, &s.baselines()).unwrap();
+    let (_, regressed) = compare_runs(
+        "base",
+        Some("slow"),
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap();
     assert!(regressed);
     // Faster is shown, never failed.
-    let (md, regressed) =
-        compare_runs("slow", Some("base"), &s.criterion(), &s.baselines(), 5.0).unwrap();
+    let (md, regressed) = compare_runs(
+        "slow",
+        Some("base"),
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap();
     assert!(!regressed && md.contains("improvement"), "{md}");
 }
 
 #[test]
 fn a_slowdown_within_the_intervals_is_noise() {
     let s = Scratch::new();
-    save_baseline("base", &s.criterion(), &s.baselines()).unwrap();
+    save_baseline("base", &s.criterion(), None, &s.baselines()).unwrap();
     // 6% slower than the base, but the netio intervals are wider than that.
     let before = read_run(&s.criterion()).unwrap()["netio/pingpong/zero_copy"].clone();
     let width = (before.ci_upper_ns - before.ci_lower_ns) / before.typical_ns;
@@ -221,16 +247,30 @@ fn a_slowdown_within_the_intervals_is_noise() {
         "fixture interval too narrow for this test: {width}"
     );
     slow_down(&s, "netio/pingpong/zero_copy", 1.06);
-    let (md, regressed) = compare_runs("base", None, &s.criterion(), &s.baselines(), 5.0).unwrap();
+    let (md, regressed) = compare_runs(
+        "base",
+        None,
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap();
     assert!(!regressed, "{md}");
 }
 
 #[test]
 fn benches_on_one_side_only_are_listed() {
     let s = Scratch::new();
-    save_baseline("base", &s.criterion(), &s.baselines()).unwrap();
+    save_baseline("base", &s.criterion(), None, &s.baselines()).unwrap();
     std::fs::remove_dir_all(s.criterion().join("netio/codec_decode")).unwrap();
-    let (md, regressed) = compare_runs("base", None, &s.criterion(), &s.baselines(), 5.0).unwrap();
+    let (md, regressed) = compare_runs(
+        "base",
+        None,
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap();
     assert!(!regressed);
     assert!(
         md.lines()
@@ -335,10 +375,18 @@ fn baseline_from_another_bench_set_is_refused() {
             .into_iter()
             .map(|(id, m)| (format!("elsewhere/{id}"), m))
             .collect(),
+        instructions: Default::default(),
     };
     std::fs::create_dir_all(s.baselines()).unwrap();
     other.save(&s.baselines().join("other.json")).unwrap();
-    let e = compare_runs("other", None, &s.criterion(), &s.baselines(), 5.0).unwrap_err();
+    let e = compare_runs(
+        "other",
+        None,
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap_err();
     assert!(
         matches!(e, ReportError::ForeignBaseline { .. }) && e.to_string().contains("other.json"),
         "{e}"
@@ -348,7 +396,14 @@ fn baseline_from_another_bench_set_is_refused() {
         r#"{"schema":"something/1","benches":{}}"#,
     )
     .unwrap();
-    let e = compare_runs("junk", None, &s.criterion(), &s.baselines(), 5.0).unwrap_err();
+    let e = compare_runs(
+        "junk",
+        None,
+        &s.criterion(),
+        &s.baselines(),
+        &CompareOptions::threshold(5.0),
+    )
+    .unwrap_err();
     assert!(matches!(e, ReportError::Schema { .. }), "{e}");
 }
 

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mcpbench::report::{self, DEFAULT_THRESHOLD_PCT, ReportPaths, workspace_root};
+use mcpbench::report::noise::DEFAULT_UNSTABLE_ABOVE_PCT;
+use mcpbench::report::{
+    self, CompareOptions, DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, DEFAULT_THRESHOLD_PCT, NoiseChoice,
+    ReportPaths, workspace_root,
+};
 
 #[derive(Parser)]
 #[command(
@@ -42,20 +46,59 @@ enum Command {
         #[command(subcommand)]
         action: BaselineAction,
     },
-    /// Compare two baselines, or a baseline with the latest run; exit 1 on a regression.
+    /// Compare two versions; exit 1 on a regression. Each side is one baseline or
+    /// several rounds of one version, comma-separated (`scripts/gate` makes them
+    /// by running the two versions alternately). CPU-bound benches are judged on
+    /// instruction counts when both sides have them, the others on the median of
+    /// their wall-clock rounds.
     Compare {
-        /// The base: a baseline name (baselines/NAME.json) or a path.
+        /// The base: baseline names (baselines/NAME.json) or paths, comma-separated.
         base: String,
-        /// The new side; default: the latest run in target/criterion.
+        /// The new side, the same way; default: the latest run in target/criterion.
         new: Option<String>,
-        /// Least slowdown, percent, that counts as a regression (when the 95%
-        /// intervals are also apart).
-        #[arg(long, default_value_t = DEFAULT_THRESHOLD_PCT)]
+        /// Least wall-clock change, percent, that counts (the bench's measured
+        /// noise and the spread of the rounds can only raise it).
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD_PCT, value_parser = percent)]
         threshold: f64,
+        /// Least instruction-count change, percent, that counts.
+        #[arg(long, default_value_t = DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, value_parser = percent)]
+        instructions_threshold: f64,
+        /// The noise file; default: baselines/noise-<this machine>.json if it exists.
+        #[arg(long, conflicts_with = "no_noise")]
+        noise: Option<PathBuf>,
+        /// Use no noise file.
+        #[arg(long)]
+        no_noise: bool,
         /// Criterion's output folder, for the latest run.
         #[arg(long)]
         criterion: Option<PathBuf>,
     },
+    /// Measure run-to-run noise: from baselines of one commit (at least 3, run one
+    /// after another on this machine; `scripts/noise` makes them), write each
+    /// bench's spread to baselines/noise-<machine>.json.
+    Noise {
+        /// The baselines, names or paths.
+        #[arg(required = true, num_args = 3..)]
+        runs: Vec<String>,
+        /// Spread, percent, above which a bench is named unstable.
+        #[arg(long, default_value_t = DEFAULT_UNSTABLE_ABOVE_PCT, value_parser = percent)]
+        unstable_above: f64,
+        /// Where to write (default baselines/noise-<machine>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A percentage: a finite number from 0 to 1000.
+fn percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number: {e}"))?;
+    if v.is_finite() && (0.0..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s}: a percentage from 0 to 1000 is expected"))
+    }
 }
 
 #[derive(Subcommand)]
@@ -67,7 +110,31 @@ enum BaselineAction {
         /// Criterion's output folder.
         #[arg(long)]
         criterion: Option<PathBuf>,
+        /// Instruction counts to store beside the times (a file written by `cargo
+        /// bench --bench instructions`). Default: target/mcpbench/instructions.json
+        /// when it was written at this commit.
+        #[arg(long)]
+        instructions: Option<PathBuf>,
     },
+}
+
+/// The default instruction counts of `baseline save`: target/mcpbench/instructions.json,
+/// only when it was counted at the commit being saved (a file left by another
+/// commit would give the baseline another version's counts).
+fn current_instructions() -> Option<PathBuf> {
+    let path = mcpbench::instructions::InstructionsFile::default_path();
+    let file = report::load_instructions(&path).ok()?;
+    let here = mcpbench::env::Environment::capture().git_commit;
+    if file.environment.git_commit == here {
+        Some(path)
+    } else {
+        eprintln!(
+            "note: {} was counted at {}, not at {here}: saved without instruction counts",
+            path.display(),
+            file.environment.git_commit
+        );
+        None
+    }
 }
 
 fn main() -> ExitCode {
@@ -101,36 +168,84 @@ fn main() -> ExitCode {
             )
         }
         Command::Baseline {
-            action: BaselineAction::Save { name, criterion },
+            action:
+                BaselineAction::Save {
+                    name,
+                    criterion,
+                    instructions,
+                },
         } => match report::baseline::check_name(&name) {
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
             Ok(()) => {
-                report::save_baseline(&name, &criterion.unwrap_or(defaults.criterion), &baselines)
-                    .map(|path| {
-                        println!("baseline: wrote {}", path.display());
-                        true
-                    })
+                let counts = instructions.or_else(current_instructions);
+                report::save_baseline(
+                    &name,
+                    &criterion.unwrap_or(defaults.criterion),
+                    counts.as_deref(),
+                    &baselines,
+                )
+                .map(|path| {
+                    println!("baseline: wrote {}", path.display());
+                    true
+                })
             }
         },
         Command::Compare {
             base,
             new,
             threshold,
+            instructions_threshold,
+            noise,
+            no_noise,
             criterion,
-        } => report::compare_runs(
-            &base,
-            new.as_deref(),
-            &criterion.unwrap_or(defaults.criterion),
-            &baselines,
-            threshold,
-        )
-        .map(|(md, regressed)| {
-            println!("{md}");
-            !regressed
-        }),
+        } => {
+            let options = CompareOptions {
+                threshold_pct: threshold,
+                instructions_threshold_pct: instructions_threshold,
+                noise: match (noise, no_noise) {
+                    (Some(p), _) => NoiseChoice::File(p),
+                    (None, true) => NoiseChoice::Off,
+                    (None, false) => NoiseChoice::ThisMachine,
+                },
+            };
+            report::compare_runs(
+                &base,
+                new.as_deref(),
+                &criterion.unwrap_or(defaults.criterion),
+                &baselines,
+                &options,
+            )
+            .map(|(md, regressed)| {
+                println!("{md}");
+                !regressed
+            })
+        }
+        Command::Noise {
+            runs,
+            unstable_above,
+            out,
+        } => report::save_noise(&runs, &baselines, unstable_above, out.as_deref()).map(
+            |(path, file)| {
+                println!(
+                    "noise: wrote {} ({} benches)",
+                    path.display(),
+                    file.benches.len()
+                );
+                let mut unstable: Vec<_> = file
+                    .benches
+                    .iter()
+                    .filter(|(_, n)| n.spread_pct > file.unstable_above_pct)
+                    .collect();
+                unstable.sort_by(|a, b| b.1.spread_pct.total_cmp(&a.1.spread_pct));
+                for (id, n) in unstable {
+                    println!("  unstable: {id} (spread {:.1}%)", n.spread_pct);
+                }
+                true
+            },
+        ),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

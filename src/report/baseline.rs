@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::criterion::Measured;
 use super::error::{ReportError, load_json, write};
 use crate::env::Environment;
+use crate::instructions::Count;
 
 /// Schema tag of [`Baseline`].
 pub const BASELINE_SCHEMA: &str = "mcpbench.baseline/1";
@@ -23,15 +24,23 @@ pub struct Baseline {
     pub environment: Environment,
     /// Results by bench id.
     pub benches: BTreeMap<String, Measured>,
+    /// Instruction counts by bench id (`benches/instructions.rs`), when the run
+    /// had them; baselines saved before counts existed have none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instructions: BTreeMap<String, Count>,
 }
 
 impl Baseline {
     /// A baseline of `benches`, measured here and now.
-    pub fn new(benches: BTreeMap<String, Measured>) -> Baseline {
+    pub fn new(
+        benches: BTreeMap<String, Measured>,
+        instructions: BTreeMap<String, Count>,
+    ) -> Baseline {
         Baseline {
             schema: BASELINE_SCHEMA.to_string(),
             environment: Environment::capture(),
             benches,
+            instructions,
         }
     }
 
@@ -51,11 +60,31 @@ impl Baseline {
             });
         }
         let baseline: Baseline = load_json(path, "a baseline saved by `scripts/baseline save`")?;
+        let invalid = |reason: String| ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
         if baseline.benches.is_empty() {
-            return Err(ReportError::Invalid {
-                path: path.to_path_buf(),
-                reason: "baseline holds no bench".into(),
-            });
+            return Err(invalid("baseline holds no bench".into()));
+        }
+        // A time that is not a positive finite number could never show a change.
+        for (id, m) in &baseline.benches {
+            let ok = |v: f64| v.is_finite() && v > 0.0;
+            if !(ok(m.typical_ns) && ok(m.ci_lower_ns) && ok(m.ci_upper_ns))
+                || m.ci_lower_ns > m.ci_upper_ns
+            {
+                return Err(invalid(format!(
+                    "{id}: typical_ns {} with interval [{}, {}] is not a positive, finite, ordered time",
+                    m.typical_ns, m.ci_lower_ns, m.ci_upper_ns
+                )));
+            }
+        }
+        for (id, c) in &baseline.instructions {
+            if c.instructions == 0 || c.per_iteration == 0 {
+                return Err(invalid(format!(
+                    "{id}: an instruction count of 0 cannot be right"
+                )));
+            }
         }
         Ok(baseline)
     }

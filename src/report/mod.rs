@@ -7,6 +7,7 @@ pub mod compare;
 pub mod criterion;
 pub mod error;
 pub mod inputs;
+pub mod noise;
 pub mod render;
 pub mod targets;
 
@@ -15,11 +16,19 @@ use std::path::{Path, PathBuf};
 pub use error::ReportError;
 
 use baseline::Baseline;
+use noise::NoiseFile;
+
+use crate::instructions::{INSTRUCTIONS_SCHEMA, InstructionsFile};
 use inputs::Run;
 use targets::Targets;
 
-/// Default regression threshold of `compare`, percent.
+/// Default least wall-clock change `compare` counts, percent (the noise file and
+/// the rounds can only raise it).
 pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
+/// Default least instruction-count change `compare` counts, percent. Counts of one
+/// binary repeat to within ~0.1% here (hash seeds differ per process); 2% leaves
+/// room and still catches a 10% slowdown of a component path.
+pub const DEFAULT_INSTRUCTIONS_THRESHOLD_PCT: f64 = 2.0;
 
 /// The workspace root (where `baselines/` is).
 pub fn workspace_root() -> PathBuf {
@@ -67,11 +76,20 @@ pub fn write_report(
         }
         None => None,
     };
+    // This machine's noise file, if measured: names unstable benches and tells a
+    // ceiling beaten by noise from one beaten for real.
+    let noise_path = noise::default_path(&workspace_root().join("baselines"));
+    let noise = if noise_path.exists() {
+        Some(NoiseFile::load(&noise_path)?)
+    } else {
+        None
+    };
     let report = render::build(
         &run,
         &targets,
         loaded.as_ref().map(|(n, b)| (*n, b)),
         threshold_pct,
+        noise.as_ref(),
     );
     let md_path = paths.out.join("report.md");
     error::write(
@@ -94,45 +112,172 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Saves the Criterion run in `criterion_dir` as baseline `name` under
-/// `baselines_dir`; returns the file written.
+/// `baselines_dir`, with the instruction counts of `instructions` when given (a
+/// missing or malformed file is an error then); returns the file written.
 pub fn save_baseline(
     name: &str,
     criterion_dir: &Path,
+    instructions: Option<&Path>,
     baselines_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
     let path = baseline::resolve(name, baselines_dir);
     let run = criterion::read_run(criterion_dir)?;
-    Baseline::new(run).save(&path)?;
+    let counts = match instructions {
+        Some(file) => load_instructions(file)?.counts,
+        None => Default::default(),
+    };
+    Baseline::new(run, counts).save(&path)?;
     Ok(path)
 }
 
-/// Compares baseline `base` with baseline `new`, or with the run in
-/// `criterion_dir` when `new` is `None`. Returns the Markdown table and whether
-/// anything regressed.
+/// Reads and checks `target/mcpbench/instructions.json` (or another such file).
+pub fn load_instructions(path: &Path) -> Result<InstructionsFile, ReportError> {
+    let file: InstructionsFile = error::load_json(
+        path,
+        "instruction counts written by `cargo bench --bench instructions`",
+    )?;
+    if file.schema != INSTRUCTIONS_SCHEMA {
+        return Err(ReportError::Schema {
+            path: path.to_path_buf(),
+            found: file.schema,
+            expected: INSTRUCTIONS_SCHEMA,
+        });
+    }
+    if let Some((id, _)) = file
+        .counts
+        .iter()
+        .find(|(_, c)| c.instructions == 0 || c.per_iteration == 0)
+    {
+        return Err(ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("{id}: an instruction count of 0 cannot be right"),
+        });
+    }
+    Ok(file)
+}
+
+/// Which noise file a comparison uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoiseChoice {
+    /// `baselines/noise-<this machine>.json` if it exists.
+    ThisMachine,
+    /// This file (an error if it cannot be read).
+    File(PathBuf),
+    /// None: thresholds from the flags and the rounds only.
+    Off,
+}
+
+/// The settings of `compare`.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// Least wall-clock change that counts, percent.
+    pub threshold_pct: f64,
+    /// Least instruction-count change that counts, percent.
+    pub instructions_threshold_pct: f64,
+    /// The noise file.
+    pub noise: NoiseChoice,
+}
+
+impl CompareOptions {
+    /// The defaults, with wall-clock threshold `pct` and no noise file.
+    pub fn threshold(pct: f64) -> CompareOptions {
+        CompareOptions {
+            threshold_pct: pct,
+            instructions_threshold_pct: DEFAULT_INSTRUCTIONS_THRESHOLD_PCT,
+            noise: NoiseChoice::Off,
+        }
+    }
+}
+
+/// Loads a comma-separated list of baselines (the rounds of one side).
+fn load_side(list: &str, baselines_dir: &Path) -> Result<Vec<Baseline>, ReportError> {
+    list.split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| Baseline::load(&baseline::resolve(n, baselines_dir)))
+        .collect()
+}
+
+/// Compares the rounds of `base` (baseline names or paths, comma-separated) with
+/// those of `new`, or with the run in `criterion_dir` when `new` is `None`.
+/// Returns the Markdown table and whether anything regressed.
 pub fn compare_runs(
     base: &str,
     new: Option<&str>,
     criterion_dir: &Path,
     baselines_dir: &Path,
-    threshold_pct: f64,
+    options: &CompareOptions,
 ) -> Result<(String, bool), ReportError> {
-    let base_path = baseline::resolve(base, baselines_dir);
-    let base_run = Baseline::load(&base_path)?;
-    let (new_run, new_name) = match new {
-        Some(n) => (
-            Baseline::load(&baseline::resolve(n, baselines_dir))?.benches,
-            n.to_string(),
-        ),
+    let base_rounds = load_side(base, baselines_dir)?;
+    let (new_rounds, new_name) = match new {
+        Some(n) => (load_side(n, baselines_dir)?, format!("`{n}`")),
         None => (
-            criterion::read_run(criterion_dir)?,
+            vec![Baseline::new(
+                criterion::read_run(criterion_dir)?,
+                Default::default(),
+            )],
             format!("the run in {}", criterion_dir.display()),
         ),
     };
-    if !base_run.benches.keys().any(|k| new_run.contains_key(k)) {
-        return Err(ReportError::ForeignBaseline { path: base_path });
+    let shares = |a: &Baseline| {
+        new_rounds
+            .iter()
+            .any(|b| a.benches.keys().any(|k| b.benches.contains_key(k)))
+    };
+    if !base_rounds.iter().any(shares) {
+        let name = base.split(',').next().unwrap_or(base);
+        return Err(ReportError::ForeignBaseline {
+            path: baseline::resolve(name, baselines_dir),
+        });
     }
-    let rows = compare::compare(&base_run.benches, &new_run, threshold_pct);
+    let noise = match &options.noise {
+        NoiseChoice::Off => None,
+        NoiseChoice::File(p) => Some(NoiseFile::load(p)?),
+        NoiseChoice::ThisMachine => {
+            let p = noise::default_path(baselines_dir);
+            if p.exists() {
+                Some(NoiseFile::load(&p)?)
+            } else {
+                None
+            }
+        }
+    };
+    let gate = compare::Gate {
+        threshold_pct: options.threshold_pct,
+        instructions_threshold_pct: options.instructions_threshold_pct,
+        noise: noise.as_ref(),
+    };
+    let rows = compare::compare(&base_rounds, &new_rounds, &gate);
     let mut md = format!("### Benchmark comparison: `{base}` → {new_name}\n\n");
-    md.push_str(&compare::markdown(&rows, threshold_pct));
+    md.push_str(&compare::markdown(
+        &rows,
+        &gate,
+        (base_rounds.len(), new_rounds.len()),
+    ));
     Ok((md, compare::regressed(&rows)))
+}
+
+/// Computes the noise of the runs `names` (baselines of one commit) and writes it
+/// to `out`; returns the file.
+pub fn save_noise(
+    names: &[String],
+    baselines_dir: &Path,
+    unstable_above_pct: f64,
+    out: Option<&Path>,
+) -> Result<(PathBuf, NoiseFile), ReportError> {
+    let runs: Vec<Baseline> = names
+        .iter()
+        .map(|n| Baseline::load(&baseline::resolve(n, baselines_dir)))
+        .collect::<Result<_, _>>()?;
+    let file = NoiseFile::from_runs(names, &runs, unstable_above_pct).map_err(|reason| {
+        ReportError::Invalid {
+            path: baselines_dir.to_path_buf(),
+            reason,
+        }
+    })?;
+    let path = out.map_or_else(
+        || baselines_dir.join(format!("noise-{}.json", file.machine)),
+        Path::to_path_buf,
+    );
+    file.save(&path)?;
+    Ok((path, file))
 }

@@ -8,9 +8,10 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::baseline::Baseline;
-use super::compare::{Verdict, compare, human_ns};
+use super::compare::{Gate, Verdict, compare, human_ns};
 use super::criterion::{Measured, Unit};
 use super::inputs::Run;
+use super::noise::NoiseFile;
 use super::targets::{Kind, Targets};
 use crate::env::Environment;
 use crate::files::{MemoryFile, SustainedFile};
@@ -74,6 +75,10 @@ pub struct CeilingRatio {
     pub min: f64,
     /// Met or not.
     pub status: Status,
+    /// The ratio is above 1.0 by more than the two benches' run-to-run noise (or
+    /// the default threshold without a noise file): the component beats its
+    /// ceiling, so the ceiling is not the library's limit and must be fixed.
+    pub too_weak: bool,
 }
 
 /// One bench in a component block.
@@ -89,6 +94,9 @@ pub struct BenchLine {
     pub latency: Option<LatencyFile>,
     /// Against its ceiling, when the targets pair it with one.
     pub ceiling: Option<CeilingRatio>,
+    /// The bench's run-to-run spread, percent, when the noise file names it
+    /// unstable.
+    pub unstable_spread_pct: Option<f64>,
     /// Change of the typical time against the baseline, percent (+ = slower).
     pub baseline_change_pct: Option<f64>,
     /// The compare verdict against the baseline.
@@ -178,14 +186,25 @@ pub fn build(
     targets: &Targets,
     baseline: Option<(&str, &Baseline)>,
     threshold_pct: f64,
+    noise: Option<&NoiseFile>,
 ) -> Report {
     let mut missing = Vec::new();
     let verdicts: BTreeMap<String, (Option<f64>, Verdict)> = baseline
         .map(|(_, b)| {
-            compare(&b.benches, &run.benches, threshold_pct)
-                .into_iter()
-                .map(|r| (r.id, (r.change_pct, r.verdict)))
-                .collect()
+            let latest = Baseline::new(run.benches.clone(), BTreeMap::new());
+            let gate = Gate {
+                threshold_pct,
+                instructions_threshold_pct: super::DEFAULT_INSTRUCTIONS_THRESHOLD_PCT,
+                noise: None,
+            };
+            compare(
+                std::slice::from_ref(b),
+                std::slice::from_ref(&latest),
+                &gate,
+            )
+            .into_iter()
+            .map(|r| (r.id, (r.change_pct, r.verdict)))
+            .collect()
         })
         .unwrap_or_default();
     let ratio_of = |bench: &str| -> Option<CeilingRatio> {
@@ -193,11 +212,17 @@ pub fn build(
         let ours = run.benches.get(bench)?.per_second()?;
         let ceiling = run.benches.get(&r.ceiling)?.per_second()?;
         let ratio = ours / ceiling;
+        let spread = |id: &str| noise.and_then(|n| n.benches.get(id)).map(|b| b.spread_pct);
+        let margin_pct = match (spread(bench), spread(&r.ceiling)) {
+            (Some(a), Some(b)) => a.max(b),
+            _ => threshold_pct,
+        };
         Some(CeilingRatio {
             ceiling: r.ceiling.clone(),
             ratio,
             min: r.min,
             status: Status::of(ratio >= r.min),
+            too_weak: ratio > 1.0 + margin_pct / 100.0,
         })
     };
     for r in &targets.ratio {
@@ -240,6 +265,10 @@ pub fn build(
                         per_second: m.per_second(),
                         latency: run.latency.get(id).cloned(),
                         ceiling: ratio_of(id),
+                        unstable_spread_pct: noise
+                            .filter(|n| n.unstable(id))
+                            .and_then(|n| n.benches.get(id))
+                            .map(|b| b.spread_pct),
                         baseline_change_pct: change,
                         baseline_verdict: verdict,
                     });
@@ -487,6 +516,12 @@ pub fn build(
             c.ratio, c.ceiling, c.min
         ));
     }
+    for (id, c) in ratios.iter().filter(|(_, c)| c.too_weak) {
+        bottleneck.push(format!(
+            "Ceiling too weak: `{id}` runs at {:.2}× `{}`, beyond noise: that ceiling is not the library's limit.",
+            c.ratio, c.ceiling
+        ));
+    }
 
     Report {
         environment: Environment::capture(),
@@ -591,7 +626,11 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                     format!("{} ({}, {})", l.count, l.method, l.load)
                 });
                 let ceiling = b.ceiling.as_ref().map_or("—".into(), |c| {
-                    format!("{:.2}× (≥ {:.2}) {}", c.ratio, c.min, c.status.cell())
+                    let weak = if c.too_weak { ", ceiling too weak" } else { "" };
+                    format!("{:.2}× (≥ {:.2}) {}{weak}", c.ratio, c.min, c.status.cell())
+                });
+                let unstable = b.unstable_spread_pct.map_or(String::new(), |p| {
+                    format!(" (unstable: run-to-run spread {p:.0}%)")
                 });
                 let change = match (b.baseline_change_pct, b.baseline_verdict) {
                     (Some(c), Some(v)) => format!(
@@ -607,7 +646,7 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                 };
                 let _ = writeln!(
                     o,
-                    "| `{}` | {rate} | {} | {} | {} | {} | {} | {} | {} | {method} | {ceiling} | {change} |",
+                    "| `{}`{unstable} | {rate} | {} | {} | {} | {} | {} | {} | {} | {method} | {ceiling} | {change} |",
                     b.id,
                     human_ns(m.typical_ns),
                     m.samples,
@@ -704,7 +743,7 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
     if let Some(b) = &r.baseline {
         let _ = writeln!(
             o,
-            "\nChanges are against baseline `{b}` (typical time; a regression needs the threshold exceeded and the 95% intervals apart)."
+            "\nChanges are against baseline `{b}` (typical time of one run each; a regression needs the threshold exceeded and the 95% intervals apart: a hint, not the gate's verdict, which `scripts/gate` reaches from interleaved rounds and instruction counts)."
         );
     }
     o

@@ -1,0 +1,235 @@
+//! Instruction counts of CPU-bound workloads under valgrind's callgrind: the
+//! pull-request gate's signal for code whose speed does not depend on I/O.
+//!
+//! Wall-clock times on a shared machine move by 5-50% between runs; the number of
+//! instructions a workload executes does not move with the machine's load. Each
+//! workload of `benches/instructions.rs` runs in a child process under
+//! `valgrind --tool=callgrind` with collection switched off, except inside
+//! [`mcpbench_measured`] (`--toggle-collect`), so set-up, the warm-up iteration and
+//! teardown are not counted. The count is per iteration of the time bench with the
+//! same id, so the two sit side by side in a baseline.
+//!
+//! Why a runner of our own and not the `gungraun` crate: gungraun needs its runner
+//! binary installed (`cargo install`) at exactly the library's version, and a
+//! harness of its own; what we need is one valgrind invocation per workload and one
+//! number from its output file, which is this module.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::Environment;
+
+/// Schema tag of [`InstructionsFile`].
+pub const INSTRUCTIONS_SCHEMA: &str = "mcpbench.instructions/1";
+
+/// The environment variable that makes the bench binary run one workload as
+/// valgrind's child instead of driving valgrind.
+pub const CHILD_ENV: &str = "MCPBENCH_INSTRUCTIONS_CHILD";
+
+/// Instructions of one workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    /// Instructions executed by one iteration (callgrind's `Ir` inside
+    /// [`mcpbench_measured`]).
+    pub instructions: u64,
+    /// Operations one iteration performs (the time bench's `Throughput`).
+    pub per_iteration: u64,
+    /// How the workload differs from the time bench of the same id, if it does
+    /// (for example "one thread" where the time bench uses two).
+    pub note: String,
+}
+
+impl Count {
+    /// Instructions per operation.
+    pub fn per_op(&self) -> f64 {
+        self.instructions as f64 / self.per_iteration.max(1) as f64
+    }
+}
+
+/// `target/mcpbench/instructions.json`: the counts of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstructionsFile {
+    /// Always [`INSTRUCTIONS_SCHEMA`].
+    pub schema: String,
+    /// Where and from which commit.
+    pub environment: Environment,
+    /// `valgrind --version`.
+    pub valgrind: String,
+    /// Counts by bench id.
+    pub counts: BTreeMap<String, Count>,
+}
+
+impl InstructionsFile {
+    /// Where `benches/instructions.rs` writes its file in this target directory.
+    pub fn default_path() -> PathBuf {
+        crate::results::target_dir()
+            .join("mcpbench")
+            .join("instructions.json")
+    }
+}
+
+/// One CPU-bound workload: `setup` builds its fixture and returns the iteration,
+/// which the runner calls once to warm up and once more to count.
+pub struct Workload {
+    /// The id of the time bench it mirrors (`registry/lookup/100k`).
+    pub id: &'static str,
+    /// Operations per iteration.
+    pub per_iteration: u64,
+    /// How it differs from the time bench, or "".
+    pub note: &'static str,
+    /// Builds the fixture, outside any count.
+    pub setup: fn() -> Box<dyn FnMut()>,
+}
+
+/// The measured region: callgrind counts only inside this function
+/// (`--toggle-collect=mcpbench_measured`). Unmangled so the name is exact;
+/// never inlined so it exists as a function at all.
+#[inline(never)]
+#[unsafe(no_mangle)]
+pub extern "Rust" fn mcpbench_measured(iteration: &mut dyn FnMut()) {
+    iteration();
+}
+
+/// Runs `workload` in this process: set-up, one warm-up iteration (lazy
+/// initialisation, first growth of tables), then one iteration in the measured
+/// region. Under callgrind that iteration is what gets counted.
+pub fn run_child(workload: &Workload) {
+    let mut iteration = (workload.setup)();
+    iteration();
+    mcpbench_measured(&mut *iteration);
+}
+
+/// Why a count could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    /// valgrind is not on the PATH.
+    #[error("valgrind not found ({0}): install it (Debian: apt-get install valgrind)")]
+    NoValgrind(std::io::Error),
+    /// The child under valgrind failed.
+    #[error("{id}: the workload under valgrind exited with {status}: {stderr}")]
+    Child {
+        /// The workload.
+        id: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The end of what it printed.
+        stderr: String,
+    },
+    /// callgrind's output file has no `totals:` line, or an unreadable one.
+    #[error("{}: no instruction total in callgrind's output ({reason})", path.display())]
+    Output {
+        /// The callgrind output file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// `valgrind --version`, or the reason it cannot run.
+pub fn valgrind_version() -> Result<String, CountError> {
+    let out = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .map_err(CountError::NoValgrind)?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Counts the instructions of one iteration of `workload`: runs `exe` (the bench
+/// binary) under callgrind with [`CHILD_ENV`] naming the workload, and reads the
+/// total from the output file written into `scratch`.
+pub fn count(exe: &Path, workload: &Workload, scratch: &Path) -> Result<Count, CountError> {
+    let out_file = scratch.join(format!("callgrind.{}.out", workload.id.replace('/', "_")));
+    let output = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--collect-atstart=no")
+        .arg("--toggle-collect=mcpbench_measured")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg(exe)
+        .env(CHILD_ENV, workload.id)
+        .output()
+        .map_err(CountError::NoValgrind)?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        return Err(CountError::Child {
+            id: workload.id.to_string(),
+            status: output.status,
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    let text = std::fs::read_to_string(&out_file).map_err(|e| CountError::Output {
+        path: out_file.clone(),
+        reason: e.to_string(),
+    })?;
+    let instructions = parse_totals(&text).map_err(|reason| CountError::Output {
+        path: out_file.clone(),
+        reason,
+    })?;
+    let _ = std::fs::remove_file(&out_file);
+    Ok(Count {
+        instructions,
+        per_iteration: workload.per_iteration,
+        note: workload.note.to_string(),
+    })
+}
+
+/// The `totals:` line of a callgrind output file (the first event, `Ir`). A zero
+/// total means the measured region never ran under collection: refused.
+pub fn parse_totals(text: &str) -> Result<u64, String> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("totals:"))
+        .ok_or("no `totals:` line")?;
+    let first = line
+        .split_whitespace()
+        .next()
+        .ok_or("empty `totals:` line")?;
+    let total: u64 = first
+        .parse()
+        .map_err(|e| format!("`totals: {first}`: {e}"))?;
+    if total == 0 {
+        return Err("0 instructions: mcpbench_measured was never called".into());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_total_of_a_callgrind_file() {
+        let text =
+            "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 5012\ntotals: 5012\n";
+        assert_eq!(parse_totals(text), Ok(5012));
+    }
+
+    #[test]
+    fn refuses_a_file_without_a_total_or_with_zero() {
+        assert!(parse_totals("events: Ir\n").is_err());
+        assert!(parse_totals("totals: x\n").is_err());
+        let zero = parse_totals("totals: 0\n").unwrap_err();
+        assert!(zero.contains("never called"), "{zero}");
+    }
+
+    #[test]
+    fn the_child_counts_one_iteration_after_a_warm_up() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static RUNS: AtomicU32 = AtomicU32::new(0);
+        let w = Workload {
+            id: "t/x/1",
+            per_iteration: 4,
+            note: "",
+            setup: || {
+                Box::new(|| {
+                    RUNS.fetch_add(1, Ordering::SeqCst);
+                })
+            },
+        };
+        run_child(&w);
+        assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+    }
+}

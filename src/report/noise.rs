@@ -1,0 +1,235 @@
+//! Run-to-run noise, measured: `baselines/noise-<machine>.json`.
+//!
+//! Criterion's confidence interval describes one run; on a shared machine two runs
+//! of the same commit differ by far more than it. So the gate learns each bench's
+//! spread from K runs of one commit (`scripts/noise`), and a change counts only
+//! beyond it (as rustc-perf gates each benchmark on its own historical spread).
+//!
+//! A bench's spread is `(slowest - fastest) / fastest` over the K runs: the largest
+//! difference two runs of the same code showed. The gate compares medians of
+//! several rounds per side, which move less than single runs, so this is a
+//! conservative threshold.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::Baseline;
+use super::error::{ReportError, load_json, write};
+use crate::env::Environment;
+
+/// Schema tag of [`NoiseFile`].
+pub const NOISE_SCHEMA: &str = "mcpbench.noise/1";
+
+/// Default spread above which a bench is named unstable, percent.
+pub const DEFAULT_UNSTABLE_ABOVE_PCT: f64 = 25.0;
+
+/// Least number of runs a noise file is computed from.
+pub const MIN_RUNS: usize = 3;
+
+/// One bench's run-to-run noise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchNoise {
+    /// Runs the bench appeared in.
+    pub runs: usize,
+    /// Median typical time over the runs, ns per iteration.
+    pub median_ns: f64,
+    /// `(slowest - fastest) / fastest` of the typical times, percent.
+    pub spread_pct: f64,
+    /// The same for the instruction counts, when the runs had them.
+    pub instructions_spread_pct: Option<f64>,
+}
+
+/// `baselines/noise-<machine>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseFile {
+    /// Always [`NOISE_SCHEMA`].
+    pub schema: String,
+    /// The machine name in the file name ([`machine_name`]).
+    pub machine: String,
+    /// Where the last of the runs was measured.
+    pub environment: Environment,
+    /// The baselines it was computed from, in order.
+    pub runs: Vec<String>,
+    /// Spread above which a bench is named unstable, percent.
+    pub unstable_above_pct: f64,
+    /// Noise by bench id.
+    pub benches: BTreeMap<String, BenchNoise>,
+}
+
+/// A file-name-safe name for the machine of `env`: its CPU model and core count
+/// (`amd-epyc-2c`).
+pub fn machine_name(env: &Environment) -> String {
+    let mut name = String::new();
+    for c in env.cpu_model.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.ends_with('-') && !name.is_empty() {
+            name.push('-');
+        }
+    }
+    format!("{}-{}c", name.trim_end_matches('-'), env.cores)
+}
+
+/// Where the noise file of this machine lives under `baselines_dir`.
+pub fn default_path(baselines_dir: &Path) -> PathBuf {
+    baselines_dir.join(format!(
+        "noise-{}.json",
+        machine_name(&Environment::capture())
+    ))
+}
+
+/// `(max - min) / min` in percent; 0 for fewer than two values.
+pub fn spread_pct(values: &[f64]) -> f64 {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if values.len() < 2 || min <= 0.0 {
+        0.0
+    } else {
+        (max - min) / min * 100.0
+    }
+}
+
+/// The median of `values` (mean of the middle two for an even count); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[n / 2]),
+        n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+impl NoiseFile {
+    /// The noise of `runs` (named `names`), all of one commit on this machine.
+    /// Benches in fewer than [`MIN_RUNS`] runs are left out.
+    pub fn from_runs(
+        names: &[String],
+        runs: &[Baseline],
+        unstable_above_pct: f64,
+    ) -> Result<NoiseFile, String> {
+        if runs.len() < MIN_RUNS {
+            return Err(format!(
+                "{} run(s) given; the spread needs at least {MIN_RUNS} runs of the same commit",
+                runs.len()
+            ));
+        }
+        let commits: Vec<&str> = runs
+            .iter()
+            .map(|r| r.environment.git_commit.as_str())
+            .collect();
+        if commits.iter().any(|c| *c != commits[0]) {
+            return Err(format!(
+                "the runs come from different commits ({}): noise is measured on one commit",
+                commits.join(", ")
+            ));
+        }
+        let mut ids: Vec<&String> = runs.iter().flat_map(|r| r.benches.keys()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut benches = BTreeMap::new();
+        for id in ids {
+            let times: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.benches.get(id).map(|m| m.typical_ns))
+                .collect();
+            if times.len() < MIN_RUNS {
+                continue;
+            }
+            let counts: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.instructions.get(id).map(|c| c.instructions as f64))
+                .collect();
+            benches.insert(
+                id.clone(),
+                BenchNoise {
+                    runs: times.len(),
+                    median_ns: median(&times).unwrap_or(0.0),
+                    spread_pct: spread_pct(&times),
+                    instructions_spread_pct: (counts.len() >= 2).then(|| spread_pct(&counts)),
+                },
+            );
+        }
+        let environment = runs.last().map(|r| r.environment.clone()).ok_or("no run")?;
+        Ok(NoiseFile {
+            schema: NOISE_SCHEMA.to_string(),
+            machine: machine_name(&environment),
+            environment,
+            runs: names.to_vec(),
+            unstable_above_pct,
+            benches,
+        })
+    }
+
+    /// Reads and checks a noise file.
+    pub fn load(path: &Path) -> Result<NoiseFile, ReportError> {
+        let what = "a noise file written by `scripts/noise`";
+        let file: NoiseFile = load_json(path, what)?;
+        if file.schema != NOISE_SCHEMA {
+            return Err(ReportError::Schema {
+                path: path.to_path_buf(),
+                found: file.schema,
+                expected: NOISE_SCHEMA,
+            });
+        }
+        let invalid = |reason: String| ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !(file.unstable_above_pct.is_finite() && file.unstable_above_pct > 0.0) {
+            return Err(invalid(format!(
+                "unstable_above_pct {} is not a positive number",
+                file.unstable_above_pct
+            )));
+        }
+        for (id, n) in &file.benches {
+            let ok = |v: f64| v.is_finite() && v >= 0.0;
+            if !ok(n.spread_pct) || !n.instructions_spread_pct.is_none_or(ok) {
+                return Err(invalid(format!(
+                    "{id}: spread is not a finite, non-negative percentage"
+                )));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Writes the file.
+    pub fn save(&self, path: &Path) -> Result<(), ReportError> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        write(path, &(text + "\n"))
+    }
+
+    /// True when bench `id`'s measured spread is above the unstable bound.
+    pub fn unstable(&self, id: &str) -> bool {
+        self.benches
+            .get(id)
+            .is_some_and(|n| n.spread_pct > self.unstable_above_pct)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_and_median() {
+        assert!((spread_pct(&[100.0, 110.0, 105.0]) - 10.0).abs() < 1e-9);
+        assert_eq!(spread_pct(&[100.0]), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn machine_names_are_file_safe() {
+        let mut env = Environment::capture();
+        env.cpu_model = "AMD EPYC 7B13 64-Core Processor".into();
+        env.cores = 2;
+        assert_eq!(machine_name(&env), "amd-epyc-7b13-64-core-processor-2c");
+    }
+}
