@@ -352,6 +352,7 @@ impl mcpbench_pool::Manager for Noop {
 
 fn pool_noop_1task() -> Box<dyn FnMut()> {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("tokio runtime");
     let pool = Pool::new(Noop, &PoolConfig::default()).expect("valid config");

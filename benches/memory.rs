@@ -1,6 +1,6 @@
 //! Test 6, memory: allocator-counted live bytes before, while loaded and after
 //! teardown of each component, and the bytes each entry, session, queued message
-//! and connection costs (METHOD.md: leaks by allocation counting, not RSS; RSS
+//! and connection costs (docs/method.md: leaks by allocation counting, not RSS; RSS
 //! reported beside, labelled). Not a Criterion bench: it writes
 //! `target/mcpbench/memory.json` (schema `mcpbench.memory/1`) and prints a table.
 //!

@@ -1,4 +1,4 @@
-//! The environment every result is recorded with (METHOD.md: CPU model, core count,
+//! The environment every result is recorded with (docs/method.md: CPU model, core count,
 //! OS, rustc version, crate version, git commit, date).
 
 use serde::{Deserialize, Serialize};

@@ -12,7 +12,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use crate::latency::{Method, Recorder};
 use crate::parallel::timed_batches;
 
-/// Timer reads per batch for sub-microsecond operations (METHOD.md).
+/// Timer reads per batch for sub-microsecond operations (docs/method.md).
 pub const BATCH: u64 = 100;
 
 /// A named group of benches. See the [module docs](self).

@@ -153,7 +153,13 @@ pub fn count(exe: &Path, workload: &Workload, scratch: &Path) -> Result<Count, C
         .map_err(CountError::NoValgrind)?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        // The workload's own last lines, without valgrind's (`==PID==`).
+        let tail: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("=="))
+            .rev()
+            .take(8)
+            .collect();
         return Err(CountError::Child {
             id: workload.id.to_string(),
             status: output.status,

@@ -1,4 +1,4 @@
-//! Latency distributions, the way METHOD.md asks: every sample into an
+//! Latency distributions, the way docs/method.md asks: every sample into an
 //! HdrHistogram at nanosecond resolution, the count printed beside the
 //! percentiles, sub-microsecond operations timed in batches.
 //!

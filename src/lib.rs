@@ -3,7 +3,7 @@
 //! counting allocator, thread and batch timing, realistic MCP messages, and the
 //! flamegraph profiler. A bench file reads as the workload it measures.
 //!
-//! The measuring rules are in `../shared/METHOD.md` of the project; each module says
+//! The measuring rules are in `docs/method.md`; each module says
 //! which rule it implements.
 
 pub use mcpbench_alloc as alloc;

@@ -11,7 +11,7 @@ use crate::latency::{Recorder, histogram};
 
 /// Runs `work(thread_index)` on `threads` threads released together, and returns
 /// the wall-clock time from the first thread's start to the last thread's end
-/// (METHOD.md: throughput is ops over wall-clock time, never a sum of per-thread
+/// (docs/method.md: throughput is ops over wall-clock time, never a sum of per-thread
 /// rates) with each thread's result. Threads are spawned before the clock starts,
 /// and each reads the clock itself: a coordinating thread woken late by the
 /// scheduler would start the clock after the work began.

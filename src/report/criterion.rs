@@ -22,7 +22,7 @@ pub enum Unit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
     /// Typical nanoseconds per iteration: Criterion's slope estimate where it has
-    /// one, else the mean (METHOD.md).
+    /// one, else the mean (docs/method.md).
     pub typical_ns: f64,
     /// Lower bound of the typical time's confidence interval.
     pub ci_lower_ns: f64,

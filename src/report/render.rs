@@ -600,7 +600,7 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                 o,
                 "The seed published {} for this test ({ours}); {}",
                 human_rate(seed, None),
-                t.seed_note.as_deref().unwrap_or("see seed/NOTES.md")
+                t.seed_note.as_deref().unwrap_or("see docs/erlmcp-report.md")
             );
         }
         if !t.benches.is_empty() {

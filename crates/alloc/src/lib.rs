@@ -1,5 +1,5 @@
 //! A counting global allocator: live bytes and allocation counts, for leak checks
-//! and per-entry costs (METHOD.md: leaks are measured by counting allocations, not
+//! and per-entry costs (docs/method.md: leaks are measured by counting allocations, not
 //! by RSS). Install it in a bench or binary with
 //! `#[global_allocator] static ALLOC: mcpbench_alloc::Counting = mcpbench_alloc::Counting;`
 //! (the benches reach it as `mcpbench::alloc`).

@@ -1,5 +1,5 @@
 //! `mcpbench-load connections --count N`: N concurrent MCP connections, actually
-//! opened, against `mcpbench-server`, measured (issue 6).
+//! opened, against `mcpbench-server`, measured.
 //!
 //! A process here may hold 20,000 open files and a loopback source address has about
 //! 28,000 ephemeral ports per destination, so the harness runs as many server
@@ -185,7 +185,7 @@ impl Tally {
 
     /// Calls `from..to` of `schedule` had no reply by `deadline` (or were never
     /// sent): each is a latency sample of at least `deadline - due`, recorded as
-    /// that lower bound so percentiles keep every late call (METHOD.md: every
+    /// that lower bound so percentiles keep every late call (docs/method.md: every
     /// sample), not only the ones that made it.
     fn censor(&self, schedule: &Schedule, from: u64, to: u64, deadline: tokio::time::Instant) {
         Tally::add(&self.censored, to.saturating_sub(from));
