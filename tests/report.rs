@@ -10,6 +10,7 @@ use mcpbench::report::targets::Targets;
 use mcpbench::report::{
     CompareOptions, ReportError, ReportPaths, compare_runs, render, save_baseline, write_report,
 };
+use mcpbench_files::ConnectionsFile;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -423,19 +424,21 @@ fn a_bench_the_targets_name_but_the_run_lacks_is_reported_missing() {
 #[test]
 fn connection_load_results_enter_the_executive_table() {
     let s = Scratch::new();
-    let load = serde_json::json!({
-        "schema": "mcpbench.connections/1",
-        "requested": {"connections": 2000},
-        "connections": {"established": 2000, "failed": 0},
-        "messages": {"sent": 6000, "answered": 6000, "lost": 0, "not_sent_too_late": 0, "achieved_per_s": 1990.0, "requested_per_s": 2000.0},
-        "latency_ns": {"count": 6000, "p50": 900_000, "p99": 20_000_000, "p999": 30_000_000, "max": 40_000_000},
-        "server_memory": {"bytes_per_idle_connection": 1880.5},
-        "per_connection": {"every_call_answered": 2000, "some_call_not_answered": 0, "no_call_due": 0},
-    });
-    std::fs::write(s.side().join("connections.json"), load.to_string()).unwrap();
+    // Built from the type the load tool writes, so the fixture cannot drift from it.
+    let mut load = ConnectionsFile::example();
+    load.messages.achieved_per_s = 1990.0;
+    load.latency_ns.p99 = 20_000_000;
+    load.latency_ns.p999 = 30_000_000;
+    load.latency_ns.max = 40_000_000;
+    load.server_memory.bytes_per_idle_connection = Some(1880.5);
+    let write = |name: &str, c: &ConnectionsFile| {
+        std::fs::write(s.side().join(name), serde_json::to_string(c).unwrap()).unwrap()
+    };
+    write("connections.json", &load);
     let mut bare = load.clone();
-    bare["messages"]["achieved_per_s"] = serde_json::json!(1999.0);
-    std::fs::write(s.side().join("connections-bare.json"), bare.to_string()).unwrap();
+    bare.requested.server = mcpbench_files::ServerKind::Bare;
+    bare.messages.achieved_per_s = 1999.0;
+    write("connections-bare.json", &bare);
     let mut paths = s.paths();
     paths.targets = s.dir.path().join("targets.toml");
     let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
@@ -480,9 +483,9 @@ fn connection_load_results_enter_the_executive_table() {
     );
     // Totals can hide a connection that went unanswered: each connection counts.
     let mut one_short = load.clone();
-    one_short["per_connection"]["every_call_answered"] = serde_json::json!(1999);
-    one_short["per_connection"]["some_call_not_answered"] = serde_json::json!(1);
-    std::fs::write(s.side().join("connections.json"), one_short.to_string()).unwrap();
+    one_short.per_connection.every_call_answered = 1999;
+    one_short.per_connection.some_call_not_answered = 1;
+    write("connections.json", &one_short);
     let (report, _) = write_report(&paths, None, 5.0).unwrap();
     let opened = report
         .executive
@@ -498,6 +501,23 @@ fn connection_load_results_enter_the_executive_table() {
     let e = write_report(&paths, None, 5.0).unwrap_err();
     assert!(
         matches!(e, ReportError::Schema { .. }) && e.to_string().contains("connections.json"),
+        "{e}"
+    );
+    // A renamed or mistyped field is refused with the file and field named, never
+    // read as 0 (which would pass the row).
+    let mut v = serde_json::to_value(&load).unwrap();
+    v["messages"]["lost"] = serde_json::json!(5.0);
+    std::fs::write(s.side().join("connections.json"), v.to_string()).unwrap();
+    let e = write_report(&paths, None, 5.0).unwrap_err().to_string();
+    assert!(
+        e.contains("connections.json") && e.contains("messages.lost"),
+        "{e}"
+    );
+    v["messages"].as_object_mut().unwrap().remove("lost");
+    std::fs::write(s.side().join("connections.json"), v.to_string()).unwrap();
+    let e = write_report(&paths, None, 5.0).unwrap_err().to_string();
+    assert!(
+        e.contains("connections.json") && e.contains("missing field `lost`"),
         "{e}"
     );
 }

@@ -115,6 +115,10 @@ enum BaselineAction {
         /// when it was written at this commit.
         #[arg(long)]
         instructions: Option<PathBuf>,
+        /// The commit the run was measured at, when it is not this checkout's
+        /// (`scripts/round --dir` measures another checkout).
+        #[arg(long)]
+        commit: Option<String>,
     },
 }
 
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
                     name,
                     criterion,
                     instructions,
+                    commit,
                 },
         } => match report::baseline::check_name(&name) {
             Err(e) => {
@@ -181,10 +186,11 @@ fn main() -> ExitCode {
             }
             Ok(()) => {
                 let counts = instructions.or_else(current_instructions);
-                report::save_baseline(
+                report::save_baseline_of(
                     &name,
                     &criterion.unwrap_or(defaults.criterion),
                     counts.as_deref(),
+                    commit.as_deref(),
                     &baselines,
                 )
                 .map(|path| {

@@ -70,6 +70,10 @@ pub enum ReportError {
         /// The baseline file.
         path: PathBuf,
     },
+    /// A file shared with another process (`connections.json`) that is malformed;
+    /// the message names the file and the field.
+    #[error("{0}")]
+    File(mcpbench_files::FileError),
     /// An output could not be written.
     #[error("{}: cannot write: {source}", path.display())]
     Write {

@@ -7,6 +7,7 @@ use super::criterion::{Measured, read_run};
 use super::error::{ReportError, load_json};
 use crate::files::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
 use crate::latency::{LATENCY_SCHEMA, LatencyFile};
+use mcpbench_files::{ConnectionsFile, FileError};
 
 /// A run's results.
 #[derive(Debug, Clone)]
@@ -20,13 +21,28 @@ pub struct Run {
     /// The sustained test's file, if it ran.
     pub sustained: Option<SustainedFile>,
     /// `scripts/load connections`' result (`mcpbench.connections/1`), if it ran.
-    pub connections: Option<serde_json::Value>,
+    pub connections: Option<ConnectionsFile>,
     /// The same load against the bare ceiling (`--server bare`), if it ran.
-    pub connections_bare: Option<serde_json::Value>,
+    pub connections_bare: Option<ConnectionsFile>,
 }
 
-/// Schema tag of `connections.json` (written by `crates/load`).
-pub const CONNECTIONS_SCHEMA: &str = "mcpbench.connections/1";
+/// Reads `connections.json` if it is there, through the type its writer
+/// (`mcpbench-load`) uses: a missing or mistyped field is an error naming it.
+fn load_connections(path: &Path) -> Result<Option<ConnectionsFile>, ReportError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    ConnectionsFile::load(path).map(Some).map_err(|e| match e {
+        FileError::Schema {
+            found, expected, ..
+        } => ReportError::Schema {
+            path: path.to_path_buf(),
+            found,
+            expected,
+        },
+        other => ReportError::File(other),
+    })
+}
 
 /// Checks a latency file: known schema, values present, percentiles in order.
 pub fn check_latency(path: &Path, l: &LatencyFile) -> Result<(), ReportError> {
@@ -139,17 +155,8 @@ impl Run {
         if let Some(s) = &sustained {
             check_latency(&sustained_path, &s.latency)?;
         }
-        let connections_path = side_dir.join("connections.json");
-        let connections: Option<serde_json::Value> = optional(
-            &connections_path,
-            CONNECTIONS_SCHEMA,
-            "the connection-load results",
-        )?;
-        let connections_bare: Option<serde_json::Value> = optional(
-            &side_dir.join("connections-bare.json"),
-            CONNECTIONS_SCHEMA,
-            "the connection-load results against the bare ceiling",
-        )?;
+        let connections = load_connections(&side_dir.join("connections.json"))?;
+        let connections_bare = load_connections(&side_dir.join("connections-bare.json"))?;
         Ok(Run {
             benches,
             latency,

@@ -120,13 +120,29 @@ pub fn save_baseline(
     instructions: Option<&Path>,
     baselines_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
+    save_baseline_of(name, criterion_dir, instructions, None, baselines_dir)
+}
+
+/// [`save_baseline`] of a run measured in another checkout: `commit` is recorded
+/// as the run's commit instead of this checkout's.
+pub fn save_baseline_of(
+    name: &str,
+    criterion_dir: &Path,
+    instructions: Option<&Path>,
+    commit: Option<&str>,
+    baselines_dir: &Path,
+) -> Result<PathBuf, ReportError> {
     let path = baseline::resolve(name, baselines_dir);
     let run = criterion::read_run(criterion_dir)?;
     let counts = match instructions {
         Some(file) => load_instructions(file)?.counts,
         None => Default::default(),
     };
-    Baseline::new(run, counts).save(&path)?;
+    let mut baseline = Baseline::new(run, counts);
+    if let Some(commit) = commit {
+        baseline.environment.git_commit = commit.to_string();
+    }
+    baseline.save(&path)?;
     Ok(path)
 }
 

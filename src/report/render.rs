@@ -16,6 +16,7 @@ use super::targets::{Kind, Targets};
 use crate::env::Environment;
 use crate::files::{MemoryFile, SustainedFile};
 use crate::latency::LatencyFile;
+use mcpbench_files::ConnectionsFile;
 
 /// Whether a target is met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,9 +145,9 @@ pub struct Report {
     /// The sustained test's results.
     pub sustained: Option<SustainedFile>,
     /// The connection load's results (`scripts/load connections`).
-    pub connections: Option<serde_json::Value>,
+    pub connections: Option<ConnectionsFile>,
     /// The same load against the bare ceiling (`--server bare`).
-    pub connections_bare: Option<serde_json::Value>,
+    pub connections_bare: Option<ConnectionsFile>,
 }
 
 impl Report {
@@ -384,51 +385,34 @@ pub fn build(
         });
     }
     if let Some(c) = &run.connections {
-        let requested = c["requested"]["connections"].as_u64().unwrap_or(0);
-        let established = c["connections"]["established"].as_u64().unwrap_or(0);
-        let m = &c["messages"];
-        let (lost, not_sent) = (
-            m["lost"].as_u64().unwrap_or(0),
-            m["not_sent_too_late"].as_u64().unwrap_or(0),
-        );
-        // Older result files have no per-connection counts: then only totals count.
-        let short = c["per_connection"]["some_call_not_answered"]
-            .as_u64()
-            .unwrap_or(0);
-        let each = match c["per_connection"]["every_call_answered"].as_u64() {
-            Some(n) => format!("; every call answered on {n} connections"),
-            None => String::new(),
-        };
+        let requested = c.requested.connections;
+        let established = c.connections.established;
+        let m = &c.messages;
         // The same load against the bare ceiling, when it ran with the same plan.
         let ceiling = run
             .connections_bare
             .as_ref()
-            .filter(|b| b["requested"]["connections"] == c["requested"]["connections"])
-            .and_then(|b| b["messages"]["achieved_per_s"].as_f64())
+            .filter(|b| b.requested.connections == requested)
             .map_or(String::new(), |b| {
-                format!(" (bare ceiling, same load: {} msg/s)", b.round())
+                format!(
+                    " (bare ceiling, same load: {} msg/s)",
+                    b.messages.achieved_per_s.round()
+                )
             });
         executive.push(ExecRow {
             metric: "Concurrent MCP connections, actually opened (`scripts/load`)".into(),
             value: format!(
-                "{established} of {requested}; {} msg/s answered of {} requested{ceiling}; {lost} lost, {not_sent} not sent{each}",
-                m["achieved_per_s"].as_f64().unwrap_or(0.0).round(),
-                m["requested_per_s"].as_f64().unwrap_or(0.0).round()
+                "{established} of {requested}; {} msg/s answered of {} requested{ceiling}; {} lost, {} not sent; every call answered on {} connections",
+                m.achieved_per_s.round(),
+                m.requested_per_s.round(),
+                m.lost,
+                m.not_sent_too_late,
+                c.per_connection.every_call_answered
             ),
             target: "all, each answered, none lost".into(),
-            status: Status::of(
-                established == requested
-                    && requested > 0
-                    && lost == 0
-                    && not_sent == 0
-                    && short == 0,
-            ),
+            status: Status::of(c.all_answered()),
         });
-        let l = &c["latency_ns"];
-        let (p99, count) = (
-            l["p99"].as_u64().unwrap_or(0),
-            l["count"].as_u64().unwrap_or(0),
-        );
+        let (p99, count) = (c.latency_ns.p99, c.latency_ns.count);
         executive.push(ExecRow {
             metric: "P99 latency under the connection load (open-loop)".into(),
             value: format!("{} ({count} samples)", ms(p99)),
@@ -440,7 +424,7 @@ pub fn build(
             },
         });
         if let Some(max) = targets.max_bytes_per_idle_connection {
-            let per = c["server_memory"]["bytes_per_idle_connection"].as_f64();
+            let per = c.server_memory.bytes_per_idle_connection;
             executive.push(ExecRow {
                 metric: "Server heap per idle connection (allocation-counted)".into(),
                 value: per.map_or("—".into(), |b| format!("{b:.0} B")),
@@ -600,7 +584,9 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                 o,
                 "The seed published {} for this test ({ours}); {}",
                 human_rate(seed, None),
-                t.seed_note.as_deref().unwrap_or("see docs/erlmcp-report.md")
+                t.seed_note
+                    .as_deref()
+                    .unwrap_or("see docs/erlmcp-report.md")
             );
         }
         if !t.benches.is_empty() {
@@ -722,19 +708,8 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
             );
         }
     }
-    if let Some(c) = &r.connections {
-        let text = serde_json::to_string_pretty(c).unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "\n## Concurrent connections (`scripts/load connections`)\n\n```json\n{text}\n```"
-        );
-    }
-    if let Some(c) = &r.connections_bare {
-        let text = serde_json::to_string_pretty(c).unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "\n## The same load against the bare ceiling (`scripts/load connections --server bare`)\n\n```json\n{text}\n```"
-        );
+    if r.connections.is_some() || r.connections_bare.is_some() {
+        connections_table(&mut o, r.connections.as_ref(), r.connections_bare.as_ref());
     }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {
@@ -750,6 +725,98 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
 }
 
 /// A horizontal bar chart (log scale) of each test's headline throughput, its
+/// The connection load (`scripts/load connections`), ours and the bare ceiling side
+/// by side, one row per figure.
+fn connections_table(
+    o: &mut String,
+    ours: Option<&ConnectionsFile>,
+    bare: Option<&ConnectionsFile>,
+) {
+    let _ = writeln!(
+        o,
+        "\n## Concurrent connections (`scripts/load connections`)\n\n| | mcpbench-server | bare ceiling (`--server bare`) |\n|---|---:|---:|"
+    );
+    fn ms(ns: u64) -> String {
+        format!("{:.2} ms", ns as f64 / 1e6)
+    }
+    let rows: [(&str, fn(&ConnectionsFile) -> String); 12] = [
+        ("connections requested", |c| {
+            c.requested.connections.to_string()
+        }),
+        ("calls per connection per second, for", |c| {
+            format!(
+                "{} /s, {} s",
+                c.requested.rate_per_connection, c.requested.duration_s
+            )
+        }),
+        ("established / failed", |c| {
+            format!("{} / {}", c.connections.established, c.connections.failed)
+        }),
+        ("connect time", |c| {
+            format!(
+                "{:.1} s ({:.0}/s)",
+                c.connections.connect_s, c.connections.connect_per_s
+            )
+        }),
+        ("answered in the run / requested", |c| {
+            format!(
+                "{:.0} / {:.0} msg/s",
+                c.messages.achieved_per_s, c.messages.requested_per_s
+            )
+        }),
+        ("due / sent / answered", |c| {
+            format!(
+                "{} / {} / {}",
+                c.messages.due, c.messages.sent, c.messages.answered
+            )
+        }),
+        ("lost (error replies + unanswered) / not sent", |c| {
+            format!(
+                "{} ({} + {}) / {}",
+                c.messages.lost,
+                c.messages.error_replies,
+                c.messages.unanswered,
+                c.messages.not_sent_too_late
+            )
+        }),
+        ("connections with every call answered", |c| {
+            c.per_connection.every_call_answered.to_string()
+        }),
+        ("latency p50 / p99 / p99.9 / max (open-loop)", |c| {
+            let l = &c.latency_ns;
+            format!(
+                "{} / {} / {} / {}",
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.p999),
+                ms(l.max)
+            )
+        }),
+        ("latency samples (recorded at the deadline)", |c| {
+            format!("{} ({})", c.latency_ns.count, c.latency_ns.censored)
+        }),
+        (
+            "server heap per idle connection (allocation-counted)",
+            |c| {
+                c.server_memory
+                    .bytes_per_idle_connection
+                    .map_or("—".into(), |b| format!("{b:.0} B"))
+            },
+        ),
+        ("sessions left after every connection closed", |c| {
+            c.server_memory.sessions_after_close.to_string()
+        }),
+    ];
+    for (label, cell) in rows {
+        let _ = writeln!(
+            o,
+            "| {label} | {} | {} |",
+            ours.map_or("—".into(), cell),
+            bare.map_or("—".into(), cell)
+        );
+    }
+}
+
 /// ceiling, and the seed's figure, with the target as a line.
 pub fn svg(r: &Report, targets: &Targets) -> String {
     let rows: Vec<(&TestBlock, f64, Option<f64>)> = r

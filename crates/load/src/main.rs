@@ -23,9 +23,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
+use mcpbench_files::{
+    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
+    Processes, Requested, ServerKind as FileServerKind, ServerMemory, ServerStats,
+};
 use mcpbench_netio::Client;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::sync::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -335,12 +338,14 @@ fn open_file_limit() -> Option<u64> {
 /// A started child: killed when dropped (`kill_on_drop`), and it exits by itself
 /// when its stdin closes, which happens when this process ends however it ends.
 struct Proc {
+    /// "server 2", "client 5": how errors name it.
+    name: String,
     child: Child,
     stdin: Option<ChildStdin>,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
-fn spawn(program: &PathBuf, args: &[String]) -> std::io::Result<Proc> {
+fn spawn(name: String, program: &PathBuf, args: &[String]) -> std::io::Result<Proc> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -354,6 +359,7 @@ fn spawn(program: &PathBuf, args: &[String]) -> std::io::Result<Proc> {
         .take()
         .ok_or_else(|| std::io::Error::other("no stdout"))?;
     Ok(Proc {
+        name,
         child,
         stdin,
         lines: BufReader::new(stdout).lines(),
@@ -442,7 +448,7 @@ async fn orchestrate(plan: Plan) -> ExitCode {
                     .to_string(),
             );
         }
-        match spawn(&server_bin, &args) {
+        match spawn(format!("server {k}"), &server_bin, &args) {
             Ok(mut p) => {
                 match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
                     Ok(Ok(Some(line))) if line.contains("ready") => servers.push(p),
@@ -483,7 +489,7 @@ async fn orchestrate(plan: Plan) -> ExitCode {
             "--connect-concurrency".into(),
             connect_concurrency.to_string(),
         ];
-        match spawn(&exe, &args) {
+        match spawn(format!("client {k}"), &exe, &args) {
             Ok(p) => clients.push(p),
             Err(e) => {
                 eprintln!("mcpbench-load: cannot start a client process: {e}");
@@ -588,42 +594,88 @@ async fn orchestrate(plan: Plan) -> ExitCode {
             merged.value_at_quantile(p)
         }
     };
-    let result = json!({
-        "schema": "mcpbench.connections/1",
-        "requested": {"connections": count, "rate_per_connection": rate, "duration_s": duration, "result_bytes": size, "server": kind},
-        "processes": {"servers": servers.len(), "clients": clients.len(), "per_process": per_process, "open_file_limit": limit},
-        "connections": {"established": established, "failed": failed, "errors": errors, "connect_s": connect_secs, "connect_per_s": established as f64 / connect_secs.max(1e-9)},
-        "messages": {"due": due, "sent": sent, "answered": answered, "lost": lost, "error_replies": error_replies, "unanswered": unanswered, "not_sent_too_late": not_sent, "answered_in_run": answered_in_run, "achieved_per_s": answered_in_run as f64 / duration, "answered_per_s_with_grace": answered as f64 / run_secs, "requested_per_s": established as f64 * rate},
-        "per_connection": {"every_call_answered": fully_answered, "some_call_not_answered": short, "no_call_due": no_calls_due},
-        "latency_ns": {"method": "per-op, open-loop (from the intended send time); calls with no reply by the run's end + 10 s, or never sent, counted at that deadline (lower bounds); failed calls (error reply, broken connection) have no latency", "count": merged.len(), "censored": censored, "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": merged.max()},
-        "server_memory": {
-            "live_bytes_before": heap_before.live, "live_bytes_idle": heap_idle.live, "bytes_per_idle_connection": bytes_per_conn, "rss_bytes_idle": heap_idle.rss,
-            "live_bytes_after_close": heap_after.live, "sessions_after_close": heap_after.sessions, "retained_bytes_per_connection_after_close": retained_per_conn,
-            "retained_note": "after every connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0",
-            "counted": heap_idle.counted && heap_after.counted
+    let result = ConnectionsFile {
+        schema: CONNECTIONS_SCHEMA.to_string(),
+        requested: Requested {
+            connections: count,
+            rate_per_connection: rate,
+            duration_s: duration,
+            result_bytes: size as u64,
+            server: match kind {
+                ServerKind::Mcp => FileServerKind::Mcp,
+                ServerKind::Bare => FileServerKind::Bare,
+            },
         },
-        "unfinished_clients": unfinished,
-    });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&result).unwrap_or_default()
-    );
+        processes: Processes {
+            servers: servers.len() as u64,
+            clients: clients.len() as u64,
+            per_process,
+            open_file_limit: limit,
+        },
+        connections: Connections {
+            established,
+            failed,
+            errors: errors.clone(),
+            connect_s: connect_secs,
+            connect_per_s: established as f64 / connect_secs.max(1e-9),
+        },
+        messages: Messages {
+            due,
+            sent,
+            answered,
+            lost,
+            error_replies,
+            unanswered,
+            not_sent_too_late: not_sent,
+            answered_in_run,
+            achieved_per_s: answered_in_run as f64 / duration,
+            answered_per_s_with_grace: answered as f64 / run_secs,
+            requested_per_s: established as f64 * rate,
+        },
+        per_connection: PerConnection {
+            every_call_answered: fully_answered,
+            some_call_not_answered: short,
+            no_call_due: no_calls_due,
+        },
+        latency_ns: OpenLoopLatency {
+            method: "per-op, open-loop (from the intended send time); calls with no reply by the run's end + 10 s, or never sent, counted at that deadline (lower bounds); failed calls (error reply, broken connection) have no latency".into(),
+            count: merged.len(),
+            censored,
+            p50: q(0.5),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: merged.max(),
+        },
+        server_memory: ServerMemory {
+            live_bytes_before: heap_before.live,
+            live_bytes_idle: heap_idle.live,
+            bytes_per_idle_connection: bytes_per_conn,
+            rss_bytes_idle: heap_idle.rss,
+            live_bytes_after_close: heap_after.live,
+            sessions_after_close: heap_after.sessions,
+            retained_bytes_per_connection_after_close: retained_per_conn,
+            retained_note: "after every connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0".into(),
+            counted: heap_idle.counted && heap_after.counted,
+        },
+        unfinished_clients: unfinished as u64,
+    };
+    let text = serde_json::to_string_pretty(&result).unwrap_or_default() + "\n";
+    print!("{text}");
     let path = out.unwrap_or_else(|| {
         let name = match kind {
             ServerKind::Mcp => "connections.json",
             ServerKind::Bare => "connections-bare.json",
         };
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mcpbench");
-        let _ = std::fs::create_dir_all(&dir);
-        dir.canonicalize().unwrap_or(dir).join(name)
+        // The folder the report reads: $CARGO_TARGET_DIR/mcpbench, else the
+        // workspace's target/mcpbench.
+        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let workspace = workspace.canonicalize().unwrap_or(workspace);
+        mcpbench_files::results_dir(&workspace).join(name)
     });
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    if let Err(e) = std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
-    ) {
+    if let Err(e) = std::fs::write(&path, text) {
         eprintln!("mcpbench-load: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
     }
@@ -666,6 +718,7 @@ async fn orchestrate(plan: Plan) -> ExitCode {
         || unfinished > 0
         || answered < sent
         || heap_after.sessions > 0
+        || heap_after.unreadable > 0
     {
         ExitCode::FAILURE
     } else {
@@ -675,38 +728,53 @@ async fn orchestrate(plan: Plan) -> ExitCode {
 
 /// The servers' `mcpbench/stats`, summed.
 #[derive(Debug, Clone, Copy)]
-struct ServerStats {
+struct StatsSum {
     /// Allocator-counted live heap bytes.
     live: i64,
     rss: u64,
     /// Every server answered and counts its allocations.
     counted: bool,
     sessions: u64,
+    /// Servers whose reply was missing or malformed.
+    unreadable: u64,
 }
 
 /// Asks every server for its stats over its stdin/stdout (so each server answers
 /// for itself, whatever listener the kernel would pick for a new connection).
-async fn ask_servers(servers: &mut [Proc]) -> ServerStats {
-    let mut sum = ServerStats {
+async fn ask_servers(servers: &mut [Proc]) -> StatsSum {
+    let mut sum = StatsSum {
         live: 0,
         rss: 0,
         counted: true,
         sessions: 0,
+        unreadable: 0,
     };
     for s in servers.iter_mut() {
         if let Some(stdin) = s.stdin.as_mut() {
             let _ = stdin.write_all(b"stats\n").await;
         }
-        if let Ok(Ok(Some(line))) =
-            tokio::time::timeout(Duration::from_secs(10), s.lines.next_line()).await
-            && let Ok(v) = serde_json::from_str::<Value>(&line)
-        {
-            sum.live += v["liveBytes"].as_i64().unwrap_or(0);
-            sum.rss += v["rssBytes"].as_u64().unwrap_or(0);
-            sum.sessions += v["sessions"].as_u64().unwrap_or(0);
-            sum.counted &= v["allocatorCounted"].as_bool().unwrap_or(false);
-        } else {
-            sum.counted = false;
+        let reply = tokio::time::timeout(Duration::from_secs(10), s.lines.next_line()).await;
+        match reply {
+            Ok(Ok(Some(line))) => match mcpbench_files::parse::<ServerStats>(&line, &s.name) {
+                Ok(v) => {
+                    sum.live += v.live_bytes;
+                    // RSS is context only; a server that cannot read it adds 0.
+                    sum.rss += v.rss_bytes.unwrap_or(0);
+                    sum.sessions += v.sessions;
+                    sum.counted &= v.allocator_counted;
+                }
+                Err(e) => {
+                    // A reply we cannot read is not "no session left".
+                    eprintln!("mcpbench-load: {e}");
+                    sum.counted = false;
+                    sum.unreadable += 1;
+                }
+            },
+            _ => {
+                eprintln!("mcpbench-load: {} gave no stats reply within 10 s", s.name);
+                sum.counted = false;
+                sum.unreadable += 1;
+            }
         }
     }
     sum
@@ -714,7 +782,7 @@ async fn ask_servers(servers: &mut [Proc]) -> ServerStats {
 
 /// Once every client process has ended (so every connection is closed): the
 /// servers' stats when their last session is gone, or after 30 s.
-async fn stats_after_close(servers: &mut [Proc], clients: &mut [Proc]) -> ServerStats {
+async fn stats_after_close(servers: &mut [Proc], clients: &mut [Proc]) -> StatsSum {
     for c in clients.iter_mut() {
         c.stdin.take();
         let _ = tokio::time::timeout(Duration::from_secs(10), c.child.wait()).await;
@@ -722,7 +790,10 @@ async fn stats_after_close(servers: &mut [Proc], clients: &mut [Proc]) -> Server
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stats = ask_servers(servers).await;
-        if stats.sessions == 0 || !stats.counted || Instant::now() > deadline {
+        if (stats.sessions == 0 && stats.unreadable == 0)
+            || !stats.counted
+            || Instant::now() > deadline
+        {
             return stats;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

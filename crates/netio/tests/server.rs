@@ -323,10 +323,30 @@ async fn two_reuse_port_listeners_share_a_port_and_both_serve() {
 
 /// Answers `fast` at once and `slow` 100 ms later from another task; `forget`
 /// promises a reply and drops the promise.
-struct Deferring;
+/// Defers `slow` (answered after 100 ms), drops the promise of `forget`, echoes
+/// the rest; adds a permit to `seen` after each message it has taken.
+struct Deferring {
+    seen: tokio::sync::Semaphore,
+}
+
+impl Default for Deferring {
+    fn default() -> Self {
+        Deferring {
+            seen: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
 
 impl Handler for Deferring {
     async fn handle(&self, msg: Message, conn: &Conn) -> Option<Bytes> {
+        // Counted on the way out, once the promise (if any) is counted.
+        struct Seen<'a>(&'a tokio::sync::Semaphore);
+        impl Drop for Seen<'_> {
+            fn drop(&mut self) {
+                self.0.add_permits(1);
+            }
+        }
+        let _seen = Seen(&self.seen);
         match msg.method() {
             Some("slow") => {
                 let reply = conn.defer();
@@ -351,9 +371,13 @@ fn named(id: u64, method: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_replies_come_back_in_completion_order() {
-    let server = Server::bind("127.0.0.1:0", Arc::new(Deferring), ServerConfig::default())
-        .await
-        .unwrap();
+    let server = Server::bind(
+        "127.0.0.1:0",
+        Arc::new(Deferring::default()),
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
     let mut c = Client::connect(server.local_addr()).await.unwrap();
     for (id, m) in [
         (1, "slow"),
@@ -382,14 +406,16 @@ async fn deferred_replies_come_back_in_completion_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_deferred_replies_but_not_for_dropped_promises() {
-    let server = Server::bind("127.0.0.1:0", Arc::new(Deferring), ServerConfig::default())
+    let handler = Arc::new(Deferring::default());
+    let server = Server::bind("127.0.0.1:0", handler.clone(), ServerConfig::default())
         .await
         .unwrap();
     let mut c = Client::connect(server.local_addr()).await.unwrap();
     c.send(named(1, "forget").as_bytes()).unwrap();
     c.send(named(2, "slow").as_bytes()).unwrap();
     c.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Shut down only once the handler has taken both messages.
+    handler.seen.acquire_many(2).await.unwrap().forget();
     let stats = tokio::time::timeout(Duration::from_secs(5), server.shutdown())
         .await
         .unwrap();
@@ -403,9 +429,13 @@ async fn shutdown_waits_for_deferred_replies_but_not_for_dropped_promises() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_sending_still_gets_its_deferred_replies() {
-    let server = Server::bind("127.0.0.1:0", Arc::new(Deferring), ServerConfig::default())
-        .await
-        .unwrap();
+    let server = Server::bind(
+        "127.0.0.1:0",
+        Arc::new(Deferring::default()),
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
     let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
     s.write_all(format!("{}\n", named(1, "slow")).as_bytes())
         .await

@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dashmap::DashMap;
+use mcpbench_files::ServerStats;
 use mcpbench_netio::{
     Client, CloseReason, Conn, Handler, Message, MessageKind, RequestId, Server, ServerConfig,
     codes, error_response,
@@ -303,19 +304,20 @@ impl McpServer {
 
     /// What `mcpbench/stats` answers: sessions, allocator-counted live heap bytes
     /// (when the binary installed the counting allocator) and RSS.
-    pub fn stats(&self) -> Value {
+    pub fn stats(&self) -> ServerStats {
         McpServer::process_stats(self.sessions.len())
     }
 
     /// [`McpServer::stats`] with the session count given: what a harness reads
-    /// from any server process (the bare one has no sessions).
-    pub fn process_stats(sessions: usize) -> Value {
-        json!({
-            "sessions": sessions,
-            "allocatorCounted": mcpbench_alloc::installed(),
-            "liveBytes": mcpbench_alloc::live_bytes(),
-            "rssBytes": mcpbench_alloc::rss_bytes(),
-        })
+    /// from any server process (the bare one has no sessions). The type is shared
+    /// with the reader (`mcpbench-load`).
+    pub fn process_stats(sessions: usize) -> ServerStats {
+        ServerStats {
+            sessions: sessions as u64,
+            allocator_counted: mcpbench_alloc::installed(),
+            live_bytes: mcpbench_alloc::live_bytes(),
+            rss_bytes: mcpbench_alloc::rss_bytes(),
+        }
     }
 
     fn initialize(&self, id: &RequestId, msg: &Message, conn: &Conn) -> Bytes {
@@ -526,7 +528,7 @@ impl Handler for McpServer {
         Some(match method {
             "initialize" => self.initialize(&id, &msg, conn),
             "ping" => result(&id, json!({})),
-            "mcpbench/stats" => result(&id, self.stats()),
+            "mcpbench/stats" => result(&id, serde_json::to_value(self.stats()).unwrap_or_default()),
             _ if session.is_none() => {
                 error_response(Some(&id), codes::INVALID_REQUEST, "call initialize first")
             }

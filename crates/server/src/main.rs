@@ -138,7 +138,7 @@ fn main() -> ExitCode {
                         Server::Mcp(s) => s.state().stats(),
                         Server::Bare(_) => McpServer::process_stats(0),
                     };
-                    println!("{stats}");
+                    println!("{}", serde_json::to_string(&stats).unwrap_or_default());
                 }
             }
         };

@@ -2,6 +2,7 @@
 //! requests, a client vanishing mid-frame, shutdown with a request in flight.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcpbench_netio::{Client, codes};
@@ -9,6 +10,7 @@ use mcpbench_server::{Running, Settings, start};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 async fn server(settings: Settings) -> Running {
     start("127.0.0.1:0".parse().unwrap(), settings)
@@ -287,12 +289,16 @@ async fn proxy_calls_echo_upstream_through_the_pool() {
     upstream.shutdown().await;
 }
 
-/// An upstream that answers initialize at once and tool calls after `delay`.
-async fn slow_upstream(delay: Duration) -> SocketAddr {
+/// An upstream that answers initialize at once and tool calls after `delay`; it
+/// signals `arrived` as each tool call comes in, so a test can order events on it.
+async fn slow_upstream(delay: Duration) -> (SocketAddr, Arc<Notify>) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let arrived = Arc::new(Notify::new());
+    let signal = arrived.clone();
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
+            let signal = signal.clone();
             tokio::spawn(async move {
                 let (rd, mut wr) = s.into_split();
                 let mut lines = BufReader::new(rd).lines();
@@ -302,6 +308,7 @@ async fn slow_upstream(delay: Duration) -> SocketAddr {
                         continue;
                     };
                     if msg["method"] == "tools/call" {
+                        signal.notify_one();
                         tokio::time::sleep(delay).await;
                     }
                     let text = msg["params"]["arguments"]["text"].clone();
@@ -311,24 +318,25 @@ async fn slow_upstream(delay: Duration) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, arrived)
 }
 
-/// A server whose `proxy` tool waits 300 ms for its upstream, and an initialized client.
-async fn proxying_to_a_slow_upstream() -> (Running, Client) {
-    let upstream = slow_upstream(Duration::from_millis(300)).await;
+/// A server whose `proxy` tool waits 300 ms for its upstream, an initialized
+/// client, and the upstream's "a tool call arrived" signal.
+async fn proxying_to_a_slow_upstream() -> (Running, Client, Arc<Notify>) {
+    let (upstream, arrived) = slow_upstream(Duration::from_millis(300)).await;
     let s = server(Settings {
         upstream: Some(upstream),
         ..Settings::default()
     })
     .await;
     let c = session(s.local_addr()).await;
-    (s, c)
+    (s, c, arrived)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_the_request_in_flight() {
-    let (s, mut c) = proxying_to_a_slow_upstream().await;
+    let (s, mut c, arrived) = proxying_to_a_slow_upstream().await;
     c.send(
         tool(1, "proxy", json!({"text":"late"}))
             .to_string()
@@ -336,7 +344,8 @@ async fn shutdown_answers_the_request_in_flight() {
     )
     .unwrap();
     c.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Shut down only once the call is in flight at the upstream.
+    arrived.notified().await;
     let shutdown = tokio::spawn(s.shutdown());
     let r: Value = serde_json::from_slice(&c.recv().await.unwrap().unwrap()).unwrap();
     assert_eq!(r["result"]["content"][0]["text"], "late", "{r}");
@@ -352,7 +361,7 @@ async fn shutdown_answers_the_request_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_on_one_connection_are_served_concurrently() {
-    let (s, mut c) = proxying_to_a_slow_upstream().await;
+    let (s, mut c, _) = proxying_to_a_slow_upstream().await;
     c.send(
         tool(1, "proxy", json!({"text":"slow"}))
             .to_string()

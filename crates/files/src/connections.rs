@@ -1,0 +1,303 @@
+//! `connections.json`: one `mcpbench-load connections` run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::FileError;
+
+/// Schema tag of [`ConnectionsFile`].
+pub const CONNECTIONS_SCHEMA: &str = "mcpbench.connections/1";
+
+/// Which server the load ran against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    /// `mcpbench-server`.
+    Mcp,
+    /// Its bare ceiling (`mcpbench-server --bare`).
+    Bare,
+}
+
+/// What was asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Requested {
+    /// Concurrent connections.
+    pub connections: u64,
+    /// `tools/call` per second per connection.
+    pub rate_per_connection: f64,
+    /// Seconds of calls.
+    pub duration_s: f64,
+    /// Bytes of text each call returns.
+    pub result_bytes: u64,
+    /// The server.
+    pub server: ServerKind,
+}
+
+/// The processes the load was spread over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processes {
+    /// Server processes (sharing one port).
+    pub servers: u64,
+    /// Client processes.
+    pub clients: u64,
+    /// Connections per process at most.
+    pub per_process: u64,
+    /// The open-file limit per process.
+    pub open_file_limit: u64,
+}
+
+/// How connecting went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connections {
+    /// Connected and initialized.
+    pub established: u64,
+    /// Failed to connect or initialize.
+    pub failed: u64,
+    /// Failures by reason.
+    pub errors: BTreeMap<String, u64>,
+    /// Seconds until every connection was up.
+    pub connect_s: f64,
+    /// Connections per second.
+    pub connect_per_s: f64,
+}
+
+/// The calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Messages {
+    /// Calls due by the schedule.
+    pub due: u64,
+    /// Calls sent.
+    pub sent: u64,
+    /// Calls answered (by the deadline).
+    pub answered: u64,
+    /// `error_replies + unanswered`.
+    pub lost: u64,
+    /// Calls answered with an error.
+    pub error_replies: u64,
+    /// Calls sent and never answered by the deadline.
+    pub unanswered: u64,
+    /// Calls due but not sent by the deadline.
+    pub not_sent_too_late: u64,
+    /// Calls answered within the run's duration.
+    pub answered_in_run: u64,
+    /// `answered_in_run / duration`.
+    pub achieved_per_s: f64,
+    /// Answered per second, the grace period included.
+    pub answered_per_s_with_grace: f64,
+    /// `established * rate`.
+    pub requested_per_s: f64,
+}
+
+/// Per-connection outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerConnection {
+    /// Connections with every due call answered.
+    pub every_call_answered: u64,
+    /// Connections with at least one due call not answered.
+    pub some_call_not_answered: u64,
+    /// Connections that had no call due.
+    pub no_call_due: u64,
+}
+
+/// Open-loop latency of every due call, in ns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenLoopLatency {
+    /// How it was measured.
+    pub method: String,
+    /// Samples.
+    pub count: u64,
+    /// Samples recorded at the deadline (lower bounds).
+    pub censored: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// The servers' heap, allocator-counted, summed over server processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerMemory {
+    /// Before any connection.
+    pub live_bytes_before: i64,
+    /// With every connection open and idle.
+    pub live_bytes_idle: i64,
+    /// `(idle - before) / established`, when any was established.
+    pub bytes_per_idle_connection: Option<f64>,
+    /// RSS with every connection idle (context only).
+    pub rss_bytes_idle: u64,
+    /// After every connection closed.
+    pub live_bytes_after_close: i64,
+    /// Sessions left after every connection closed: must be 0.
+    pub sessions_after_close: u64,
+    /// `(after close - before) / established`: an upper bound (tables keep capacity).
+    pub retained_bytes_per_connection_after_close: Option<f64>,
+    /// What the retained figure means.
+    pub retained_note: String,
+    /// Every server counted its allocations.
+    pub counted: bool,
+}
+
+/// `target/mcpbench/connections.json` (or `connections-bare.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionsFile {
+    /// Always [`CONNECTIONS_SCHEMA`].
+    pub schema: String,
+    /// What was asked for.
+    pub requested: Requested,
+    /// Processes used.
+    pub processes: Processes,
+    /// Connecting.
+    pub connections: Connections,
+    /// Calls.
+    pub messages: Messages,
+    /// Per connection.
+    pub per_connection: PerConnection,
+    /// Latency.
+    pub latency_ns: OpenLoopLatency,
+    /// Server heap.
+    pub server_memory: ServerMemory,
+    /// Client processes that never reported their end.
+    pub unfinished_clients: u64,
+}
+
+impl ConnectionsFile {
+    /// Reads `path`, checks its schema and that its figures can all be true.
+    pub fn load(path: &Path) -> Result<ConnectionsFile, FileError> {
+        let source_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // The tag first, so a file of another version says so instead of naming
+        // the first field it lacks.
+        #[derive(Deserialize)]
+        struct Tag {
+            schema: String,
+        }
+        let tag: Tag = crate::parse(&text, &source_name)?;
+        if tag.schema != CONNECTIONS_SCHEMA {
+            return Err(FileError::Schema {
+                source_name,
+                found: tag.schema,
+                expected: CONNECTIONS_SCHEMA,
+            });
+        }
+        let file: ConnectionsFile = crate::parse(&text, &source_name)?;
+        file.check().map_err(|reason| FileError::Invalid {
+            source_name,
+            reason,
+        })?;
+        Ok(file)
+    }
+
+    /// Figures that cannot all be true are refused.
+    pub fn check(&self) -> Result<(), String> {
+        let l = &self.latency_ns;
+        if !(l.p50 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max) {
+            return Err(format!(
+                "latency_ns: percentiles out of order (p50 {}, p99 {}, p99.9 {}, max {})",
+                l.p50, l.p99, l.p999, l.max
+            ));
+        }
+        let c = &self.connections;
+        if c.established + c.failed > self.requested.connections {
+            return Err(format!(
+                "connections: {} established + {} failed > {} requested",
+                c.established, c.failed, self.requested.connections
+            ));
+        }
+        let m = &self.messages;
+        if m.lost != m.error_replies + m.unanswered {
+            return Err(format!(
+                "messages: lost {} is not error_replies {} + unanswered {}",
+                m.lost, m.error_replies, m.unanswered
+            ));
+        }
+        Ok(())
+    }
+
+    /// A complete, consistent example: 2,000 connections at 1 call/s for 3 s,
+    /// every call answered (for docs and tests; the figures are made up).
+    pub fn example() -> ConnectionsFile {
+        ConnectionsFile {
+            schema: CONNECTIONS_SCHEMA.into(),
+            requested: Requested {
+                connections: 2000,
+                rate_per_connection: 1.0,
+                duration_s: 3.0,
+                result_bytes: 4096,
+                server: ServerKind::Mcp,
+            },
+            processes: Processes {
+                servers: 1,
+                clients: 1,
+                per_process: 15_000,
+                open_file_limit: 20_000,
+            },
+            connections: Connections {
+                established: 2000,
+                failed: 0,
+                errors: Default::default(),
+                connect_s: 0.3,
+                connect_per_s: 6666.0,
+            },
+            messages: Messages {
+                due: 6000,
+                sent: 6000,
+                answered: 6000,
+                lost: 0,
+                error_replies: 0,
+                unanswered: 0,
+                not_sent_too_late: 0,
+                answered_in_run: 6000,
+                achieved_per_s: 2000.0,
+                answered_per_s_with_grace: 1500.0,
+                requested_per_s: 2000.0,
+            },
+            per_connection: PerConnection {
+                every_call_answered: 2000,
+                some_call_not_answered: 0,
+                no_call_due: 0,
+            },
+            latency_ns: OpenLoopLatency {
+                method: "per-op, open-loop".into(),
+                count: 6000,
+                censored: 0,
+                p50: 1_000_000,
+                p99: 3_000_000,
+                p999: 5_000_000,
+                max: 9_000_000,
+            },
+            server_memory: ServerMemory {
+                live_bytes_before: 1000,
+                live_bytes_idle: 3_000_000,
+                bytes_per_idle_connection: Some(1500.0),
+                rss_bytes_idle: 10_000_000,
+                live_bytes_after_close: 2000,
+                sessions_after_close: 0,
+                retained_bytes_per_connection_after_close: Some(0.5),
+                retained_note: "upper bound".into(),
+                counted: true,
+            },
+            unfinished_clients: 0,
+        }
+    }
+
+    /// Every connection established, every call answered, nothing lost, no session
+    /// left behind: what the load's exit code and the report's row require.
+    pub fn all_answered(&self) -> bool {
+        let (c, m) = (&self.connections, &self.messages);
+        self.requested.connections > 0
+            && c.established == self.requested.connections
+            && c.failed == 0
+            && m.lost == 0
+            && m.not_sent_too_late == 0
+            && self.per_connection.some_call_not_answered == 0
+    }
+}

@@ -1,0 +1,126 @@
+//! The files and replies that cross a process boundary, one type each, shared by
+//! the process that writes them and the one that reads them: a renamed field is a
+//! compile error on one side, never a silent zero on the other.
+//!
+//! - [`ConnectionsFile`]: `connections.json`, written by `mcpbench-load`, read by
+//!   the report.
+//! - [`ServerStats`]: the one-line `stats` reply of `mcpbench-server` to its
+//!   harness, read by `mcpbench-load`.
+//!
+//! Every field is required; [`parse`] refuses a missing or mistyped one with the
+//! source and the field's path named.
+//!
+//! ```
+//! use mcpbench_files::{ServerStats, parse};
+//!
+//! let ok: ServerStats = parse(
+//!     r#"{"sessions":0,"allocatorCounted":true,"liveBytes":1024,"rssBytes":4096}"#,
+//!     "server 1's stats",
+//! )
+//! .unwrap();
+//! assert_eq!(ok.live_bytes, 1024);
+//! let e = parse::<ServerStats>(r#"{"allocatorCounted":true,"liveBytes":1,"rssBytes":1}"#, "server 1's stats")
+//!     .unwrap_err();
+//! assert!(e.to_string().contains("missing field `sessions`"), "{e}");
+//! ```
+
+mod connections;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use connections::{
+    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
+    Processes, Requested, ServerKind, ServerMemory,
+};
+
+/// A file or reply that cannot be used, and why; names the source and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not JSON of the expected shape: a field missing or of the wrong type.
+    #[error("{source_name}: {}{reason}", if field.is_empty() || field == "." { String::new() } else { format!("field `{field}`: ") })]
+    Shape {
+        /// The file or reply.
+        source_name: String,
+        /// The path of the field at fault (`messages.lost`), empty at the top.
+        field: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A schema tag this version does not read.
+    #[error("{source_name}: unknown schema {found:?} (expected {expected:?})")]
+    Schema {
+        /// The file or reply.
+        source_name: String,
+        /// What it declares.
+        found: String,
+        /// What this version reads.
+        expected: &'static str,
+    },
+    /// Values that cannot all be true (percentiles out of order...).
+    #[error("{source_name}: {reason}")]
+    Invalid {
+        /// The file or reply.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Parses `text` as a `T`; `source_name` (a path, or "server 2's stats") names it
+/// in errors, with the path of the field at fault.
+pub fn parse<T: DeserializeOwned>(text: &str, source_name: &str) -> Result<T, FileError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| FileError::Shape {
+        source_name: source_name.to_string(),
+        field: e.path().to_string(),
+        reason: e.inner().to_string(),
+    })
+}
+
+/// Reads and parses the file at `path`.
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// The reply of a server process to its harness's `stats` line (and to the MCP
+/// method `mcpbench/stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStats {
+    /// Sessions open now.
+    pub sessions: u64,
+    /// The binary counts its allocations (else `live_bytes` means nothing).
+    pub allocator_counted: bool,
+    /// Allocator-counted live heap bytes.
+    pub live_bytes: i64,
+    /// Resident set size, kernel view (context only); null where the kernel does
+    /// not say.
+    pub rss_bytes: Option<u64>,
+}
+
+/// Where result files go by default: `$CARGO_TARGET_DIR/mcpbench`, else
+/// `<workspace>/target/mcpbench`, the folder the report reads.
+pub fn results_dir(workspace: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("mcpbench"),
+        None => workspace.join("target").join("mcpbench"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
