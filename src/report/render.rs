@@ -739,7 +739,8 @@ fn connections_table(
     fn ms(ns: u64) -> String {
         format!("{:.2} ms", ns as f64 / 1e6)
     }
-    let rows: [(&str, fn(&ConnectionsFile) -> String); 12] = [
+    type Cell = fn(&ConnectionsFile) -> String;
+    let rows: [(&str, Cell); 12] = [
         ("connections requested", |c| {
             c.requested.connections.to_string()
         }),

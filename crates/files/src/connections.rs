@@ -141,6 +141,9 @@ pub struct ServerMemory {
     pub retained_note: String,
     /// Every server counted its allocations.
     pub counted: bool,
+    /// Servers whose stats reply was missing or malformed (their sessions are
+    /// unknown, not zero).
+    pub servers_unreadable: u64,
 }
 
 /// `target/mcpbench/connections.json` (or `connections-bare.json`).
@@ -284,6 +287,7 @@ impl ConnectionsFile {
                 retained_bytes_per_connection_after_close: Some(0.5),
                 retained_note: "upper bound".into(),
                 counted: true,
+                servers_unreadable: 0,
             },
             unfinished_clients: 0,
         }

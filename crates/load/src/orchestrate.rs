@@ -1,0 +1,424 @@
+//! `mcpbench-load connections`: the harness, one function per phase: lay out the
+//! processes, start the servers, start the clients, connect, run, close, merge,
+//! write the result, print the summary, apply the exit policy.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use mcpbench_files::{
+    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
+    Processes, Requested, ServerKind as FileServerKind, ServerMemory,
+};
+
+use crate::cli::{Plan, ServerKind};
+use crate::counters::{ClientReport, Merged, Phase};
+use crate::procs::{Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell};
+use crate::schedule::GRACE;
+use crate::socket::{open_file_limit, system_limits_allow};
+use crate::verdict::failures;
+
+/// Connections per process: leaves room under the 20,000-file limit.
+const PER_PROCESS: u64 = 15_000;
+
+/// How many processes of each kind, and how many connections each.
+struct Layout {
+    limit: u64,
+    per_process: u64,
+    processes: u64,
+}
+
+/// Runs the whole load; the exit code is the verdict.
+pub async fn run(plan: Plan) -> ExitCode {
+    match phases(&plan).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn phases(plan: &Plan) -> Result<ExitCode, String> {
+    let layout = lay_out(plan.count)?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    let server_bin = exe.with_file_name("mcpbench-server");
+    if !server_bin.exists() {
+        return Err(format!(
+            "{} not found; build it: cargo build --release -p mcpbench-server",
+            server_bin.display()
+        ));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    announce(plan, &layout, addr);
+
+    let mut servers = start_servers(plan, &layout, &server_bin, addr).await?;
+    // Each server answers for itself on its stdin/stdout: a new connection through
+    // the shared port would reach whichever listener the kernel picks.
+    let heap_before = ask_servers(&mut servers).await;
+    let mut clients = start_clients(plan, &layout, &exe, addr)?;
+    let (mut latest, connect_secs) = connect(&mut clients, plan.count).await;
+    let heap_idle = ask_servers(&mut servers).await;
+    let run_secs = calls(&mut clients, &mut latest, plan.duration).await;
+    println!("load: closing every connection");
+    let heap_after = stats_after_close(&mut servers, &mut clients).await;
+
+    let merged = Merged::of(&latest);
+    let result = result_file(
+        plan,
+        &layout,
+        (servers.len(), clients.len()),
+        &merged,
+        (connect_secs, run_secs),
+        [heap_before, heap_idle, heap_after],
+    );
+    let path = write_result(plan, &result)?;
+    println!("load: wrote {}", path.display());
+    println!("{}", summary(&result));
+    drop(clients);
+    stop_servers(servers).await;
+    let why = failures(&result);
+    for reason in &why {
+        eprintln!("mcpbench-load: FAILED: {reason}");
+    }
+    Ok(if why.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// As many server and client processes as the open-file limit needs.
+fn lay_out(count: u64) -> Result<Layout, String> {
+    let limit = open_file_limit().unwrap_or(1024);
+    let per_process = PER_PROCESS.min(limit.saturating_sub(200)).max(1);
+    let processes = count.div_ceil(per_process);
+    if processes > 250 {
+        return Err(format!(
+            "{count} connections would need {processes} processes of {per_process}; refusing (source addresses 127.0.0.2-251)"
+        ));
+    }
+    system_limits_allow(count, count.div_ceil(processes))
+        .map_err(|why| format!("cannot run {count} connections here: {why}"))?;
+    Ok(Layout {
+        limit,
+        per_process,
+        processes,
+    })
+}
+
+fn announce(plan: &Plan, l: &Layout, addr: SocketAddr) {
+    println!(
+        "load: {} connections, {} msg/s each for {} s, {}-byte results, against {}. Open-file limit {} per process: \
+         {} server process(es) sharing {addr} (SO_REUSEPORT) and {} client process(es) from 127.0.0.2..127.0.0.{}, ≤ {} connections each.",
+        plan.count,
+        plan.rate,
+        plan.duration,
+        plan.size,
+        match plan.server {
+            ServerKind::Mcp => "mcpbench-server",
+            ServerKind::Bare => "the bare ceiling (mcpbench-server --bare: no MCP)",
+        },
+        l.limit,
+        l.processes,
+        l.processes,
+        l.processes + 1,
+        l.per_process
+    );
+}
+
+/// Starts one server process per layout slot, all on `addr`; each must say
+/// "ready" within 10 s.
+async fn start_servers(
+    plan: &Plan,
+    l: &Layout,
+    bin: &Path,
+    addr: SocketAddr,
+) -> Result<Vec<Proc>, String> {
+    let mut servers = Vec::new();
+    for k in 0..l.processes {
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            addr.to_string(),
+            "--reuse-port".into(),
+            "--result-size".into(),
+            plan.size.to_string(),
+            "--threads".into(),
+            "1".into(),
+            "--exit-on-stdin-eof".into(),
+        ];
+        if plan.server == ServerKind::Bare {
+            args.push("--bare".into());
+        }
+        if let Some(f) = &plan.flamegraph {
+            let stem = f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("flamegraph");
+            args.push("--flamegraph".into());
+            args.push(
+                f.with_file_name(format!("{stem}-server{k}.svg"))
+                    .display()
+                    .to_string(),
+            );
+        }
+        let mut p = spawn(format!("server {k}"), bin, &args)
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
+            Ok(Ok(Some(line))) if line.contains("ready") => servers.push(p),
+            other => return Err(format!("server {k} did not start: {other:?}")),
+        }
+    }
+    Ok(servers)
+}
+
+/// Starts the client processes, each from its own source address with an even
+/// share (a process with more connections than the others falls behind first:
+/// each is one thread with an equal share of the CPU).
+fn start_clients(
+    plan: &Plan,
+    l: &Layout,
+    exe: &Path,
+    addr: SocketAddr,
+) -> Result<Vec<Proc>, String> {
+    let mut clients = Vec::new();
+    for k in 0..l.processes {
+        let n = plan.count / l.processes + u64::from(k < plan.count % l.processes);
+        let args: Vec<String> = vec![
+            "client".into(),
+            "--server".into(),
+            addr.to_string(),
+            "--source".into(),
+            format!("127.0.0.{}", k + 2),
+            "--count".into(),
+            n.to_string(),
+            "--rate".into(),
+            plan.rate.to_string(),
+            "--duration".into(),
+            plan.duration.to_string(),
+            "--connect-concurrency".into(),
+            plan.connect_concurrency.to_string(),
+        ];
+        clients.push(
+            spawn(format!("client {k}"), exe, &args)
+                .map_err(|e| format!("cannot start client process {k}: {e}"))?,
+        );
+    }
+    Ok(clients)
+}
+
+/// Waits for every client to report "connected", with a progress line each second;
+/// stops early when a client process ends (it can only end early by failing) or
+/// after 60 s + 10 ms per connection.
+async fn connect(clients: &mut [Proc], count: u64) -> (Vec<ClientReport>, f64) {
+    let start = Instant::now();
+    let mut latest: Vec<ClientReport> = vec![ClientReport::default(); clients.len()];
+    let deadline = start + Duration::from_secs(60 + count / 100);
+    loop {
+        let ended = poll_reports(clients, &mut latest, Duration::from_secs(1)).await;
+        let (c, f) = latest.iter().fold((0, 0), |a, r| {
+            (a.0 + r.counters.connected, a.1 + r.counters.failed)
+        });
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "load: connecting {c}/{count} ({:.0}/s), failed {f}, {secs:.0} s",
+            c as f64 / secs.max(1e-9)
+        );
+        if latest.iter().all(|r| r.phase == Phase::Connected) {
+            break;
+        }
+        if ended > 0 {
+            eprintln!("mcpbench-load: {ended} client process(es) ended during the connect phase");
+            break;
+        }
+        if Instant::now() > deadline {
+            eprintln!("mcpbench-load: connect phase exceeded its time limit");
+            break;
+        }
+    }
+    (latest, start.elapsed().as_secs_f64())
+}
+
+/// Says "go" and follows the run with a progress line each second, until every
+/// client is done (or the run's end + twice the grace + 10 s).
+async fn calls(clients: &mut [Proc], latest: &mut [ClientReport], duration: f64) -> f64 {
+    tell(clients, "go").await;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(duration) + 2 * GRACE + Duration::from_secs(10);
+    loop {
+        let ended = poll_reports(clients, latest, Duration::from_secs(1)).await;
+        let (s, a) = latest.iter().fold((0, 0), |x, r| {
+            (x.0 + r.counters.sent, x.1 + r.counters.answered)
+        });
+        println!(
+            "load: {:.0} s / {duration} s, sent {s}, answered {a}",
+            start.elapsed().as_secs_f64()
+        );
+        if latest.iter().all(|r| r.phase == Phase::Done)
+            || ended == clients.len()
+            || Instant::now() > deadline
+        {
+            break;
+        }
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// The result file of the run.
+fn result_file(
+    plan: &Plan,
+    l: &Layout,
+    (servers, clients): (usize, usize),
+    m: &Merged,
+    (connect_secs, run_secs): (f64, f64),
+    [before, idle, after]: [StatsSum; 3],
+) -> ConnectionsFile {
+    let c = &m.counters;
+    let per_conn =
+        |live: i64| (c.connected > 0).then(|| (live - before.live) as f64 / c.connected as f64);
+    ConnectionsFile {
+        schema: CONNECTIONS_SCHEMA.to_string(),
+        requested: Requested {
+            connections: plan.count,
+            rate_per_connection: plan.rate,
+            duration_s: plan.duration,
+            result_bytes: plan.size as u64,
+            server: match plan.server {
+                ServerKind::Mcp => FileServerKind::Mcp,
+                ServerKind::Bare => FileServerKind::Bare,
+            },
+        },
+        processes: Processes {
+            servers: servers as u64,
+            clients: clients as u64,
+            per_process: l.per_process,
+            open_file_limit: l.limit,
+        },
+        connections: Connections {
+            established: c.connected,
+            failed: c.failed,
+            errors: m.errors.clone(),
+            connect_s: connect_secs,
+            connect_per_s: c.connected as f64 / connect_secs.max(1e-9),
+        },
+        messages: Messages {
+            due: c.due,
+            sent: c.sent,
+            answered: c.answered,
+            lost: c.lost(),
+            error_replies: c.error_replies,
+            unanswered: c.unanswered,
+            not_sent_too_late: c.not_sent,
+            answered_in_run: c.answered_in_run,
+            achieved_per_s: c.answered_in_run as f64 / plan.duration,
+            answered_per_s_with_grace: c.answered as f64 / run_secs.max(1e-9),
+            requested_per_s: c.connected as f64 * plan.rate,
+        },
+        per_connection: PerConnection {
+            every_call_answered: c.fully_answered,
+            some_call_not_answered: c.short,
+            no_call_due: c.no_calls_due,
+        },
+        latency_ns: OpenLoopLatency {
+            method: "per-op, open-loop (from the intended send time); calls with no reply by the run's end + 10 s, or never sent, counted at that deadline (lower bounds); failed calls (error reply, broken connection) have no latency".into(),
+            count: m.latency.len(),
+            censored: c.censored,
+            p50: m.quantile(0.5),
+            p99: m.quantile(0.99),
+            p999: m.quantile(0.999),
+            max: m.latency.max(),
+        },
+        server_memory: ServerMemory {
+            live_bytes_before: before.live,
+            live_bytes_idle: idle.live,
+            bytes_per_idle_connection: per_conn(idle.live),
+            rss_bytes_idle: idle.rss,
+            live_bytes_after_close: after.live,
+            sessions_after_close: after.sessions,
+            retained_bytes_per_connection_after_close: per_conn(after.live),
+            retained_note: "after every connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0".into(),
+            counted: idle.counted && after.counted,
+            servers_unreadable: before.unreadable.max(idle.unreadable).max(after.unreadable),
+        },
+        unfinished_clients: m.unfinished,
+    }
+}
+
+/// Writes the result where `--out` says, else where the report reads it.
+fn write_result(plan: &Plan, result: &ConnectionsFile) -> Result<PathBuf, String> {
+    let path = plan.out.clone().unwrap_or_else(|| {
+        let name = match plan.server {
+            ServerKind::Mcp => "connections.json",
+            ServerKind::Bare => "connections-bare.json",
+        };
+        // $CARGO_TARGET_DIR/mcpbench, else the workspace's target/mcpbench.
+        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let workspace = workspace.canonicalize().unwrap_or(workspace);
+        mcpbench_files::results_dir(&workspace).join(name)
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
+    print!("{text}");
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// The one-line summary printed last.
+fn summary(r: &ConnectionsFile) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let (c, m, l, mem) = (&r.connections, &r.messages, &r.latency_ns, &r.server_memory);
+    let bytes = |b: Option<f64>| b.map_or("unknown".to_string(), |b| format!("{b:.0} B"));
+    format!(
+        "load: summary: {}/{} connections ({} failed) in {:.1} s ({:.0}/s); \
+         calls due {}, sent {}, answered {}, lost {} ({} error replies, {} unanswered), not sent {}; \
+         {} connections had every call answered, {} did not; \
+         {:.0} msg/s answered during the {} s of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms over {} calls, {} of them counted at the deadline (target P99 <= 15 ms); \
+         server heap {} per idle connection, RSS {:.0} MB; after every connection closed: {} sessions left, {} per connection retained",
+        c.established,
+        r.requested.connections,
+        c.failed,
+        c.connect_s,
+        c.connect_per_s,
+        m.due,
+        m.sent,
+        m.answered,
+        m.lost,
+        m.error_replies,
+        m.unanswered,
+        m.not_sent_too_late,
+        r.per_connection.every_call_answered,
+        r.per_connection.some_call_not_answered,
+        m.achieved_per_s,
+        r.requested.duration_s,
+        m.requested_per_s,
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.p999),
+        ms(l.max),
+        l.count,
+        l.censored,
+        bytes(mem.bytes_per_idle_connection),
+        mem.rss_bytes_idle as f64 / 1e6,
+        mem.sessions_after_close,
+        bytes(mem.retained_bytes_per_connection_after_close),
+    )
+}
+
+/// Closes the servers' stdin and lets them shut down (and write flamegraphs);
+/// whatever still runs after 15 s is killed when dropped.
+async fn stop_servers(mut servers: Vec<Proc>) {
+    for s in &mut servers {
+        s.stdin.take();
+    }
+    for s in &mut servers {
+        let _ = tokio::time::timeout(Duration::from_secs(15), s.child.wait()).await;
+    }
+}

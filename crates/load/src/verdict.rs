@@ -1,0 +1,96 @@
+//! The exit policy: a run passes when every connection was established, every due
+//! call answered, nothing lost, no session outlived its connection, and every
+//! process reported. A function of the result file, so it is tested case by case.
+
+use mcpbench_files::ConnectionsFile;
+
+/// Why a run failed, one reason per broken promise; empty when it passed.
+pub fn failures(r: &ConnectionsFile) -> Vec<String> {
+    let (c, m, mem) = (&r.connections, &r.messages, &r.server_memory);
+    let mut why = Vec::new();
+    if c.established < r.requested.connections {
+        why.push(format!(
+            "{} of {} connections established ({} failed)",
+            c.established, r.requested.connections, c.failed
+        ));
+    }
+    if m.lost > 0 {
+        why.push(format!(
+            "{} calls lost ({} error replies, {} unanswered)",
+            m.lost, m.error_replies, m.unanswered
+        ));
+    }
+    if m.not_sent_too_late > 0 {
+        why.push(format!("{} calls due were never sent", m.not_sent_too_late));
+    }
+    if m.answered < m.sent && m.lost == 0 {
+        why.push(format!("{} calls sent, {} answered", m.sent, m.answered));
+    }
+    if r.per_connection.some_call_not_answered > 0 {
+        why.push(format!(
+            "{} connections had a call unanswered",
+            r.per_connection.some_call_not_answered
+        ));
+    }
+    if r.unfinished_clients > 0 {
+        why.push(format!(
+            "{} client processes never reported their end",
+            r.unfinished_clients
+        ));
+    }
+    if mem.sessions_after_close > 0 {
+        why.push(format!(
+            "{} sessions outlived their connections",
+            mem.sessions_after_close
+        ));
+    }
+    if mem.servers_unreadable > 0 {
+        why.push(format!(
+            "{} servers gave no readable stats reply (sessions left unknown)",
+            mem.servers_unreadable
+        ));
+    }
+    why
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_complete_run_passes() {
+        assert!(failures(&ConnectionsFile::example()).is_empty());
+    }
+
+    #[test]
+    fn each_broken_promise_fails_the_run_by_name() {
+        type Break = fn(&mut ConnectionsFile);
+        let cases: [(&str, Break); 8] = [
+            ("established", |r| {
+                r.connections.established -= 1;
+                r.connections.failed += 1;
+            }),
+            ("lost", |r| {
+                r.messages.lost = 1;
+                r.messages.unanswered = 1;
+            }),
+            ("never sent", |r| r.messages.not_sent_too_late = 1),
+            ("answered", |r| r.messages.answered -= 1),
+            ("a call unanswered", |r| {
+                r.per_connection.some_call_not_answered = 1;
+            }),
+            ("never reported", |r| r.unfinished_clients = 1),
+            ("outlived", |r| r.server_memory.sessions_after_close = 2),
+            ("no readable stats", |r| {
+                r.server_memory.servers_unreadable = 1
+            }),
+        ];
+        for (word, break_it) in cases {
+            let mut r = ConnectionsFile::example();
+            break_it(&mut r);
+            let why = failures(&r);
+            assert_eq!(why.len(), 1, "{word}: {why:?}");
+            assert!(why[0].contains(word), "{word}: {why:?}");
+        }
+    }
+}
