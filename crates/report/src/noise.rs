@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::Baseline;
-use super::error::{ReportError, load_json, write};
-use crate::env::Environment;
+use crate::baseline::Baseline;
+use crate::error::{ReportError, load_json, write};
+use mcpbench_files::env::Environment;
 
 /// Schema tag of [`NoiseFile`].
 pub const NOISE_SCHEMA: &str = "mcpbench.noise/1";
