@@ -224,6 +224,9 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Vec<Row> {
                 ]);
                 row.instructions_change_pct = Some(change);
                 row.channel = Some(Channel::Instructions);
+                // Counts do not share the clock's noise: the bench is judged on a
+                // stable channel, whatever its times do.
+                row.unstable = false;
                 row.threshold_pct = Some(t);
                 row.threshold_source = Some(source);
                 row.verdict = if change > t {

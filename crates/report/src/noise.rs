@@ -258,7 +258,8 @@ mod tests {
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let two = NoiseFile::from_runs(&names[..2], &[run("x", 1.0), run("x", 1.0)], 25.0);
         assert!(two.unwrap_err().contains("at least 3"));
-        let mixed = NoiseFile::from_runs(&names, &[run("x", 1.0), run("y", 1.0), run("x", 1.0)], 25.0);
+        let mixed =
+            NoiseFile::from_runs(&names, &[run("x", 1.0), run("y", 1.0), run("x", 1.0)], 25.0);
         assert!(mixed.unwrap_err().contains("different commits"));
     }
 

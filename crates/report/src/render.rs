@@ -594,9 +594,9 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
             let _ = writeln!(o, "Headline: `{h}` at **{}**.", human_rate(ops, None));
         }
         if let Some(seed) = t.seed_ops_per_s {
-            let ours = t.ops_per_s.map_or("—".into(), |ops| {
-                format!("{:.2}× its figure", ops / seed)
-            });
+            let ours = t
+                .ops_per_s
+                .map_or("—".into(), |ops| format!("{:.2}× its figure", ops / seed));
             let _ = writeln!(
                 o,
                 "The erlmcp report published {} for this test ({ours}); {}",
