@@ -429,7 +429,7 @@ fn run(selected: &[&Workload]) -> Result<(), Box<dyn std::error::Error>> {
         valgrind,
         counts,
     };
-    let path = InstructionsFile::default_path();
+    let path = mcpbench::instructions::default_path();
     mcpbench::results::write_json(&path, &file)?;
     println!("instructions: wrote {}", path.display());
     Ok(())

@@ -14,61 +14,20 @@
 //! harness of its own; what we need is one valgrind invocation per workload and one
 //! number from its output file, which is this module.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
-
-use crate::env::Environment;
-
-/// Schema tag of [`InstructionsFile`].
-pub const INSTRUCTIONS_SCHEMA: &str = "mcpbench.instructions/1";
+pub use mcpbench_files::instructions::{Count, INSTRUCTIONS_SCHEMA, InstructionsFile};
 
 /// The environment variable that makes the bench binary run one workload as
 /// valgrind's child instead of driving valgrind.
 pub const CHILD_ENV: &str = "MCPBENCH_INSTRUCTIONS_CHILD";
 
-/// Instructions of one workload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Count {
-    /// Instructions executed by one iteration (callgrind's `Ir` inside
-    /// [`mcpbench_measured`]).
-    pub instructions: u64,
-    /// Operations one iteration performs (the time bench's `Throughput`).
-    pub per_iteration: u64,
-    /// How the workload differs from the time bench of the same id, if it does
-    /// (for example "one thread" where the time bench uses two).
-    pub note: String,
-}
-
-impl Count {
-    /// Instructions per operation.
-    pub fn per_op(&self) -> f64 {
-        self.instructions as f64 / self.per_iteration.max(1) as f64
-    }
-}
-
-/// `target/mcpbench/instructions.json`: the counts of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstructionsFile {
-    /// Always [`INSTRUCTIONS_SCHEMA`].
-    pub schema: String,
-    /// Where and from which commit.
-    pub environment: Environment,
-    /// `valgrind --version`.
-    pub valgrind: String,
-    /// Counts by bench id.
-    pub counts: BTreeMap<String, Count>,
-}
-
-impl InstructionsFile {
-    /// Where `benches/instructions.rs` writes its file in this target directory.
-    pub fn default_path() -> PathBuf {
-        crate::results::target_dir()
-            .join("mcpbench")
-            .join("instructions.json")
-    }
+/// Where `benches/instructions.rs` writes its file in this target directory.
+pub fn default_path() -> PathBuf {
+    crate::results::target_dir()
+        .join("mcpbench")
+        .join("instructions.json")
 }
 
 /// One CPU-bound workload: `setup` builds its fixture and returns the iteration,

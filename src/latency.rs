@@ -10,13 +10,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 use crate::env::Environment;
 use crate::results;
 
-/// Schema tag of [`LatencyFile`].
-pub const LATENCY_SCHEMA: &str = "mcpbench.latency/1";
+pub use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
 
 /// How each recorded value was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,40 +53,6 @@ impl Load {
             Load::OpenLoop => "open-loop",
         }
     }
-}
-
-/// Percentiles of one bench id, as written to its side file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LatencyFile {
-    /// Always [`LATENCY_SCHEMA`].
-    pub schema: String,
-    /// The bench id (`group/function/parameter`).
-    pub id: String,
-    /// How each value was obtained ([`Method::label`]).
-    pub method: String,
-    /// `closed-loop` or `open-loop`.
-    #[serde(rename = "loop")]
-    pub load: String,
-    /// Always `ns`.
-    pub unit: String,
-    /// Number of values recorded; all of them are in the percentiles.
-    pub count: u64,
-    /// Smallest value.
-    pub min: u64,
-    /// Median.
-    pub p50: u64,
-    /// 95th percentile.
-    pub p95: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// Largest value.
-    pub max: u64,
-    /// Mean.
-    pub mean: f64,
-    /// Where it was measured.
-    pub environment: Environment,
 }
 
 /// A histogram for nanosecond latencies from 1 ns to 1 hour at 3 significant digits.

@@ -9,7 +9,8 @@
 pub use mcpbench_alloc as alloc;
 pub mod args;
 pub mod ceilings;
-pub mod env;
+/// Where and when a result was measured (shared with the report).
+pub use mcpbench_files::env;
 pub mod files;
 pub mod group;
 pub mod harness;
@@ -18,7 +19,6 @@ pub mod latency;
 pub mod messages;
 pub mod parallel;
 pub mod profile;
-pub mod report;
 pub mod results;
 pub mod workloads;
 

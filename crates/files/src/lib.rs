@@ -6,6 +6,9 @@
 //!   the report.
 //! - [`ServerStats`]: the one-line `stats` reply of `mcpbench-server` to its
 //!   harness, read by `mcpbench-load`.
+//! - [`latency::LatencyFile`], [`bench::MemoryFile`], [`bench::SustainedFile`],
+//!   [`instructions::InstructionsFile`]: the side files the benches write and the
+//!   report reads; [`env::Environment`], recorded in every one of them.
 //!
 //! Every field is required; [`parse`] refuses a missing or mistyped one with the
 //! source and the field's path named.
@@ -24,7 +27,11 @@
 //! assert!(e.to_string().contains("missing field `sessions`"), "{e}");
 //! ```
 
+pub mod bench;
 mod connections;
+pub mod env;
+pub mod instructions;
+pub mod latency;
 
 use std::path::{Path, PathBuf};
 
@@ -113,13 +120,18 @@ pub struct ServerStats {
     pub rss_bytes: Option<u64>,
 }
 
-/// Where result files go by default: `$CARGO_TARGET_DIR/mcpbench`, else
-/// `<workspace>/target/mcpbench`, the folder the report reads.
-pub fn results_dir(workspace: &Path) -> PathBuf {
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+pub fn target_dir(workspace: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("mcpbench"),
-        None => workspace.join("target").join("mcpbench"),
+        Some(dir) => PathBuf::from(dir),
+        None => workspace.join("target"),
     }
+}
+
+/// Where result files go by default: `<target>/mcpbench`, the folder the report
+/// reads.
+pub fn results_dir(workspace: &Path) -> PathBuf {
+    target_dir(workspace).join("mcpbench")
 }
 
 #[cfg(test)]

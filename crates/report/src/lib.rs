@@ -1,6 +1,8 @@
-//! The report, baseline and compare commands (`scripts/report`, `scripts/baseline`,
-//! `scripts/compare`; the binary is `src/bin/mcpbench.rs`). The logic lives here,
-//! tested on a captured real run (`tests/fixtures/run`).
+//! The report, baseline, compare and noise commands (`scripts/report`,
+//! `scripts/baseline`, `scripts/compare`, `scripts/noise`; the binary is
+//! `src/bin/mcpbench.rs`), apart from the bench support: reading a few JSON files
+//! builds no bench stack (no criterion, pprof or tokio). Tested on a captured real
+//! run (`tests/fixtures/run`) and on recorded gate rounds (`tests/fixtures/gate`).
 
 pub mod baseline;
 pub mod compare;
@@ -18,8 +20,8 @@ pub use error::ReportError;
 use baseline::Baseline;
 use noise::NoiseFile;
 
-use crate::instructions::{INSTRUCTIONS_SCHEMA, InstructionsFile};
 use inputs::Run;
+use mcpbench_files::instructions::{INSTRUCTIONS_SCHEMA, InstructionsFile};
 use targets::Targets;
 
 /// Default least wall-clock change `compare` counts, percent (the noise file and
@@ -32,7 +34,8 @@ pub const DEFAULT_INSTRUCTIONS_THRESHOLD_PCT: f64 = 2.0;
 
 /// The workspace root (where `baselines/` is).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Inputs and outputs of one report.
@@ -50,7 +53,7 @@ pub struct ReportPaths {
 
 impl Default for ReportPaths {
     fn default() -> Self {
-        let target = crate::results::target_dir();
+        let target = mcpbench_files::target_dir(&workspace_root());
         ReportPaths {
             criterion: target.join("criterion"),
             side: target.join("mcpbench"),

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::Baseline;
-use super::error::{ReportError, load_json, write};
-use crate::env::Environment;
+use crate::baseline::Baseline;
+use crate::error::{ReportError, load_json, write};
+use mcpbench_files::env::Environment;
 
 /// Schema tag of [`NoiseFile`].
 pub const NOISE_SCHEMA: &str = "mcpbench.noise/1";
@@ -223,6 +223,44 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(&[]), None);
+    }
+
+    fn run(commit: &str, ns: f64) -> Baseline {
+        use crate::criterion::Measured;
+        let mut b = Baseline::new(BTreeMap::new(), BTreeMap::new());
+        b.environment.git_commit = commit.into();
+        let m = Measured {
+            typical_ns: ns,
+            ci_lower_ns: ns,
+            ci_upper_ns: ns,
+            estimator: "mean".into(),
+            per_iteration: None,
+            unit: None,
+            samples: 10,
+        };
+        b.benches.insert("g/f/p".into(), m);
+        b
+    }
+
+    #[test]
+    fn the_spread_of_runs_of_one_commit_is_measured() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let runs = [run("x", 100.0), run("x", 130.0), run("x", 110.0)];
+        let n = NoiseFile::from_runs(&names, &runs, 25.0).unwrap();
+        let b = &n.benches["g/f/p"];
+        assert!((b.spread_pct - 30.0).abs() < 1e-9, "{b:?}");
+        assert_eq!(b.median_ns, 110.0);
+        assert!(n.unstable("g/f/p"), "30% is above 25%");
+    }
+
+    #[test]
+    fn too_few_runs_or_runs_of_different_commits_are_refused() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let two = NoiseFile::from_runs(&names[..2], &[run("x", 1.0), run("x", 1.0)], 25.0);
+        assert!(two.unwrap_err().contains("at least 3"));
+        let mixed =
+            NoiseFile::from_runs(&names, &[run("x", 1.0), run("y", 1.0), run("x", 1.0)], 25.0);
+        assert!(mixed.unwrap_err().contains("different commits"));
     }
 
     #[test]

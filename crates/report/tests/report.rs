@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use mcpbench::report::baseline::Baseline;
-use mcpbench::report::criterion::read_run;
-use mcpbench::report::inputs::Run;
-use mcpbench::report::targets::Targets;
-use mcpbench::report::{
+use mcpbench_files::ConnectionsFile;
+use mcpbench_report::baseline::Baseline;
+use mcpbench_report::criterion::read_run;
+use mcpbench_report::inputs::Run;
+use mcpbench_report::targets::Targets;
+use mcpbench_report::{
     CompareOptions, ReportError, ReportPaths, compare_runs, render, save_baseline, write_report,
 };
-use mcpbench_files::ConnectionsFile;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -369,8 +369,8 @@ fn no_run_at_all_says_so() {
 fn baseline_from_another_bench_set_is_refused() {
     let s = Scratch::new();
     let other = Baseline {
-        schema: mcpbench::report::baseline::BASELINE_SCHEMA.into(),
-        environment: mcpbench::env::Environment::capture(),
+        schema: mcpbench_report::baseline::BASELINE_SCHEMA.into(),
+        environment: mcpbench_files::env::Environment::capture(),
         benches: read_run(&s.criterion())
             .unwrap()
             .into_iter()
@@ -447,7 +447,7 @@ fn connection_load_results_enter_the_executive_table() {
         targets.replace(
             "max_leaked_bytes = 0\n",
             "max_leaked_bytes = 0\nmax_bytes_per_idle_connection = 2048\n",
-        ),
+        ) + "\n[[test]]\nname = \"connections\"\ntitle = \"Concurrent connections\"\nkind = \"connections\"\n",
     )
     .unwrap();
     let (report, md) = write_report(&paths, None, 5.0).unwrap();

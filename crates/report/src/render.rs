@@ -7,16 +7,16 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::baseline::Baseline;
-use super::compare::{Gate, Verdict, compare, human_ns};
-use super::criterion::{Measured, Unit};
-use super::inputs::Run;
-use super::noise::NoiseFile;
-use super::targets::{Kind, Targets};
-use crate::env::Environment;
-use crate::files::{MemoryFile, SustainedFile};
-use crate::latency::LatencyFile;
+use crate::baseline::Baseline;
+use crate::compare::{Gate, Verdict, compare, human_ns};
+use crate::criterion::{Measured, Unit};
+use crate::inputs::Run;
+use crate::noise::NoiseFile;
+use crate::targets::{Kind, Targets};
 use mcpbench_files::ConnectionsFile;
+use mcpbench_files::bench::{MemoryFile, SustainedFile};
+use mcpbench_files::env::Environment;
+use mcpbench_files::latency::LatencyFile;
 
 /// Whether a target is met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -115,9 +115,9 @@ pub struct TestBlock {
     pub headline: Option<String>,
     /// Headline throughput, ops/s.
     pub ops_per_s: Option<f64>,
-    /// The seed's published figure.
+    /// The erlmcp report's published figure.
     pub seed_ops_per_s: Option<f64>,
-    /// What the seed's code really measured.
+    /// What the erlmcp report's code really measured.
     pub seed_note: Option<String>,
     /// Overall status against the targets.
     pub status: Status,
@@ -195,7 +195,7 @@ pub fn build(
             let latest = Baseline::new(run.benches.clone(), BTreeMap::new());
             let gate = Gate {
                 threshold_pct,
-                instructions_threshold_pct: super::DEFAULT_INSTRUCTIONS_THRESHOLD_PCT,
+                instructions_threshold_pct: crate::DEFAULT_INSTRUCTIONS_THRESHOLD_PCT,
                 noise: None,
             };
             compare(
@@ -349,6 +349,72 @@ pub fn build(
                     });
                 }
             },
+            Kind::Connections => match &run.connections {
+                None => missing
+                    .push("target/mcpbench/connections.json (scripts/load connections)".into()),
+                Some(c) => {
+                    let mut status = Status::of(c.all_answered());
+                    let requested = c.requested.connections;
+                    let established = c.connections.established;
+                    let m = &c.messages;
+                    // The same load against the bare ceiling, when it ran with the same plan.
+                    let ceiling = run
+                        .connections_bare
+                        .as_ref()
+                        .filter(|b| b.requested.connections == requested)
+                        .map_or(String::new(), |b| {
+                            format!(
+                                " (bare ceiling, same load: {} msg/s)",
+                                b.messages.achieved_per_s.round()
+                            )
+                        });
+                    executive.push(ExecRow {
+                    metric: "Concurrent MCP connections, actually opened (`scripts/load`)".into(),
+                    value: format!(
+                        "{established} of {requested}; {} msg/s answered of {} requested{ceiling}; {} lost, {} not sent; every call answered on {} connections",
+                        m.achieved_per_s.round(),
+                        m.requested_per_s.round(),
+                        m.lost,
+                        m.not_sent_too_late,
+                        c.per_connection.every_call_answered
+                    ),
+                    target: "all, each answered, none lost".into(),
+                    status: Status::of(c.all_answered()),
+                });
+                    let (p99, count) = (c.latency_ns.p99, c.latency_ns.count);
+                    executive.push(ExecRow {
+                        metric: "P99 latency under the connection load (open-loop)".into(),
+                        value: format!("{} ({count} samples)", ms(p99)),
+                        target: format!("≤ {}", ms(targets.max_p99_ns)),
+                        status: if count == 0 {
+                            Status::NoData
+                        } else {
+                            Status::of(p99 <= targets.max_p99_ns)
+                        },
+                    });
+                    if let Some(max) = targets.max_bytes_per_idle_connection {
+                        let per = c.server_memory.bytes_per_idle_connection;
+                        executive.push(ExecRow {
+                            metric: "Server heap per idle connection (allocation-counted)".into(),
+                            value: per.map_or("—".into(), |b| format!("{b:.0} B")),
+                            target: format!("≤ {max:.0} B"),
+                            status: per.map_or(Status::NoData, |b| Status::of(b <= max)),
+                        });
+                    }
+
+                    block.ops_per_s = Some(c.messages.achieved_per_s);
+                    status = status.and(Status::of(
+                        c.latency_ns.count > 0 && c.latency_ns.p99 <= targets.max_p99_ns,
+                    ));
+                    if let (Some(max), Some(per)) = (
+                        targets.max_bytes_per_idle_connection,
+                        c.server_memory.bytes_per_idle_connection,
+                    ) {
+                        status = status.and(Status::of(per <= max));
+                    }
+                    block.status = status;
+                }
+            },
         }
         tests.push(block);
     }
@@ -383,55 +449,6 @@ pub fn build(
             target: format!("≤ {}", ms(limit)),
             status: worst.map_or(Status::NoData, |l| Status::of(value(l) <= limit)),
         });
-    }
-    if let Some(c) = &run.connections {
-        let requested = c.requested.connections;
-        let established = c.connections.established;
-        let m = &c.messages;
-        // The same load against the bare ceiling, when it ran with the same plan.
-        let ceiling = run
-            .connections_bare
-            .as_ref()
-            .filter(|b| b.requested.connections == requested)
-            .map_or(String::new(), |b| {
-                format!(
-                    " (bare ceiling, same load: {} msg/s)",
-                    b.messages.achieved_per_s.round()
-                )
-            });
-        executive.push(ExecRow {
-            metric: "Concurrent MCP connections, actually opened (`scripts/load`)".into(),
-            value: format!(
-                "{established} of {requested}; {} msg/s answered of {} requested{ceiling}; {} lost, {} not sent; every call answered on {} connections",
-                m.achieved_per_s.round(),
-                m.requested_per_s.round(),
-                m.lost,
-                m.not_sent_too_late,
-                c.per_connection.every_call_answered
-            ),
-            target: "all, each answered, none lost".into(),
-            status: Status::of(c.all_answered()),
-        });
-        let (p99, count) = (c.latency_ns.p99, c.latency_ns.count);
-        executive.push(ExecRow {
-            metric: "P99 latency under the connection load (open-loop)".into(),
-            value: format!("{} ({count} samples)", ms(p99)),
-            target: format!("≤ {}", ms(targets.max_p99_ns)),
-            status: if count == 0 {
-                Status::NoData
-            } else {
-                Status::of(p99 <= targets.max_p99_ns)
-            },
-        });
-        if let Some(max) = targets.max_bytes_per_idle_connection {
-            let per = c.server_memory.bytes_per_idle_connection;
-            executive.push(ExecRow {
-                metric: "Server heap per idle connection (allocation-counted)".into(),
-                value: per.map_or("—".into(), |b| format!("{b:.0} B")),
-                target: format!("≤ {max:.0} B"),
-                status: per.map_or(Status::NoData, |b| Status::of(b <= max)),
-            });
-        }
     }
     let ratios: Vec<(&String, &CeilingRatio)> = tests
         .iter()
@@ -562,7 +579,7 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
     if let Some(chart) = chart {
         let _ = writeln!(
             o,
-            "\n![Throughput of each test's headline bench against its ceiling, the target and the seed's published figure]({chart})\n"
+            "\n![Throughput of each test's headline bench against its ceiling, the target and the erlmcp report's published figure]({chart})\n"
         );
     }
     for (n, t) in r.tests.iter().enumerate() {
@@ -577,12 +594,12 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
             let _ = writeln!(o, "Headline: `{h}` at **{}**.", human_rate(ops, None));
         }
         if let Some(seed) = t.seed_ops_per_s {
-            let ours = t.ops_per_s.map_or("—".into(), |ops| {
-                format!("{:.2}× the seed's figure", ops / seed)
-            });
+            let ours = t
+                .ops_per_s
+                .map_or("—".into(), |ops| format!("{:.2}× its figure", ops / seed));
             let _ = writeln!(
                 o,
-                "The seed published {} for this test ({ours}); {}",
+                "The erlmcp report published {} for this test ({ours}); {}",
                 human_rate(seed, None),
                 t.seed_note
                     .as_deref()
@@ -869,7 +886,7 @@ pub fn svg(r: &Report, targets: &Targets) -> String {
         let bars = [
             ("#2a7ab0", Some(*ours), "ours"),
             ("#9cc3e0", *ceiling, "ceiling"),
-            ("#e0a050", t.seed_ops_per_s, "seed"),
+            ("#e0a050", t.seed_ops_per_s, "erlmcp report"),
         ];
         for (j, (color, value, label)) in bars.iter().enumerate() {
             if let Some(v) = value {

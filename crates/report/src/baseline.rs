@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::criterion::Measured;
-use super::error::{ReportError, load_json, write};
-use crate::env::Environment;
-use crate::instructions::Count;
+use crate::criterion::Measured;
+use crate::error::{ReportError, load_json, write};
+use mcpbench_files::env::Environment;
+use mcpbench_files::instructions::Count;
 
 /// Schema tag of [`Baseline`].
 pub const BASELINE_SCHEMA: &str = "mcpbench.baseline/1";

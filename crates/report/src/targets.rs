@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::error::{ReportError, read};
+use crate::error::{ReportError, read};
 
 /// Which result file a test reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -17,6 +17,9 @@ pub enum Kind {
     Memory,
     /// `target/mcpbench/sustained.json`.
     Sustained,
+    /// `target/mcpbench/connections.json` (`scripts/load connections`), with
+    /// `connections-bare.json` beside it when the bare ceiling ran the same load.
+    Connections,
 }
 
 /// One of the eight tests.

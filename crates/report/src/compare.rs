@@ -21,8 +21,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::baseline::Baseline;
-use super::noise::{NoiseFile, median, spread_pct};
+use crate::baseline::Baseline;
+use crate::noise::{NoiseFile, median, spread_pct};
 
 /// What happened to one bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -224,6 +224,9 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Vec<Row> {
                 ]);
                 row.instructions_change_pct = Some(change);
                 row.channel = Some(Channel::Instructions);
+                // Counts do not share the clock's noise: the bench is judged on a
+                // stable channel, whatever its times do.
+                row.unstable = false;
                 row.threshold_pct = Some(t);
                 row.threshold_source = Some(source);
                 row.verdict = if change > t {
@@ -380,11 +383,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::env::Environment;
-    use crate::instructions::Count;
-    use crate::report::baseline::BASELINE_SCHEMA;
-    use crate::report::criterion::Measured;
-    use crate::report::noise::{BenchNoise, NOISE_SCHEMA};
+    use crate::baseline::BASELINE_SCHEMA;
+    use crate::criterion::Measured;
+    use crate::noise::{BenchNoise, NOISE_SCHEMA};
+    use mcpbench_files::env::Environment;
+    use mcpbench_files::instructions::Count;
 
     /// A round with one bench at `ns` (interval ±1%) and, if given, its count.
     fn round(id: &str, ns: f64, instructions: Option<u64>) -> Baseline {

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::criterion::{Measured, read_run};
-use super::error::{ReportError, load_json};
-use crate::files::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
-use crate::latency::{LATENCY_SCHEMA, LatencyFile};
+use crate::criterion::{Measured, read_run};
+use crate::error::{ReportError, load_json};
+use mcpbench_files::bench::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
+use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
 use mcpbench_files::{ConnectionsFile, FileError};
 
 /// A run's results.

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mcpbench::report::noise::DEFAULT_UNSTABLE_ABOVE_PCT;
-use mcpbench::report::{
-    self, CompareOptions, DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, DEFAULT_THRESHOLD_PCT, NoiseChoice,
-    ReportPaths, workspace_root,
+use mcpbench_report::noise::DEFAULT_UNSTABLE_ABOVE_PCT;
+use mcpbench_report::{
+    self as report, CompareOptions, DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, DEFAULT_THRESHOLD_PCT,
+    NoiseChoice, ReportPaths, workspace_root,
 };
 
 #[derive(Parser)]
@@ -126,9 +126,9 @@ enum BaselineAction {
 /// only when it was counted at the commit being saved (a file left by another
 /// commit would give the baseline another version's counts).
 fn current_instructions() -> Option<PathBuf> {
-    let path = mcpbench::instructions::InstructionsFile::default_path();
+    let path = mcpbench_files::results_dir(&workspace_root()).join("instructions.json");
     let file = report::load_instructions(&path).ok()?;
-    let here = mcpbench::env::Environment::capture().git_commit;
+    let here = mcpbench_files::env::Environment::capture().git_commit;
     if file.environment.git_commit == here {
         Some(path)
     } else {
