@@ -19,6 +19,7 @@ use mcpbench::instructions::{
 };
 use mcpbench::messages::{new_session, tool_call};
 use mcpbench::scattered;
+use mcpbench::workloads::NoopManager;
 use mcpbench::workloads::SeedMix;
 use mcpbench_netio::{FrameDecoder, Message, encode};
 use mcpbench_pool::{Pool, PoolConfig};
@@ -160,18 +161,7 @@ fn registry_lookup() -> Box<dyn FnMut()> {
 }
 
 fn registry_route_and_drain() -> Box<dyn FnMut()> {
-    let routes: Vec<(RouteKey, Arc<Mailbox<u64>>)> = (0..1000)
-        .map(|i| {
-            (
-                RouteKey::new(&format!("servers/upstream_{i}")),
-                Arc::new(Mailbox::bounded(100)),
-            )
-        })
-        .collect();
-    let router = Registry::new();
-    for (k, m) in &routes {
-        router.register(k.clone(), m.clone()).expect("fresh key");
-    }
+    let (router, routes) = mcpbench::workloads::upstream_routes();
     Box::new(move || {
         for i in 0..N {
             router
@@ -331,31 +321,12 @@ fn codec_encode() -> Box<dyn FnMut()> {
     })
 }
 
-/// deadpool-managed's own cost, through our `Pool`, with a manager that does
-/// nothing (the TCP manager's health check is a syscall, not our code).
-struct Noop;
-
-impl mcpbench_pool::Manager for Noop {
-    type Type = u64;
-    type Error = std::convert::Infallible;
-    async fn create(&self) -> Result<u64, Self::Error> {
-        Ok(0)
-    }
-    async fn recycle(
-        &self,
-        _: &mut u64,
-        _: &mcpbench_pool::Metrics,
-    ) -> mcpbench_pool::RecycleResult<Self::Error> {
-        Ok(())
-    }
-}
-
 fn pool_noop_1task() -> Box<dyn FnMut()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let pool = Pool::new(Noop, &PoolConfig::default()).expect("valid config");
+    let pool = Pool::new(NoopManager, &PoolConfig::default()).expect("valid config");
     Box::new(move || {
         rt.block_on(async {
             for _ in 0..N {

@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use mcpbench::group::{BATCH, Group};
 use mcpbench::latency::{Method, histogram};
 use mcpbench::parallel::{repeat, run_tasks};
+use mcpbench::workloads::NoopManager;
 use mcpbench_pool::{Pool, PoolConfig, PoolSet, TcpManager};
 use tokio::runtime::Runtime;
 
@@ -42,25 +43,6 @@ fn upstream(rt: &Runtime) -> SocketAddr {
     })
 }
 
-/// A managed pool's manager that does nothing: separates deadpool-managed's own
-/// cost from the TCP manager's health check.
-struct Noop;
-
-impl mcpbench_pool::Manager for Noop {
-    type Type = u64;
-    type Error = std::convert::Infallible;
-    async fn create(&self) -> Result<u64, Self::Error> {
-        Ok(0)
-    }
-    async fn recycle(
-        &self,
-        _: &mut u64,
-        _: &mcpbench_pool::Metrics,
-    ) -> mcpbench_pool::RecycleResult<Self::Error> {
-        Ok(())
-    }
-}
-
 fn unmanaged_pool(size: usize) -> unmanaged::Pool<u64> {
     unmanaged::Pool::from((0..size as u64).collect::<Vec<_>>())
 }
@@ -86,8 +68,9 @@ fn benches(c: &mut Criterion) {
     });
     let bare: Arc<Vec<unmanaged::Pool<u64>>> =
         Arc::new((0..POOLS).map(|_| unmanaged_pool(1)).collect());
-    let noops =
-        Arc::new(PoolSet::new((0..POOLS).map(|i| (i, Noop)), &config).expect("valid config"));
+    let noops = Arc::new(
+        PoolSet::new((0..POOLS).map(|i| (i, NoopManager)), &config).expect("valid config"),
+    );
 
     let mut g = Group::new(c, "pool");
     g.elements(POOLS as u64 * OPS_PER_POOL);
@@ -152,7 +135,7 @@ fn benches(c: &mut Criterion) {
             })
         },
     );
-    let noop = Pool::new(Noop, &config).expect("valid config");
+    let noop = Pool::new(NoopManager, &config).expect("valid config");
     g.custom(
         "ceiling_managed_noop_1task",
         "100k",

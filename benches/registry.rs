@@ -109,18 +109,7 @@ fn benches(c: &mut Criterion) {
 
     // route: deliver into the mailbox of 1,000 routes (100 messages each), then
     // drain them; one op = one route + one pop.
-    let routes: Vec<(RouteKey, Arc<Mailbox<u64>>)> = (0..1000)
-        .map(|i| {
-            (
-                RouteKey::new(&format!("servers/upstream_{i}")),
-                Arc::new(Mailbox::bounded(100)),
-            )
-        })
-        .collect();
-    let router = Registry::new();
-    for (k, m) in &routes {
-        router.register(k.clone(), m.clone()).expect("fresh key");
-    }
+    let (router, routes) = mcpbench::workloads::upstream_routes();
     g.custom(
         "route_and_drain",
         "100k",

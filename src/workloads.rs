@@ -1,9 +1,50 @@
-//! Workloads shared by more than one bench.
+//! Workloads and fixtures shared by more than one bench (the time benches and
+//! their instruction-count twins in `benches/instructions.rs`).
 
 use std::sync::Arc;
 
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{Registry, RouteKey};
+
+/// A route key and the mailbox it leads to.
+pub type Route = (RouteKey, Arc<Mailbox<u64>>);
+
+/// 1,000 routes (`servers/upstream_K`), each to its own mailbox of 100 slots, and a
+/// registry holding them: the fixture of `registry/route_and_drain`.
+pub fn upstream_routes() -> (Registry<u64>, Vec<Route>) {
+    let routes: Vec<Route> = (0..1000)
+        .map(|i| {
+            (
+                RouteKey::new(&format!("servers/upstream_{i}")),
+                Arc::new(Mailbox::bounded(100)),
+            )
+        })
+        .collect();
+    let router = Registry::new();
+    for (k, m) in &routes {
+        router.register(k.clone(), m.clone()).expect("fresh key");
+    }
+    (router, routes)
+}
+
+/// A pool manager that does nothing: what deadpool-managed itself costs, without
+/// the TCP manager's health check (a ceiling, and the pool's in-memory path).
+pub struct NoopManager;
+
+impl mcpbench_pool::Manager for NoopManager {
+    type Type = u64;
+    type Error = std::convert::Infallible;
+    async fn create(&self) -> Result<u64, Self::Error> {
+        Ok(0)
+    }
+    async fn recycle(
+        &self,
+        _: &mut u64,
+        _: &mcpbench_pool::Metrics,
+    ) -> mcpbench_pool::RecycleResult<Self::Error> {
+        Ok(())
+    }
+}
 
 /// Route registrations each task cycles through.
 const SLOTS: u64 = 100;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::criterion::Measured;
-use crate::error::{ReportError, load_json, write};
+use crate::error::{ReportError, load_json, write_json};
 use mcpbench_files::env::Environment;
 use mcpbench_files::instructions::Count;
 
@@ -91,11 +91,7 @@ impl Baseline {
 
     /// Writes the baseline to `path`.
     pub fn save(&self, path: &Path) -> Result<(), ReportError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| ReportError::Invalid {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        write(path, &(text + "\n"))
+        write_json(path, self)
     }
 }
 

@@ -118,3 +118,12 @@ pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
     }
     std::fs::write(path, text).map_err(fail)
 }
+
+/// Writes `value` as pretty JSON (and a newline) to `path`, creating folders.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ReportError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| ReportError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    write(path, &(text + "\n"))
+}

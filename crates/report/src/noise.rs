@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::Baseline;
-use crate::error::{ReportError, load_json, write};
+use crate::error::{ReportError, load_json, write_json};
 use mcpbench_files::env::Environment;
 
 /// Schema tag of [`NoiseFile`].
@@ -197,11 +197,7 @@ impl NoiseFile {
 
     /// Writes the file.
     pub fn save(&self, path: &Path) -> Result<(), ReportError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| ReportError::Invalid {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        write(path, &(text + "\n"))
+        write_json(path, self)
     }
 
     /// True when bench `id`'s measured spread is above the unstable bound.
