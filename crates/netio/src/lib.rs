@@ -12,6 +12,11 @@
 //!   JSON-RPC defines one and is closed, with a [`CloseReason`]; no other
 //!   connection notices.
 //! - [`Client`]: the other end.
+//! - [`http`] and [`Server::serve_http`]: HTTP/1.1 with keep-alive on the same
+//!   accept loop and buffer discipline (MCP's Streamable HTTP transport is built on
+//!   it in `mcpbench-server`): requests read with `httparse`, bodies by
+//!   `Content-Length` or chunked, responses as JSON or server-sent events, an
+//!   [`HttpHandler`] per request.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -44,11 +49,14 @@
 
 mod client;
 mod codec;
+pub mod http;
+mod http_server;
 mod jsonrpc;
 mod server;
 
 pub use client::{Client, ClientError};
 pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
+pub use http_server::{HttpConfig, HttpHandler};
 pub use jsonrpc::{Message, MessageKind, ProtocolError, RequestId, codes, error_response};
 pub use server::{
     BACKLOG, CloseReason, Conn, Handler, IoStrategy, Server, ServerConfig, ServerStats, listen,

@@ -42,7 +42,7 @@ struct Outbox {
 }
 
 impl Conn {
-    fn new(id: u64, peer: SocketAddr) -> Conn {
+    pub(crate) fn new(id: u64, peer: SocketAddr) -> Conn {
         Conn {
             id,
             peer,
@@ -237,6 +237,13 @@ pub enum CloseReason {
     /// The socket failed.
     #[error("I/O error: {0}")]
     Io(io::ErrorKind),
+    /// The client sent a request HTTP could not read (answered with its status).
+    #[error("HTTP error: {0}")]
+    Http(crate::http::HttpError),
+    /// The client asked for the connection to close after a response
+    /// (`Connection: close`).
+    #[error("closed after the response, as the client asked")]
+    HttpClose,
 }
 
 /// Counters of a running server.
@@ -320,14 +327,23 @@ impl Server {
         handler: Arc<H>,
         config: ServerConfig,
     ) -> io::Result<Server> {
+        Server::start(listener, Arc::new(Lines { handler, config }), config.nodelay)
+    }
+
+    /// Starts the accept loop; `protocol` serves each connection.
+    pub(crate) fn start<P: Protocol>(
+        listener: TcpListener,
+        protocol: Arc<P>,
+        nodelay: bool,
+    ) -> io::Result<Server> {
         let local_addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let connections = TaskTracker::new();
         let counters = Arc::new(Counters::default());
         let accept = tokio::spawn(accept_loop(
             listener,
-            handler,
-            config,
+            protocol,
+            nodelay,
             stop.clone(),
             connections.clone(),
             counters.clone(),
@@ -376,10 +392,45 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop<H: Handler>(
-    listener: TcpListener,
+/// How the connections of one server are served: newline-delimited JSON-RPC
+/// ([`Lines`]) or HTTP (`crate::http_server`).
+pub(crate) trait Protocol: Send + Sync + 'static {
+    /// Serves one connection until it ends; says why it ended.
+    fn serve(
+        &self,
+        stream: TcpStream,
+        conn: &Conn,
+        stop: &CancellationToken,
+    ) -> impl Future<Output = CloseReason> + Send;
+
+    /// Called once when a connection has ended.
+    fn closed(&self, conn: &Conn, reason: &CloseReason);
+}
+
+/// Newline-delimited JSON-RPC: a [`Handler`] per message.
+struct Lines<H> {
     handler: Arc<H>,
     config: ServerConfig,
+}
+
+impl<H: Handler> Protocol for Lines<H> {
+    async fn serve(&self, stream: TcpStream, conn: &Conn, stop: &CancellationToken) -> CloseReason {
+        serve_connection(stream, conn, &*self.handler, &self.config, stop).await
+    }
+
+    fn closed(&self, conn: &Conn, reason: &CloseReason) {
+        if let Some(outbox) = conn.current_outbox() {
+            // Late replies to a gone connection are dropped, not queued.
+            outbox.replies.close();
+        }
+        self.handler.closed(conn, reason);
+    }
+}
+
+async fn accept_loop<P: Protocol>(
+    listener: TcpListener,
+    protocol: Arc<P>,
+    nodelay: bool,
     stop: CancellationToken,
     connections: TaskTracker,
     counters: Arc<Counters>,
@@ -394,21 +445,20 @@ async fn accept_loop<H: Handler>(
             Ok((stream, peer)) => {
                 let id = counters.accepted.fetch_add(1, Ordering::Relaxed) + 1;
                 let conn = Conn::new(id, peer);
-                let (handler, stop, counters) = (handler.clone(), stop.clone(), counters.clone());
+                let (protocol, stop, counters) = (protocol.clone(), stop.clone(), counters.clone());
                 connections.spawn(async move {
-                    let reason = match stream.set_nodelay(config.nodelay) {
-                        Ok(()) => serve_connection(stream, &conn, &*handler, &config, &stop).await,
+                    let reason = match stream.set_nodelay(nodelay) {
+                        Ok(()) => protocol.serve(stream, &conn, &stop).await,
                         Err(e) => CloseReason::Io(e.kind()),
                     };
                     counters.closed.fetch_add(1, Ordering::Relaxed);
-                    if !matches!(reason, CloseReason::PeerClosed | CloseReason::Shutdown) {
+                    if !matches!(
+                        reason,
+                        CloseReason::PeerClosed | CloseReason::Shutdown | CloseReason::HttpClose
+                    ) {
                         counters.closed_on_error.fetch_add(1, Ordering::Relaxed);
                     }
-                    if let Some(outbox) = conn.current_outbox() {
-                        // Late replies to a gone connection are dropped, not queued.
-                        outbox.replies.close();
-                    }
-                    handler.closed(&conn, &reason);
+                    protocol.closed(&conn, &reason);
                 });
             }
             Err(_) => {
@@ -659,7 +709,7 @@ async fn serve_connection<H: Handler>(
 }
 
 /// What one read got.
-enum Read {
+pub(crate) enum Read {
     /// The peer closed its sending half.
     Eof,
     /// Bytes; `drained` when the socket had fewer than the buffer's room (so it is
@@ -674,7 +724,7 @@ enum Read {
 /// `try_read_buf` alone needs. Safe against a lost wake-up: `try_io` clears only
 /// the readiness it saw before the read, so data arriving during the read keeps
 /// the socket ready.
-fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<Read> {
+pub(crate) fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<Read> {
     let room = buf.capacity() - buf.len();
     let mut got = 0;
     let outcome = stream.try_io(Interest::READABLE, || {

@@ -1,0 +1,774 @@
+//! HTTP/1.1 messages, no I/O: a request decoder over a receive buffer (the head by
+//! `httparse`, the body by `Content-Length` or chunked), and responses written into
+//! a send buffer (`application/json`, `text/event-stream`, or no body).
+//!
+//! The decoder keeps no buffer of its own: it splits complete requests off the
+//! connection's receive buffer, so a connection between requests holds nothing
+//! (netio's buffer discipline), and a request's body is a `Bytes` view of what was
+//! read whenever it arrived in one piece (content-length bodies always are).
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+
+/// Most header fields in a request head.
+pub const MAX_HEADERS: usize = 64;
+
+/// How big a request may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest request head (request line and header fields), in bytes.
+    pub max_head: usize,
+    /// Longest request body, in bytes (after chunked decoding).
+    pub max_body: usize,
+}
+
+impl Default for HttpLimits {
+    /// 16 KiB heads, 4 MiB bodies (what the official Python SDK allows).
+    fn default() -> Self {
+        HttpLimits {
+            max_head: 16 * 1024,
+            max_body: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a request could not be read. Each has the status the connection answers
+/// with before it is closed ([`HttpError::status`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// The head grew past [`HttpLimits::max_head`] without ending.
+    #[error("request head longer than {limit} bytes")]
+    HeadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The request line or a header field is malformed.
+    #[error("malformed request head: {0}")]
+    BadHead(String),
+    /// The body is longer than [`HttpLimits::max_body`].
+    #[error("request body of {len} bytes is over the limit of {limit}")]
+    BodyTooLarge {
+        /// The length announced (or reached, for chunked bodies).
+        len: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// `Content-Length` is not a number, or two of them disagree, or it comes with
+    /// `Transfer-Encoding` (a request-smuggling shape, refused).
+    #[error("bad body framing: {0}")]
+    BadFraming(String),
+    /// A transfer coding other than `chunked`.
+    #[error("unsupported transfer-encoding: {0}")]
+    UnsupportedEncoding(String),
+    /// A chunk size line or chunk end is malformed.
+    #[error("malformed chunked body: {0}")]
+    BadChunk(&'static str),
+    /// The connection ended inside a request.
+    #[error("connection closed inside a request ({0} bytes of it read)")]
+    Truncated(usize),
+}
+
+impl HttpError {
+    /// The status a server answers this with.
+    pub fn status(&self) -> u16 {
+        match self {
+            HttpError::HeadTooLarge { .. } => 431,
+            HttpError::BodyTooLarge { .. } => 413,
+            HttpError::UnsupportedEncoding(_) => 501,
+            HttpError::BadHead(_)
+            | HttpError::BadFraming(_)
+            | HttpError::BadChunk(_)
+            | HttpError::Truncated(_) => 400,
+        }
+    }
+}
+
+/// The request methods a server tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `DELETE`.
+    Delete,
+    /// `OPTIONS`.
+    Options,
+    /// Anything else (`HEAD`, `PUT`, ...).
+    Other,
+}
+
+/// One complete request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: Method,
+    /// The head as read; the ranges below point into it.
+    head: Bytes,
+    path: Range<usize>,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+    body: Bytes,
+    keep_alive: bool,
+}
+
+impl Request {
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The request target's path, without any query (`/mcp` of `/mcp?x=1`).
+    pub fn path(&self) -> &str {
+        let target = self.text(&self.path);
+        target.split('?').next().unwrap_or(target)
+    }
+
+    /// The first value of header `name` (case-insensitive), trimmed; `None` when
+    /// absent or not visible ASCII/UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| std::str::from_utf8(&self.head[v.clone()]).ok())
+            .map(str::trim)
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .filter_map(|(_, v)| std::str::from_utf8(&self.head[v.clone()]).ok())
+            .map(str::trim)
+    }
+
+    /// The body (empty when there is none).
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Takes the body out.
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// Whether the connection stays open after the response (HTTP/1.1 unless
+    /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`).
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    fn text(&self, r: &Range<usize>) -> &str {
+        std::str::from_utf8(&self.head[r.clone()]).unwrap_or("")
+    }
+}
+
+/// How the body of the request being read is delimited.
+#[derive(Debug)]
+enum Framing {
+    Length(usize),
+    Chunked {
+        body: BytesMut,
+        /// Bytes of the current chunk still to come (then its CRLF); `None` between
+        /// chunks (a size line is next).
+        remaining: Option<usize>,
+        /// After the last chunk: trailer fields until an empty line.
+        trailers: bool,
+    },
+}
+
+#[derive(Debug)]
+enum State {
+    Head,
+    Body {
+        request: Request,
+        framing: Framing,
+        expects_continue: bool,
+    },
+}
+
+/// What [`RequestDecoder::decode`] found.
+#[derive(Debug)]
+pub enum Decoded {
+    /// A complete request.
+    Request(Request),
+    /// Not complete yet: read more. `send_continue` is set once, when the head
+    /// asked for `Expect: 100-continue` and its body has not come yet.
+    NeedMore {
+        /// Send `HTTP/1.1 100 Continue` now.
+        send_continue: bool,
+    },
+}
+
+/// Reads requests one after another from a connection's receive buffer.
+#[derive(Debug)]
+pub struct RequestDecoder {
+    limits: HttpLimits,
+    state: State,
+}
+
+impl RequestDecoder {
+    /// A decoder with `limits`.
+    pub fn new(limits: HttpLimits) -> Self {
+        RequestDecoder {
+            limits,
+            state: State::Head,
+        }
+    }
+
+    /// Whether a request is partly read (the connection is not between requests).
+    pub fn in_request(&self, buf: &BytesMut) -> bool {
+        !buf.is_empty() || matches!(self.state, State::Body { .. })
+    }
+
+    /// Splits the next complete request off `buf`, or says more is needed. An
+    /// error is final: the connection answers [`HttpError::status`] and closes.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, HttpError> {
+        if let State::Head = self.state {
+            match self.head(buf)? {
+                Some(state) => self.state = state,
+                None => return Ok(Decoded::NeedMore { send_continue: false }),
+            }
+        }
+        let State::Body {
+            framing,
+            expects_continue,
+            ..
+        } = &mut self.state
+        else {
+            unreachable!("the head was read above");
+        };
+        let body = match framing {
+            Framing::Length(n) => (buf.len() >= *n).then(|| buf.split_to(*n).freeze()),
+            Framing::Chunked {
+                body,
+                remaining,
+                trailers,
+            } => chunked(buf, body, remaining, trailers, self.limits.max_body)?,
+        };
+        match body {
+            Some(body) => {
+                let State::Body { mut request, .. } =
+                    std::mem::replace(&mut self.state, State::Head)
+                else {
+                    unreachable!("in the body state");
+                };
+                request.body = body;
+                Ok(Decoded::Request(request))
+            }
+            None => Ok(Decoded::NeedMore {
+                send_continue: std::mem::take(expects_continue),
+            }),
+        }
+    }
+
+    /// At end of stream: an error if a request was cut off.
+    pub fn decode_eof(&self, buf: &BytesMut) -> Result<(), HttpError> {
+        if self.in_request(buf) {
+            return Err(HttpError::Truncated(buf.len()));
+        }
+        Ok(())
+    }
+
+    fn head(&self, buf: &mut BytesMut) -> Result<Option<State>, HttpError> {
+        // Blank lines before a request line are allowed (RFC 9112 2.2).
+        while buf.starts_with(b"\r\n") {
+            let _ = buf.split_to(2);
+        }
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut fields);
+        let n = match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) if buf.len() > self.limits.max_head => {
+                return Err(HttpError::HeadTooLarge {
+                    limit: self.limits.max_head,
+                });
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(HttpError::HeadTooLarge {
+                    limit: self.limits.max_head,
+                });
+            }
+            Err(e) => return Err(HttpError::BadHead(e.to_string())),
+        };
+        if n > self.limits.max_head {
+            return Err(HttpError::HeadTooLarge {
+                limit: self.limits.max_head,
+            });
+        }
+        let base = buf.as_ptr() as usize;
+        let range = |s: &[u8]| {
+            let start = s.as_ptr() as usize - base;
+            start..start + s.len()
+        };
+        let method = match parsed.method.unwrap_or("") {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        };
+        let path = range(parsed.path.unwrap_or("").as_bytes());
+        let version = parsed.version.unwrap_or(1);
+        let headers: Vec<_> = parsed
+            .headers
+            .iter()
+            .map(|h| (range(h.name.as_bytes()), range(h.value)))
+            .collect();
+        let mut request = Request {
+            method,
+            head: Bytes::new(),
+            path,
+            headers,
+            body: Bytes::new(),
+            keep_alive: true,
+        };
+        request.head = buf.split_to(n).freeze();
+        let connection = request.headers("connection").collect::<Vec<_>>().join(",");
+        let has = |token: &str| {
+            connection
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        };
+        request.keep_alive = if version == 0 {
+            has("keep-alive")
+        } else {
+            !has("close")
+        };
+        let framing = self.framing(&request)?;
+        let expects_continue = request
+            .header("expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+            && version == 1;
+        Ok(Some(State::Body {
+            request,
+            framing,
+            expects_continue,
+        }))
+    }
+
+    fn framing(&self, request: &Request) -> Result<Framing, HttpError> {
+        let encodings: Vec<&str> = request.headers("transfer-encoding").collect();
+        let lengths: Vec<&str> = request.headers("content-length").collect();
+        if !encodings.is_empty() {
+            if !lengths.is_empty() {
+                return Err(HttpError::BadFraming(
+                    "both Transfer-Encoding and Content-Length".into(),
+                ));
+            }
+            let all = encodings.join(",");
+            if !all.trim().eq_ignore_ascii_case("chunked") {
+                return Err(HttpError::UnsupportedEncoding(all));
+            }
+            return Ok(Framing::Chunked {
+                body: BytesMut::new(),
+                remaining: None,
+                trailers: false,
+            });
+        }
+        let mut length: Option<u64> = None;
+        for value in lengths.iter().flat_map(|v| v.split(',')) {
+            let value = value.trim();
+            let n: u64 = value
+                .parse()
+                .ok()
+                .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    HttpError::BadFraming(format!("Content-Length {value:?} is not a number"))
+                })?;
+            if length.is_some_and(|l| l != n) {
+                return Err(HttpError::BadFraming(format!(
+                    "Content-Length given twice, differently: {}",
+                    lengths.join(", ")
+                )));
+            }
+            length = Some(n);
+        }
+        let length = length.unwrap_or(0);
+        if length > self.limits.max_body as u64 {
+            return Err(HttpError::BodyTooLarge {
+                len: length,
+                limit: self.limits.max_body,
+            });
+        }
+        Ok(Framing::Length(length as usize))
+    }
+}
+
+/// Reads what it can of a chunked body; the body once its last chunk and
+/// trailers are in.
+fn chunked(
+    buf: &mut BytesMut,
+    body: &mut BytesMut,
+    remaining: &mut Option<usize>,
+    trailers: &mut bool,
+    max_body: usize,
+) -> Result<Option<Bytes>, HttpError> {
+    loop {
+        if *trailers {
+            // Trailer fields are read and dropped, up to the empty line.
+            let Some(end) = memchr::memmem::find(buf, b"\r\n") else {
+                return Ok(None);
+            };
+            let line = buf.split_to(end + 2);
+            if end == 0 {
+                return Ok(Some(std::mem::take(body).freeze()));
+            }
+            if line.len() > 8 * 1024 {
+                return Err(HttpError::BadChunk("trailer line too long"));
+            }
+            continue;
+        }
+        match remaining {
+            None => {
+                let (used, size) = match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete(c)) => c,
+                    Ok(httparse::Status::Partial) if buf.len() > 1024 => {
+                        return Err(HttpError::BadChunk("chunk size line too long"));
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(None),
+                    Err(_) => return Err(HttpError::BadChunk("invalid chunk size")),
+                };
+                let _ = buf.split_to(used);
+                if size == 0 {
+                    *trailers = true;
+                    continue;
+                }
+                if body.len() as u64 + size > max_body as u64 {
+                    return Err(HttpError::BodyTooLarge {
+                        len: body.len() as u64 + size,
+                        limit: max_body,
+                    });
+                }
+                *remaining = Some(size as usize);
+            }
+            Some(n) => {
+                if buf.len() < *n + 2 {
+                    // Take what is here of the chunk now, so the receive buffer
+                    // can be dropped between reads.
+                    let take = buf.len().min(*n);
+                    body.extend_from_slice(&buf.split_to(take));
+                    *n -= take;
+                    if buf.len() < *n + 2 {
+                        return Ok(None);
+                    }
+                }
+                body.extend_from_slice(&buf.split_to(*n));
+                if &buf[..2] != b"\r\n" {
+                    return Err(HttpError::BadChunk("chunk not followed by CRLF"));
+                }
+                let _ = buf.split_to(2);
+                *remaining = None;
+            }
+        }
+    }
+}
+
+/// What a response carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// No body (`Content-Length: 0`).
+    Empty,
+    /// One JSON value, `application/json`.
+    Json(Bytes),
+    /// Server-sent events, `text/event-stream`: each JSON value one `message`
+    /// event.
+    Events(Vec<Bytes>),
+    /// Plain text, `text/plain` (errors outside JSON-RPC).
+    Text(Bytes),
+}
+
+/// One response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header fields besides content-type, content-length and connection.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Body,
+}
+
+impl Response {
+    /// A response with no body.
+    pub fn empty(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// An `application/json` response.
+    pub fn json(status: u16, json: Bytes) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Json(json),
+        }
+    }
+
+    /// A `text/event-stream` response with one `message` event.
+    pub fn event(status: u16, json: Bytes) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Events(vec![json]),
+        }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, text: impl Into<Bytes>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Text(text.into()),
+        }
+    }
+
+    /// Adds a header field.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Writes the response into `out`; `keep_alive` false adds `Connection: close`.
+    pub fn encode(&self, keep_alive: bool, out: &mut BytesMut) {
+        let (content_type, len) = match &self.body {
+            Body::Empty => (None, 0),
+            Body::Json(b) => (Some("application/json"), b.len()),
+            Body::Text(b) => (Some("text/plain; charset=utf-8"), b.len()),
+            Body::Events(events) => (
+                Some("text/event-stream"),
+                events.iter().map(|e| EVENT_PREFIX.len() + e.len() + 2).sum(),
+            ),
+        };
+        out.reserve(len + 160);
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(self.status.to_string().as_bytes());
+        out.extend_from_slice(b" ");
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(t) = content_type {
+            out.extend_from_slice(b"content-type: ");
+            out.extend_from_slice(t.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if matches!(self.body, Body::Events(_)) {
+            out.extend_from_slice(b"cache-control: no-cache\r\n");
+        }
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if !keep_alive {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(len.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        match &self.body {
+            Body::Empty => {}
+            Body::Json(b) | Body::Text(b) => out.extend_from_slice(b),
+            Body::Events(events) => {
+                for e in events {
+                    // JSON has no raw newline, so one `data:` line carries it.
+                    out.extend_from_slice(EVENT_PREFIX);
+                    out.extend_from_slice(e);
+                    out.extend_from_slice(b"\n\n");
+                }
+            }
+        }
+    }
+}
+
+const EVENT_PREFIX: &[u8] = b"event: message\ndata: ";
+
+/// The reason phrase of a status code.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// Which response types an `Accept` header allows: (JSON, event stream). A missing
+/// header accepts anything; `q=0` refuses a type.
+pub fn accepts(accept: Option<&str>) -> (bool, bool) {
+    let Some(accept) = accept else {
+        return (true, true);
+    };
+    let (mut json, mut events) = (false, false);
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if refused {
+            continue;
+        }
+        match media.as_str() {
+            "*/*" => (json, events) = (true, true),
+            "application/*" | "application/json" => json = true,
+            "text/*" | "text/event-stream" => events = true,
+            _ => {}
+        }
+    }
+    (json, events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(input: &[u8], limits: HttpLimits) -> Result<Vec<Request>, HttpError> {
+        let mut d = RequestDecoder::new(limits);
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Decoded::Request(r) = d.decode(&mut buf)? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn content_length_bodies_and_pipelined_requests_are_split_exactly() {
+        let input = b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nMcp-Session-Id: abc\r\n\r\nhelloGET /mcp?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n";
+        let got = decode_all(input, HttpLimits::default()).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].method(), Method::Post);
+        assert_eq!(got[0].path(), "/mcp");
+        assert_eq!(got[0].header("mcp-session-id"), Some("abc"));
+        assert_eq!(got[0].header("MCP-SESSION-ID"), Some("abc"));
+        assert_eq!(&got[0].body()[..], b"hello");
+        assert!(got[0].keep_alive());
+        assert_eq!(got[1].method(), Method::Get);
+        assert_eq!(got[1].path(), "/mcp");
+        assert!(!got[1].keep_alive());
+    }
+
+    #[test]
+    fn a_request_split_at_every_byte_decodes_the_same() {
+        let input: &[u8] = b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: t\r\n\r\n";
+        for cut in 1..input.len() {
+            let mut d = RequestDecoder::new(HttpLimits::default());
+            let mut buf = BytesMut::from(&input[..cut]);
+            assert!(
+                matches!(d.decode(&mut buf), Ok(Decoded::NeedMore { .. })),
+                "cut at {cut}"
+            );
+            buf.extend_from_slice(&input[cut..]);
+            match d.decode(&mut buf) {
+                Ok(Decoded::Request(r)) => assert_eq!(&r.body()[..], b"abcdefg", "cut {cut}"),
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn oversized_and_malformed_requests_are_refused_with_their_status() {
+        let small = HttpLimits {
+            max_head: 80,
+            max_body: 8,
+        };
+        let cases: [(&[u8], u16); 7] = [
+            (b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\n", 413),
+            (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n", 413),
+            (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            (
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+                400,
+            ),
+            (b"POST / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 431),
+        ];
+        for (input, status) in cases {
+            let e = decode_all(input, small).unwrap_err();
+            assert_eq!(e.status(), status, "{}: {e}", String::from_utf8_lossy(input));
+        }
+        let e = decode_all(b"NOT A REQUEST\r\n\r\n", small).unwrap_err();
+        assert_eq!(e.status(), 400);
+    }
+
+    #[test]
+    fn expect_continue_is_signalled_once_before_the_body() {
+        let mut d = RequestDecoder::new(HttpLimits::default());
+        let mut buf =
+            BytesMut::from(&b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"[..]);
+        assert!(matches!(
+            d.decode(&mut buf),
+            Ok(Decoded::NeedMore { send_continue: true })
+        ));
+        assert!(matches!(
+            d.decode(&mut buf),
+            Ok(Decoded::NeedMore { send_continue: false })
+        ));
+        buf.extend_from_slice(b"{}");
+        assert!(matches!(d.decode(&mut buf), Ok(Decoded::Request(_))));
+    }
+
+    #[test]
+    fn a_cut_request_is_an_error_at_eof_and_a_finished_one_is_not() {
+        let mut d = RequestDecoder::new(HttpLimits::default());
+        let mut buf = BytesMut::from(&b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab"[..]);
+        assert!(matches!(d.decode(&mut buf), Ok(Decoded::NeedMore { .. })));
+        assert_eq!(d.decode_eof(&buf), Err(HttpError::Truncated(2)));
+        buf.extend_from_slice(b"cd");
+        assert!(matches!(d.decode(&mut buf), Ok(Decoded::Request(_))));
+        assert_eq!(d.decode_eof(&buf), Ok(()));
+    }
+
+    #[test]
+    fn responses_carry_length_type_and_sse_framing() {
+        let mut out = BytesMut::new();
+        Response::event(200, Bytes::from_static(b"{\"id\":1}"))
+            .with_header("mcp-session-id", "s1")
+            .encode(true, &mut out);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("content-type: text/event-stream\r\n"));
+        assert!(text.contains("mcp-session-id: s1\r\n"));
+        let body = "event: message\ndata: {\"id\":1}\n\n";
+        assert!(text.ends_with(&format!("content-length: {}\r\n\r\n{body}", body.len())));
+        let mut out = BytesMut::new();
+        Response::empty(202).encode(false, &mut out);
+        assert_eq!(
+            &out[..],
+            b"HTTP/1.1 202 Accepted\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn accept_headers_choose_json_events_both_or_neither() {
+        assert_eq!(accepts(None), (true, true));
+        assert_eq!(accepts(Some("application/json, text/event-stream")), (true, true));
+        assert_eq!(accepts(Some("text/event-stream")), (false, true));
+        assert_eq!(accepts(Some("application/json;q=0.9")), (true, false));
+        assert_eq!(accepts(Some("application/json;q=0, text/*")), (false, true));
+        assert_eq!(accepts(Some("text/html")), (false, false));
+        assert_eq!(accepts(Some("*/*")), (true, true));
+    }
+}

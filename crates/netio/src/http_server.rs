@@ -1,0 +1,179 @@
+//! HTTP/1.1 with keep-alive on netio's own accept loop and connection discipline:
+//! requests read by [`RequestDecoder`], answered one after another in order (a
+//! pipelined request waits for the one before it), and buffers dropped whenever a
+//! connection is between requests with nothing left to read, so an idle
+//! keep-alive connection holds only its task and socket.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::http::{Decoded, HttpError, HttpLimits, Request, RequestDecoder, Response};
+use crate::server::{CloseReason, Conn, Protocol, Read, Server, read_some};
+
+/// What an HTTP server does with each request. One instance serves every
+/// connection.
+pub trait HttpHandler: Send + Sync + 'static {
+    /// Answers one request of connection `conn`. The connection awaits this before
+    /// it reads its next request.
+    fn handle(&self, request: Request, conn: &Conn) -> impl Future<Output = Response> + Send;
+
+    /// Called once when a connection ends, with why. The default does nothing.
+    fn closed(&self, _conn: &Conn, _reason: &CloseReason) {}
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Largest head and body accepted.
+    pub limits: HttpLimits,
+    /// Bytes reserved for each read.
+    pub read_chunk: usize,
+    /// Set `TCP_NODELAY` on accepted connections.
+    pub nodelay: bool,
+}
+
+impl Default for HttpConfig {
+    /// [`HttpLimits::default`] (16 KiB heads, 4 MiB bodies), 16 KiB reads,
+    /// `TCP_NODELAY`.
+    fn default() -> Self {
+        HttpConfig {
+            limits: HttpLimits::default(),
+            read_chunk: 16 * 1024,
+            nodelay: true,
+        }
+    }
+}
+
+struct Http<H> {
+    handler: Arc<H>,
+    config: HttpConfig,
+}
+
+impl<H: HttpHandler> Protocol for Http<H> {
+    async fn serve(&self, stream: TcpStream, conn: &Conn, stop: &CancellationToken) -> CloseReason {
+        serve_connection(stream, conn, &*self.handler, &self.config, stop).await
+    }
+
+    fn closed(&self, conn: &Conn, reason: &CloseReason) {
+        self.handler.closed(conn, reason);
+    }
+}
+
+impl Server {
+    /// Serves HTTP/1.1 with `handler` on a listener (from [`crate::listen`], say).
+    /// Call from a tokio runtime. [`Server::shutdown`] lets each connection finish
+    /// the request it is serving, then closes it.
+    pub fn serve_http<H: HttpHandler>(
+        listener: TcpListener,
+        handler: Arc<H>,
+        config: HttpConfig,
+    ) -> io::Result<Server> {
+        Server::start(listener, Arc::new(Http { handler, config }), config.nodelay)
+    }
+
+    /// Binds `addr` and serves HTTP/1.1 with `handler`. Call from a tokio runtime.
+    pub fn bind_http<H: HttpHandler>(
+        addr: SocketAddr,
+        handler: Arc<H>,
+        config: HttpConfig,
+    ) -> io::Result<Server> {
+        Server::serve_http(crate::listen(addr, false)?, handler, config)
+    }
+}
+
+async fn write_out(stream: &mut TcpStream, out: &mut BytesMut) -> Result<(), CloseReason> {
+    if !out.is_empty() {
+        stream
+            .write_all(out)
+            .await
+            .map_err(|e| CloseReason::Io(e.kind()))?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// The answer to a request that could not be read, then the connection closes.
+async fn refuse(stream: &mut TcpStream, out: &mut BytesMut, e: HttpError) -> CloseReason {
+    Response::text(e.status(), e.to_string()).encode(false, out);
+    let _ = write_out(stream, out).await;
+    CloseReason::Http(e)
+}
+
+async fn serve_connection<H: HttpHandler>(
+    mut stream: TcpStream,
+    conn: &Conn,
+    handler: &H,
+    config: &HttpConfig,
+    stop: &CancellationToken,
+) -> CloseReason {
+    let mut decoder = RequestDecoder::new(config.limits);
+    let mut inbuf = BytesMut::new();
+    let mut outbuf = BytesMut::new();
+    // The last read emptied the socket.
+    let mut drained = false;
+    loop {
+        // Every complete request in the buffer, in order.
+        loop {
+            match decoder.decode(&mut inbuf) {
+                Ok(Decoded::Request(request)) => {
+                    let keep_alive = request.keep_alive();
+                    // Boxed: the handler's future lives only while it runs, not in
+                    // every idle connection's task.
+                    let response = Box::pin(handler.handle(request, conn)).await;
+                    response.encode(keep_alive, &mut outbuf);
+                    if !keep_alive {
+                        return match write_out(&mut stream, &mut outbuf).await {
+                            Ok(()) => CloseReason::HttpClose,
+                            Err(reason) => reason,
+                        };
+                    }
+                }
+                Ok(Decoded::NeedMore { send_continue }) => {
+                    if send_continue {
+                        outbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    }
+                    break;
+                }
+                Err(e) => return refuse(&mut stream, &mut outbuf, e).await,
+            }
+        }
+        // The responses to this read, together.
+        if let Err(reason) = write_out(&mut stream, &mut outbuf).await {
+            return reason;
+        }
+        // Between requests with the socket empty: hold no buffer (a chunked body
+        // in progress keeps only its decoded part).
+        if drained && inbuf.is_empty() {
+            inbuf = BytesMut::new();
+            outbuf = BytesMut::new();
+        }
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return CloseReason::Shutdown,
+            ready = stream.readable() => {
+                if let Err(e) = ready {
+                    return CloseReason::Io(e.kind());
+                }
+            }
+        }
+        inbuf.reserve(config.read_chunk);
+        match read_some(&stream, &mut inbuf) {
+            Ok(Read::Eof) => {
+                return match decoder.decode_eof(&inbuf) {
+                    Ok(()) => CloseReason::PeerClosed,
+                    Err(e) => CloseReason::Http(e),
+                };
+            }
+            Ok(Read::Some { drained: d }) => drained = d,
+            Ok(Read::Nothing) => drained = true,
+            Err(e) => return CloseReason::Io(e.kind()),
+        }
+    }
+}
