@@ -172,31 +172,7 @@ pub struct ConnectionsFile {
 impl ConnectionsFile {
     /// Reads `path`, checks its schema and that its figures can all be true.
     pub fn load(path: &Path) -> Result<ConnectionsFile, FileError> {
-        let source_name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        // The tag first, so a file of another version says so instead of naming
-        // the first field it lacks.
-        #[derive(Deserialize)]
-        struct Tag {
-            schema: String,
-        }
-        let tag: Tag = crate::parse(&text, &source_name)?;
-        if tag.schema != CONNECTIONS_SCHEMA {
-            return Err(FileError::Schema {
-                source_name,
-                found: tag.schema,
-                expected: CONNECTIONS_SCHEMA,
-            });
-        }
-        let file: ConnectionsFile = crate::parse(&text, &source_name)?;
-        file.check().map_err(|reason| FileError::Invalid {
-            source_name,
-            reason,
-        })?;
-        Ok(file)
+        crate::load_checked(path, CONNECTIONS_SCHEMA, ConnectionsFile::check)
     }
 
     /// Figures that cannot all be true are refused.

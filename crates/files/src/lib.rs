@@ -9,9 +9,13 @@
 //! - [`latency::LatencyFile`], [`bench::MemoryFile`], [`bench::SustainedFile`],
 //!   [`instructions::InstructionsFile`]: the side files the benches write and the
 //!   report reads; [`env::Environment`], recorded in every one of them.
+//! - [`baseline::Baseline`] (with [`baseline::Measured`] per bench) and
+//!   [`noise::NoiseFile`]: `baselines/NAME.json` and `baselines/noise-<machine>.json`,
+//!   written and read by the report's commands, kept across checkouts.
 //!
-//! Every field is required; [`parse`] refuses a missing or mistyped one with the
-//! source and the field's path named.
+//! Every field is required (the one exception, [`baseline::Baseline::instructions`],
+//! is absent from baselines saved before counts existed); [`parse`] refuses a
+//! missing or mistyped one with the source and the field's path named.
 //!
 //! ```
 //! use mcpbench_files::{ServerStats, parse};
@@ -27,11 +31,13 @@
 //! assert!(e.to_string().contains("missing field `sessions`"), "{e}");
 //! ```
 
+pub mod baseline;
 pub mod bench;
 mod connections;
 pub mod env;
 pub mod instructions;
 pub mod latency;
+pub mod noise;
 
 use std::path::{Path, PathBuf};
 
@@ -97,11 +103,48 @@ pub fn parse<T: DeserializeOwned>(text: &str, source_name: &str) -> Result<T, Fi
 
 /// Reads and parses the file at `path`.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+    parse(&read(path)?, &path.display().to_string())
+}
+
+/// The text of the file at `path`.
+fn read(path: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|source| FileError::Read {
         path: path.to_path_buf(),
         source,
+    })
+}
+
+/// Reads the file at `path`, checks that its `schema` tag is `expected`, parses it
+/// and runs `check` on it (figures that cannot all be true are
+/// [`FileError::Invalid`]). The tag is read first, so a file of another version
+/// says so instead of naming the first field it lacks; a file without one
+/// declares the schema `""`.
+fn load_checked<T: DeserializeOwned>(
+    path: &Path,
+    expected: &'static str,
+    check: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, FileError> {
+    let source_name = path.display().to_string();
+    let text = read(path)?;
+    #[derive(Deserialize)]
+    struct Tag {
+        schema: Option<String>,
+    }
+    let tag: Tag = parse(&text, &source_name)?;
+    let found = tag.schema.unwrap_or_default();
+    if found != expected {
+        return Err(FileError::Schema {
+            source_name,
+            found,
+            expected,
+        });
+    }
+    let file: T = parse(&text, &source_name)?;
+    check(&file).map_err(|reason| FileError::Invalid {
+        source_name,
+        reason,
     })?;
-    parse(&text, &path.display().to_string())
+    Ok(file)
 }
 
 /// The reply of a server process to its harness's `stats` line (and to the MCP

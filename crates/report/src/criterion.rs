@@ -1,60 +1,15 @@
-//! Reading a Criterion run: `target/criterion/<id>/new/{benchmark,estimates,sample}.json`.
+//! Reading a Criterion run: `target/criterion/<id>/new/{benchmark,estimates,sample}.json`,
+//! into the per-bench [`Measured`] a baseline stores (its type, with [`Unit`], is
+//! in [`mcpbench_files::baseline`], re-exported here).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{ReportError, load_json};
 
-/// What one iteration of a bench processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    /// Operations (Criterion's `Throughput::Elements`).
-    Elements,
-    /// Bytes (Criterion's `Throughput::Bytes`).
-    Bytes,
-}
-
-/// One bench's result: typical time per iteration with its 95% confidence
-/// interval, and what an iteration processes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Measured {
-    /// Typical nanoseconds per iteration: Criterion's slope estimate where it has
-    /// one, else the mean (docs/method.md).
-    pub typical_ns: f64,
-    /// Lower bound of the typical time's confidence interval.
-    pub ci_lower_ns: f64,
-    /// Upper bound.
-    pub ci_upper_ns: f64,
-    /// `slope` or `mean`.
-    pub estimator: String,
-    /// Units one iteration processes, if the bench declared a throughput.
-    pub per_iteration: Option<u64>,
-    /// What those units are.
-    pub unit: Option<Unit>,
-    /// Samples Criterion took.
-    pub samples: u64,
-}
-
-impl Measured {
-    /// Units per second at the typical time (`per_iteration / typical`).
-    pub fn per_second(&self) -> Option<f64> {
-        self.per_iteration
-            .map(|n| n as f64 / (self.typical_ns * 1e-9))
-    }
-
-    /// The same, at the ends of the confidence interval (slow end first).
-    pub fn per_second_ci(&self) -> Option<(f64, f64)> {
-        self.per_iteration.map(|n| {
-            (
-                n as f64 / (self.ci_upper_ns * 1e-9),
-                n as f64 / (self.ci_lower_ns * 1e-9),
-            )
-        })
-    }
-}
+pub use mcpbench_files::baseline::{Measured, Unit};
 
 #[derive(Deserialize)]
 struct BenchmarkJson {

@@ -4,6 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use mcpbench_files::FileError;
 use serde::de::DeserializeOwned;
 
 /// A report input that cannot be used, and why.
@@ -70,10 +71,11 @@ pub enum ReportError {
         /// The baseline file.
         path: PathBuf,
     },
-    /// A file shared with another process (`connections.json`) that is malformed;
-    /// the message names the file and the field.
+    /// A file read through its type in `mcpbench-files` (`connections.json`, a
+    /// baseline, a noise file) with a field missing or mistyped, or not JSON; the
+    /// message names the file and the field.
     #[error("{0}")]
-    File(mcpbench_files::FileError),
+    File(FileError),
     /// An output could not be written.
     #[error("{}: cannot write: {source}", path.display())]
     Write {
@@ -82,6 +84,38 @@ pub enum ReportError {
         /// The OS error.
         source: io::Error,
     },
+}
+
+impl ReportError {
+    /// An error of a file read through its type in `mcpbench-files`, in the
+    /// report's terms: a file not there is [`ReportError::Missing`] (with `what` it
+    /// should hold), an unknown schema and impossible figures keep their kinds, and
+    /// a malformed field stays as that crate names it (file and field path).
+    pub fn from_file(e: FileError, what: &'static str) -> ReportError {
+        match e {
+            FileError::Read { path, source } if source.kind() == io::ErrorKind::NotFound => {
+                ReportError::Missing { path, what }
+            }
+            FileError::Read { path, source } => ReportError::Io { path, source },
+            FileError::Schema {
+                source_name,
+                found,
+                expected,
+            } => ReportError::Schema {
+                path: source_name.into(),
+                found,
+                expected,
+            },
+            FileError::Invalid {
+                source_name,
+                reason,
+            } => ReportError::Invalid {
+                path: source_name.into(),
+                reason,
+            },
+            shape @ FileError::Shape { .. } => ReportError::File(shape),
+        }
+    }
 }
 
 /// Reads `path` as JSON of type `T`; `what` says what the file should hold.

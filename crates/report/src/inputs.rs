@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::criterion::{Measured, read_run};
 use crate::error::{ReportError, load_json};
+use mcpbench_files::ConnectionsFile;
 use mcpbench_files::bench::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
 use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
-use mcpbench_files::{ConnectionsFile, FileError};
 
 /// A run's results.
 #[derive(Debug, Clone)]
@@ -32,16 +32,9 @@ fn load_connections(path: &Path) -> Result<Option<ConnectionsFile>, ReportError>
     if !path.exists() {
         return Ok(None);
     }
-    ConnectionsFile::load(path).map(Some).map_err(|e| match e {
-        FileError::Schema {
-            found, expected, ..
-        } => ReportError::Schema {
-            path: path.to_path_buf(),
-            found,
-            expected,
-        },
-        other => ReportError::File(other),
-    })
+    ConnectionsFile::load(path)
+        .map(Some)
+        .map_err(|e| ReportError::from_file(e, "the result of `scripts/load connections`"))
 }
 
 /// Checks a latency file: known schema, values present, percentiles in order.

@@ -75,7 +75,7 @@ pub fn write_report(
     let loaded = match baseline {
         Some(name) => {
             let path = baseline::resolve(name, &workspace_root().join("baselines"));
-            Some((name, Baseline::load(&path)?))
+            Some((name, baseline::load(&path)?))
         }
         None => None,
     };
@@ -83,7 +83,7 @@ pub fn write_report(
     // ceiling beaten by noise from one beaten for real.
     let noise_path = noise::default_path(&workspace_root().join("baselines"));
     let noise = if noise_path.exists() {
-        Some(NoiseFile::load(&noise_path)?)
+        Some(noise::load(&noise_path)?)
     } else {
         None
     };
@@ -145,7 +145,7 @@ pub fn save_baseline_of(
     if let Some(commit) = commit {
         baseline.environment.git_commit = commit.to_string();
     }
-    baseline.save(&path)?;
+    baseline::save(&baseline, &path)?;
     Ok(path)
 }
 
@@ -212,7 +212,7 @@ impl CompareOptions {
 fn load_side(list: &str, baselines_dir: &Path) -> Result<Vec<Baseline>, ReportError> {
     list.split(',')
         .filter(|n| !n.is_empty())
-        .map(|n| Baseline::load(&baseline::resolve(n, baselines_dir)))
+        .map(|n| baseline::load(&baseline::resolve(n, baselines_dir)))
         .collect()
 }
 
@@ -250,11 +250,11 @@ pub fn compare_runs(
     }
     let noise = match &options.noise {
         NoiseChoice::Off => None,
-        NoiseChoice::File(p) => Some(NoiseFile::load(p)?),
+        NoiseChoice::File(p) => Some(noise::load(p)?),
         NoiseChoice::ThisMachine => {
             let p = noise::default_path(baselines_dir);
             if p.exists() {
-                Some(NoiseFile::load(&p)?)
+                Some(noise::load(&p)?)
             } else {
                 None
             }
@@ -285,9 +285,9 @@ pub fn save_noise(
 ) -> Result<(PathBuf, NoiseFile), ReportError> {
     let runs: Vec<Baseline> = names
         .iter()
-        .map(|n| Baseline::load(&baseline::resolve(n, baselines_dir)))
+        .map(|n| baseline::load(&baseline::resolve(n, baselines_dir)))
         .collect::<Result<_, _>>()?;
-    let file = NoiseFile::from_runs(names, &runs, unstable_above_pct).map_err(|reason| {
+    let file = noise::from_runs(names, &runs, unstable_above_pct).map_err(|reason| {
         ReportError::Invalid {
             path: baselines_dir.to_path_buf(),
             reason,
@@ -297,6 +297,6 @@ pub fn save_noise(
         || baselines_dir.join(format!("noise-{}.json", file.machine)),
         Path::to_path_buf,
     );
-    file.save(&path)?;
+    noise::save(&file, &path)?;
     Ok((path, file))
 }

@@ -9,54 +9,25 @@
 //! difference two runs of the same code showed. The gate compares medians of
 //! several rounds per side, which move less than single runs, so this is a
 //! conservative threshold.
+//!
+//! The file's type is [`mcpbench_files::noise::NoiseFile`] (re-exported here);
+//! this module computes it from baselines, names it and loads and saves it in the
+//! report's terms.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::baseline::Baseline;
-use crate::error::{ReportError, load_json, write_json};
+use crate::error::{ReportError, write_json};
 use mcpbench_files::env::Environment;
 
-/// Schema tag of [`NoiseFile`].
-pub const NOISE_SCHEMA: &str = "mcpbench.noise/1";
+pub use mcpbench_files::noise::{BenchNoise, NOISE_SCHEMA, NoiseFile};
 
 /// Default spread above which a bench is named unstable, percent.
 pub const DEFAULT_UNSTABLE_ABOVE_PCT: f64 = 25.0;
 
 /// Least number of runs a noise file is computed from.
 pub const MIN_RUNS: usize = 3;
-
-/// One bench's run-to-run noise.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BenchNoise {
-    /// Runs the bench appeared in.
-    pub runs: usize,
-    /// Median typical time over the runs, ns per iteration.
-    pub median_ns: f64,
-    /// `(slowest - fastest) / fastest` of the typical times, percent.
-    pub spread_pct: f64,
-    /// The same for the instruction counts, when the runs had them.
-    pub instructions_spread_pct: Option<f64>,
-}
-
-/// `baselines/noise-<machine>.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NoiseFile {
-    /// Always [`NOISE_SCHEMA`].
-    pub schema: String,
-    /// The machine name in the file name ([`machine_name`]).
-    pub machine: String,
-    /// Where the last of the runs was measured.
-    pub environment: Environment,
-    /// The baselines it was computed from, in order.
-    pub runs: Vec<String>,
-    /// Spread above which a bench is named unstable, percent.
-    pub unstable_above_pct: f64,
-    /// Noise by bench id.
-    pub benches: BTreeMap<String, BenchNoise>,
-}
 
 /// A file-name-safe name for the machine of `env`: its CPU model and core count
 /// (`amd-epyc-2c`).
@@ -102,110 +73,78 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
 }
 
-impl NoiseFile {
-    /// The noise of `runs` (named `names`), all of one commit on this machine.
-    /// Benches in fewer than [`MIN_RUNS`] runs are left out.
-    pub fn from_runs(
-        names: &[String],
-        runs: &[Baseline],
-        unstable_above_pct: f64,
-    ) -> Result<NoiseFile, String> {
-        if runs.len() < MIN_RUNS {
-            return Err(format!(
-                "{} run(s) given; the spread needs at least {MIN_RUNS} runs of the same commit",
-                runs.len()
-            ));
-        }
-        let commits: Vec<&str> = runs
+/// The noise of `runs` (named `names`), all of one commit on this machine.
+/// Benches in fewer than [`MIN_RUNS`] runs are left out.
+pub fn from_runs(
+    names: &[String],
+    runs: &[Baseline],
+    unstable_above_pct: f64,
+) -> Result<NoiseFile, String> {
+    if runs.len() < MIN_RUNS {
+        return Err(format!(
+            "{} run(s) given; the spread needs at least {MIN_RUNS} runs of the same commit",
+            runs.len()
+        ));
+    }
+    let commits: Vec<&str> = runs
+        .iter()
+        .map(|r| r.environment.git_commit.as_str())
+        .collect();
+    if commits.iter().any(|c| *c != commits[0]) {
+        return Err(format!(
+            "the runs come from different commits ({}): noise is measured on one commit",
+            commits.join(", ")
+        ));
+    }
+    let mut ids: Vec<&String> = runs.iter().flat_map(|r| r.benches.keys()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut benches = BTreeMap::new();
+    for id in ids {
+        let times: Vec<f64> = runs
             .iter()
-            .map(|r| r.environment.git_commit.as_str())
+            .filter_map(|r| r.benches.get(id).map(|m| m.typical_ns))
             .collect();
-        if commits.iter().any(|c| *c != commits[0]) {
-            return Err(format!(
-                "the runs come from different commits ({}): noise is measured on one commit",
-                commits.join(", ")
-            ));
+        if times.len() < MIN_RUNS {
+            continue;
         }
-        let mut ids: Vec<&String> = runs.iter().flat_map(|r| r.benches.keys()).collect();
-        ids.sort();
-        ids.dedup();
-        let mut benches = BTreeMap::new();
-        for id in ids {
-            let times: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| r.benches.get(id).map(|m| m.typical_ns))
-                .collect();
-            if times.len() < MIN_RUNS {
-                continue;
-            }
-            let counts: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| r.instructions.get(id).map(|c| c.instructions as f64))
-                .collect();
-            benches.insert(
-                id.clone(),
-                BenchNoise {
-                    runs: times.len(),
-                    median_ns: median(&times).unwrap_or(0.0),
-                    spread_pct: spread_pct(&times),
-                    instructions_spread_pct: (counts.len() >= 2).then(|| spread_pct(&counts)),
-                },
-            );
-        }
-        let environment = runs.last().map(|r| r.environment.clone()).ok_or("no run")?;
-        Ok(NoiseFile {
-            schema: NOISE_SCHEMA.to_string(),
-            machine: machine_name(&environment),
-            environment,
-            runs: names.to_vec(),
-            unstable_above_pct,
-            benches,
-        })
+        let counts: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.instructions.get(id).map(|c| c.instructions as f64))
+            .collect();
+        benches.insert(
+            id.clone(),
+            BenchNoise {
+                runs: times.len(),
+                median_ns: median(&times).unwrap_or(0.0),
+                spread_pct: spread_pct(&times),
+                instructions_spread_pct: (counts.len() >= 2).then(|| spread_pct(&counts)),
+            },
+        );
     }
+    let environment = runs.last().map(|r| r.environment.clone()).ok_or("no run")?;
+    Ok(NoiseFile {
+        schema: NOISE_SCHEMA.to_string(),
+        machine: machine_name(&environment),
+        environment,
+        runs: names.to_vec(),
+        unstable_above_pct,
+        benches,
+    })
+}
 
-    /// Reads and checks a noise file.
-    pub fn load(path: &Path) -> Result<NoiseFile, ReportError> {
-        let what = "a noise file written by `scripts/noise`";
-        let file: NoiseFile = load_json(path, what)?;
-        if file.schema != NOISE_SCHEMA {
-            return Err(ReportError::Schema {
-                path: path.to_path_buf(),
-                found: file.schema,
-                expected: NOISE_SCHEMA,
-            });
-        }
-        let invalid = |reason: String| ReportError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        };
-        if !(file.unstable_above_pct.is_finite() && file.unstable_above_pct > 0.0) {
-            return Err(invalid(format!(
-                "unstable_above_pct {} is not a positive number",
-                file.unstable_above_pct
-            )));
-        }
-        for (id, n) in &file.benches {
-            let ok = |v: f64| v.is_finite() && v >= 0.0;
-            if !ok(n.spread_pct) || !n.instructions_spread_pct.is_none_or(ok) {
-                return Err(invalid(format!(
-                    "{id}: spread is not a finite, non-negative percentage"
-                )));
-            }
-        }
-        Ok(file)
-    }
+/// What a noise file is, for the error when one is missing.
+const WHAT: &str = "a noise file written by `scripts/noise`";
 
-    /// Writes the file.
-    pub fn save(&self, path: &Path) -> Result<(), ReportError> {
-        write_json(path, self)
-    }
+/// Reads and checks the noise file at `path` ([`NoiseFile::load`]), in the
+/// report's errors: a missing file says what it should have held.
+pub fn load(path: &Path) -> Result<NoiseFile, ReportError> {
+    NoiseFile::load(path).map_err(|e| ReportError::from_file(e, WHAT))
+}
 
-    /// True when bench `id`'s measured spread is above the unstable bound.
-    pub fn unstable(&self, id: &str) -> bool {
-        self.benches
-            .get(id)
-            .is_some_and(|n| n.spread_pct > self.unstable_above_pct)
-    }
+/// Writes `file` to `path` (pretty JSON, sorted keys, a final newline).
+pub fn save(file: &NoiseFile, path: &Path) -> Result<(), ReportError> {
+    write_json(path, file)
 }
 
 #[cfg(test)]
@@ -242,7 +181,7 @@ mod tests {
     fn the_spread_of_runs_of_one_commit_is_measured() {
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let runs = [run("x", 100.0), run("x", 130.0), run("x", 110.0)];
-        let n = NoiseFile::from_runs(&names, &runs, 25.0).unwrap();
+        let n = from_runs(&names, &runs, 25.0).unwrap();
         let b = &n.benches["g/f/p"];
         assert!((b.spread_pct - 30.0).abs() < 1e-9, "{b:?}");
         assert_eq!(b.median_ns, 110.0);
@@ -252,10 +191,9 @@ mod tests {
     #[test]
     fn too_few_runs_or_runs_of_different_commits_are_refused() {
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let two = NoiseFile::from_runs(&names[..2], &[run("x", 1.0), run("x", 1.0)], 25.0);
+        let two = from_runs(&names[..2], &[run("x", 1.0), run("x", 1.0)], 25.0);
         assert!(two.unwrap_err().contains("at least 3"));
-        let mixed =
-            NoiseFile::from_runs(&names, &[run("x", 1.0), run("y", 1.0), run("x", 1.0)], 25.0);
+        let mixed = from_runs(&names, &[run("x", 1.0), run("y", 1.0), run("x", 1.0)], 25.0);
         assert!(mixed.unwrap_err().contains("different commits"));
     }
 

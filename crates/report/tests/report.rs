@@ -44,6 +44,21 @@ impl Scratch {
             out: self.dir.path().join("out"),
         }
     }
+    /// Saves the scratch run as baseline `name`.
+    fn save_baseline(&self, name: &str) {
+        save_baseline(name, &self.criterion(), None, &self.baselines()).unwrap();
+    }
+    /// Compares baseline `base` with baseline `new`, or with the scratch run, at
+    /// a 5% threshold and without a noise file.
+    fn compare(&self, base: &str, new: Option<&str>) -> Result<(String, bool), ReportError> {
+        compare_runs(
+            base,
+            new,
+            &self.criterion(),
+            &self.baselines(),
+            &CompareOptions::threshold(5.0),
+        )
+    }
     fn edit_json(&self, rel: &str, f: impl FnOnce(&mut serde_json::Value)) {
         let path = self.dir.path().join(rel);
         let mut v: serde_json::Value =
@@ -162,15 +177,8 @@ fn targets_are_applied_as_written() {
 #[test]
 fn a_run_compared_with_itself_flags_nothing() {
     let s = Scratch::new();
-    save_baseline("a", &s.criterion(), None, &s.baselines()).unwrap();
-    let (md, regressed) = compare_runs(
-        "a",
-        None,
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap();
+    s.save_baseline("a");
+    let (md, regressed) = s.compare("a", None).unwrap();
     assert!(!regressed, "{md}");
     assert!(md.contains("**0 regression(s)**"), "{md}");
     assert_eq!(md.matches("no change (noise)").count(), 7, "{md}");
@@ -196,16 +204,9 @@ fn slow_down(s: &Scratch, id: &str, factor: f64) {
 #[test]
 fn a_bench_made_20_percent_slower_is_the_only_regression() {
     let s = Scratch::new();
-    save_baseline("base", &s.criterion(), None, &s.baselines()).unwrap();
+    s.save_baseline("base");
     slow_down(&s, "queue/push_pop/100k", 1.2);
-    let (md, regressed) = compare_runs(
-        "base",
-        None,
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap();
+    let (md, regressed) = s.compare("base", None).unwrap();
     assert!(regressed);
     assert!(md.contains("**1 regression(s)**"), "{md}");
     let line = md.lines().find(|l| l.contains("REGRESSION")).unwrap();
@@ -214,32 +215,18 @@ fn a_bench_made_20_percent_slower_is_the_only_regression() {
         "{line}"
     );
     // The same comparison, baseline to baseline.
-    save_baseline("slow", &s.criterion(), None, &s.baselines()).unwrap();
-    let (_, regressed) = compare_runs(
-        "base",
-        Some("slow"),
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap();
+    s.save_baseline("slow");
+    let (_, regressed) = s.compare("base", Some("slow")).unwrap();
     assert!(regressed);
     // Faster is shown, never failed.
-    let (md, regressed) = compare_runs(
-        "slow",
-        Some("base"),
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap();
+    let (md, regressed) = s.compare("slow", Some("base")).unwrap();
     assert!(!regressed && md.contains("improvement"), "{md}");
 }
 
 #[test]
 fn a_slowdown_within_the_intervals_is_noise() {
     let s = Scratch::new();
-    save_baseline("base", &s.criterion(), None, &s.baselines()).unwrap();
+    s.save_baseline("base");
     // 6% slower than the base, but the netio intervals are wider than that.
     let before = read_run(&s.criterion()).unwrap()["netio/pingpong/zero_copy"].clone();
     let width = (before.ci_upper_ns - before.ci_lower_ns) / before.typical_ns;
@@ -248,30 +235,16 @@ fn a_slowdown_within_the_intervals_is_noise() {
         "fixture interval too narrow for this test: {width}"
     );
     slow_down(&s, "netio/pingpong/zero_copy", 1.06);
-    let (md, regressed) = compare_runs(
-        "base",
-        None,
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap();
+    let (md, regressed) = s.compare("base", None).unwrap();
     assert!(!regressed, "{md}");
 }
 
 #[test]
 fn benches_on_one_side_only_are_listed() {
     let s = Scratch::new();
-    save_baseline("base", &s.criterion(), None, &s.baselines()).unwrap();
+    s.save_baseline("base");
     std::fs::remove_dir_all(s.criterion().join("netio/codec_decode")).unwrap();
-    let (md, regressed) = compare_runs(
-        "base",
-        None,
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap();
+    let (md, regressed) = s.compare("base", None).unwrap();
     assert!(!regressed);
     assert!(
         md.lines()
@@ -379,15 +352,8 @@ fn baseline_from_another_bench_set_is_refused() {
         instructions: Default::default(),
     };
     std::fs::create_dir_all(s.baselines()).unwrap();
-    other.save(&s.baselines().join("other.json")).unwrap();
-    let e = compare_runs(
-        "other",
-        None,
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap_err();
+    mcpbench_report::baseline::save(&other, &s.baselines().join("other.json")).unwrap();
+    let e = s.compare("other", None).unwrap_err();
     assert!(
         matches!(e, ReportError::ForeignBaseline { .. }) && e.to_string().contains("other.json"),
         "{e}"
@@ -397,15 +363,32 @@ fn baseline_from_another_bench_set_is_refused() {
         r#"{"schema":"something/1","benches":{}}"#,
     )
     .unwrap();
-    let e = compare_runs(
-        "junk",
-        None,
-        &s.criterion(),
-        &s.baselines(),
-        &CompareOptions::threshold(5.0),
-    )
-    .unwrap_err();
+    let e = s.compare("junk", None).unwrap_err();
     assert!(matches!(e, ReportError::Schema { .. }), "{e}");
+}
+
+#[test]
+fn a_missing_or_malformed_baseline_is_named_with_its_field() {
+    let s = Scratch::new();
+    let e = s.compare("absent", None).unwrap_err();
+    assert!(
+        matches!(e, ReportError::Missing { .. })
+            && e.to_string().contains("absent.json")
+            && e.to_string().contains("scripts/baseline save"),
+        "{e}"
+    );
+    s.save_baseline("base");
+    s.edit_json("baselines/base.json", |v| {
+        v["benches"]["queue/push_pop/100k"]["samples"] = serde_json::json!("many")
+    });
+    let e = s.compare("base", None).unwrap_err();
+    assert!(matches!(e, ReportError::File(_)), "{e}");
+    assert!(
+        e.to_string().contains("base.json")
+            && e.to_string()
+                .contains("benches.queue/push_pop/100k.samples"),
+        "{e}"
+    );
 }
 
 #[test]
