@@ -59,9 +59,37 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub mod bare;
+pub mod bare_http;
+pub mod http;
 
-/// The protocol revision this server speaks.
+/// The handshake-generation revision this server prefers.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// Handshake-generation revisions this server speaks: `initialize` answers with
+/// the client's when it is one of these, else with [`PROTOCOL_VERSION`].
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// The `serverInfo` (2025) and `serverInfo` of `server/discover` (2026) alike.
+pub(crate) fn server_info() -> Value {
+    json!({"name": "mcpbench-server", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// What [`McpServer::serve`] gives back.
+pub(crate) enum Served {
+    /// The reply.
+    Now(Bytes),
+    /// A tool call under way: its key and where its answer arrives.
+    Call {
+        call: u64,
+        answer: Answer<Result<Bytes, String>>,
+    },
+}
+
+/// An `initialize` refused: the reply, and whether the session table was full.
+pub(crate) struct Refused {
+    pub(crate) full: bool,
+    pub(crate) reply: Bytes,
+}
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -81,6 +109,8 @@ pub struct Settings {
     pub call_timeout: Duration,
     /// Share the listening port with other processes (`SO_REUSEPORT`).
     pub reuse_port: bool,
+    /// A session unused for this long expires (HTTP: its id then gets 404).
+    pub session_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -93,6 +123,7 @@ impl Default for Settings {
             tool_queue: 4096,
             call_timeout: Duration::from_secs(10),
             reuse_port: false,
+            session_ttl: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -161,12 +192,14 @@ pub struct McpServer {
     /// Answers are the serialized `result` member (or why the tool failed).
     in_flight: InFlight<u64, Result<Bytes, String>>,
     next_call: AtomicU64,
+    /// Sessions ended by expiry so far.
+    expired: AtomicU64,
     /// The `text` tool's result, serialized once: escaping a 4 KiB string per call
     /// was a quarter of the server's time under load (flamegraph, 20K connections).
     text: Bytes,
 }
 
-fn result(id: &RequestId, result: Value) -> Bytes {
+pub(crate) fn result(id: &RequestId, result: Value) -> Bytes {
     Bytes::from(
         serde_json::to_vec(&json!({"jsonrpc":"2.0","id":id,"result":result})).unwrap_or_default(),
     )
@@ -196,7 +229,11 @@ fn result_text(size: usize) -> String {
 /// A tool result with one text item, serialized.
 fn text_content(text: &str, is_error: bool) -> Bytes {
     Bytes::from(
-        serde_json::to_vec(&json!({"content":[{"type":"text","text":text}],"isError":is_error}))
+        // `resultType` is required by the stateless generation and ignored by the
+        // handshake one, so one serialization serves both.
+        serde_json::to_vec(
+            &json!({"content":[{"type":"text","text":text}],"isError":is_error,"resultType":"complete"}),
+        )
             .unwrap_or_default(),
     )
 }
@@ -244,6 +281,7 @@ impl McpServer {
                 .to_vec(),
             in_flight: InFlight::new(),
             next_call: AtomicU64::new(1),
+            expired: AtomicU64::new(0),
             text: text_content(&text, false),
             settings,
         });
@@ -289,7 +327,51 @@ impl McpServer {
                 }
             });
         }
+        server.sweep_expired();
         server
+    }
+
+    /// Removes expired sessions from a task of its own, a few times per TTL (a
+    /// whole-table pass per sweep, never per request; a request meeting an expired
+    /// session ends it at once, see [`McpServer::touch_session`]).
+    fn sweep_expired(self: &Arc<Self>) {
+        let ttl = self.settings.session_ttl;
+        let every = (ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(server) = weak.upgrade() else { return };
+                let n = server.sessions.evict_idle(Instant::now(), ttl);
+                server.expired.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Marks a session used now; false (and the session ended) when it has expired,
+    /// false when there is no such session.
+    pub(crate) fn touch_session(&self, id: &SessionId, now: Instant) -> bool {
+        let ttl = self.settings.session_ttl;
+        let live = self.sessions.update(id, |s| {
+            let live = now.saturating_duration_since(s.last_seen) <= ttl;
+            if live {
+                s.last_seen = s.last_seen.max(now);
+            }
+            live
+        });
+        match live {
+            Some(true) => true,
+            Some(false) => {
+                if self.sessions.remove(id).is_some() {
+                    self.expired.fetch_add(1, Ordering::Relaxed);
+                }
+                false
+            }
+            None => false,
+        }
     }
 
     fn answer(&self, call: u64, outcome: Result<Bytes, String>) {
@@ -328,41 +410,84 @@ impl McpServer {
                 "this connection is already initialized",
             );
         }
+        match self.new_session(id, msg) {
+            Ok((session, reply)) => {
+                self.by_connection.insert(conn.id, session);
+                reply
+            }
+            Err(refused) => refused.reply,
+        }
+    }
+
+    /// `initialize`: a new session and the reply to send, or why not (the store
+    /// full is told apart: HTTP answers it with 503).
+    pub(crate) fn new_session(
+        &self,
+        id: &RequestId,
+        msg: &Message,
+    ) -> Result<(SessionId, Bytes), Refused> {
+        let invalid = |why: &str| Refused {
+            full: false,
+            reply: error_response(Some(id), codes::INVALID_PARAMS, why),
+        };
         let params = match serde_json::from_slice::<Params<InitializeParams>>(msg.frame()) {
             Ok(Params { params: Some(p) }) => p,
-            Ok(_) => {
-                return error_response(Some(id), codes::INVALID_PARAMS, "initialize needs params");
-            }
-            Err(e) => {
-                return error_response(
-                    Some(id),
-                    codes::INVALID_PARAMS,
-                    &format!("initialize params: {e}"),
-                );
-            }
+            Ok(_) => return Err(invalid("initialize needs params")),
+            Err(e) => return Err(invalid(&format!("initialize params: {e}"))),
         };
+        // The client's revision when we speak it (the spec's rule), else our latest.
+        let version = SUPPORTED_VERSIONS
+            .iter()
+            .find(|v| **v == params.protocol_version)
+            .copied()
+            .unwrap_or(PROTOCOL_VERSION);
         let new = NewSession {
-            protocol_version: PROTOCOL_VERSION.to_string(),
+            protocol_version: version.to_string(),
             client: ClientInfo {
                 name: params.client_info.name,
                 version: params.client_info.version,
             },
             capabilities: params.capabilities.to_string().into(),
         };
-        let session = match self.sessions.create(new, Instant::now()) {
-            Ok(s) => s,
-            Err(e) => return error_response(Some(id), codes::INTERNAL_ERROR, &e.to_string()),
-        };
-        self.by_connection.insert(conn.id, session);
-        let _ = params.protocol_version; // we answer with ours, as the spec allows
-        result(
+        let session = self.sessions.create(new, Instant::now()).map_err(|e| Refused {
+            full: true,
+            reply: error_response(Some(id), codes::INTERNAL_ERROR, &e.to_string()),
+        })?;
+        let reply = result(
             id,
             json!({
-                "protocolVersion": PROTOCOL_VERSION,
+                "protocolVersion": version,
                 "capabilities": {"tools": {"listChanged": false}},
-                "serverInfo": {"name": "mcpbench-server", "version": env!("CARGO_PKG_VERSION")},
+                "serverInfo": server_info(),
             }),
-        )
+        );
+        Ok((session, reply))
+    }
+
+    /// Serves a request of an established session (or a stateless one): the reply
+    /// now, or a tool call whose answer is on its way.
+    pub(crate) async fn serve(&self, id: &RequestId, msg: &Message, method: &str) -> Served {
+        Served::Now(match method {
+            "ping" => result(id, json!({})),
+            "mcpbench/stats" => result(id, serde_json::to_value(self.stats()).unwrap_or_default()),
+            // The cache fields are required by the stateless generation and ignored
+            // by the handshake one.
+            "tools/list" => result(
+                id,
+                json!({"tools": Tool::ALL.map(Tool::describe), "resultType": "complete", "ttlMs": 0, "cacheScope": "private"}),
+            ),
+            "tools/call" => {
+                return match self.start_call(id, msg).await {
+                    Ok((call, answer)) => Served::Call { call, answer },
+                    Err(reply) => Served::Now(reply),
+                };
+            }
+            other => error_response(
+                Some(id),
+                codes::METHOD_NOT_FOUND,
+                &format!("method not found: {other}"),
+            ),
+        })
     }
 
     /// Routes a `tools/call` to its tool; returns the call's key and where its
@@ -444,7 +569,7 @@ impl McpServer {
     }
 
     /// The reply to a call once its answer is in (or is not coming).
-    fn finish_call(
+    pub(crate) fn finish_call(
         &self,
         id: &RequestId,
         call: u64,
@@ -525,48 +650,44 @@ impl Handler for McpServer {
             }
             return None;
         };
-        Some(match method {
-            "initialize" => self.initialize(&id, &msg, conn),
-            "ping" => result(&id, json!({})),
-            "mcpbench/stats" => result(&id, serde_json::to_value(self.stats()).unwrap_or_default()),
+        let served = match method {
+            "initialize" => return Some(self.initialize(&id, &msg, conn)),
+            "ping" | "mcpbench/stats" => self.serve(&id, &msg, method).await,
             _ if session.is_none() => {
-                error_response(Some(&id), codes::INVALID_REQUEST, "call initialize first")
+                return Some(error_response(
+                    Some(&id),
+                    codes::INVALID_REQUEST,
+                    "call initialize first",
+                ));
             }
-            "tools/list" => result(&id, json!({"tools": Tool::ALL.map(Tool::describe)})),
-            "tools/call" => {
-                let (call, mut answer) = match self.start_call(&id, &msg).await {
-                    Ok(started) => started,
-                    Err(reply) => return Some(reply),
-                };
-                // One yield lets a tool worker on this thread answer at once (echo,
-                // text): such replies leave with the others of this read, in one write.
-                tokio::task::yield_now().await;
-                match answer.try_recv() {
-                    Ok(outcome) => self.finish_call(&id, call, outcome.ok()),
-                    Err(_) => {
-                        // Not yet (proxy, a busy worker): answer from a task of its
-                        // own, so this connection's next requests are served meanwhile;
-                        // replies go out in completion order.
-                        let this = self.me.upgrade()?;
-                        let reply = conn.defer();
-                        let wait = self.settings.call_timeout;
-                        tokio::spawn(async move {
-                            let outcome = match tokio::time::timeout(wait, answer).await {
-                                Ok(Ok(outcome)) => outcome.ok(),
-                                _ => None,
-                            };
-                            reply.send(this.finish_call(&id, call, outcome));
-                        });
-                        return None;
-                    }
-                }
+            _ => self.serve(&id, &msg, method).await,
+        };
+        let (call, mut answer) = match served {
+            Served::Now(reply) => return Some(reply),
+            Served::Call { call, answer } => (call, answer),
+        };
+        // One yield lets a tool worker on this thread answer at once (echo, text):
+        // such replies leave with the others of this read, in one write.
+        tokio::task::yield_now().await;
+        match answer.try_recv() {
+            Ok(outcome) => Some(self.finish_call(&id, call, outcome.ok())),
+            Err(_) => {
+                // Not yet (proxy, a busy worker): answer from a task of its own, so
+                // this connection's next requests are served meanwhile; replies go
+                // out in completion order.
+                let this = self.me.upgrade()?;
+                let reply = conn.defer();
+                let wait = self.settings.call_timeout;
+                tokio::spawn(async move {
+                    let outcome = match tokio::time::timeout(wait, answer).await {
+                        Ok(Ok(outcome)) => outcome.ok(),
+                        _ => None,
+                    };
+                    reply.send(this.finish_call(&id, call, outcome));
+                });
+                None
             }
-            other => error_response(
-                Some(&id),
-                codes::METHOD_NOT_FOUND,
-                &format!("method not found: {other}"),
-            ),
-        })
+        }
     }
 
     fn closed(&self, conn: &Conn, _reason: &CloseReason) {
@@ -649,10 +770,32 @@ impl Running {
     }
 }
 
-/// Starts a server on `addr` with `settings`. Call from a tokio runtime.
+/// Starts a server on `addr` with `settings`, newline-delimited JSON-RPC over TCP.
+/// Call from a tokio runtime.
 pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> {
     let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
     let state = McpServer::new(settings);
     let server = Server::serve(listener, state.clone(), ServerConfig::default())?;
+    Ok(Running { server, state })
+}
+
+/// Starts a server on `addr` with `settings`, MCP's Streamable HTTP transport
+/// (both generations) at `http.endpoint`. Call from a tokio runtime.
+pub fn start_http(
+    addr: SocketAddr,
+    settings: Settings,
+    http: http::HttpSettings,
+) -> io::Result<Running> {
+    let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
+    let state = McpServer::new(settings);
+    let config = mcpbench_netio::HttpConfig {
+        limits: http.limits,
+        ..Default::default()
+    };
+    let server = Server::serve_http(
+        listener,
+        Arc::new(http::McpHttp::new(state.clone(), http)),
+        config,
+    )?;
     Ok(Running { server, state })
 }

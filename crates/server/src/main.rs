@@ -6,8 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use mcpbench_netio::http::HttpLimits;
 use mcpbench_server::bare::start_bare;
-use mcpbench_server::{McpServer, Running, Settings, start};
+use mcpbench_server::bare_http::start_bare_http;
+use mcpbench_server::http::HttpSettings;
+use mcpbench_server::{McpServer, Running, Settings, start, start_http};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 // Per-connection memory is read from this (mcpbench/stats), not from RSS.
@@ -17,9 +20,30 @@ static ALLOC: mcpbench_alloc::Counting = mcpbench_alloc::Counting;
 #[derive(Parser)]
 #[command(
     name = "mcpbench-server",
-    about = "A small MCP server (newline-delimited JSON-RPC over TCP) built from the mcpbench components"
+    about = "A small MCP server built from the mcpbench components: MCP's Streamable HTTP transport (both protocol generations) or newline-delimited JSON-RPC over TCP"
 )]
 struct Args {
+    /// `http`: MCP's Streamable HTTP (2025-11-25 sessions and 2026-07-28
+    /// stateless, on one endpoint); `tcp`: newline-delimited JSON-RPC over raw TCP
+    /// (erlmcp's transport).
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    transport: Transport,
+    /// HTTP: the MCP endpoint's path.
+    #[arg(long, default_value = "/mcp")]
+    endpoint: String,
+    /// HTTP: answer requests as server-sent events when the client accepts both
+    /// JSON and SSE (default: JSON).
+    #[arg(long)]
+    prefer_sse: bool,
+    /// HTTP: an `Origin` to allow besides loopback ones (repeatable).
+    #[arg(long = "allow-origin")]
+    allowed_origins: Vec<String>,
+    /// HTTP: largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    max_body: usize,
+    /// Seconds a session may go unused before it expires.
+    #[arg(long, default_value_t = 1800.0)]
+    session_ttl: f64,
     /// Address to listen on (loopback for tests and benches).
     #[arg(long, default_value = "127.0.0.1:7400")]
     listen: SocketAddr,
@@ -51,9 +75,16 @@ struct Args {
     flamegraph: Option<std::path::PathBuf>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    Tcp,
+    Http,
+}
+
 enum Server {
     Mcp(Running),
     Bare(mcpbench_server::bare::BareServer),
+    BareHttp(mcpbench_server::bare_http::BareHttpServer),
 }
 
 impl Server {
@@ -61,12 +92,23 @@ impl Server {
         match self {
             Server::Mcp(s) => s.local_addr(),
             Server::Bare(s) => s.local_addr(),
+            Server::BareHttp(s) => s.local_addr(),
         }
     }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let session_ttl = match std::time::Duration::try_from_secs_f64(args.session_ttl) {
+        Ok(ttl) if !ttl.is_zero() => ttl,
+        _ => {
+            eprintln!(
+                "mcpbench-server: --session-ttl {}: a positive number of seconds is expected",
+                args.session_ttl
+            );
+            return ExitCode::from(2);
+        }
+    };
     // `--threads 1` runs everything on the main thread (no worker to wake).
     let mut rt = match args.threads {
         Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
@@ -95,12 +137,28 @@ fn main() -> ExitCode {
             max_sessions: args.max_sessions,
             upstream: args.upstream,
             reuse_port: args.reuse_port,
+            session_ttl,
             ..Settings::default()
         };
-        let started = if args.bare {
-            start_bare(args.listen, args.reuse_port, args.result_size).map(Server::Bare)
-        } else {
-            start(args.listen, settings).await.map(Server::Mcp)
+        let http = HttpSettings {
+            endpoint: args.endpoint.clone(),
+            prefer_sse: args.prefer_sse,
+            allowed_origins: args.allowed_origins.clone(),
+            limits: HttpLimits {
+                max_body: args.max_body,
+                ..HttpLimits::default()
+            },
+        };
+        let started = match (args.bare, args.transport) {
+            (true, Transport::Tcp) => {
+                start_bare(args.listen, args.reuse_port, args.result_size).map(Server::Bare)
+            }
+            (true, Transport::Http) => {
+                start_bare_http(args.listen, args.reuse_port, args.result_size)
+                    .map(Server::BareHttp)
+            }
+            (false, Transport::Tcp) => start(args.listen, settings).await.map(Server::Mcp),
+            (false, Transport::Http) => start_http(args.listen, settings, http).map(Server::Mcp),
         };
         let server = match started {
             Ok(s) => s,
@@ -111,7 +169,10 @@ fn main() -> ExitCode {
         };
         println!(
             "mcpbench-server: ready on {} (pid {}){}",
-            server.local_addr(),
+            match args.transport {
+                Transport::Tcp => format!("tcp://{}", server.local_addr()),
+                Transport::Http => format!("http://{}{}", server.local_addr(), args.endpoint),
+            },
             std::process::id(),
             if args.bare {
                 ", bare ceiling: no MCP"
@@ -136,7 +197,7 @@ fn main() -> ExitCode {
                 if line.trim() == "stats" {
                     let stats = match &server {
                         Server::Mcp(s) => s.state().stats(),
-                        Server::Bare(_) => McpServer::process_stats(0),
+                        Server::Bare(_) | Server::BareHttp(_) => McpServer::process_stats(0),
                     };
                     println!("{}", serde_json::to_string(&stats).unwrap_or_default());
                 }

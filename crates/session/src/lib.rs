@@ -295,9 +295,11 @@ impl SessionStore {
 
     /// Removes the session and returns its record.
     pub fn remove(&self, id: &SessionId) -> Option<Session> {
-        let removed = self.shard(id).write().remove(id);
+        let mut shard = self.shard(id).write();
+        let removed = shard.remove(id);
         if removed.is_some() {
             self.live.fetch_sub(1, Ordering::AcqRel);
+            shrink_if_sparse(&mut shard);
         }
         removed
     }
@@ -311,6 +313,7 @@ impl SessionStore {
             let before = shard.len();
             shard.retain(|_, s| now.saturating_duration_since(s.last_seen) <= ttl);
             evicted += before - shard.len();
+            shrink_if_sparse(&mut shard);
         }
         self.live.fetch_sub(evicted, Ordering::AcqRel);
         evicted
@@ -329,6 +332,16 @@ impl SessionStore {
     /// The configured maximum session count.
     pub fn max_sessions(&self) -> usize {
         self.max
+    }
+}
+
+/// Gives memory back once a shard is under a quarter full, so a store emptied by
+/// deletes or expiry returns to its empty-table size. Halving at a quarter keeps
+/// the cost amortised: a shrink follows at least as many removals as it moves
+/// entries.
+fn shrink_if_sparse<V>(shard: &mut HashMap<SessionId, V, BuildHasherDefault<IdBits>>) {
+    if shard.capacity() > 16 && shard.len() * 4 < shard.capacity() {
+        shard.shrink_to(shard.len() * 2);
     }
 }
 
