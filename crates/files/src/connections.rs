@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::FileError;
 
 /// Schema tag of [`ConnectionsFile`].
-pub const CONNECTIONS_SCHEMA: &str = "mcpbench.connections/1";
+pub const CONNECTIONS_SCHEMA: &str = "mcpbench.connections/2";
 
 /// Which server the load ran against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +18,18 @@ pub enum ServerKind {
     Mcp,
     /// Its bare ceiling (`mcpbench-server --bare`).
     Bare,
+    /// A server the load did not start (`--target URL`).
+    External,
+}
+
+/// How the load spoke to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Newline-delimited JSON-RPC over TCP.
+    Tcp,
+    /// MCP's Streamable HTTP.
+    Http,
 }
 
 /// What was asked for.
@@ -33,6 +45,19 @@ pub struct Requested {
     pub result_bytes: u64,
     /// The server.
     pub server: ServerKind,
+    /// The transport.
+    pub transport: Transport,
+    /// Where the server was (`http://127.0.0.1:PORT/mcp`, `tcp://...`).
+    pub target: String,
+    /// The protocol generation asked for: `2025-11-25`, `2026-07-28` or `auto`
+    /// (HTTP); `tcp` for the TCP transport.
+    pub protocol: String,
+    /// The tool each call calls, and its arguments as JSON.
+    pub tool: String,
+    /// The arguments.
+    pub arguments: String,
+    /// Sessions left open at the end instead of deleted.
+    pub abandon: bool,
 }
 
 /// The processes the load was spread over.
@@ -120,6 +145,47 @@ pub struct OpenLoopLatency {
     pub max: u64,
 }
 
+/// Latency of one phase of opening a connection, in ns, one sample per
+/// connection (closed-loop: each step starts when the previous one has ended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseLatency {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// Latency of the steps before the calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// TCP connect.
+    pub connect: PhaseLatency,
+    /// `initialize` + `notifications/initialized` (handshake generation), or
+    /// `server/discover` (stateless; under `auto`, the probe and any fallback).
+    pub handshake: PhaseLatency,
+    /// `tools/list`.
+    pub tools_list: PhaseLatency,
+}
+
+/// What became of the sessions (HTTP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// Connections that spoke the handshake generation (a session each).
+    pub handshake: u64,
+    /// Connections that spoke the stateless generation (no session).
+    pub stateless: u64,
+    /// Sessions ended with DELETE at the end (a 200, 202, 204 or 404 answer).
+    pub deleted: u64,
+    /// DELETEs that failed (another status, or no answer).
+    pub delete_failed: u64,
+}
+
 /// The servers' heap, allocator-counted, summed over server processes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerMemory {
@@ -161,12 +227,23 @@ pub struct ConnectionsFile {
     pub messages: Messages,
     /// Per connection.
     pub per_connection: PerConnection,
-    /// Latency.
+    /// Latency of the calls.
     pub latency_ns: OpenLoopLatency,
-    /// Server heap.
-    pub server_memory: ServerMemory,
+    /// Latency of the steps before them.
+    pub phases_ns: Phases,
+    /// Sessions.
+    pub sessions: Sessions,
+    /// Server heap; `None` for a server the load did not start (it cannot ask).
+    pub server_memory: Option<ServerMemory>,
     /// Client processes that never reported their end.
     pub unfinished_clients: u64,
+}
+
+impl PhaseLatency {
+    /// p50, p99, p99.9, max.
+    pub fn quantiles(&self) -> [u64; 4] {
+        [self.p50, self.p99, self.p999, self.max]
+    }
 }
 
 impl ConnectionsFile {
@@ -178,11 +255,18 @@ impl ConnectionsFile {
     /// Figures that cannot all be true are refused.
     pub fn check(&self) -> Result<(), String> {
         let l = &self.latency_ns;
-        if !(l.p50 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max) {
-            return Err(format!(
-                "latency_ns: percentiles out of order (p50 {}, p99 {}, p99.9 {}, max {})",
-                l.p50, l.p99, l.p999, l.max
-            ));
+        let ordered = [
+            ("latency_ns", [l.p50, l.p99, l.p999, l.max]),
+            ("phases_ns.connect", self.phases_ns.connect.quantiles()),
+            ("phases_ns.handshake", self.phases_ns.handshake.quantiles()),
+            ("phases_ns.tools_list", self.phases_ns.tools_list.quantiles()),
+        ];
+        for (field, [p50, p99, p999, max]) in ordered {
+            if !(p50 <= p99 && p99 <= p999 && p999 <= max) {
+                return Err(format!(
+                    "{field}: percentiles out of order (p50 {p50}, p99 {p99}, p99.9 {p999}, max {max})"
+                ));
+            }
         }
         let c = &self.connections;
         if c.established + c.failed > self.requested.connections {
@@ -212,6 +296,12 @@ impl ConnectionsFile {
                 duration_s: 3.0,
                 result_bytes: 4096,
                 server: ServerKind::Mcp,
+                transport: Transport::Tcp,
+                target: "tcp://127.0.0.1:7400".into(),
+                protocol: "tcp".into(),
+                tool: "text".into(),
+                arguments: "{}".into(),
+                abandon: false,
             },
             processes: Processes {
                 servers: 1,
@@ -253,7 +343,36 @@ impl ConnectionsFile {
                 p999: 5_000_000,
                 max: 9_000_000,
             },
-            server_memory: ServerMemory {
+            phases_ns: Phases {
+                connect: PhaseLatency {
+                    count: 2000,
+                    p50: 50_000,
+                    p99: 400_000,
+                    p999: 900_000,
+                    max: 1_000_000,
+                },
+                handshake: PhaseLatency {
+                    count: 2000,
+                    p50: 100_000,
+                    p99: 800_000,
+                    p999: 1_500_000,
+                    max: 2_000_000,
+                },
+                tools_list: PhaseLatency {
+                    count: 0,
+                    p50: 0,
+                    p99: 0,
+                    p999: 0,
+                    max: 0,
+                },
+            },
+            sessions: Sessions {
+                handshake: 2000,
+                stateless: 0,
+                deleted: 0,
+                delete_failed: 0,
+            },
+            server_memory: Some(ServerMemory {
                 live_bytes_before: 1000,
                 live_bytes_idle: 3_000_000,
                 bytes_per_idle_connection: Some(1500.0),
@@ -264,7 +383,7 @@ impl ConnectionsFile {
                 retained_note: "upper bound".into(),
                 counted: true,
                 servers_unreadable: 0,
-            },
+            }),
             unfinished_clients: 0,
         }
     }

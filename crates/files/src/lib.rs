@@ -21,12 +21,12 @@
 //! use mcpbench_files::{ServerStats, parse};
 //!
 //! let ok: ServerStats = parse(
-//!     r#"{"sessions":0,"allocatorCounted":true,"liveBytes":1024,"rssBytes":4096}"#,
+//!     r#"{"sessions":0,"maxSessions":10,"sessionsExpired":0,"allocatorCounted":true,"liveBytes":1024,"rssBytes":4096}"#,
 //!     "server 1's stats",
 //! )
 //! .unwrap();
 //! assert_eq!(ok.live_bytes, 1024);
-//! let e = parse::<ServerStats>(r#"{"allocatorCounted":true,"liveBytes":1,"rssBytes":1}"#, "server 1's stats")
+//! let e = parse::<ServerStats>(r#"{"maxSessions":10,"sessionsExpired":0,"allocatorCounted":true,"liveBytes":1,"rssBytes":1}"#, "server 1's stats")
 //!     .unwrap_err();
 //! assert!(e.to_string().contains("missing field `sessions`"), "{e}");
 //! ```
@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 pub use connections::{
     CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
-    Processes, Requested, ServerKind, ServerMemory,
+    PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, Sessions, Transport,
 };
 
 /// A file or reply that cannot be used, and why; names the source and the field.
@@ -154,6 +154,10 @@ fn load_checked<T: DeserializeOwned>(
 pub struct ServerStats {
     /// Sessions open now.
     pub sessions: u64,
+    /// Most sessions at once (0: a server that keeps none, like the bare one).
+    pub max_sessions: u64,
+    /// Sessions ended by expiry since the server started.
+    pub sessions_expired: u64,
     /// The binary counts its allocations (else `live_bytes` means nothing).
     pub allocator_counted: bool,
     /// Allocator-counted live heap bytes.

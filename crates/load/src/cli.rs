@@ -1,15 +1,17 @@
 //! The command line: `connections` (the harness) and the hidden `client` (one
 //! client process it starts).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::target::Target;
+
 #[derive(Parser)]
 #[command(
     name = "mcpbench-load",
-    about = "Concurrent MCP connections against mcpbench-server, measured"
+    about = "Concurrent MCP connections against an MCP server (ours, or any at --target), measured"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -18,7 +20,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Open N connections, call tools/call at a rate, report.
+    /// Open N connections, call a tool at a rate, report.
     Connections(Plan),
     /// One client process (started by `connections`; talks JSON lines on stdio).
     #[command(hide = true)]
@@ -43,10 +45,35 @@ pub struct Plan {
     /// Connects in flight at once per client process.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
-    /// Which server to load: `mcp` (mcpbench-server) or `bare` (the ceiling beside
-    /// it: the same reply bytes from a plain tokio loop, nothing parsed).
+    /// Which of our servers to start: `mcp` (mcpbench-server) or `bare` (the
+    /// ceiling beside it: the same reply bytes, nothing parsed; a plain tokio loop
+    /// over TCP, a plain hyper service over HTTP). Ignored with --target.
     #[arg(long, value_enum, default_value_t = ServerKind::Mcp)]
     pub server: ServerKind,
+    /// Load a server that is already running instead of starting ours:
+    /// `http://HOST:PORT/PATH` (MCP Streamable HTTP) or `tcp://HOST:PORT`
+    /// (newline-delimited JSON-RPC). Its memory cannot be read then.
+    #[arg(long)]
+    pub target: Option<Target>,
+    /// Without --target: the transport our servers speak.
+    #[arg(long, value_enum, default_value_t = TransportKind::Tcp)]
+    pub transport: TransportKind,
+    /// HTTP: the protocol generation: `2025-11-25` (initialize, a session per
+    /// connection, DELETE at the end), `2026-07-28` (stateless, `server/discover`)
+    /// or `auto` (the spec's client rule: try the stateless probe, fall back to
+    /// initialize).
+    #[arg(long, value_enum, default_value_t = Protocol::Handshake)]
+    pub protocol: Protocol,
+    /// The tool every call calls.
+    #[arg(long, default_value = "text")]
+    pub tool: String,
+    /// The tool's arguments, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub arguments: String,
+    /// HTTP: leave the sessions open at the end (no DELETE), as most real clients
+    /// do; the run then reports what the server holds for them.
+    #[arg(long)]
+    pub abandon: bool,
     /// Where to write the result (default target/mcpbench/connections.json, or
     /// connections-bare.json for `--server bare`; $CARGO_TARGET_DIR is honoured).
     #[arg(long)]
@@ -59,8 +86,25 @@ pub struct Plan {
 
 impl Plan {
     /// Refuses a plan no run could carry out: nothing to open, a rate or duration
-    /// that is not a positive finite number (or would overflow the schedule).
+    /// that is not a positive finite number (or would overflow the schedule),
+    /// arguments that are not a JSON object.
     pub fn check(&self) -> Result<(), String> {
+        match serde_json::from_str::<serde_json::Value>(&self.arguments) {
+            Ok(v) if v.is_object() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "--arguments {}: a JSON object is expected",
+                    self.arguments
+                ));
+            }
+            Err(e) => return Err(format!("--arguments {}: not JSON: {e}", self.arguments)),
+        }
+        if self.tool.is_empty() || self.tool.contains(['"', '\\']) {
+            return Err(format!(
+                "--tool {:?}: a tool name without quotes or backslashes is expected",
+                self.tool
+            ));
+        }
         if self.count == 0 {
             return Err("--count must be at least 1".into());
         }
@@ -81,7 +125,7 @@ impl Plan {
     }
 }
 
-/// Which server the load runs against.
+/// Which of our servers the load starts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum ServerKind {
     /// mcpbench-server.
@@ -90,11 +134,52 @@ pub enum ServerKind {
     Bare,
 }
 
+/// The transport of our servers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum TransportKind {
+    /// Newline-delimited JSON-RPC over TCP.
+    Tcp,
+    /// MCP's Streamable HTTP.
+    Http,
+}
+
+/// The MCP protocol generation an HTTP client speaks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Protocol {
+    /// 2025-11-25: initialize, a session, DELETE.
+    #[value(name = "2025-11-25")]
+    Handshake,
+    /// 2026-07-28: stateless, server/discover.
+    #[value(name = "2026-07-28")]
+    Stateless,
+    /// Probe stateless, fall back to initialize.
+    Auto,
+}
+
+impl Protocol {
+    /// As written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Handshake => "2025-11-25",
+            Protocol::Stateless => "2026-07-28",
+            Protocol::Auto => "auto",
+        }
+    }
+}
+
 /// One client process's share (set by `connections`).
 #[derive(clap::Args)]
 pub struct ClientArgs {
     #[arg(long)]
-    pub server: SocketAddr,
+    pub target: Target,
+    #[arg(long, value_enum)]
+    pub protocol: Protocol,
+    #[arg(long)]
+    pub tool: String,
+    #[arg(long)]
+    pub arguments: String,
+    #[arg(long)]
+    pub abandon: bool,
     #[arg(long)]
     pub source: IpAddr,
     #[arg(long)]
@@ -119,6 +204,12 @@ mod tests {
             size: 4096,
             connect_concurrency: 64,
             server: ServerKind::Mcp,
+            target: None,
+            transport: TransportKind::Tcp,
+            protocol: Protocol::Handshake,
+            tool: "text".into(),
+            arguments: "{}".into(),
+            abandon: false,
             out: None,
             flamegraph: None,
         }
@@ -138,5 +229,14 @@ mod tests {
             let e = plan(10, 1.0, duration).check().unwrap_err();
             assert!(e.contains("--duration"), "{duration}: {e}");
         }
+        for arguments in ["[1]", "{", "3"] {
+            let mut p = plan(10, 1.0, 30.0);
+            p.arguments = arguments.into();
+            let e = p.check().unwrap_err();
+            assert!(e.contains("--arguments"), "{arguments}: {e}");
+        }
+        let mut p = plan(10, 1.0, 30.0);
+        p.tool = "a\"b".into();
+        assert!(p.check().unwrap_err().contains("--tool"));
     }
 }

@@ -1,8 +1,10 @@
 //! One client process: opens its share of the connections from its own source
-//! address, reports progress as JSON lines on stdout, waits for "go" on stdin, then
-//! runs every connection's calls open-loop.
+//! address (each: connect, initialize or discover, tools/list, each step timed),
+//! reports progress as JSON lines on stdout, waits for "go" on stdin, runs every
+//! connection's calls open-loop, then ends the sessions (DELETE) unless told to
+//! abandon them.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,22 +12,95 @@ use std::time::Duration;
 use mcpbench_netio::Client;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 
-use crate::cli::ClientArgs;
-use crate::counters::{Phase, Tally};
+use crate::cli::{ClientArgs, Protocol};
+use crate::counters::{Phase, Step, Tally};
+use crate::http_client::{Generation, HttpMcp};
 use crate::schedule::{GRACE, Schedule};
 use crate::socket::bind_source;
+use crate::target::Target;
+
+/// What every call sends.
+struct Call {
+    tool: String,
+    arguments: String,
+}
+
+/// One MCP connection, of either transport.
+enum McpConn {
+    Tcp(Client),
+    Http(Box<HttpMcp>),
+}
+
+impl McpConn {
+    /// Calls the tool once: `Ok(Ok(()))` answered with a result, `Ok(Err(why))`
+    /// answered otherwise, `Err(why)` the connection broke.
+    async fn call(&mut self, n: u64, call: &Call) -> Result<Result<(), String>, String> {
+        match self {
+            McpConn::Tcp(c) => {
+                let request = format!(
+                    r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"{}","arguments":{}}}}}"#,
+                    n + 1,
+                    call.tool,
+                    call.arguments
+                );
+                let reply = c.call(request.as_bytes()).await.map_err(|e| e.to_string())?;
+                if memchr::memmem::find(&reply, b"\"result\":").is_some() {
+                    Ok(Ok(()))
+                } else {
+                    Ok(Err(format!(
+                        "error reply: {}",
+                        String::from_utf8_lossy(&reply[..reply.len().min(120)])
+                    )))
+                }
+            }
+            McpConn::Http(h) => {
+                let reply = h.call_tool(&call.tool, &call.arguments).await?;
+                Ok(if reply.is_result() {
+                    Ok(())
+                } else {
+                    Err(format!("error reply: {}", reply.why()))
+                })
+            }
+        }
+    }
+
+    /// Ends the session (HTTP, handshake generation with a session id) and counts
+    /// how that went.
+    async fn end(self, tally: &Tally) {
+        let McpConn::Http(mut h) = self else { return };
+        match h.delete().await {
+            None => {}
+            Some(Ok(200..=204)) => tally.add(|c| c.deleted += 1),
+            Some(Ok(status)) => {
+                tally.add(|c| c.delete_failed += 1);
+                tally.note(format!("DELETE: HTTP {status}"));
+            }
+            Some(Err(e)) => {
+                tally.add(|c| c.delete_failed += 1);
+                tally.note(format!("DELETE: {e}"));
+            }
+        }
+    }
+}
 
 /// Runs one client process (`mcpbench-load client ...`).
 pub async fn run(args: ClientArgs) -> ExitCode {
     let ClientArgs {
-        server,
+        target,
+        protocol,
+        tool,
+        arguments,
+        abandon,
         source,
         count,
         rate,
         duration,
         connect_concurrency,
     } = args;
+    let target = Arc::new(target);
+    let call = Arc::new(Call { tool, arguments });
     let tally = Arc::new(Tally::default());
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
     let gate = Arc::new(Semaphore::new(connect_concurrency.max(1)));
@@ -35,10 +110,11 @@ pub async fn run(args: ClientArgs) -> ExitCode {
     let mut tasks = Vec::with_capacity(count as usize);
     for k in 0..count {
         let (tally, gate, mut go) = (tally.clone(), gate.clone(), go_rx.clone());
+        let (target, call) = (target.clone(), call.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = {
                 let _permit = gate.acquire().await;
-                match open(server, source).await {
+                match open(&target, source, protocol, &tally).await {
                     Ok(c) => c,
                     Err(e) => {
                         tally.add(|c| c.failed += 1);
@@ -58,6 +134,7 @@ pub async fn run(args: ClientArgs) -> ExitCode {
             };
             calls(
                 &mut conn,
+                &call,
                 Schedule::of_connection(k, start, interval, run_for),
                 &tally,
             )
@@ -94,20 +171,37 @@ pub async fn run(args: ClientArgs) -> ExitCode {
     let all = join_all(tasks);
     tokio::pin!(all);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let _open = loop {
+    let open = loop {
         tokio::select! {
             open = &mut all => break open,
             _ = tick.tick() => say(Phase::Running),
             line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { return ExitCode::FAILURE },
         }
     };
+    if !abandon {
+        // Every session ends (at most `connect_concurrency` DELETEs at once, each
+        // bounded by GRACE), then the connections close with the process.
+        let ends = open.into_iter().map(|conn| {
+            let (tally, gate) = (tally.clone(), gate.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                if tokio::time::timeout(GRACE, conn.end(&tally)).await.is_err() {
+                    tally.add(|c| c.delete_failed += 1);
+                    tally.note("DELETE: no answer".into());
+                }
+            })
+        });
+        for end in ends.collect::<Vec<_>>() {
+            let _ = end.await;
+        }
+    }
     say(Phase::Done);
     ExitCode::SUCCESS
 }
 
 /// One connection's calls, open-loop: each is sent at its due time (or as soon as
 /// the previous reply is in, when late) and its latency counts from the due time.
-async fn calls(conn: &mut Client, schedule: Schedule, tally: &Tally) {
+async fn calls(conn: &mut McpConn, call: &Call, schedule: Schedule, tally: &Tally) {
     let due = schedule.due();
     tally.add(|c| c.due += due);
     let deadline = schedule.end + GRACE;
@@ -120,13 +214,9 @@ async fn calls(conn: &mut Client, schedule: Schedule, tally: &Tally) {
             break;
         }
         tokio::time::sleep_until(at).await;
-        let request = format!(
-            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"text","arguments":{{}}}}}}"#,
-            n + 1
-        );
         tally.add(|c| c.sent += 1);
-        match tokio::time::timeout_at(deadline, conn.call(request.as_bytes())).await {
-            Ok(Ok(reply)) if memchr::memmem::find(&reply, b"\"result\":").is_some() => {
+        match tokio::time::timeout_at(deadline, conn.call(n, call)).await {
+            Ok(Ok(Ok(()))) => {
                 answered += 1;
                 let now = tokio::time::Instant::now();
                 tally.add(|c| {
@@ -135,12 +225,9 @@ async fn calls(conn: &mut Client, schedule: Schedule, tally: &Tally) {
                 });
                 tally.record(now.duration_since(at).as_nanos() as u64);
             }
-            Ok(Ok(reply)) => {
+            Ok(Ok(Err(why))) => {
                 tally.add(|c| c.error_replies += 1);
-                tally.note(format!(
-                    "error reply: {}",
-                    String::from_utf8_lossy(&reply[..reply.len().min(120)])
-                ));
+                tally.note(why);
             }
             Ok(Err(e)) => {
                 tally.add(|c| {
@@ -180,17 +267,52 @@ async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<Option<T>>>) -> Vec<T> {
     out
 }
 
-/// Connects from `source`, then `initialize` and `notifications/initialized`.
-async fn open(server: SocketAddr, source: IpAddr) -> Result<Client, String> {
+/// Connects from `source`, starts the MCP conversation (`initialize` +
+/// `notifications/initialized`, or `server/discover`), then `tools/list`; each
+/// step timed into its histogram.
+async fn open(
+    target: &Target,
+    source: IpAddr,
+    protocol: Protocol,
+    tally: &Tally,
+) -> Result<McpConn, String> {
+    let t = Instant::now();
     let socket = bind_source(source).map_err(|e| format!("bind {source}: {}", e.kind()))?;
     let stream = socket
-        .connect(server)
+        .connect(target.addr())
         .await
         .map_err(|e| format!("connect: {}", e.kind()))?;
     stream
         .set_nodelay(true)
         .map_err(|e| format!("nodelay: {e}"))?;
-    let mut c = Client::from_stream(stream, 1 << 20);
+    tally.record_step(Step::Connect, t.elapsed().as_nanos() as u64);
+    match target {
+        Target::Tcp { .. } => open_tcp(Client::from_stream(stream, 1 << 20), tally).await,
+        Target::Http {
+            authority, path, ..
+        } => {
+            let mut h = HttpMcp::handshake_http(stream, authority, path).await?;
+            let t = Instant::now();
+            h.start(protocol).await?;
+            tally.record_step(Step::Handshake, t.elapsed().as_nanos() as u64);
+            match h.generation() {
+                Generation::Stateless => tally.add(|c| c.stateless += 1),
+                Generation::Handshake { .. } => tally.add(|c| c.handshake += 1),
+            }
+            let t = Instant::now();
+            let listed = h.list_tools().await.map_err(|e| format!("tools/list: {e}"))?;
+            if !listed.is_result() {
+                return Err(format!("tools/list refused: {}", listed.why()));
+            }
+            tally.record_step(Step::ToolsList, t.elapsed().as_nanos() as u64);
+            Ok(McpConn::Http(Box::new(h)))
+        }
+    }
+}
+
+/// `initialize`, `notifications/initialized` and `tools/list` over TCP.
+async fn open_tcp(mut c: Client, tally: &Tally) -> Result<McpConn, String> {
+    let t = Instant::now();
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
     let reply = c
         .call(init.as_bytes())
@@ -205,5 +327,19 @@ async fn open(server: SocketAddr, source: IpAddr) -> Result<Client, String> {
     c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .map_err(|e| e.to_string())?;
     c.flush().await.map_err(|e| format!("initialized: {e}"))?;
-    Ok(c)
+    tally.record_step(Step::Handshake, t.elapsed().as_nanos() as u64);
+    tally.add(|c| c.handshake += 1);
+    let t = Instant::now();
+    let reply = c
+        .call(br#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#)
+        .await
+        .map_err(|e| format!("tools/list: {e}"))?;
+    if memchr::memmem::find(&reply, b"\"result\":").is_none() {
+        return Err(format!(
+            "tools/list refused: {}",
+            String::from_utf8_lossy(&reply[..reply.len().min(120)])
+        ));
+    }
+    tally.record_step(Step::ToolsList, t.elapsed().as_nanos() as u64);
+    Ok(McpConn::Tcp(c))
 }

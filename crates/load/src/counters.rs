@@ -56,6 +56,14 @@ pub struct Counters {
     pub short: u64,
     /// Connections with no call due (a run shorter than one interval).
     pub no_calls_due: u64,
+    /// Connections that spoke the handshake generation (HTTP) or initialized (TCP).
+    pub handshake: u64,
+    /// Connections that spoke the stateless generation (HTTP).
+    pub stateless: u64,
+    /// Sessions ended with DELETE.
+    pub deleted: u64,
+    /// DELETEs refused or unanswered.
+    pub delete_failed: u64,
 }
 
 impl AddAssign for Counters {
@@ -73,6 +81,10 @@ impl AddAssign for Counters {
         self.fully_answered += o.fully_answered;
         self.short += o.short;
         self.no_calls_due += o.no_calls_due;
+        self.handshake += o.handshake;
+        self.stateless += o.stateless;
+        self.deleted += o.deleted;
+        self.delete_failed += o.delete_failed;
     }
 }
 
@@ -95,6 +107,20 @@ pub struct ClientReport {
     pub errors: BTreeMap<String, u64>,
     /// Latency histogram as (value ns, count) pairs (final report only).
     pub latency: Vec<(u64, u64)>,
+    /// The same for each step before the calls, in [`Step`] order (final report
+    /// only).
+    pub steps: [Vec<(u64, u64)>; 3],
+}
+
+/// A step of opening a connection, each with its latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// TCP connect.
+    Connect = 0,
+    /// initialize (+ initialized), or server/discover.
+    Handshake = 1,
+    /// tools/list.
+    ToolsList = 2,
 }
 
 /// A latency histogram: 1 ns to one hour, 3 significant digits.
@@ -109,6 +135,7 @@ pub struct Tally {
     counters: Mutex<Counters>,
     errors: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Option<Histogram<u64>>>,
+    steps: Mutex<[Option<Histogram<u64>>; 3]>,
 }
 
 impl Tally {
@@ -138,6 +165,15 @@ impl Tally {
         }
     }
 
+    /// Records how long `step` took for one connection.
+    pub fn record_step(&self, step: Step, ns: u64) {
+        if let Ok(mut steps) = self.steps.lock() {
+            let _ = steps[step as usize]
+                .get_or_insert_with(histogram)
+                .record(ns.max(1));
+        }
+    }
+
     /// Calls `from..to` of `schedule` had no reply by `deadline` (or were never
     /// sent): each is a latency sample of at least `deadline - due`, recorded as
     /// that lower bound so percentiles keep every late call (docs/method.md: every
@@ -158,6 +194,12 @@ impl Tally {
     /// The report of `phase`; the final one carries the errors and the histogram.
     pub fn report(&self, phase: Phase) -> ClientReport {
         let last = phase == Phase::Done;
+        let pairs = |h: &Option<Histogram<u64>>| -> Vec<(u64, u64)> {
+            h.iter()
+                .flat_map(|h| h.iter_recorded())
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect()
+        };
         ClientReport {
             phase,
             counters: self.counters(),
@@ -166,12 +208,12 @@ impl Tally {
                 _ => BTreeMap::new(),
             },
             latency: match self.latency.lock() {
-                Ok(h) if last => h
-                    .iter()
-                    .flat_map(|h| h.iter_recorded())
-                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                    .collect(),
+                Ok(h) if last => pairs(&h),
                 _ => Vec::new(),
+            },
+            steps: match self.steps.lock() {
+                Ok(s) if last => [pairs(&s[0]), pairs(&s[1]), pairs(&s[2])],
+                _ => Default::default(),
             },
         }
     }
@@ -186,6 +228,8 @@ pub struct Merged {
     pub errors: BTreeMap<String, u64>,
     /// Every latency sample.
     pub latency: Histogram<u64>,
+    /// Every sample of each [`Step`].
+    pub steps: [Histogram<u64>; 3],
     /// Clients whose last report was not "done".
     pub unfinished: u64,
 }
@@ -197,6 +241,7 @@ impl Merged {
             counters: Counters::default(),
             errors: BTreeMap::new(),
             latency: histogram(),
+            steps: [histogram(), histogram(), histogram()],
             unfinished: 0,
         };
         for r in reports {
@@ -207,6 +252,11 @@ impl Merged {
             for &(v, n) in &r.latency {
                 let _ = m.latency.record_n(v, n);
             }
+            for (h, pairs) in m.steps.iter_mut().zip(&r.steps) {
+                for &(v, n) in pairs {
+                    let _ = h.record_n(v, n);
+                }
+            }
             m.unfinished += u64::from(r.phase != Phase::Done);
         }
         m
@@ -214,11 +264,27 @@ impl Merged {
 
     /// The `q` quantile of the latency, 0 when there is no sample.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.latency.is_empty() {
-            0
-        } else {
-            self.latency.value_at_quantile(q)
+        quantile(&self.latency, q)
+    }
+
+    /// p50, p99, p99.9 and max of `step`, with the sample count.
+    pub fn step(&self, step: Step) -> mcpbench_files::PhaseLatency {
+        let h = &self.steps[step as usize];
+        mcpbench_files::PhaseLatency {
+            count: h.len(),
+            p50: quantile(h, 0.5),
+            p99: quantile(h, 0.99),
+            p999: quantile(h, 0.999),
+            max: h.max(),
         }
+    }
+}
+
+fn quantile(h: &Histogram<u64>, q: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
     }
 }
 
@@ -265,6 +331,9 @@ mod tests {
         });
         b.record(2_000_000);
         b.note("connect: refused".into());
+        a.record_step(Step::Connect, 5_000);
+        b.record_step(Step::Connect, 7_000);
+        b.record_step(Step::ToolsList, 9_000);
         let running = Tally::default().report(Phase::Running);
         let m = Merged::of(&[a.report(Phase::Done), b.report(Phase::Done), running]);
         assert_eq!(m.counters.connected, 5);
@@ -273,6 +342,12 @@ mod tests {
         assert_eq!(m.latency.len(), 2);
         assert_eq!(m.unfinished, 1, "a client whose last word was not done");
         assert!(m.quantile(1.0) >= 1_990_000);
+        let connect = m.step(Step::Connect);
+        assert_eq!(connect.count, 2, "one sample per connection, every process");
+        assert!((6_990..=7_010).contains(&connect.max), "{connect:?}");
+        assert_eq!(m.step(Step::ToolsList).count, 1);
+        assert_eq!(m.step(Step::Handshake).count, 0);
+        assert_eq!(m.step(Step::Handshake).p99, 0);
     }
 
     #[test]

@@ -22,10 +22,12 @@
 mod cli;
 mod client;
 mod counters;
+mod http_client;
 mod orchestrate;
 mod procs;
 mod schedule;
 mod socket;
+mod target;
 mod verdict;
 
 use std::process::ExitCode;

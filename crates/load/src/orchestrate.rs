@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use mcpbench_files::{
     CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
-    Processes, Requested, ServerKind as FileServerKind, ServerMemory,
+    Phases, Processes, Requested, ServerKind as FileServerKind, ServerMemory, Sessions, Transport,
 };
 
-use crate::cli::{Plan, ServerKind};
-use crate::counters::{ClientReport, Merged, Phase};
+use crate::cli::{Plan, ServerKind, TransportKind};
+use crate::counters::{ClientReport, Merged, Phase, Step};
+use crate::target::Target;
 use crate::procs::{Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell};
 use crate::schedule::GRACE;
 use crate::socket::{open_file_limit, system_limits_allow};
@@ -43,39 +44,67 @@ pub async fn run(plan: Plan) -> ExitCode {
 async fn phases(plan: &Plan) -> Result<ExitCode, String> {
     let layout = lay_out(plan.count)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
-    let server_bin = exe.with_file_name("mcpbench-server");
-    if !server_bin.exists() {
-        return Err(format!(
-            "{} not found; build it: cargo build --release -p mcpbench-server",
-            server_bin.display()
-        ));
+    let (target, mut servers) = match &plan.target {
+        Some(target) => (target.clone(), Vec::new()),
+        None => {
+            let server_bin = exe.with_file_name("mcpbench-server");
+            if !server_bin.exists() {
+                return Err(format!(
+                    "{} not found; build it: cargo build --release -p mcpbench-server",
+                    server_bin.display()
+                ));
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("no free port: {e}"))?
+                .port();
+            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            let target = match plan.transport {
+                TransportKind::Tcp => Target::Tcp { addr },
+                TransportKind::Http => Target::Http {
+                    addr,
+                    authority: addr.to_string(),
+                    path: "/mcp".into(),
+                },
+            };
+            announce(plan, &layout, &target);
+            let servers = start_servers(plan, &layout, &server_bin, addr).await?;
+            (target, servers)
+        }
+    };
+    if plan.target.is_some() {
+        announce(plan, &layout, &target);
+        println!(
+            "load: --target given: starting no server; the server's memory and sessions cannot be read"
+        );
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    announce(plan, &layout, addr);
 
-    let mut servers = start_servers(plan, &layout, &server_bin, addr).await?;
     // Each server answers for itself on its stdin/stdout: a new connection through
     // the shared port would reach whichever listener the kernel picks.
     let heap_before = ask_servers(&mut servers).await;
-    let mut clients = start_clients(plan, &layout, &exe, addr)?;
+    let mut clients = start_clients(plan, &layout, &exe, &target)?;
     let (mut latest, connect_secs) = connect(&mut clients, plan.count).await;
     let heap_idle = ask_servers(&mut servers).await;
     let run_secs = calls(&mut clients, &mut latest, plan.duration).await;
-    println!("load: closing every connection");
-    let heap_after = stats_after_close(&mut servers, &mut clients).await;
+    println!(
+        "load: {} every connection",
+        if plan.abandon {
+            "closing (sessions abandoned, no DELETE)"
+        } else {
+            "ending the sessions and closing"
+        }
+    );
+    let heap_after = stats_after_close(&mut servers, &mut clients, !plan.abandon).await;
 
     let merged = Merged::of(&latest);
     let result = result_file(
         plan,
+        &target,
         &layout,
         (servers.len(), clients.len()),
         &merged,
         (connect_secs, run_secs),
-        [heap_before, heap_idle, heap_after],
+        (!servers.is_empty()).then_some([heap_before, heap_idle, heap_after]),
     );
     let path = write_result(plan, &result)?;
     println!("load: wrote {}", path.display());
@@ -112,20 +141,36 @@ fn lay_out(count: u64) -> Result<Layout, String> {
     })
 }
 
-fn announce(plan: &Plan, l: &Layout, addr: SocketAddr) {
+fn announce(plan: &Plan, l: &Layout, target: &Target) {
+    let server = match (&plan.target, plan.server) {
+        (Some(_), _) => "a server this run did not start",
+        (None, ServerKind::Mcp) => "mcpbench-server",
+        (None, ServerKind::Bare) => match plan.transport {
+            TransportKind::Tcp => "the bare ceiling (mcpbench-server --bare: a plain tokio loop, no MCP)",
+            TransportKind::Http => {
+                "the bare HTTP ceiling (mcpbench-server --bare --transport http: plain hyper, no MCP)"
+            }
+        },
+    };
+    let servers = if plan.target.is_some() {
+        String::new()
+    } else {
+        format!("{} server process(es) sharing the port (SO_REUSEPORT) and ", l.processes)
+    };
     println!(
-        "load: {} connections, {} msg/s each for {} s, {}-byte results, against {}. Open-file limit {} per process: \
-         {} server process(es) sharing {addr} (SO_REUSEPORT) and {} client process(es) from 127.0.0.2..127.0.0.{}, ≤ {} connections each.",
+        "load: {} connections, {} calls/s each of {}({}) for {} s, against {server} at {target}{}. Open-file limit {} per process: \
+         {servers}{} client process(es) from 127.0.0.2..127.0.0.{}, ≤ {} connections each.",
         plan.count,
         plan.rate,
+        plan.tool,
+        plan.arguments,
         plan.duration,
-        plan.size,
-        match plan.server {
-            ServerKind::Mcp => "mcpbench-server",
-            ServerKind::Bare => "the bare ceiling (mcpbench-server --bare: no MCP)",
+        if target.is_http() {
+            format!(", protocol {}", plan.protocol.name())
+        } else {
+            String::new()
         },
         l.limit,
-        l.processes,
         l.processes,
         l.processes + 1,
         l.per_process
@@ -154,6 +199,9 @@ async fn start_servers(
         ];
         if plan.server == ServerKind::Bare {
             args.push("--bare".into());
+        }
+        if plan.transport == TransportKind::Http {
+            args.extend(["--transport".into(), "http".into()]);
         }
         if let Some(f) = &plan.flamegraph {
             let stem = f
@@ -184,15 +232,21 @@ fn start_clients(
     plan: &Plan,
     l: &Layout,
     exe: &Path,
-    addr: SocketAddr,
+    target: &Target,
 ) -> Result<Vec<Proc>, String> {
     let mut clients = Vec::new();
     for k in 0..l.processes {
         let n = plan.count / l.processes + u64::from(k < plan.count % l.processes);
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "client".into(),
-            "--server".into(),
-            addr.to_string(),
+            "--target".into(),
+            target.to_string(),
+            "--protocol".into(),
+            plan.protocol.name().into(),
+            "--tool".into(),
+            plan.tool.clone(),
+            "--arguments".into(),
+            plan.arguments.clone(),
             "--source".into(),
             format!("127.0.0.{}", k + 2),
             "--count".into(),
@@ -204,6 +258,9 @@ fn start_clients(
             "--connect-concurrency".into(),
             plan.connect_concurrency.to_string(),
         ];
+        if plan.abandon {
+            args.push("--abandon".into());
+        }
         clients.push(
             spawn(format!("client {k}"), exe, &args)
                 .map_err(|e| format!("cannot start client process {k}: {e}"))?,
@@ -272,15 +329,14 @@ async fn calls(clients: &mut [Proc], latest: &mut [ClientReport], duration: f64)
 /// The result file of the run.
 fn result_file(
     plan: &Plan,
+    target: &Target,
     l: &Layout,
     (servers, clients): (usize, usize),
     m: &Merged,
     (connect_secs, run_secs): (f64, f64),
-    [before, idle, after]: [StatsSum; 3],
+    heap: Option<[StatsSum; 3]>,
 ) -> ConnectionsFile {
     let c = &m.counters;
-    let per_conn =
-        |live: i64| (c.connected > 0).then(|| (live - before.live) as f64 / c.connected as f64);
     ConnectionsFile {
         schema: CONNECTIONS_SCHEMA.to_string(),
         requested: Requested {
@@ -288,10 +344,25 @@ fn result_file(
             rate_per_connection: plan.rate,
             duration_s: plan.duration,
             result_bytes: plan.size as u64,
-            server: match plan.server {
-                ServerKind::Mcp => FileServerKind::Mcp,
-                ServerKind::Bare => FileServerKind::Bare,
+            server: match (&plan.target, plan.server) {
+                (Some(_), _) => FileServerKind::External,
+                (None, ServerKind::Mcp) => FileServerKind::Mcp,
+                (None, ServerKind::Bare) => FileServerKind::Bare,
             },
+            transport: if target.is_http() {
+                Transport::Http
+            } else {
+                Transport::Tcp
+            },
+            target: target.to_string(),
+            protocol: if target.is_http() {
+                plan.protocol.name().into()
+            } else {
+                "tcp".into()
+            },
+            tool: plan.tool.clone(),
+            arguments: plan.arguments.clone(),
+            abandon: plan.abandon,
         },
         processes: Processes {
             servers: servers as u64,
@@ -333,18 +404,38 @@ fn result_file(
             p999: m.quantile(0.999),
             max: m.latency.max(),
         },
-        server_memory: ServerMemory {
-            live_bytes_before: before.live,
-            live_bytes_idle: idle.live,
-            bytes_per_idle_connection: per_conn(idle.live),
-            rss_bytes_idle: idle.rss,
-            live_bytes_after_close: after.live,
-            sessions_after_close: after.sessions,
-            retained_bytes_per_connection_after_close: per_conn(after.live),
-            retained_note: "after every connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0".into(),
-            counted: idle.counted && after.counted,
-            servers_unreadable: before.unreadable.max(idle.unreadable).max(after.unreadable),
+        phases_ns: Phases {
+            connect: m.step(Step::Connect),
+            handshake: m.step(Step::Handshake),
+            tools_list: m.step(Step::ToolsList),
         },
+        sessions: Sessions {
+            handshake: c.handshake,
+            stateless: c.stateless,
+            deleted: c.deleted,
+            delete_failed: c.delete_failed,
+        },
+        server_memory: heap.map(|[before, idle, after]| {
+            let per_conn = |live: i64| {
+                (c.connected > 0).then(|| (live - before.live) as f64 / c.connected as f64)
+            };
+            ServerMemory {
+                live_bytes_before: before.live,
+                live_bytes_idle: idle.live,
+                bytes_per_idle_connection: per_conn(idle.live),
+                rss_bytes_idle: idle.rss,
+                live_bytes_after_close: after.live,
+                sessions_after_close: after.sessions,
+                retained_bytes_per_connection_after_close: per_conn(after.live),
+                retained_note: if plan.abandon {
+                    "sessions abandoned (no DELETE): after every connection closed, minus before any, per connection: what the server holds for a session whose client is gone (tables keep capacity too, so an upper bound)".into()
+                } else {
+                    "after every session ended and connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0".into()
+                },
+                counted: idle.counted && after.counted,
+                servers_unreadable: before.unreadable.max(idle.unreadable).max(after.unreadable),
+            }
+        }),
         unfinished_clients: m.unfinished,
     }
 }
@@ -352,9 +443,12 @@ fn result_file(
 /// Writes the result where `--out` says, else where the report reads it.
 fn write_result(plan: &Plan, result: &ConnectionsFile) -> Result<PathBuf, String> {
     let path = plan.out.clone().unwrap_or_else(|| {
-        let name = match plan.server {
-            ServerKind::Mcp => "connections.json",
-            ServerKind::Bare => "connections-bare.json",
+        let name = match (&plan.target, plan.transport, plan.server) {
+            (Some(_), _, _) => "connections-target.json",
+            (None, TransportKind::Tcp, ServerKind::Mcp) => "connections.json",
+            (None, TransportKind::Tcp, ServerKind::Bare) => "connections-bare.json",
+            (None, TransportKind::Http, ServerKind::Mcp) => "connections-http.json",
+            (None, TransportKind::Http, ServerKind::Bare) => "connections-http-bare.json",
         };
         // $CARGO_TARGET_DIR/mcpbench, else the workspace's target/mcpbench.
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -374,19 +468,37 @@ fn write_result(plan: &Plan, result: &ConnectionsFile) -> Result<PathBuf, String
 /// The one-line summary printed last.
 fn summary(r: &ConnectionsFile) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
-    let (c, m, l, mem) = (&r.connections, &r.messages, &r.latency_ns, &r.server_memory);
+    let (c, m, l, p) = (&r.connections, &r.messages, &r.latency_ns, &r.phases_ns);
     let bytes = |b: Option<f64>| b.map_or("unknown".to_string(), |b| format!("{b:.0} B"));
+    let memory = match &r.server_memory {
+        Some(mem) => format!(
+            "server heap {} per idle connection, RSS {:.0} MB; after every connection closed: {} sessions left, {} per connection retained",
+            bytes(mem.bytes_per_idle_connection),
+            mem.rss_bytes_idle as f64 / 1e6,
+            mem.sessions_after_close,
+            bytes(mem.retained_bytes_per_connection_after_close),
+        ),
+        None => "server memory not read (a server this run did not start)".into(),
+    };
     format!(
-        "load: summary: {}/{} connections ({} failed) in {:.1} s ({:.0}/s); \
+        "load: summary: {}/{} connections ({} failed) in {:.1} s ({:.0}/s; connect p99 {:.2} ms, {} p99 {:.2} ms, tools/list p99 {:.2} ms); \
          calls due {}, sent {}, answered {}, lost {} ({} error replies, {} unanswered), not sent {}; \
          {} connections had every call answered, {} did not; \
          {:.0} msg/s answered during the {} s of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms over {} calls, {} of them counted at the deadline (target P99 <= 15 ms); \
-         server heap {} per idle connection, RSS {:.0} MB; after every connection closed: {} sessions left, {} per connection retained",
+         sessions: {} handshake, {} stateless, {} deleted, {} delete failed; {memory}",
         c.established,
         r.requested.connections,
         c.failed,
         c.connect_s,
         c.connect_per_s,
+        ms(p.connect.p99),
+        if r.sessions.stateless > 0 && r.sessions.handshake == 0 {
+            "discover"
+        } else {
+            "initialize"
+        },
+        ms(p.handshake.p99),
+        ms(p.tools_list.p99),
         m.due,
         m.sent,
         m.answered,
@@ -405,10 +517,10 @@ fn summary(r: &ConnectionsFile) -> String {
         ms(l.max),
         l.count,
         l.censored,
-        bytes(mem.bytes_per_idle_connection),
-        mem.rss_bytes_idle as f64 / 1e6,
-        mem.sessions_after_close,
-        bytes(mem.retained_bytes_per_connection_after_close),
+        r.sessions.handshake,
+        r.sessions.stateless,
+        r.sessions.deleted,
+        r.sessions.delete_failed,
     )
 }
 

@@ -113,7 +113,11 @@ pub async fn ask_servers(servers: &mut [Proc]) -> StatsSum {
 
 /// Once every client process has ended (so every connection is closed): the
 /// servers' stats when their last session is gone, or after 30 s.
-pub async fn stats_after_close(servers: &mut [Proc], clients: &mut [Proc]) -> StatsSum {
+pub async fn stats_after_close(
+    servers: &mut [Proc],
+    clients: &mut [Proc],
+    sessions_end: bool,
+) -> StatsSum {
     for c in clients.iter_mut() {
         c.stdin.take();
         let _ = tokio::time::timeout(Duration::from_secs(10), c.child.wait()).await;
@@ -122,6 +126,7 @@ pub async fn stats_after_close(servers: &mut [Proc], clients: &mut [Proc]) -> St
     loop {
         let stats = ask_servers(servers).await;
         if (stats.sessions == 0 && stats.unreadable == 0)
+            || !sessions_end
             || !stats.counted
             || Instant::now() > deadline
         {

@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -99,10 +101,31 @@ async fn write_out(stream: &mut TcpStream, out: &mut BytesMut) -> Result<(), Clo
     Ok(())
 }
 
+/// Longest a refused connection is read and discarded before it is closed.
+const LINGER: Duration = Duration::from_secs(1);
+/// Most bytes read and discarded then.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+
 /// The answer to a request that could not be read, then the connection closes.
+/// Closing at once while the client is still sending (a body over the limit)
+/// would make the kernel reset the connection, and the client could lose the
+/// answer; so the sending half is closed first and what the client still sends
+/// is read and dropped, within [`LINGER`] and [`LINGER_BYTES`] (RFC 9112 9.6).
 async fn refuse(stream: &mut TcpStream, out: &mut BytesMut, e: HttpError) -> CloseReason {
     Response::text(e.status(), e.to_string()).encode(false, out);
-    let _ = write_out(stream, out).await;
+    if write_out(stream, out).await.is_ok() && stream.shutdown().await.is_ok() {
+        let mut sink = vec![0u8; 16 * 1024];
+        let mut read = 0;
+        let _ = tokio::time::timeout(LINGER, async {
+            while read < LINGER_BYTES {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+        })
+        .await;
+    }
     CloseReason::Http(e)
 }
 

@@ -20,7 +20,7 @@ pub struct Run {
     pub memory: Option<MemoryFile>,
     /// The sustained test's file, if it ran.
     pub sustained: Option<SustainedFile>,
-    /// `scripts/load connections`' result (`mcpbench.connections/1`), if it ran.
+    /// `scripts/load connections`' result ([`mcpbench_files::CONNECTIONS_SCHEMA`]), if it ran.
     pub connections: Option<ConnectionsFile>,
     /// The same load against the bare ceiling (`--server bare`), if it ran.
     pub connections_bare: Option<ConnectionsFile>,

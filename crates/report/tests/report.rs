@@ -413,7 +413,9 @@ fn connection_load_results_enter_the_executive_table() {
     load.latency_ns.p99 = 20_000_000;
     load.latency_ns.p999 = 30_000_000;
     load.latency_ns.max = 40_000_000;
-    load.server_memory.bytes_per_idle_connection = Some(1880.5);
+    if let Some(m) = load.server_memory.as_mut() {
+        m.bytes_per_idle_connection = Some(1880.5);
+    }
     let write = |name: &str, c: &ConnectionsFile| {
         std::fs::write(s.side().join(name), serde_json::to_string(c).unwrap()).unwrap()
     };

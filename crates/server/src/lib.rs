@@ -387,7 +387,11 @@ impl McpServer {
     /// What `mcpbench/stats` answers: sessions, allocator-counted live heap bytes
     /// (when the binary installed the counting allocator) and RSS.
     pub fn stats(&self) -> ServerStats {
-        McpServer::process_stats(self.sessions.len())
+        ServerStats {
+            max_sessions: self.sessions.max_sessions() as u64,
+            sessions_expired: self.expired.load(Ordering::Relaxed),
+            ..McpServer::process_stats(self.sessions.len())
+        }
     }
 
     /// [`McpServer::stats`] with the session count given: what a harness reads
@@ -396,6 +400,8 @@ impl McpServer {
     pub fn process_stats(sessions: usize) -> ServerStats {
         ServerStats {
             sessions: sessions as u64,
+            max_sessions: 0,
+            sessions_expired: 0,
             allocator_counted: mcpbench_alloc::installed(),
             live_bytes: mcpbench_alloc::live_bytes(),
             rss_bytes: mcpbench_alloc::rss_bytes(),

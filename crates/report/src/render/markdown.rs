@@ -287,12 +287,15 @@ fn connections_table(
             "server heap per idle connection (allocation-counted)",
             |c| {
                 c.server_memory
-                    .bytes_per_idle_connection
+                    .as_ref()
+                    .and_then(|m| m.bytes_per_idle_connection)
                     .map_or("—".into(), |b| format!("{b:.0} B"))
             },
         ),
         ("sessions left after every connection closed", |c| {
-            c.server_memory.sessions_after_close.to_string()
+            c.server_memory
+                .as_ref()
+                .map_or("—".into(), |m| m.sessions_after_close.to_string())
         }),
     ];
     for (label, cell) in rows {

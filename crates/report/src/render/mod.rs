@@ -392,7 +392,10 @@ pub fn build(
                         },
                     });
                     if let Some(max) = targets.max_bytes_per_idle_connection {
-                        let per = c.server_memory.bytes_per_idle_connection;
+                        let per = c
+                            .server_memory
+                            .as_ref()
+                            .and_then(|m| m.bytes_per_idle_connection);
                         executive.push(ExecRow {
                             metric: "Server heap per idle connection (allocation-counted)".into(),
                             value: per.map_or("—".into(), |b| format!("{b:.0} B")),
@@ -407,7 +410,9 @@ pub fn build(
                     ));
                     if let (Some(max), Some(per)) = (
                         targets.max_bytes_per_idle_connection,
-                        c.server_memory.bytes_per_idle_connection,
+                        c.server_memory
+                            .as_ref()
+                            .and_then(|m| m.bytes_per_idle_connection),
                     ) {
                         status = status.and(Status::of(per <= max));
                     }
