@@ -8,6 +8,10 @@
 //!   in-flight table -> registry route into the tool's mailbox -> tool worker task
 //!   -> in-flight completion -> 4 KiB result -> reply frame -> client. Per-op
 //!   round-trip latency, closed-loop.
+//! - `tools_call_tcp/mcpbench_server` and `tools_call_http/mcpbench_server`:
+//!   mcpbench-server itself (`text` tool, 4 KiB result) over each transport,
+//!   closed-loop round trips on one session: what Streamable HTTP costs over raw
+//!   TCP, measured in one run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcpbench::group::{BATCH, Group};
+use mcpbench::http::{HttpConn, post};
 use mcpbench::latency::Method;
 use mcpbench::messages::{tool_call, tool_result};
 use mcpbench::parallel::{repeat, run_tasks};
@@ -159,6 +164,16 @@ fn benches(c: &mut Criterion) {
         .expect("connect");
     let request = tool_call(1, 256);
     g.elements(1);
+    let (tcp_server, http_server) = rt.block_on(async {
+        let any = "127.0.0.1:0".parse().expect("an address");
+        let settings = mcpbench_server::Settings::default();
+        let tcp = mcpbench_server::start(any, settings.clone())
+            .await
+            .expect("bind loopback");
+        let http = mcpbench_server::start_http(any, settings, Default::default())
+            .expect("bind loopback");
+        (tcp, http)
+    });
     g.custom("tools_call", "e2e_4KiB", Method::PerOp, |iters, rec| {
         rt.block_on(async {
             let start = Instant::now();
@@ -171,7 +186,65 @@ fn benches(c: &mut Criterion) {
             start.elapsed()
         })
     });
+
+    let init = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+    let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"text","arguments":{}}}"#;
+    let mut tcp = rt.block_on(async {
+        let mut c = Client::connect(tcp_server.local_addr()).await.expect("connect");
+        c.call(init).await.expect("initialize");
+        c.send(initialized).expect("frame");
+        c.flush().await.expect("initialized");
+        c
+    });
+    g.custom("tools_call_tcp", "mcpbench_server", Method::PerOp, |iters, rec| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let t = Instant::now();
+                let reply = tcp.call(call).await.expect("reply");
+                rec.record(t.elapsed().as_nanos() as u64);
+                assert!(reply.len() > RESULT_SIZE, "a 4 KiB tool result");
+            }
+            start.elapsed()
+        })
+    });
+    let (mut http, request) = rt.block_on(async {
+        let mut c = HttpConn::connect(http_server.local_addr()).await.expect("connect");
+        let (status, session, _) = c
+            .exchange(&post("/mcp", &[], init), Some("mcp-session-id"))
+            .await
+            .expect("initialize");
+        assert_eq!(status, 200, "initialize");
+        let session = session.expect("a session id");
+        let headers = [
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "2025-11-25"),
+        ];
+        let (status, _, _) = c
+            .exchange(&post("/mcp", &headers, initialized), None)
+            .await
+            .expect("initialized");
+        assert_eq!(status, 202, "notifications/initialized");
+        (c, post("/mcp", &headers, call))
+    });
+    g.custom("tools_call_http", "mcpbench_server", Method::PerOp, |iters, rec| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let t = Instant::now();
+                let (status, _, reply) = http.exchange(&request, None).await.expect("reply");
+                rec.record(t.elapsed().as_nanos() as u64);
+                assert!(status == 200 && reply.len() > RESULT_SIZE, "a 4 KiB tool result");
+            }
+            start.elapsed()
+        })
+    });
     g.finish();
+    rt.block_on(async {
+        tcp_server.shutdown().await;
+        http_server.shutdown().await;
+    });
     mailbox.close();
     rt.block_on(async {
         net.shutdown().await;

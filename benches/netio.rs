@@ -11,6 +11,12 @@
 //!   naive, pooled buffers, batched writes, zero-copy frames; and the ceiling: a
 //!   bare tokio echo of the same bytes (no framing, no JSON-RPC check).
 //! - `codec_*`: framing alone, in bytes/s; ceiling: a 4 KiB memcpy.
+//! - `http_pingpong/*`: one HTTP/1.1 POST on a keep-alive connection, answered
+//!   with the 4 KiB `text` tool result, wait, repeat (per-op round trip,
+//!   closed-loop); `http_16conns/*`: 16 keep-alive connections doing the same at
+//!   once (requests/s). `netio` is netio's own HTTP loop (what mcpbench-server's
+//!   Streamable HTTP runs on), `ceiling_hyper` a bare hyper 1.x service sending
+//!   the same body; both parse nothing of the request body.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +35,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
+use mcpbench::http::{HttpConn, post};
+use mcpbench_netio::http::{Request, Response};
+use mcpbench_netio::{HttpConfig, HttpHandler};
+
 const SIZE: usize = 4096;
 const FRAME: usize = SIZE + 1;
 const IN_FLIGHT: usize = 64;
@@ -41,6 +51,41 @@ impl Handler for Echo {
     async fn handle(&self, msg: Message, _conn: &Conn) -> Option<Bytes> {
         (msg.kind() == MessageKind::Request).then(|| msg.into_frame())
     }
+}
+
+/// Answers every HTTP request with the same JSON body: netio's HTTP path alone.
+struct HttpReply(Bytes);
+
+impl HttpHandler for HttpReply {
+    async fn handle(&self, _request: Request, _conn: &Conn) -> Response {
+        Response::json(200, self.0.clone())
+    }
+}
+
+/// Concurrent keep-alive connections of `http_16conns`.
+const HTTP_CONNS: usize = 16;
+
+/// `iters` request/response exchanges spread over `conns` at once (a task per
+/// connection); the wall time.
+async fn http_exchanges(conns: &mut Vec<HttpConn>, iters: u64, request: &Arc<[u8]>) -> Duration {
+    let n = conns.len() as u64;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, mut c) in conns.drain(..).enumerate() {
+        let share = iters / n + u64::from((k as u64) < iters % n);
+        let request = request.clone();
+        tasks.spawn(async move {
+            for _ in 0..share {
+                let (status, _, body) = c.exchange(&request, None).await.expect("a response");
+                assert!(status == 200 && body.len() > SIZE, "a 4 KiB result");
+            }
+            c
+        });
+    }
+    while let Some(c) = tasks.join_next().await {
+        conns.push(c.expect("a connection task"));
+    }
+    start.elapsed()
 }
 
 /// The ceiling: a bare tokio echo server, no framing at all.
@@ -221,6 +266,53 @@ fn benches(c: &mut Criterion) {
         });
     }
 
+    // HTTP/1.1: netio's loop and bare hyper, the same 4 KiB body.
+    let body = mcpbench_server::bare_http::reply_body(SIZE);
+    let request: Arc<[u8]> = post("/mcp", &[], &tool_call(1, 64)).into();
+    let (http_server, http_addr) = rt.block_on(async {
+        let s = Server::bind_http(
+            "127.0.0.1:0".parse().expect("an address"),
+            Arc::new(HttpReply(body.clone())),
+            HttpConfig::default(),
+        )
+        .expect("bind loopback");
+        let addr = s.local_addr();
+        (s, addr)
+    });
+    let hyper = rt.block_on(async {
+        mcpbench_server::bare_http::start_bare_http(
+            "127.0.0.1:0".parse().expect("an address"),
+            false,
+            SIZE,
+        )
+        .expect("bind loopback")
+    });
+    for (name, addr) in [("netio", http_addr), ("ceiling_hyper", hyper.local_addr())] {
+        let mut one = vec![rt.block_on(HttpConn::connect(addr)).expect("connect")];
+        g.custom("http_pingpong", name, Method::PerOp, |iters, rec| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    let (status, _, reply) = one[0].exchange(&request, None).await.expect("a response");
+                    rec.record(t.elapsed().as_nanos() as u64);
+                    assert!(status == 200 && reply.len() > SIZE, "a 4 KiB result");
+                }
+                start.elapsed()
+            })
+        });
+        let mut conns = rt.block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..HTTP_CONNS {
+                v.push(HttpConn::connect(addr).await.expect("connect"));
+            }
+            v
+        });
+        g.timed("http_16conns", name, |iters| {
+            rt.block_on(http_exchanges(&mut conns, iters, &request))
+        });
+    }
+
     // The codec alone: 256 frames of 4 KiB per iteration.
     let stream_bytes: Vec<u8> = frame
         .iter()
@@ -276,6 +368,8 @@ fn benches(c: &mut Criterion) {
             })
         });
     g.finish();
+    rt.block_on(http_server.shutdown());
+    drop(hyper);
     for (rt, servers) in [(&rt, servers), (&rt1, servers1)] {
         rt.block_on(async {
             for s in servers {

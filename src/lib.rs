@@ -14,6 +14,7 @@ pub use mcpbench_files::env;
 pub mod files;
 pub mod group;
 pub mod harness;
+pub mod http;
 pub mod instructions;
 pub mod latency;
 pub mod messages;

@@ -293,12 +293,21 @@ impl McpHttp {
     async fn serve(&self, id: &RequestId, msg: &Message, method: &str) -> Bytes {
         match self.state.serve(id, msg, method).await {
             Served::Now(reply) => reply,
-            Served::Call { call, answer } => {
-                let outcome =
-                    match tokio::time::timeout(self.state.settings.call_timeout, answer).await {
-                        Ok(Ok(outcome)) => outcome.ok(),
-                        _ => None,
-                    };
+            Served::Call { call, mut answer } => {
+                // One yield lets a tool worker on this thread answer at once (echo,
+                // text), as on the TCP transport; awaiting at once would park this
+                // task and have the answer wake it, often from the other worker
+                // thread (tens of microseconds here).
+                tokio::task::yield_now().await;
+                let outcome = match answer.try_recv() {
+                    Ok(outcome) => outcome.ok(),
+                    Err(_) => {
+                        match tokio::time::timeout(self.state.settings.call_timeout, answer).await {
+                            Ok(Ok(outcome)) => outcome.ok(),
+                            _ => None,
+                        }
+                    }
+                };
                 self.state.finish_call(id, call, outcome)
             }
         }
