@@ -74,7 +74,17 @@ pub fn installed() -> bool {
 /// Resident set size of this process in bytes, from `/proc/self/status` (kernel
 /// view: includes freed memory the allocator kept, code, stacks).
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    rss_from(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// Resident set size of process `pid` (Linux `/proc/PID/status`), `None` where the
+/// kernel does not say or the process is gone: how a harness reads a server it
+/// cannot ask (one that is not ours).
+pub fn rss_bytes_of(pid: u32) -> Option<u64> {
+    rss_from(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+fn rss_from(status: &str) -> Option<u64> {
     let kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))?
@@ -93,5 +103,10 @@ mod tests {
         assert!(!super::installed());
         assert_eq!(super::live_bytes(), 0);
         assert!(super::rss_bytes().is_some_and(|r| r > 0));
+        assert_eq!(
+            super::rss_bytes_of(std::process::id()).map(|r| r > 0),
+            Some(true)
+        );
+        assert_eq!(super::rss_bytes_of(u32::MAX), None, "no such process");
     }
 }

@@ -212,6 +212,26 @@ pub struct ServerMemory {
     pub servers_unreadable: u64,
 }
 
+/// The resident set size of a server process the load did not start but was told
+/// about (`--server-pid`): the kernel's view, for servers whose heap cannot be
+/// counted. RSS keeps pages a process freed, so "after" is an upper bound of what
+/// is still held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerRss {
+    /// The process.
+    pub pid: u32,
+    /// Before any connection.
+    pub before: u64,
+    /// With every connection open and idle.
+    pub idle: u64,
+    /// After every session ended (or was abandoned) and every connection closed.
+    pub after: u64,
+    /// `(idle - before) / established`, when any was established.
+    pub per_connection_idle: Option<f64>,
+    /// `(after - before) / established`.
+    pub per_connection_after: Option<f64>,
+}
+
 /// `target/mcpbench/connections.json` (or `connections-bare.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectionsFile {
@@ -235,6 +255,8 @@ pub struct ConnectionsFile {
     pub sessions: Sessions,
     /// Server heap; `None` for a server the load did not start (it cannot ask).
     pub server_memory: Option<ServerMemory>,
+    /// RSS of the server process named with `--server-pid`, if one was.
+    pub server_rss: Option<ServerRss>,
     /// Client processes that never reported their end.
     pub unfinished_clients: u64,
 }
@@ -384,6 +406,7 @@ impl ConnectionsFile {
                 counted: true,
                 servers_unreadable: 0,
             }),
+            server_rss: None,
             unfinished_clients: 0,
         }
     }

@@ -33,6 +33,7 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod compare;
 mod connections;
 pub mod env;
 pub mod instructions;
@@ -46,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 pub use connections::{
     CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
-    PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, Sessions, Transport,
+    PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, ServerRss, Sessions, Transport,
 };
 
 /// A file or reply that cannot be used, and why; names the source and the field.

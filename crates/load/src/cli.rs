@@ -22,6 +22,9 @@ pub struct Cli {
 pub enum Cmd {
     /// Open N connections, call a tool at a rate, report.
     Connections(Plan),
+    /// The same load against several MCP servers in turn (ours, its bare ceiling,
+    /// the official SDKs' servers from `scripts/peers install`): one table.
+    Compare(ComparePlan),
     /// One client process (started by `connections`; talks JSON lines on stdio).
     #[command(hide = true)]
     Client(ClientArgs),
@@ -55,6 +58,10 @@ pub struct Plan {
     /// (newline-delimited JSON-RPC). Its memory cannot be read then.
     #[arg(long)]
     pub target: Option<Target>,
+    /// With --target: the server's process id, so its RSS can be read from /proc
+    /// before, with every connection idle, and after.
+    #[arg(long, requires = "target")]
+    pub server_pid: Option<u32>,
     /// Without --target: the transport our servers speak.
     #[arg(long, value_enum, default_value_t = TransportKind::Tcp)]
     pub transport: TransportKind,
@@ -123,6 +130,34 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// What `compare` runs.
+#[derive(clap::Args, Clone)]
+pub struct ComparePlan {
+    /// Concurrent connections per server.
+    #[arg(long)]
+    pub count: u64,
+    /// The servers, in order, comma-separated: mcpbench, bare, rmcp, python,
+    /// python-stateless, typescript, typescript-stateless.
+    #[arg(long, default_value = "mcpbench,bare,rmcp,python,typescript")]
+    pub servers: String,
+    /// tools/call (`text`) per second per connection.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Seconds of calls per server.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Bytes of text each call returns.
+    #[arg(long, default_value_t = 4096)]
+    pub size: usize,
+    /// The protocol generation the clients speak.
+    #[arg(long, value_enum, default_value_t = Protocol::Handshake)]
+    pub protocol: Protocol,
+    /// Where to write the result (default target/mcpbench/compare.json, and the
+    /// table beside it as compare.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Which of our servers the load starts.
@@ -205,6 +240,7 @@ mod tests {
             connect_concurrency: 64,
             server: ServerKind::Mcp,
             target: None,
+            server_pid: None,
             transport: TransportKind::Tcp,
             protocol: Protocol::Handshake,
             tool: "text".into(),

@@ -21,6 +21,7 @@
 
 mod cli;
 mod client;
+mod compare;
 mod counters;
 mod http_client;
 mod orchestrate;
@@ -58,6 +59,15 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Cmd::Client(args) => rt.block_on(client::run(args)),
+        Cmd::Compare(plan) => rt.block_on(async {
+            tokio::select! {
+                code = compare::run(plan) => code,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("mcpbench-load: interrupted; stopping every process it started");
+                    ExitCode::from(130)
+                }
+            }
+        }),
         Cmd::Connections(plan) => rt.block_on(async {
             tokio::select! {
                 code = orchestrate::run(plan) => code,

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use mcpbench_files::{
     CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
-    Phases, Processes, Requested, ServerKind as FileServerKind, ServerMemory, Sessions, Transport,
+    Phases, Processes, Requested, ServerKind as FileServerKind, ServerMemory, ServerRss, Sessions,
+    Transport,
 };
 
 use crate::cli::{Plan, ServerKind, TransportKind};
@@ -81,10 +82,13 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
 
     // Each server answers for itself on its stdin/stdout: a new connection through
     // the shared port would reach whichever listener the kernel picks.
+    let rss = || plan.server_pid.and_then(mcpbench_alloc::rss_bytes_of);
+    let rss_before = rss();
     let heap_before = ask_servers(&mut servers).await;
     let mut clients = start_clients(plan, &layout, &exe, &target)?;
     let (mut latest, connect_secs) = connect(&mut clients, plan.count).await;
     let heap_idle = ask_servers(&mut servers).await;
+    let rss_idle = rss();
     let run_secs = calls(&mut clients, &mut latest, plan.duration).await;
     println!(
         "load: {} every connection",
@@ -95,6 +99,7 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
         }
     );
     let heap_after = stats_after_close(&mut servers, &mut clients, !plan.abandon).await;
+    let rss_after = rss();
 
     let merged = Merged::of(&latest);
     let result = result_file(
@@ -106,6 +111,26 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
         (connect_secs, run_secs),
         (!servers.is_empty()).then_some([heap_before, heap_idle, heap_after]),
     );
+    let result = ConnectionsFile {
+        server_rss: match (plan.server_pid, rss_before, rss_idle, rss_after) {
+            (Some(pid), Some(before), Some(idle), Some(after)) => {
+                let per = |v: u64| {
+                    let n = result.connections.established;
+                    (n > 0).then(|| (v as f64 - before as f64) / n as f64)
+                };
+                Some(ServerRss {
+                    pid,
+                    before,
+                    idle,
+                    after,
+                    per_connection_idle: per(idle),
+                    per_connection_after: per(after),
+                })
+            }
+            _ => None,
+        },
+        ..result
+    };
     let path = write_result(plan, &result)?;
     println!("load: wrote {}", path.display());
     println!("{}", summary(&result));
@@ -436,6 +461,7 @@ fn result_file(
                 servers_unreadable: before.unreadable.max(idle.unreadable).max(after.unreadable),
             }
         }),
+        server_rss: None,
         unfinished_clients: m.unfinished,
     }
 }
@@ -478,7 +504,15 @@ fn summary(r: &ConnectionsFile) -> String {
             mem.sessions_after_close,
             bytes(mem.retained_bytes_per_connection_after_close),
         ),
-        None => "server memory not read (a server this run did not start)".into(),
+        None => match &r.server_rss {
+            Some(rss) => format!(
+                "server RSS {:.0} MB idle, {} per idle connection, {} per connection still held after close (RSS, kernel view)",
+                rss.idle as f64 / 1e6,
+                bytes(rss.per_connection_idle),
+                bytes(rss.per_connection_after),
+            ),
+            None => "server memory not read (a server this run did not start; --server-pid reads its RSS)".into(),
+        },
     };
     format!(
         "load: summary: {}/{} connections ({} failed) in {:.1} s ({:.0}/s; connect p99 {:.2} ms, {} p99 {:.2} ms, tools/list p99 {:.2} ms); \

@@ -1,0 +1,521 @@
+//! `mcpbench-load compare`: the same load against several MCP servers, one after
+//! another on this machine: ours, its bare ceiling and the official SDKs' servers
+//! (`scripts/peers install`). Each server runs as one process started here; the
+//! load is `connections --target URL --server-pid PID` (so its RSS is read), run as
+//! a child process of its own; a server that fails says how and why, and the next
+//! one still runs. Result: `target/mcpbench/compare.json` and a Markdown table.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use mcpbench_files::compare::{COMPARE_SCHEMA, CompareEntry, CompareFile, Outcome};
+use mcpbench_files::{ConnectionsFile, results_dir};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::cli::ComparePlan;
+use crate::schedule::GRACE;
+
+/// A server the comparison can start.
+struct Peer {
+    description: String,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+/// Every server name `--servers` takes.
+pub const SERVERS: [&str; 7] = [
+    "mcpbench",
+    "bare",
+    "rmcp",
+    "python",
+    "python-stateless",
+    "typescript",
+    "typescript-stateless",
+];
+
+/// How to start `name` (listening on a free loopback port, `size`-byte `text`
+/// results), or why it cannot be.
+fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let size = size.to_string();
+    let ours = |bare: bool| {
+        let mut args: Vec<String> = [
+            "--transport",
+            "http",
+            "--listen",
+            "127.0.0.1:0",
+            "--result-size",
+            &size,
+        ]
+        .map(String::from)
+        .to_vec();
+        if bare {
+            args.push("--bare".into());
+        }
+        Peer {
+            description: if bare {
+                "bare hyper 1.x service (the ceiling: same reply bytes, nothing parsed)".into()
+            } else {
+                format!("mcpbench-server {} (netio HTTP/1.1)", env!("CARGO_PKG_VERSION"))
+            },
+            program: exe.with_file_name("mcpbench-server"),
+            args,
+        }
+    };
+    let python = |stateless: bool| {
+        let mut args = vec![
+            root.join("scripts/sdk/echo_server.py").display().to_string(),
+            "--port".into(),
+            "0".into(),
+            "--text-size".into(),
+            size.clone(),
+        ];
+        if stateless {
+            args.push("--stateless".into());
+        }
+        Peer {
+            description: format!(
+                "official Python SDK (PyPI mcp 2.3.0, uvicorn){}",
+                if stateless { ", stateless_http" } else { "" }
+            ),
+            program: target.join("sdk-venv/bin/python"),
+            args,
+        }
+    };
+    let typescript = |stateless: bool| {
+        let mut args = vec![
+            target.join("peers/typescript/server.mjs").display().to_string(),
+            "--port".into(),
+            "0".into(),
+            "--text-size".into(),
+            size.clone(),
+        ];
+        if stateless {
+            args.push("--stateless".into());
+        }
+        Peer {
+            description: format!(
+                "official TypeScript SDK (npm @modelcontextprotocol/sdk, Node){}",
+                if stateless { ", stateless transport" } else { "" }
+            ),
+            program: PathBuf::from("node"),
+            args,
+        }
+    };
+    let peer = match name {
+        "mcpbench" => ours(false),
+        "bare" => ours(true),
+        "python" => python(false),
+        "python-stateless" => python(true),
+        "typescript" => typescript(false),
+        "typescript-stateless" => typescript(true),
+        "rmcp" => Peer {
+            description: "official Rust SDK (crates.io rmcp, StreamableHttpService)".into(),
+            program: target.join("peers/rmcp/release/mcpbench-peer-rmcp"),
+            args: vec!["--port".into(), "0".into(), "--text-size".into(), size],
+        },
+        other => {
+            return Err(format!(
+                "unknown server {other:?} (known: {})",
+                SERVERS.join(", ")
+            ));
+        }
+    };
+    let installed = match name {
+        "typescript" | "typescript-stateless" => Path::new(&peer.args[0]).exists(),
+        _ => peer.program.exists(),
+    };
+    if !installed {
+        return Err(format!(
+            "{name} is not installed ({} missing): run scripts/peers install",
+            if name.starts_with("typescript") {
+                peer.args[0].clone()
+            } else {
+                peer.program.display().to_string()
+            }
+        ));
+    }
+    Ok(peer)
+}
+
+/// Runs the comparison; the exit code is 0 when every server ran (whatever it
+/// measured), 1 when one could not be run, 2 on a bad plan.
+pub async fn run(plan: ComparePlan) -> ExitCode {
+    let names: Vec<&str> = plan.servers.split(',').map(str::trim).collect();
+    if let Some(bad) = names.iter().find(|n| !SERVERS.contains(n)) {
+        eprintln!(
+            "mcpbench-load: --servers: unknown server {bad:?} (known: {})",
+            SERVERS.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let (exe, root) = match (std::env::current_exe(), std::env::current_dir()) {
+        (Ok(exe), Ok(root)) => (exe, root),
+        _ => {
+            eprintln!("mcpbench-load: cannot find my own executable or the current directory");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = results_dir(&root).join("compare");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("mcpbench-load: cannot create {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    let mut entries = Vec::new();
+    for name in names {
+        println!("compare: == {name}");
+        let entry = match peer(name, &exe, &root, plan.size) {
+            Ok(p) => one(name, &p, &plan, &exe, &dir.join(format!("{name}.json"))).await,
+            Err(why) => CompareEntry {
+                name: name.into(),
+                description: String::new(),
+                command: Vec::new(),
+                outcome: Outcome::NotRun,
+                why: vec![why],
+                crashed: false,
+                result: None,
+            },
+        };
+        for why in &entry.why {
+            println!("compare: {name}: {why}");
+        }
+        entries.push(entry);
+    }
+    let file = CompareFile {
+        schema: COMPARE_SCHEMA.into(),
+        connections: plan.count,
+        rate_per_connection: plan.rate,
+        duration_s: plan.duration,
+        protocol: plan.protocol.name().into(),
+        servers: entries,
+    };
+    let out = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| results_dir(&root).join("compare.json"));
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
+    if let Err(e) = std::fs::write(&out, text) {
+        eprintln!("mcpbench-load: cannot write {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    let table = markdown(&file);
+    let md = out.with_extension("md");
+    let _ = std::fs::write(&md, &table);
+    println!("compare: wrote {} and {}", out.display(), md.display());
+    print!("{table}");
+    if file.servers.iter().any(|s| s.outcome == Outcome::NotRun) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Starts one server, loads it, stops it.
+async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Path) -> CompareEntry {
+    let mut command = vec![p.program.display().to_string()];
+    command.extend(p.args.iter().cloned());
+    let mut entry = CompareEntry {
+        name: name.into(),
+        description: p.description.clone(),
+        command,
+        outcome: Outcome::NotRun,
+        why: Vec::new(),
+        crashed: false,
+        result: None,
+    };
+    let (mut server, url) = match start(p).await {
+        Ok(s) => s,
+        Err(why) => {
+            entry.why.push(why);
+            return entry;
+        }
+    };
+    let Some(pid) = server.id() else {
+        entry.why.push("the server exited at once".into());
+        return entry;
+    };
+    println!("compare: {name} listening on {url} (pid {pid})");
+    let _ = std::fs::remove_file(out);
+    let args: Vec<String> = vec![
+        "connections".into(),
+        "--target".into(),
+        url,
+        "--server-pid".into(),
+        pid.to_string(),
+        "--count".into(),
+        plan.count.to_string(),
+        "--rate".into(),
+        plan.rate.to_string(),
+        "--duration".into(),
+        plan.duration.to_string(),
+        "--protocol".into(),
+        plan.protocol.name().into(),
+        "--size".into(),
+        plan.size.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    // Bounded: the connect phase's own limit, the run, twice the grace, a margin.
+    let limit = Duration::from_secs(60 + plan.count / 100 + 60)
+        + Duration::from_secs_f64(plan.duration)
+        + 2 * GRACE;
+    let status = load(exe, &args, name, limit).await;
+    entry.crashed = matches!(server.try_wait(), Ok(Some(_)));
+    stop(&mut server).await;
+    match ConnectionsFile::load(out) {
+        Ok(r) => {
+            entry.why = crate::verdict::failures(&r);
+            entry.outcome = if entry.why.is_empty() {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            };
+            entry.result = Some(r);
+        }
+        Err(e) => entry.why.push(format!("no result ({status}): {e}")),
+    }
+    if entry.crashed {
+        entry
+            .why
+            .push("the server process was gone at the end of the load (crashed or exited)".into());
+    }
+    entry
+}
+
+/// Starts `p` and waits (at most 30 s) for the line naming its URL.
+async fn start(p: &Peer) -> Result<(Child, String), String> {
+    let mut child = Command::new(&p.program)
+        .args(&p.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", p.program.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = url_in(&line) {
+                return Some(url);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(|| format!("{} printed no URL within 30 s", p.program.display()))?;
+    // Keep reading its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, url))
+}
+
+/// The first `http://...` in `line`.
+fn url_in(line: &str) -> Option<String> {
+    let at = line.find("http://")?;
+    Some(
+        line[at..]
+            .split(|c: char| c.is_whitespace() || c == ')' || c == ',')
+            .next()?
+            .to_string(),
+    )
+}
+
+/// Runs the load as a child process, its output prefixed with the server's name.
+async fn load(exe: &Path, args: &[String], name: &str, limit: Duration) -> String {
+    let child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return format!("the load could not start: {e}"),
+    };
+    let Some(stdout) = child.stdout.take() else {
+        return "the load has no stdout".into();
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let follow = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            // Progress and summary lines, not the JSON it also prints.
+            if line.starts_with("load:") {
+                println!("[{name}] {line}");
+            }
+        }
+        child.wait().await
+    };
+    match tokio::time::timeout(limit, follow).await {
+        Ok(Ok(status)) => format!("load {status}"),
+        Ok(Err(e)) => format!("load: {e}"),
+        Err(_) => format!("load stopped after {} s", limit.as_secs()),
+    }
+}
+
+/// SIGTERM, then kill after 5 s.
+async fn stop(server: &mut Child) {
+    if let Some(pid) = server.id() {
+        // SAFETY: kill(2) on a pid we started and have not reaped.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+    if tokio::time::timeout(Duration::from_secs(5), server.wait())
+        .await
+        .is_err()
+    {
+        let _ = server.kill().await;
+    }
+}
+
+/// One row per server: established, answered vs requested, latency, memory.
+pub fn markdown(f: &CompareFile) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\n{} connections per server, {} calls/s each for {} s, protocol {}; open-loop latency from the intended send time, every due call counted; memory is the server process's RSS (kernel view).\n",
+        f.connections, f.rate_per_connection, f.duration_s, f.protocol
+    );
+    let _ = writeln!(
+        o,
+        "| server | outcome | established / failed | answered/s (of requested) | lost | p50 | p99 | p99.9 | RSS idle | RSS per session | held per session after close | errors |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let ms = |ns: u64| format!("{:.2} ms", ns as f64 / 1e6);
+    let b = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0} B"));
+    for s in &f.servers {
+        let outcome = match s.outcome {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::NotRun => "not run",
+        };
+        let why = if s.why.is_empty() {
+            String::new()
+        } else {
+            s.why.join("; ")
+        };
+        match &s.result {
+            Some(r) => {
+                let (c, m, l) = (&r.connections, &r.messages, &r.latency_ns);
+                let rss = r.server_rss.as_ref();
+                let errors = r
+                    .connections
+                    .errors
+                    .iter()
+                    .map(|(k, n)| format!("{n}× {k}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let _ = writeln!(
+                    o,
+                    "| {} | {outcome} | {} / {} | {:.0} ({:.0}) | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    s.name,
+                    c.established,
+                    c.failed,
+                    m.achieved_per_s,
+                    m.requested_per_s,
+                    m.lost,
+                    ms(l.p50),
+                    ms(l.p99),
+                    ms(l.p999),
+                    rss.map_or("—".into(), |r| format!("{:.0} MB", r.idle as f64 / 1e6)),
+                    b(rss.and_then(|r| r.per_connection_idle)),
+                    b(rss.and_then(|r| r.per_connection_after)),
+                    [errors, why]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "| {} | {outcome} | — | — | — | — | — | — | — | — | — | {why} |",
+                    s.name
+                );
+            }
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_found_in_each_servers_ready_line() {
+        assert_eq!(
+            url_in("mcpbench-server: ready on http://127.0.0.1:5/mcp (pid 9)").as_deref(),
+            Some("http://127.0.0.1:5/mcp")
+        );
+        assert_eq!(
+            url_in("listening on http://127.0.0.1:8000/mcp").as_deref(),
+            Some("http://127.0.0.1:8000/mcp")
+        );
+        assert_eq!(url_in("starting"), None);
+    }
+
+    #[test]
+    fn a_server_that_did_not_run_is_a_row_with_its_reason() {
+        let mut ran = ConnectionsFile::example();
+        ran.server_rss = Some(mcpbench_files::ServerRss {
+            pid: 1,
+            before: 1_000_000,
+            idle: 3_000_000,
+            after: 1_500_000,
+            per_connection_idle: Some(1000.0),
+            per_connection_after: Some(250.0),
+        });
+        let f = CompareFile {
+            schema: COMPARE_SCHEMA.into(),
+            connections: 2000,
+            rate_per_connection: 1.0,
+            duration_s: 3.0,
+            protocol: "2025-11-25".into(),
+            servers: vec![
+                CompareEntry {
+                    name: "mcpbench".into(),
+                    description: String::new(),
+                    command: vec![],
+                    outcome: Outcome::Passed,
+                    why: vec![],
+                    crashed: false,
+                    result: Some(ran),
+                },
+                CompareEntry {
+                    name: "rmcp".into(),
+                    description: String::new(),
+                    command: vec![],
+                    outcome: Outcome::NotRun,
+                    why: vec!["rmcp is not installed".into()],
+                    crashed: false,
+                    result: None,
+                },
+            ],
+        };
+        let t = markdown(&f);
+        assert!(t.contains("| mcpbench | passed | 2000 / 0 |"), "{t}");
+        assert!(t.contains("| 1000 B | 250 B |"), "{t}");
+        assert!(t.contains("| rmcp | not run |") && t.contains("rmcp is not installed"), "{t}");
+    }
+
+    #[test]
+    fn unknown_servers_are_refused_by_name() {
+        let e = peer("nginx", Path::new("/x"), Path::new("/y"), 4096)
+            .err()
+            .expect("refused");
+        assert!(e.contains("nginx") && e.contains("mcpbench"), "{e}");
+        let e = peer("rmcp", Path::new("/x"), Path::new("/nonexistent"), 4096)
+            .err()
+            .expect("not installed");
+        assert!(e.contains("scripts/peers install"), "{e}");
+    }
+}
