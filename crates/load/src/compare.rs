@@ -115,7 +115,7 @@ fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, String
         "typescript-stateless" => typescript(true),
         "rmcp" => Peer {
             description: "official Rust SDK (crates.io rmcp, StreamableHttpService)".into(),
-            program: target.join("peers/rmcp/release/mcpbench-peer-rmcp"),
+            program: target.join("peers/rmcp/release/rmcp-peer"),
             args: vec!["--port".into(), "0".into(), "--text-size".into(), size],
         },
         other => {
