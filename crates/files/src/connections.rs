@@ -86,6 +86,9 @@ pub struct Connections {
     pub connect_s: f64,
     /// Connections per second.
     pub connect_per_s: f64,
+    /// Connections the server closed between requests (a keep-alive timeout)
+    /// that a client opened again: each client still has one connection at a time.
+    pub reopened: u64,
 }
 
 /// The calls.
@@ -337,6 +340,7 @@ impl ConnectionsFile {
                 errors: Default::default(),
                 connect_s: 0.3,
                 connect_per_s: 6666.0,
+                reopened: 0,
             },
             messages: Messages {
                 due: 6000,

@@ -35,8 +35,23 @@ enum McpConn {
 
 impl McpConn {
     /// Calls the tool once: `Ok(Ok(()))` answered with a result, `Ok(Err(why))`
-    /// answered otherwise, `Err(why)` the connection broke.
-    async fn call(&mut self, n: u64, call: &Call) -> Result<Result<(), String>, String> {
+    /// answered otherwise, `Err(why)` the connection broke. An HTTP connection the
+    /// server closed between requests (its keep-alive timeout: uvicorn's is 5 s)
+    /// is opened again first, as an HTTP client would, and counted.
+    async fn call(
+        &mut self,
+        n: u64,
+        call: &Call,
+        reopen: (&Target, IpAddr),
+        tally: &Tally,
+    ) -> Result<Result<(), String>, String> {
+        if let McpConn::Http(h) = self
+            && h.is_closed()
+        {
+            let stream = connect(reopen.0, reopen.1).await?;
+            h.reconnect(stream).await?;
+            tally.add(|c| c.reconnects += 1);
+        }
         match self {
             McpConn::Tcp(c) => {
                 let request = format!(
@@ -67,10 +82,19 @@ impl McpConn {
     }
 
     /// Ends the session (HTTP, handshake generation with a session id) and counts
-    /// how that went.
-    async fn end(self, tally: &Tally) {
+    /// how that went. A connection that broke (a call given up at the deadline
+    /// leaves it unusable) is opened again for the DELETE, as a real client would.
+    async fn end(self, tally: &Tally, target: &Target, source: IpAddr) {
         let McpConn::Http(mut h) = self else { return };
-        match h.delete().await {
+        let mut outcome = h.delete().await;
+        if let Some(Err(_)) = outcome {
+            if let Ok(stream) = connect(target, source).await {
+                if h.reconnect(stream).await.is_ok() {
+                    outcome = h.delete().await;
+                }
+            }
+        }
+        match outcome {
             None => {}
             Some(Ok(200..=204)) => tally.add(|c| c.deleted += 1),
             Some(Ok(status)) => {
@@ -135,6 +159,7 @@ pub async fn run(args: ClientArgs) -> ExitCode {
             calls(
                 &mut conn,
                 &call,
+                (&target, source),
                 Schedule::of_connection(k, start, interval, run_for),
                 &tally,
             )
@@ -182,10 +207,11 @@ pub async fn run(args: ClientArgs) -> ExitCode {
         // Every session ends (at most `connect_concurrency` DELETEs at once, each
         // bounded by GRACE), then the connections close with the process.
         let ends = open.into_iter().map(|conn| {
-            let (tally, gate) = (tally.clone(), gate.clone());
+            let (tally, gate, target) = (tally.clone(), gate.clone(), target.clone());
             tokio::spawn(async move {
                 let _permit = gate.acquire().await;
-                if tokio::time::timeout(GRACE, conn.end(&tally)).await.is_err() {
+                let end = conn.end(&tally, &target, source);
+                if tokio::time::timeout(GRACE, end).await.is_err() {
                     tally.add(|c| c.delete_failed += 1);
                     tally.note("DELETE: no answer".into());
                 }
@@ -201,7 +227,13 @@ pub async fn run(args: ClientArgs) -> ExitCode {
 
 /// One connection's calls, open-loop: each is sent at its due time (or as soon as
 /// the previous reply is in, when late) and its latency counts from the due time.
-async fn calls(conn: &mut McpConn, call: &Call, schedule: Schedule, tally: &Tally) {
+async fn calls(
+    conn: &mut McpConn,
+    call: &Call,
+    reopen: (&Target, IpAddr),
+    schedule: Schedule,
+    tally: &Tally,
+) {
     let due = schedule.due();
     tally.add(|c| c.due += due);
     let deadline = schedule.end + GRACE;
@@ -215,7 +247,7 @@ async fn calls(conn: &mut McpConn, call: &Call, schedule: Schedule, tally: &Tall
         }
         tokio::time::sleep_until(at).await;
         tally.add(|c| c.sent += 1);
-        match tokio::time::timeout_at(deadline, conn.call(n, call)).await {
+        match tokio::time::timeout_at(deadline, conn.call(n, call, reopen, tally)).await {
             Ok(Ok(Ok(()))) => {
                 answered += 1;
                 let now = tokio::time::Instant::now();
@@ -277,14 +309,7 @@ async fn open(
     tally: &Tally,
 ) -> Result<McpConn, String> {
     let t = Instant::now();
-    let socket = bind_source(source).map_err(|e| format!("bind {source}: {}", e.kind()))?;
-    let stream = socket
-        .connect(target.addr())
-        .await
-        .map_err(|e| format!("connect: {}", e.kind()))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("nodelay: {e}"))?;
+    let stream = connect(target, source).await?;
     tally.record_step(Step::Connect, t.elapsed().as_nanos() as u64);
     match target {
         Target::Tcp { .. } => open_tcp(Client::from_stream(stream, 1 << 20), tally).await,
@@ -308,6 +333,19 @@ async fn open(
             Ok(McpConn::Http(Box::new(h)))
         }
     }
+}
+
+/// A TCP connection to `target` from `source`, `TCP_NODELAY` set.
+async fn connect(target: &Target, source: IpAddr) -> Result<tokio::net::TcpStream, String> {
+    let socket = bind_source(source).map_err(|e| format!("bind {source}: {}", e.kind()))?;
+    let stream = socket
+        .connect(target.addr())
+        .await
+        .map_err(|e| format!("connect: {}", e.kind()))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
+    Ok(stream)
 }
 
 /// `initialize`, `notifications/initialized` and `tools/list` over TCP.

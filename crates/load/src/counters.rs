@@ -64,6 +64,8 @@ pub struct Counters {
     pub deleted: u64,
     /// DELETEs refused or unanswered.
     pub delete_failed: u64,
+    /// Connections the server closed between requests that were opened again.
+    pub reconnects: u64,
 }
 
 impl AddAssign for Counters {
@@ -85,6 +87,7 @@ impl AddAssign for Counters {
         self.stateless += o.stateless;
         self.deleted += o.deleted;
         self.delete_failed += o.delete_failed;
+        self.reconnects += o.reconnects;
     }
 }
 

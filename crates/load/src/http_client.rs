@@ -98,6 +98,24 @@ impl HttpMcp {
         })
     }
 
+    /// Goes on over a new connection (the old one broke), keeping the session.
+    pub async fn reconnect(&mut self, stream: TcpStream) -> Result<(), String> {
+        let (send, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("http handshake: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        self.send = send;
+        Ok(())
+    }
+
+    /// The server has closed this connection (a keep-alive timeout, say): a new
+    /// one is needed before the next request.
+    pub fn is_closed(&self) -> bool {
+        self.send.is_closed()
+    }
+
     /// The generation in use.
     pub fn generation(&self) -> &Generation {
         &self.generation

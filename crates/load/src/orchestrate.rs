@@ -401,6 +401,7 @@ fn result_file(
             errors: m.errors.clone(),
             connect_s: connect_secs,
             connect_per_s: c.connected as f64 / connect_secs.max(1e-9),
+            reopened: c.reconnects,
         },
         messages: Messages {
             due: c.due,
@@ -519,7 +520,7 @@ fn summary(r: &ConnectionsFile) -> String {
          calls due {}, sent {}, answered {}, lost {} ({} error replies, {} unanswered), not sent {}; \
          {} connections had every call answered, {} did not; \
          {:.0} msg/s answered during the {} s of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms over {} calls, {} of them counted at the deadline (target P99 <= 15 ms); \
-         sessions: {} handshake, {} stateless, {} deleted, {} delete failed; {memory}",
+         sessions: {} handshake, {} stateless, {} deleted, {} delete failed; {} connections reopened after the server closed them; {memory}",
         c.established,
         r.requested.connections,
         c.failed,
@@ -555,6 +556,7 @@ fn summary(r: &ConnectionsFile) -> String {
         r.sessions.stateless,
         r.sessions.deleted,
         r.sessions.delete_failed,
+        c.reopened,
     )
 }
 
