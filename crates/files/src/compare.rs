@@ -74,3 +74,65 @@ impl CompareFile {
         Ok(())
     }
 }
+
+/// Schema tag of [`CapacityFile`].
+pub const CAPACITY_SCHEMA: &str = "mcpbench.capacity/1";
+
+/// One load at one rate during the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Calls per second per connection asked for.
+    pub rate_per_connection: f64,
+    /// Every call answered, nothing lost, p99 within the SLO.
+    pub passed: bool,
+    /// Calls per second answered during the run.
+    pub achieved_per_s: f64,
+    /// Open-loop p99, ns (0 when nothing was answered).
+    pub p99_ns: u64,
+    /// Why it did not pass.
+    pub why: Vec<String>,
+}
+
+/// One server's capacity at the SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityEntry {
+    /// The server's name (as `compare --servers` takes it).
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// The highest rate per connection that passed, if any did.
+    pub capacity_per_connection: Option<f64>,
+    /// The calls per second answered in each repeat at that rate.
+    pub repeats_achieved_per_s: Vec<f64>,
+    /// Repeats at that rate that passed (of `repeats_achieved_per_s.len()`).
+    pub repeats_passed: u64,
+    /// Every trial, in the order run.
+    pub trials: Vec<Trial>,
+    /// Why no capacity was found (the server did not start, failed at the lowest
+    /// rate tried, ...).
+    pub why: Vec<String>,
+}
+
+/// `target/mcpbench/capacity.json`: `mcpbench-load capacity`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityFile {
+    /// Always [`CAPACITY_SCHEMA`].
+    pub schema: String,
+    /// Connections per trial.
+    pub connections: u64,
+    /// Seconds of calls per trial.
+    pub duration_s: f64,
+    /// The SLO: p99 at most this, in ns, with every call answered.
+    pub slo_p99_ns: u64,
+    /// The protocol generation the clients spoke.
+    pub protocol: String,
+    /// The servers, in the order they ran.
+    pub servers: Vec<CapacityEntry>,
+}
+
+impl CapacityFile {
+    /// Reads `path` and checks its schema.
+    pub fn load(path: &Path) -> Result<CapacityFile, FileError> {
+        crate::load_checked(path, CAPACITY_SCHEMA, |_: &CapacityFile| Ok(()))
+    }
+}

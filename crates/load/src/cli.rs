@@ -25,6 +25,9 @@ pub enum Cmd {
     /// The same load against several MCP servers in turn (ours, its bare ceiling,
     /// the official SDKs' servers from `scripts/peers install`): one table.
     Compare(ComparePlan),
+    /// For each server, the highest rate at which every call is answered with p99
+    /// within the SLO (a search over the rate, repeated near the edge).
+    Capacity(CapacityPlan),
     /// One client process (started by `connections`; talks JSON lines on stdio).
     #[command(hide = true)]
     Client(ClientArgs),
@@ -156,6 +159,45 @@ pub struct ComparePlan {
     pub protocol: Protocol,
     /// Where to write the result (default target/mcpbench/compare.json, and the
     /// table beside it as compare.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What `capacity` runs.
+#[derive(clap::Args, Clone)]
+pub struct CapacityPlan {
+    /// Concurrent connections per trial.
+    #[arg(long)]
+    pub count: u64,
+    /// The servers, in order, comma-separated (as for `compare`).
+    #[arg(long, default_value = "mcpbench,bare")]
+    pub servers: String,
+    /// The SLO: p99 at most this many milliseconds, every call answered.
+    #[arg(long, default_value_t = 15.0)]
+    pub slo_p99_ms: f64,
+    /// The first rate tried, calls/s per connection (doubled until a failure).
+    #[arg(long, default_value_t = 1.0)]
+    pub start: f64,
+    /// The highest rate tried.
+    #[arg(long, default_value_t = 64.0)]
+    pub max_rate: f64,
+    /// Bisections between the last pass and the first failure.
+    #[arg(long, default_value_t = 3)]
+    pub steps: u32,
+    /// Runs at the rate found (its spread).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: u32,
+    /// Seconds of calls per trial.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Bytes of text each call returns.
+    #[arg(long, default_value_t = 4096)]
+    pub size: usize,
+    /// The protocol generation the clients speak.
+    #[arg(long, value_enum, default_value_t = Protocol::Handshake)]
+    pub protocol: Protocol,
+    /// Where to write the result (default target/mcpbench/capacity.json, and
+    /// capacity.md beside it).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -18,7 +18,7 @@ use crate::cli::ComparePlan;
 use crate::schedule::GRACE;
 
 /// A server the comparison can start.
-struct Peer {
+pub struct Peer {
     description: String,
     program: PathBuf,
     args: Vec<String>,
@@ -37,7 +37,7 @@ pub const SERVERS: [&str; 7] = [
 
 /// How to start `name` (listening on a free loopback port, `size`-byte `text`
 /// results), or why it cannot be.
-fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, String> {
+pub fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -66,53 +66,47 @@ fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, String
             args,
         }
     };
-    let python = |stateless: bool| {
+    // An SDK peer: `program script --port 0 --text-size N [--stateless]`.
+    let sdk = |program: PathBuf, script: PathBuf, sdk: &str, stateless: Option<&str>| {
         let mut args = vec![
-            root.join("scripts/sdk/echo_server.py").display().to_string(),
+            script.display().to_string(),
             "--port".into(),
             "0".into(),
             "--text-size".into(),
             size.clone(),
         ];
-        if stateless {
+        if stateless.is_some() {
             args.push("--stateless".into());
         }
         Peer {
-            description: format!(
-                "official Python SDK (PyPI mcp 2.3.0, uvicorn){}",
-                if stateless { ", stateless_http" } else { "" }
-            ),
-            program: target.join("sdk-venv/bin/python"),
+            description: format!("official {sdk}{}", stateless.unwrap_or("")),
+            program,
             args,
         }
     };
-    let typescript = |stateless: bool| {
-        let mut args = vec![
-            target.join("peers/typescript/server.mjs").display().to_string(),
-            "--port".into(),
-            "0".into(),
-            "--text-size".into(),
-            size.clone(),
-        ];
-        if stateless {
-            args.push("--stateless".into());
-        }
-        Peer {
-            description: format!(
-                "official TypeScript SDK (npm @modelcontextprotocol/sdk, Node){}",
-                if stateless { ", stateless transport" } else { "" }
-            ),
-            program: PathBuf::from("node"),
-            args,
-        }
+    let python = |stateless| {
+        sdk(
+            target.join("sdk-venv/bin/python"),
+            root.join("scripts/sdk/echo_server.py"),
+            "Python SDK (PyPI mcp 2.3.0, uvicorn)",
+            stateless,
+        )
+    };
+    let typescript = |stateless| {
+        sdk(
+            PathBuf::from("node"),
+            target.join("peers/typescript/server.mjs"),
+            "TypeScript SDK (npm @modelcontextprotocol/sdk 1.32.2, Node)",
+            stateless,
+        )
     };
     let peer = match name {
         "mcpbench" => ours(false),
         "bare" => ours(true),
-        "python" => python(false),
-        "python-stateless" => python(true),
-        "typescript" => typescript(false),
-        "typescript-stateless" => typescript(true),
+        "python" => python(None),
+        "python-stateless" => python(Some(", stateless_http")),
+        "typescript" => typescript(None),
+        "typescript-stateless" => typescript(Some(", stateless transport")),
         "rmcp" => Peer {
             description: "official Rust SDK (crates.io rmcp, StreamableHttpService)".into(),
             program: target.join("peers/rmcp/release/rmcp-peer"),
@@ -215,7 +209,13 @@ pub async fn run(plan: ComparePlan) -> ExitCode {
 }
 
 /// Starts one server, loads it, stops it.
-async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Path) -> CompareEntry {
+pub async fn one(
+    name: &str,
+    p: &Peer,
+    plan: &ComparePlan,
+    exe: &Path,
+    out: &Path,
+) -> CompareEntry {
     let mut command = vec![p.program.display().to_string()];
     command.extend(p.args.iter().cloned());
     let mut entry = CompareEntry {

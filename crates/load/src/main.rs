@@ -19,6 +19,7 @@
 //! their replies), `socket` (source-bound sockets, system limits), `verdict` (the
 //! exit policy).
 
+mod capacity;
 mod cli;
 mod client;
 mod compare;
@@ -59,23 +60,20 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Cmd::Client(args) => rt.block_on(client::run(args)),
-        Cmd::Compare(plan) => rt.block_on(async {
-            tokio::select! {
-                code = compare::run(plan) => code,
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("mcpbench-load: interrupted; stopping every process it started");
-                    ExitCode::from(130)
-                }
-            }
-        }),
-        Cmd::Connections(plan) => rt.block_on(async {
-            tokio::select! {
-                code = orchestrate::run(plan) => code,
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("mcpbench-load: interrupted; stopping every process it started");
-                    ExitCode::from(130)
-                }
-            }
-        }),
+        Cmd::Compare(plan) => rt.block_on(interruptible(compare::run(plan))),
+        Cmd::Capacity(plan) => rt.block_on(interruptible(capacity::run(plan))),
+        Cmd::Connections(plan) => rt.block_on(interruptible(orchestrate::run(plan))),
+    }
+}
+
+/// Runs `work` until it ends or Ctrl-C; every process it started is killed when
+/// dropped (and exits by itself when its stdin closes).
+async fn interruptible(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    tokio::select! {
+        code = work => code,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("mcpbench-load: interrupted; stopping every process it started");
+            ExitCode::from(130)
+        }
     }
 }

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::{Decoded, HttpError, HttpLimits, Request, RequestDecoder, Response};
-use crate::server::{CloseReason, Conn, Protocol, Read, Server, read_some};
+use crate::server::{CloseReason, Conn, Protocol, Read, Server, read_some, write_out};
 
 /// What an HTTP server does with each request. One instance serves every
 /// connection.
@@ -88,17 +88,6 @@ impl Server {
     ) -> io::Result<Server> {
         Server::serve_http(crate::listen(addr, false)?, handler, config)
     }
-}
-
-async fn write_out(stream: &mut TcpStream, out: &mut BytesMut) -> Result<(), CloseReason> {
-    if !out.is_empty() {
-        stream
-            .write_all(out)
-            .await
-            .map_err(|e| CloseReason::Io(e.kind()))?;
-        out.clear();
-    }
-    Ok(())
 }
 
 /// Longest a refused connection is read and discarded before it is closed.

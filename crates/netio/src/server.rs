@@ -538,7 +538,11 @@ async fn flush_outbox(
     }
 }
 
-async fn write_out(stream: &mut TcpStream, out: &mut BytesMut) -> Result<(), CloseReason> {
+/// Writes `out` whole and clears it (nothing when empty).
+pub(crate) async fn write_out(
+    stream: &mut TcpStream,
+    out: &mut BytesMut,
+) -> Result<(), CloseReason> {
     if !out.is_empty() {
         stream
             .write_all(out)

@@ -1,0 +1,277 @@
+//! `mcpbench-load capacity`: for each server, the highest per-connection rate at
+//! which it answers every call with p99 within the SLO, on this machine: the
+//! honest figure where "100K msg/s at 100K connections" is past what the machine
+//! can carry. The search doubles the rate from `--start` until a trial fails,
+//! bisects between the last pass and the first failure `--steps` times, then
+//! repeats the best passing rate `--repeats` times and reports each repeat's
+//! answered rate (the spread near the edge). Every trial is one `compare` run of
+//! that server (started fresh, loaded, stopped).
+
+use std::process::ExitCode;
+
+use mcpbench_files::compare::{
+    CAPACITY_SCHEMA, CapacityEntry, CapacityFile, CompareEntry, Outcome, Trial,
+};
+use mcpbench_files::results_dir;
+
+use crate::cli::{CapacityPlan, ComparePlan};
+use crate::compare::{SERVERS, one, peer};
+
+/// What one trial found.
+fn trial(rate: f64, e: &CompareEntry, slo_ns: u64) -> Trial {
+    let (achieved, p99) = e.result.as_ref().map_or((0.0, 0), |r| {
+        (r.messages.achieved_per_s, r.latency_ns.p99)
+    });
+    let mut why = e.why.clone();
+    if e.result.is_some() && p99 > slo_ns {
+        why.push(format!(
+            "p99 {:.2} ms over the SLO of {:.2} ms",
+            p99 as f64 / 1e6,
+            slo_ns as f64 / 1e6
+        ));
+    }
+    Trial {
+        rate_per_connection: rate,
+        passed: e.outcome == Outcome::Passed && why.is_empty(),
+        achieved_per_s: achieved,
+        p99_ns: p99,
+        why,
+    }
+}
+
+/// The next rate to try, given the best pass and the first failure so far:
+/// doubling until a failure, then the midpoint; `None` when the search is done.
+pub fn next_rate(
+    lo: Option<f64>,
+    hi: Option<f64>,
+    bisections_left: u32,
+    start: f64,
+    max: f64,
+) -> Option<f64> {
+    match (lo, hi) {
+        (None, None) => Some(start),
+        (Some(lo), None) => (lo * 2.0 <= max).then_some(lo * 2.0),
+        (None, Some(hi)) => (hi / 2.0 >= start / 64.0).then_some(hi / 2.0),
+        (Some(lo), Some(hi)) => (bisections_left > 0).then_some((lo + hi) / 2.0),
+    }
+}
+
+/// Runs the search for every server; writes `capacity.json` and a table.
+pub async fn run(plan: CapacityPlan) -> ExitCode {
+    let names: Vec<&str> = plan.servers.split(',').map(str::trim).collect();
+    if let Some(bad) = names.iter().find(|n| !SERVERS.contains(n)) {
+        eprintln!(
+            "mcpbench-load: --servers: unknown server {bad:?} (known: {})",
+            SERVERS.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if !positive(plan.start) || !positive(plan.max_rate) || !positive(plan.slo_p99_ms) {
+        eprintln!("mcpbench-load: --start, --max-rate and --slo-p99-ms must be positive numbers");
+        return ExitCode::from(2);
+    }
+    let (Ok(exe), Ok(root)) = (std::env::current_exe(), std::env::current_dir()) else {
+        eprintln!("mcpbench-load: cannot find my own executable or the current directory");
+        return ExitCode::from(2);
+    };
+    let dir = results_dir(&root).join("capacity");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("mcpbench-load: cannot create {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    let slo_ns = (plan.slo_p99_ms * 1e6) as u64;
+    let mut servers = Vec::new();
+    for name in names {
+        let mut entry = CapacityEntry {
+            name: name.into(),
+            description: String::new(),
+            capacity_per_connection: None,
+            repeats_achieved_per_s: Vec::new(),
+            repeats_passed: 0,
+            trials: Vec::new(),
+            why: Vec::new(),
+        };
+        let p = match peer(name, &exe, &root, plan.size) {
+            Ok(p) => p,
+            Err(why) => {
+                println!("capacity: {name}: {why}");
+                entry.why.push(why);
+                servers.push(entry);
+                continue;
+            }
+        };
+        let at = |rate: f64| ComparePlan {
+            count: plan.count,
+            servers: name.into(),
+            rate,
+            duration: plan.duration,
+            size: plan.size,
+            protocol: plan.protocol,
+            out: None,
+        };
+        let out = dir.join(format!("{name}.json"));
+        let (mut lo, mut hi) = (None, None);
+        let mut bisections = plan.steps;
+        while let Some(rate) = next_rate(lo, hi, bisections, plan.start, plan.max_rate) {
+            if lo.is_some() && hi.is_some() {
+                bisections -= 1;
+            }
+            let e = one(name, &p, &at(rate), &exe, &out).await;
+            entry.description = e.description.clone();
+            let t = trial(rate, &e, slo_ns);
+            println!(
+                "capacity: {name} at {rate:.4} calls/s per connection: {} ({:.0} calls/s answered, p99 {:.2} ms){}",
+                if t.passed { "passed" } else { "failed" },
+                t.achieved_per_s,
+                t.p99_ns as f64 / 1e6,
+                if t.why.is_empty() { String::new() } else { format!(": {}", t.why.join("; ")) }
+            );
+            if t.passed {
+                lo = Some(rate);
+            } else {
+                hi = Some(rate);
+            }
+            entry.trials.push(t);
+        }
+        match lo {
+            Some(rate) => {
+                entry.capacity_per_connection = Some(rate);
+                let first = entry
+                    .trials
+                    .iter()
+                    .rev()
+                    .find(|t| t.passed && t.rate_per_connection == rate)
+                    .map(|t| t.achieved_per_s);
+                entry.repeats_achieved_per_s.extend(first);
+                entry.repeats_passed = 1;
+                for _ in 1..plan.repeats {
+                    let e = one(name, &p, &at(rate), &exe, &out).await;
+                    let t = trial(rate, &e, slo_ns);
+                    entry.repeats_achieved_per_s.push(t.achieved_per_s);
+                    entry.repeats_passed += u64::from(t.passed);
+                    entry.trials.push(t);
+                }
+            }
+            None => entry.why.push(format!(
+                "no rate passed (lowest tried: {:.4} calls/s per connection)",
+                entry
+                    .trials
+                    .iter()
+                    .map(|t| t.rate_per_connection)
+                    .fold(f64::INFINITY, f64::min)
+            )),
+        }
+        servers.push(entry);
+    }
+    let file = CapacityFile {
+        schema: CAPACITY_SCHEMA.into(),
+        connections: plan.count,
+        duration_s: plan.duration,
+        slo_p99_ns: slo_ns,
+        protocol: plan.protocol.name().into(),
+        servers,
+    };
+    let out = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| results_dir(&root).join("capacity.json"));
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
+    if let Err(e) = std::fs::write(&out, text) {
+        eprintln!("mcpbench-load: cannot write {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    let table = markdown(&file);
+    let _ = std::fs::write(out.with_extension("md"), &table);
+    println!("capacity: wrote {}", out.display());
+    print!("{table}");
+    ExitCode::SUCCESS
+}
+
+/// One row per server: capacity, its spread over the repeats, its ratio to the
+/// bare ceiling when that ran too.
+pub fn markdown(f: &CapacityFile) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\nCapacity at the SLO (every call answered, p99 ≤ {:.1} ms, open-loop): {} connections, {} s per trial, protocol {}.\n",
+        f.slo_p99_ns as f64 / 1e6,
+        f.connections,
+        f.duration_s,
+        f.protocol
+    );
+    let _ = writeln!(
+        o,
+        "| server | calls/s per connection | calls/s answered (repeats) | repeats passed | vs bare ceiling | trials | why none |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    let total = |e: &CapacityEntry| e.capacity_per_connection.map(|r| r * f.connections as f64);
+    let bare = f.servers.iter().find(|s| s.name == "bare").and_then(total);
+    for s in &f.servers {
+        let repeats = s
+            .repeats_achieved_per_s
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} of {} | {} | {} | {} |",
+            s.name,
+            s.capacity_per_connection
+                .map_or("—".into(), |r| format!("{r:.4}")),
+            if repeats.is_empty() { "—".into() } else { repeats },
+            s.repeats_passed,
+            s.repeats_achieved_per_s.len(),
+            match (total(s), bare) {
+                (Some(c), Some(b)) if s.name != "bare" => format!("{:.2}×", c / b),
+                _ => "—".into(),
+            },
+            s.trials.len(),
+            s.why.join("; ")
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_doubles_until_a_failure_then_bisects_and_stops() {
+        assert_eq!(next_rate(None, None, 3, 1.0, 64.0), Some(1.0));
+        assert_eq!(next_rate(Some(1.0), None, 3, 1.0, 64.0), Some(2.0));
+        assert_eq!(next_rate(Some(32.0), None, 3, 1.0, 64.0), Some(64.0));
+        assert_eq!(next_rate(Some(64.0), None, 3, 1.0, 64.0), None, "capped");
+        assert_eq!(next_rate(Some(2.0), Some(4.0), 3, 1.0, 64.0), Some(3.0));
+        assert_eq!(next_rate(Some(2.0), Some(4.0), 0, 1.0, 64.0), None);
+        assert_eq!(next_rate(None, Some(1.0), 3, 1.0, 64.0), Some(0.5), "down");
+        assert_eq!(
+            next_rate(None, Some(1.0 / 64.0), 3, 1.0, 64.0),
+            None,
+            "gives up"
+        );
+    }
+
+    #[test]
+    fn a_trial_over_the_slo_fails_with_the_reason() {
+        let mut e = CompareEntry {
+            name: "x".into(),
+            description: String::new(),
+            command: vec![],
+            outcome: Outcome::Passed,
+            why: vec![],
+            crashed: false,
+            result: Some(mcpbench_files::ConnectionsFile::example()),
+        };
+        // The example's p99 is 3 ms.
+        assert!(trial(1.0, &e, 15_000_000).passed);
+        let t = trial(1.0, &e, 2_000_000);
+        assert!(!t.passed && t.why[0].contains("over the SLO"), "{t:?}");
+        e.outcome = Outcome::Failed;
+        e.why = vec!["lost".into()];
+        assert!(!trial(1.0, &e, 15_000_000).passed);
+    }
+}
