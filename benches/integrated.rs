@@ -170,8 +170,8 @@ fn benches(c: &mut Criterion) {
         let tcp = mcpbench_server::start(any, settings.clone())
             .await
             .expect("bind loopback");
-        let http = mcpbench_server::start_http(any, settings, Default::default())
-            .expect("bind loopback");
+        let http =
+            mcpbench_server::start_http(any, settings, Default::default()).expect("bind loopback");
         (tcp, http)
     });
     g.custom("tools_call", "e2e_4KiB", Method::PerOp, |iters, rec| {
@@ -191,26 +191,35 @@ fn benches(c: &mut Criterion) {
     let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
     let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"text","arguments":{}}}"#;
     let mut tcp = rt.block_on(async {
-        let mut c = Client::connect(tcp_server.local_addr()).await.expect("connect");
+        let mut c = Client::connect(tcp_server.local_addr())
+            .await
+            .expect("connect");
         c.call(init).await.expect("initialize");
         c.send(initialized).expect("frame");
         c.flush().await.expect("initialized");
         c
     });
-    g.custom("tools_call_tcp", "mcpbench_server", Method::PerOp, |iters, rec| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let t = Instant::now();
-                let reply = tcp.call(call).await.expect("reply");
-                rec.record(t.elapsed().as_nanos() as u64);
-                assert!(reply.len() > RESULT_SIZE, "a 4 KiB tool result");
-            }
-            start.elapsed()
-        })
-    });
+    g.custom(
+        "tools_call_tcp",
+        "mcpbench_server",
+        Method::PerOp,
+        |iters, rec| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    let reply = tcp.call(call).await.expect("reply");
+                    rec.record(t.elapsed().as_nanos() as u64);
+                    assert!(reply.len() > RESULT_SIZE, "a 4 KiB tool result");
+                }
+                start.elapsed()
+            })
+        },
+    );
     let (mut http, request) = rt.block_on(async {
-        let mut c = HttpConn::connect(http_server.local_addr()).await.expect("connect");
+        let mut c = HttpConn::connect(http_server.local_addr())
+            .await
+            .expect("connect");
         let (status, session, _) = c
             .exchange(&post("/mcp", &[], init), Some("mcp-session-id"))
             .await
@@ -228,18 +237,26 @@ fn benches(c: &mut Criterion) {
         assert_eq!(status, 202, "notifications/initialized");
         (c, post("/mcp", &headers, call))
     });
-    g.custom("tools_call_http", "mcpbench_server", Method::PerOp, |iters, rec| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let t = Instant::now();
-                let (status, _, reply) = http.exchange(&request, None).await.expect("reply");
-                rec.record(t.elapsed().as_nanos() as u64);
-                assert!(status == 200 && reply.len() > RESULT_SIZE, "a 4 KiB tool result");
-            }
-            start.elapsed()
-        })
-    });
+    g.custom(
+        "tools_call_http",
+        "mcpbench_server",
+        Method::PerOp,
+        |iters, rec| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    let (status, _, reply) = http.exchange(&request, None).await.expect("reply");
+                    rec.record(t.elapsed().as_nanos() as u64);
+                    assert!(
+                        status == 200 && reply.len() > RESULT_SIZE,
+                        "a 4 KiB tool result"
+                    );
+                }
+                start.elapsed()
+            })
+        },
+    );
     g.finish();
     rt.block_on(async {
         tcp_server.shutdown().await;

@@ -288,13 +288,14 @@ fn benches(c: &mut Criterion) {
         .expect("bind loopback")
     });
     for (name, addr) in [("netio", http_addr), ("ceiling_hyper", hyper.local_addr())] {
-        let mut one = vec![rt.block_on(HttpConn::connect(addr)).expect("connect")];
+        let mut one = rt.block_on(HttpConn::connect(addr)).expect("connect");
         g.custom("http_pingpong", name, Method::PerOp, |iters, rec| {
             rt.block_on(async {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let t = Instant::now();
-                    let (status, _, reply) = one[0].exchange(&request, None).await.expect("a response");
+                    let (status, _, reply) =
+                        one.exchange(&request, None).await.expect("a response");
                     rec.record(t.elapsed().as_nanos() as u64);
                     assert!(status == 200 && reply.len() > SIZE, "a 4 KiB result");
                 }

@@ -59,6 +59,79 @@ pub struct CompareFile {
 }
 
 impl CompareFile {
+    /// One row per server: established, answered vs requested, latency, memory.
+    pub fn table(&self) -> String {
+        let f = self;
+        use std::fmt::Write;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "\n{} connections per server, {} calls/s each for {} s, protocol {}; open-loop latency from the intended send time, every due call counted; memory is the server process's RSS (kernel view).\n",
+            f.connections, f.rate_per_connection, f.duration_s, f.protocol
+        );
+        let _ = writeln!(
+            o,
+            "| server | outcome | established / failed | answered/s (of requested) | lost | p50 | p99 | p99.9 | RSS idle | RSS per session | held per session after close | errors |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let ms = |ns: u64| format!("{:.2} ms", ns as f64 / 1e6);
+        let b = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0} B"));
+        for s in &f.servers {
+            let outcome = match s.outcome {
+                Outcome::Passed => "passed",
+                Outcome::Failed => "failed",
+                Outcome::NotRun => "not run",
+            };
+            let why = if s.why.is_empty() {
+                String::new()
+            } else {
+                s.why.join("; ")
+            };
+            match &s.result {
+                Some(r) => {
+                    let (c, m, l) = (&r.connections, &r.messages, &r.latency_ns);
+                    let rss = r.server_rss.as_ref();
+                    let errors = r
+                        .connections
+                        .errors
+                        .iter()
+                        .map(|(k, n)| format!("{n}× {k}"))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let _ = writeln!(
+                        o,
+                        "| {} | {outcome} | {} / {} | {:.0} ({:.0}) | {} | {} | {} | {} | {} | {} | {} | {} |",
+                        s.name,
+                        c.established,
+                        c.failed,
+                        m.achieved_per_s,
+                        m.requested_per_s,
+                        m.lost,
+                        ms(l.p50),
+                        ms(l.p99),
+                        ms(l.p999),
+                        rss.map_or("—".into(), |r| format!("{:.0} MB", r.idle as f64 / 1e6)),
+                        b(rss.and_then(|r| r.per_connection_idle)),
+                        b(rss.and_then(|r| r.per_connection_after)),
+                        [errors, why]
+                            .into_iter()
+                            .filter(|s| !s.is_empty())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "| {} | {outcome} | — | — | — | — | — | — | — | — | — | {why} |",
+                        s.name
+                    );
+                }
+            }
+        }
+        o
+    }
+
     /// Reads `path` and checks its schema.
     pub fn load(path: &Path) -> Result<CompareFile, FileError> {
         crate::load_checked(path, COMPARE_SCHEMA, CompareFile::check)
@@ -131,6 +204,58 @@ pub struct CapacityFile {
 }
 
 impl CapacityFile {
+    /// One row per server: capacity, its spread over the repeats, its ratio to the
+    /// bare ceiling when that ran too.
+    pub fn table(&self) -> String {
+        let f = self;
+        use std::fmt::Write;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "\nCapacity at the SLO (every call answered, p99 ≤ {:.1} ms, open-loop): {} connections, {} s per trial, protocol {}.\n",
+            f.slo_p99_ns as f64 / 1e6,
+            f.connections,
+            f.duration_s,
+            f.protocol
+        );
+        let _ = writeln!(
+            o,
+            "| server | calls/s per connection | calls/s answered (repeats) | repeats passed | vs bare ceiling | trials | why none |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+        let total = |e: &CapacityEntry| e.capacity_per_connection.map(|r| r * f.connections as f64);
+        let bare = f.servers.iter().find(|s| s.name == "bare").and_then(total);
+        for s in &f.servers {
+            let repeats = s
+                .repeats_achieved_per_s
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} of {} | {} | {} | {} |",
+                s.name,
+                s.capacity_per_connection
+                    .map_or("—".into(), |r| format!("{r:.4}")),
+                if repeats.is_empty() {
+                    "—".into()
+                } else {
+                    repeats
+                },
+                s.repeats_passed,
+                s.repeats_achieved_per_s.len(),
+                match (total(s), bare) {
+                    (Some(c), Some(b)) if s.name != "bare" => format!("{:.3}×", c / b),
+                    _ => "—".into(),
+                },
+                s.trials.len(),
+                s.why.join("; ")
+            );
+        }
+        o
+    }
+
     /// Reads `path` and checks its schema.
     pub fn load(path: &Path) -> Result<CapacityFile, FileError> {
         crate::load_checked(path, CAPACITY_SCHEMA, |_: &CapacityFile| Ok(()))

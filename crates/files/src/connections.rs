@@ -284,7 +284,10 @@ impl ConnectionsFile {
             ("latency_ns", [l.p50, l.p99, l.p999, l.max]),
             ("phases_ns.connect", self.phases_ns.connect.quantiles()),
             ("phases_ns.handshake", self.phases_ns.handshake.quantiles()),
-            ("phases_ns.tools_list", self.phases_ns.tools_list.quantiles()),
+            (
+                "phases_ns.tools_list",
+                self.phases_ns.tools_list.quantiles(),
+            ),
         ];
         for (field, [p50, p99, p999, max]) in ordered {
             if !(p50 <= p99 && p99 <= p999 && p999 <= max) {

@@ -47,7 +47,8 @@ use serde::{Deserialize, Serialize};
 
 pub use connections::{
     CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
-    PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, ServerRss, Sessions, Transport,
+    PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, ServerRss, Sessions,
+    Transport,
 };
 
 /// A file or reply that cannot be used, and why; names the source and the field.

@@ -19,9 +19,10 @@ use crate::compare::{SERVERS, one, peer};
 
 /// What one trial found.
 fn trial(rate: f64, e: &CompareEntry, slo_ns: u64) -> Trial {
-    let (achieved, p99) = e.result.as_ref().map_or((0.0, 0), |r| {
-        (r.messages.achieved_per_s, r.latency_ns.p99)
-    });
+    let (achieved, p99) = e
+        .result
+        .as_ref()
+        .map_or((0.0, 0), |r| (r.messages.achieved_per_s, r.latency_ns.p99));
     let mut why = e.why.clone();
     if e.result.is_some() && p99 > slo_ns {
         why.push(format!(
@@ -108,6 +109,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
             duration: plan.duration,
             size: plan.size,
             protocol: plan.protocol,
+            processes: plan.processes,
             out: None,
         };
         let out = dir.join(format!("{name}.json"));
@@ -125,7 +127,11 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
                 if t.passed { "passed" } else { "failed" },
                 t.achieved_per_s,
                 t.p99_ns as f64 / 1e6,
-                if t.why.is_empty() { String::new() } else { format!(": {}", t.why.join("; ")) }
+                if t.why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", t.why.join("; "))
+                }
             );
             if t.passed {
                 lo = Some(rate);
@@ -181,58 +187,11 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
         eprintln!("mcpbench-load: cannot write {}: {e}", out.display());
         return ExitCode::from(2);
     }
-    let table = markdown(&file);
+    let table = file.table();
     let _ = std::fs::write(out.with_extension("md"), &table);
     println!("capacity: wrote {}", out.display());
     print!("{table}");
     ExitCode::SUCCESS
-}
-
-/// One row per server: capacity, its spread over the repeats, its ratio to the
-/// bare ceiling when that ran too.
-pub fn markdown(f: &CapacityFile) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\nCapacity at the SLO (every call answered, p99 ≤ {:.1} ms, open-loop): {} connections, {} s per trial, protocol {}.\n",
-        f.slo_p99_ns as f64 / 1e6,
-        f.connections,
-        f.duration_s,
-        f.protocol
-    );
-    let _ = writeln!(
-        o,
-        "| server | calls/s per connection | calls/s answered (repeats) | repeats passed | vs bare ceiling | trials | why none |"
-    );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-    let total = |e: &CapacityEntry| e.capacity_per_connection.map(|r| r * f.connections as f64);
-    let bare = f.servers.iter().find(|s| s.name == "bare").and_then(total);
-    for s in &f.servers {
-        let repeats = s
-            .repeats_achieved_per_s
-            .iter()
-            .map(|v| format!("{v:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} of {} | {} | {} | {} |",
-            s.name,
-            s.capacity_per_connection
-                .map_or("—".into(), |r| format!("{r:.4}")),
-            if repeats.is_empty() { "—".into() } else { repeats },
-            s.repeats_passed,
-            s.repeats_achieved_per_s.len(),
-            match (total(s), bare) {
-                (Some(c), Some(b)) if s.name != "bare" => format!("{:.2}×", c / b),
-                _ => "—".into(),
-            },
-            s.trials.len(),
-            s.why.join("; ")
-        );
-    }
-    o
 }
 
 #[cfg(test)]

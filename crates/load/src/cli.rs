@@ -51,6 +51,12 @@ pub struct Plan {
     /// Connects in flight at once per client process.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
+    /// At least this many client processes (and server processes, for ours):
+    /// by default as many as the open-file limit needs, one per 15,000
+    /// connections. Each is one thread: with one, a fast server can be held back
+    /// by its single client process.
+    #[arg(long, default_value_t = 1)]
+    pub processes: u64,
     /// Which of our servers to start: `mcp` (mcpbench-server) or `bare` (the
     /// ceiling beside it: the same reply bytes, nothing parsed; a plain tokio loop
     /// over TCP, a plain hyper service over HTTP). Ignored with --target.
@@ -157,6 +163,9 @@ pub struct ComparePlan {
     /// The protocol generation the clients speak.
     #[arg(long, value_enum, default_value_t = Protocol::Handshake)]
     pub protocol: Protocol,
+    /// Client processes (one thread each) driving each server.
+    #[arg(long, default_value_t = 2)]
+    pub processes: u64,
     /// Where to write the result (default target/mcpbench/compare.json, and the
     /// table beside it as compare.md).
     #[arg(long)]
@@ -196,6 +205,9 @@ pub struct CapacityPlan {
     /// The protocol generation the clients speak.
     #[arg(long, value_enum, default_value_t = Protocol::Handshake)]
     pub protocol: Protocol,
+    /// Client processes (one thread each) driving each server.
+    #[arg(long, default_value_t = 2)]
+    pub processes: u64,
     /// Where to write the result (default target/mcpbench/capacity.json, and
     /// capacity.md beside it).
     #[arg(long)]
@@ -280,6 +292,7 @@ mod tests {
             duration,
             size: 4096,
             connect_concurrency: 64,
+            processes: 1,
             server: ServerKind::Mcp,
             target: None,
             server_pid: None,

@@ -60,7 +60,10 @@ impl McpConn {
                     call.tool,
                     call.arguments
                 );
-                let reply = c.call(request.as_bytes()).await.map_err(|e| e.to_string())?;
+                let reply = c
+                    .call(request.as_bytes())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if memchr::memmem::find(&reply, b"\"result\":").is_some() {
                     Ok(Ok(()))
                 } else {
@@ -325,7 +328,10 @@ async fn open(
                 Generation::Handshake { .. } => tally.add(|c| c.handshake += 1),
             }
             let t = Instant::now();
-            let listed = h.list_tools().await.map_err(|e| format!("tools/list: {e}"))?;
+            let listed = h
+                .list_tools()
+                .await
+                .map_err(|e| format!("tools/list: {e}"))?;
             if !listed.is_result() {
                 return Err(format!("tools/list refused: {}", listed.why()));
             }

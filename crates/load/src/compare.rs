@@ -10,6 +10,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use mcpbench_files::compare::{COMPARE_SCHEMA, CompareEntry, CompareFile, Outcome};
+
 use mcpbench_files::{ConnectionsFile, results_dir};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -60,7 +61,10 @@ pub fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, St
             description: if bare {
                 "bare hyper 1.x service (the ceiling: same reply bytes, nothing parsed)".into()
             } else {
-                format!("mcpbench-server {} (netio HTTP/1.1)", env!("CARGO_PKG_VERSION"))
+                format!(
+                    "mcpbench-server {} (netio HTTP/1.1)",
+                    env!("CARGO_PKG_VERSION")
+                )
             },
             program: exe.with_file_name("mcpbench-server"),
             args,
@@ -196,7 +200,7 @@ pub async fn run(plan: ComparePlan) -> ExitCode {
         eprintln!("mcpbench-load: cannot write {}: {e}", out.display());
         return ExitCode::from(2);
     }
-    let table = markdown(&file);
+    let table = file.table();
     let md = out.with_extension("md");
     let _ = std::fs::write(&md, &table);
     println!("compare: wrote {} and {}", out.display(), md.display());
@@ -209,13 +213,7 @@ pub async fn run(plan: ComparePlan) -> ExitCode {
 }
 
 /// Starts one server, loads it, stops it.
-pub async fn one(
-    name: &str,
-    p: &Peer,
-    plan: &ComparePlan,
-    exe: &Path,
-    out: &Path,
-) -> CompareEntry {
+pub async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Path) -> CompareEntry {
     let mut command = vec![p.program.display().to_string()];
     command.extend(p.args.iter().cloned());
     let mut entry = CompareEntry {
@@ -256,6 +254,8 @@ pub async fn one(
         plan.protocol.name().into(),
         "--size".into(),
         plan.size.to_string(),
+        "--processes".into(),
+        plan.processes.to_string(),
         "--out".into(),
         out.display().to_string(),
     ];
@@ -374,78 +374,6 @@ async fn stop(server: &mut Child) {
     }
 }
 
-/// One row per server: established, answered vs requested, latency, memory.
-pub fn markdown(f: &CompareFile) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\n{} connections per server, {} calls/s each for {} s, protocol {}; open-loop latency from the intended send time, every due call counted; memory is the server process's RSS (kernel view).\n",
-        f.connections, f.rate_per_connection, f.duration_s, f.protocol
-    );
-    let _ = writeln!(
-        o,
-        "| server | outcome | established / failed | answered/s (of requested) | lost | p50 | p99 | p99.9 | RSS idle | RSS per session | held per session after close | errors |"
-    );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let ms = |ns: u64| format!("{:.2} ms", ns as f64 / 1e6);
-    let b = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0} B"));
-    for s in &f.servers {
-        let outcome = match s.outcome {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::NotRun => "not run",
-        };
-        let why = if s.why.is_empty() {
-            String::new()
-        } else {
-            s.why.join("; ")
-        };
-        match &s.result {
-            Some(r) => {
-                let (c, m, l) = (&r.connections, &r.messages, &r.latency_ns);
-                let rss = r.server_rss.as_ref();
-                let errors = r
-                    .connections
-                    .errors
-                    .iter()
-                    .map(|(k, n)| format!("{n}× {k}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let _ = writeln!(
-                    o,
-                    "| {} | {outcome} | {} / {} | {:.0} ({:.0}) | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    s.name,
-                    c.established,
-                    c.failed,
-                    m.achieved_per_s,
-                    m.requested_per_s,
-                    m.lost,
-                    ms(l.p50),
-                    ms(l.p99),
-                    ms(l.p999),
-                    rss.map_or("—".into(), |r| format!("{:.0} MB", r.idle as f64 / 1e6)),
-                    b(rss.and_then(|r| r.per_connection_idle)),
-                    b(rss.and_then(|r| r.per_connection_after)),
-                    [errors, why]
-                        .into_iter()
-                        .filter(|s| !s.is_empty())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    o,
-                    "| {} | {outcome} | — | — | — | — | — | — | — | — | — | {why} |",
-                    s.name
-                );
-            }
-        }
-    }
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,10 +429,13 @@ mod tests {
                 },
             ],
         };
-        let t = markdown(&f);
+        let t = f.table();
         assert!(t.contains("| mcpbench | passed | 2000 / 0 |"), "{t}");
         assert!(t.contains("| 1000 B | 250 B |"), "{t}");
-        assert!(t.contains("| rmcp | not run |") && t.contains("rmcp is not installed"), "{t}");
+        assert!(
+            t.contains("| rmcp | not run |") && t.contains("rmcp is not installed"),
+            "{t}"
+        );
     }
 
     #[test]

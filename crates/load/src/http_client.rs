@@ -45,7 +45,8 @@ pub struct Reply {
 impl Reply {
     /// A 2xx status with a JSON-RPC result.
     pub fn is_result(&self) -> bool {
-        (200..300).contains(&self.status) && memchr::memmem::find(&self.json, b"\"result\"").is_some()
+        (200..300).contains(&self.status)
+            && memchr::memmem::find(&self.json, b"\"result\"").is_some()
     }
 
     /// Why this is not a result, briefly (for error counts, which group by text).
@@ -211,7 +212,8 @@ impl HttpMcp {
     pub async fn list_tools(&mut self) -> Result<Reply, String> {
         let id = self.id();
         let meta = self.meta();
-        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{{meta}}}}}"#);
+        let body =
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{{meta}}}}}"#);
         self.post(body.into(), "tools/list", None).await
     }
 
@@ -270,7 +272,12 @@ impl HttpMcp {
         self.exchange(request).await
     }
 
-    async fn post(&mut self, body: Bytes, method: &str, name: Option<&str>) -> Result<Reply, String> {
+    async fn post(
+        &mut self,
+        body: Bytes,
+        method: &str,
+        name: Option<&str>,
+    ) -> Result<Reply, String> {
         let mut request = hyper::Request::post(self.path.as_str())
             .header(HOST, self.authority.clone())
             .header(CONTENT_TYPE, "application/json")

@@ -15,10 +15,10 @@ use mcpbench_files::{
 
 use crate::cli::{Plan, ServerKind, TransportKind};
 use crate::counters::{ClientReport, Merged, Phase, Step};
-use crate::target::Target;
 use crate::procs::{Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell};
 use crate::schedule::GRACE;
 use crate::socket::{open_file_limit, system_limits_allow};
+use crate::target::Target;
 use crate::verdict::failures;
 
 /// Connections per process: leaves room under the 20,000-file limit.
@@ -43,7 +43,7 @@ pub async fn run(plan: Plan) -> ExitCode {
 }
 
 async fn phases(plan: &Plan) -> Result<ExitCode, String> {
-    let layout = lay_out(plan.count)?;
+    let layout = lay_out(plan.count, plan.processes)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
     let (target, mut servers) = match &plan.target {
         Some(target) => (target.clone(), Vec::new()),
@@ -148,10 +148,11 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
 }
 
 /// As many server and client processes as the open-file limit needs.
-fn lay_out(count: u64) -> Result<Layout, String> {
+/// At least `at_least` of each (never more processes than connections).
+fn lay_out(count: u64, at_least: u64) -> Result<Layout, String> {
     let limit = open_file_limit().unwrap_or(1024);
     let per_process = PER_PROCESS.min(limit.saturating_sub(200)).max(1);
-    let processes = count.div_ceil(per_process);
+    let processes = count.div_ceil(per_process).max(at_least.min(count));
     if processes > 250 {
         return Err(format!(
             "{count} connections would need {processes} processes of {per_process}; refusing (source addresses 127.0.0.2-251)"
@@ -171,7 +172,9 @@ fn announce(plan: &Plan, l: &Layout, target: &Target) {
         (Some(_), _) => "a server this run did not start",
         (None, ServerKind::Mcp) => "mcpbench-server",
         (None, ServerKind::Bare) => match plan.transport {
-            TransportKind::Tcp => "the bare ceiling (mcpbench-server --bare: a plain tokio loop, no MCP)",
+            TransportKind::Tcp => {
+                "the bare ceiling (mcpbench-server --bare: a plain tokio loop, no MCP)"
+            }
             TransportKind::Http => {
                 "the bare HTTP ceiling (mcpbench-server --bare --transport http: plain hyper, no MCP)"
             }
@@ -180,7 +183,10 @@ fn announce(plan: &Plan, l: &Layout, target: &Target) {
     let servers = if plan.target.is_some() {
         String::new()
     } else {
-        format!("{} server process(es) sharing the port (SO_REUSEPORT) and ", l.processes)
+        format!(
+            "{} server process(es) sharing the port (SO_REUSEPORT) and ",
+            l.processes
+        )
     };
     println!(
         "load: {} connections, {} calls/s each of {}({}) for {} s, against {server} at {target}{}. Open-file limit {} per process: \

@@ -92,14 +92,16 @@ impl FromStr for Target {
             "http" => Ok(Target::Http {
                 addr: resolve(Some(80))?,
                 authority: authority.to_string(),
-                path: if path.is_empty() { "/".into() } else { path.into() },
+                path: if path.is_empty() {
+                    "/".into()
+                } else {
+                    path.into()
+                },
             }),
             "https" => Err(format!(
                 "{url:?}: https is not supported (load a plain-HTTP endpoint, e.g. behind the TLS terminator)"
             )),
-            other => Err(format!(
-                "{url:?}: unknown scheme {other:?} (http or tcp)"
-            )),
+            other => Err(format!("{url:?}: unknown scheme {other:?} (http or tcp)")),
         }
     }
 }
@@ -123,9 +125,18 @@ mod tests {
         let t: Target = "http://localhost:9/".parse().unwrap();
         assert_eq!(t.addr().port(), 9);
         let t: Target = "tcp://127.0.0.1:7400".parse().unwrap();
-        assert_eq!(t, Target::Tcp { addr: "127.0.0.1:7400".parse().unwrap() });
         assert_eq!(
-            "http://127.0.0.1/x".parse::<Target>().unwrap().addr().port(),
+            t,
+            Target::Tcp {
+                addr: "127.0.0.1:7400".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            "http://127.0.0.1/x"
+                .parse::<Target>()
+                .unwrap()
+                .addr()
+                .port(),
             80
         );
     }

@@ -68,7 +68,9 @@ mod tests {
     use super::*;
 
     fn mem(r: &mut ConnectionsFile) -> &mut mcpbench_files::ServerMemory {
-        r.server_memory.as_mut().expect("the example has server memory")
+        r.server_memory
+            .as_mut()
+            .expect("the example has server memory")
     }
 
     #[test]
@@ -105,9 +107,7 @@ mod tests {
             }),
             ("never reported", |r| r.unfinished_clients = 1),
             ("outlived", |r| mem(r).sessions_after_close = 2),
-            ("no readable stats", |r| {
-                mem(r).servers_unreadable = 1
-            }),
+            ("no readable stats", |r| mem(r).servers_unreadable = 1),
             ("DELETE", |r| r.sessions.delete_failed = 1),
         ];
         for (word, break_it) in cases {

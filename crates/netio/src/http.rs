@@ -227,7 +227,11 @@ impl RequestDecoder {
         if let State::Head = self.state {
             match self.head(buf)? {
                 Some(state) => self.state = state,
-                None => return Ok(Decoded::NeedMore { send_continue: false }),
+                None => {
+                    return Ok(Decoded::NeedMore {
+                        send_continue: false,
+                    });
+                }
             }
         }
         let State::Body {
@@ -541,7 +545,10 @@ impl Response {
             Body::Text(b) => (Some("text/plain; charset=utf-8"), b.len()),
             Body::Events(events) => (
                 Some("text/event-stream"),
-                events.iter().map(|e| EVENT_PREFIX.len() + e.len() + 2).sum(),
+                events
+                    .iter()
+                    .map(|e| EVENT_PREFIX.len() + e.len() + 2)
+                    .sum(),
             ),
         };
         out.reserve(len + 160);
@@ -707,7 +714,12 @@ mod tests {
         ];
         for (input, status) in cases {
             let e = decode_all(input, small).unwrap_err();
-            assert_eq!(e.status(), status, "{}: {e}", String::from_utf8_lossy(input));
+            assert_eq!(
+                e.status(),
+                status,
+                "{}: {e}",
+                String::from_utf8_lossy(input)
+            );
         }
         let e = decode_all(b"NOT A REQUEST\r\n\r\n", small).unwrap_err();
         assert_eq!(e.status(), 400);
@@ -716,15 +728,20 @@ mod tests {
     #[test]
     fn expect_continue_is_signalled_once_before_the_body() {
         let mut d = RequestDecoder::new(HttpLimits::default());
-        let mut buf =
-            BytesMut::from(&b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"[..]);
+        let mut buf = BytesMut::from(
+            &b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"[..],
+        );
         assert!(matches!(
             d.decode(&mut buf),
-            Ok(Decoded::NeedMore { send_continue: true })
+            Ok(Decoded::NeedMore {
+                send_continue: true
+            })
         ));
         assert!(matches!(
             d.decode(&mut buf),
-            Ok(Decoded::NeedMore { send_continue: false })
+            Ok(Decoded::NeedMore {
+                send_continue: false
+            })
         ));
         buf.extend_from_slice(b"{}");
         assert!(matches!(d.decode(&mut buf), Ok(Decoded::Request(_))));
@@ -764,7 +781,10 @@ mod tests {
     #[test]
     fn accept_headers_choose_json_events_both_or_neither() {
         assert_eq!(accepts(None), (true, true));
-        assert_eq!(accepts(Some("application/json, text/event-stream")), (true, true));
+        assert_eq!(
+            accepts(Some("application/json, text/event-stream")),
+            (true, true)
+        );
         assert_eq!(accepts(Some("text/event-stream")), (false, true));
         assert_eq!(accepts(Some("application/json;q=0.9")), (true, false));
         assert_eq!(accepts(Some("application/json;q=0, text/*")), (false, true));

@@ -327,7 +327,11 @@ impl Server {
         handler: Arc<H>,
         config: ServerConfig,
     ) -> io::Result<Server> {
-        Server::start(listener, Arc::new(Lines { handler, config }), config.nodelay)
+        Server::start(
+            listener,
+            Arc::new(Lines { handler, config }),
+            config.nodelay,
+        )
     }
 
     /// Starts the accept loop; `protocol` serves each connection.

@@ -7,6 +7,7 @@ use crate::criterion::{Measured, read_run};
 use crate::error::{ReportError, load_json};
 use mcpbench_files::ConnectionsFile;
 use mcpbench_files::bench::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
+use mcpbench_files::compare::{CapacityFile, CompareFile};
 use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
 
 /// A run's results.
@@ -24,6 +25,28 @@ pub struct Run {
     pub connections: Option<ConnectionsFile>,
     /// The same load against the bare ceiling (`--server bare`), if it ran.
     pub connections_bare: Option<ConnectionsFile>,
+    /// The load over Streamable HTTP (`--transport http`), if it ran.
+    pub connections_http: Option<ConnectionsFile>,
+    /// The same against the bare hyper ceiling, if it ran.
+    pub connections_http_bare: Option<ConnectionsFile>,
+    /// `scripts/load compare`'s result (the same load on several MCP servers).
+    pub compare: Option<CompareFile>,
+    /// `scripts/load capacity`'s result (each server's capacity at the SLO).
+    pub capacity: Option<CapacityFile>,
+}
+
+/// Reads `compare.json` / `capacity.json` if there, through their writer's types.
+fn load_side<T>(
+    path: &Path,
+    what: &'static str,
+    load: fn(&Path) -> Result<T, mcpbench_files::FileError>,
+) -> Result<Option<T>, ReportError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    load(path)
+        .map(Some)
+        .map_err(|e| ReportError::from_file(e, what))
 }
 
 /// Reads `connections.json` if it is there, through the type its writer
@@ -150,6 +173,18 @@ impl Run {
         }
         let connections = load_connections(&side_dir.join("connections.json"))?;
         let connections_bare = load_connections(&side_dir.join("connections-bare.json"))?;
+        let connections_http = load_connections(&side_dir.join("connections-http.json"))?;
+        let connections_http_bare = load_connections(&side_dir.join("connections-http-bare.json"))?;
+        let compare = load_side(
+            &side_dir.join("compare.json"),
+            "the result of `scripts/load compare`",
+            CompareFile::load,
+        )?;
+        let capacity = load_side(
+            &side_dir.join("capacity.json"),
+            "the result of `scripts/load capacity`",
+            CapacityFile::load,
+        )?;
         Ok(Run {
             benches,
             latency,
@@ -157,6 +192,10 @@ impl Run {
             sustained,
             connections,
             connections_bare,
+            connections_http,
+            connections_http_bare,
+            compare,
+            capacity,
         })
     }
 }

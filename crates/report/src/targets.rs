@@ -73,6 +73,10 @@ pub struct Targets {
     /// Largest server heap per idle connection in the connection load, bytes.
     #[serde(default)]
     pub max_bytes_per_idle_connection: Option<f64>,
+    /// Least capacity of mcpbench-server at the SLO as a share of the bare
+    /// ceiling's, both from one `scripts/load capacity` run.
+    #[serde(default)]
+    pub min_capacity_ratio: Option<f64>,
     /// The eight tests, in report order.
     pub test: Vec<Test>,
     /// Ceiling ratios.

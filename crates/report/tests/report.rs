@@ -506,3 +506,90 @@ fn connection_load_results_enter_the_executive_table() {
         "{e}"
     );
 }
+
+#[test]
+fn capacity_and_compare_results_enter_the_report_typed() {
+    use mcpbench_files::compare::{
+        CAPACITY_SCHEMA, COMPARE_SCHEMA, CapacityEntry, CapacityFile, CompareEntry, CompareFile,
+        Outcome,
+    };
+    let s = Scratch::new();
+    let entry = |name: &str, rate: f64| CapacityEntry {
+        name: name.into(),
+        description: String::new(),
+        capacity_per_connection: Some(rate),
+        repeats_achieved_per_s: vec![rate * 1000.0],
+        repeats_passed: 1,
+        trials: vec![],
+        why: vec![],
+    };
+    let capacity = CapacityFile {
+        schema: CAPACITY_SCHEMA.into(),
+        connections: 1000,
+        duration_s: 10.0,
+        slo_p99_ns: 15_000_000,
+        protocol: "2025-11-25".into(),
+        servers: vec![entry("mcpbench", 20.0), entry("bare", 25.0)],
+    };
+    let compare = CompareFile {
+        schema: COMPARE_SCHEMA.into(),
+        connections: 2000,
+        rate_per_connection: 1.0,
+        duration_s: 3.0,
+        protocol: "2025-11-25".into(),
+        servers: vec![CompareEntry {
+            name: "python".into(),
+            description: String::new(),
+            command: vec![],
+            outcome: Outcome::Passed,
+            why: vec![],
+            crashed: false,
+            result: Some(ConnectionsFile::example()),
+        }],
+    };
+    let write = |name: &str, json: String| std::fs::write(s.side().join(name), json).unwrap();
+    write("capacity.json", serde_json::to_string(&capacity).unwrap());
+    write("compare.json", serde_json::to_string(&compare).unwrap());
+    let mut paths = s.paths();
+    paths.targets = s.dir.path().join("targets.toml");
+    let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
+    std::fs::write(
+        &paths.targets,
+        targets.replace(
+            "max_leaked_bytes = 0\n",
+            "max_leaked_bytes = 0\nmin_capacity_ratio = 0.85\n",
+        ),
+    )
+    .unwrap();
+    let (report, md) = write_report(&paths, None, 5.0).unwrap();
+    let row = report
+        .executive
+        .iter()
+        .find(|r| r.metric.starts_with("Capacity at the SLO"))
+        .expect("a capacity row");
+    assert!(
+        row.value.contains("20000 calls/s") && row.value.contains("(0.80×)"),
+        "{}",
+        row.value
+    );
+    assert_eq!(row.status, render::Status::Fail, "0.80 < 0.85");
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("## Capacity at the SLO") && md.contains("| mcpbench | 20.0000 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("## MCP servers side by side") && md.contains("| python | passed | 2000 / 0 |"),
+        "{md}"
+    );
+    // A malformed file is refused with the file and the field named.
+    write(
+        "compare.json",
+        r#"{"schema":"mcpbench.compare/1","connections":1.5}"#.into(),
+    );
+    let e = write_report(&paths, None, 5.0).unwrap_err().to_string();
+    assert!(
+        e.contains("compare.json") && e.contains("connections"),
+        "{e}"
+    );
+}

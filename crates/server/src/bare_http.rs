@@ -72,20 +72,21 @@ async fn accept_loop(listener: TcpListener, reply: Bytes) {
                 let _ = stream.set_nodelay(true);
                 let reply = reply.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                        let reply = reply.clone();
-                        async move {
-                            // Read (and drop) the body, so keep-alive goes on.
-                            let _ = request.into_body().collect().await;
-                            Ok::<_, Infallible>(
-                                hyper::Response::builder()
-                                    .header("content-type", "application/json")
-                                    .header("mcp-session-id", BARE_SESSION_ID)
-                                    .body(Full::new(reply))
-                                    .unwrap_or_default(),
-                            )
-                        }
-                    });
+                    let service =
+                        service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                            let reply = reply.clone();
+                            async move {
+                                // Read (and drop) the body, so keep-alive goes on.
+                                let _ = request.into_body().collect().await;
+                                Ok::<_, Infallible>(
+                                    hyper::Response::builder()
+                                        .header("content-type", "application/json")
+                                        .header("mcp-session-id", BARE_SESSION_ID)
+                                        .body(Full::new(reply))
+                                        .unwrap_or_default(),
+                                )
+                            }
+                        });
                     let _ = http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service)

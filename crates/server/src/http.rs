@@ -332,10 +332,7 @@ impl HttpHandler for McpHttp {
         if request.path() != self.settings.endpoint {
             return Response::text(
                 404,
-                format!(
-                    "Not Found: the MCP endpoint is {}",
-                    self.settings.endpoint
-                ),
+                format!("Not Found: the MCP endpoint is {}", self.settings.endpoint),
             );
         }
         if let Some(origin) = request.header("origin")
@@ -407,7 +404,10 @@ fn unsupported_version(id: Option<&RequestId>, requested: &str) -> Response {
             "data": {"supported": supported, "requested": requested},
         },
     });
-    Response::json(400, Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
+    Response::json(
+        400,
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
 }
 
 fn rpc_error(status: u16, id: Option<&RequestId>, code: i32, message: &str) -> Response {

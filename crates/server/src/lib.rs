@@ -455,10 +455,13 @@ impl McpServer {
             },
             capabilities: params.capabilities.to_string().into(),
         };
-        let session = self.sessions.create(new, Instant::now()).map_err(|e| Refused {
-            full: true,
-            reply: error_response(Some(id), codes::INTERNAL_ERROR, &e.to_string()),
-        })?;
+        let session = self
+            .sessions
+            .create(new, Instant::now())
+            .map_err(|e| Refused {
+                full: true,
+                reply: error_response(Some(id), codes::INTERNAL_ERROR, &e.to_string()),
+            })?;
         let reply = result(
             id,
             json!({

@@ -195,8 +195,31 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
             );
         }
     }
-    if r.connections.is_some() || r.connections_bare.is_some() {
-        connections_table(&mut o, r.connections.as_ref(), r.connections_bare.as_ref());
+    let columns: Vec<(&str, &ConnectionsFile)> = [
+        ("mcpbench-server, TCP", r.connections.as_ref()),
+        (
+            "bare ceiling, TCP (`--server bare`)",
+            r.connections_bare.as_ref(),
+        ),
+        ("mcpbench-server, HTTP", r.connections_http.as_ref()),
+        (
+            "bare ceiling, HTTP (hyper)",
+            r.connections_http_bare.as_ref(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(label, c)| c.map(|c| (label, c)))
+    .collect();
+    if !columns.is_empty() {
+        connections_table(&mut o, &columns);
+    }
+    if let Some(c) = &r.capacity {
+        o.push_str("\n## Capacity at the SLO (`scripts/load capacity`)\n");
+        o.push_str(&c.table());
+    }
+    if let Some(c) = &r.compare {
+        o.push_str("\n## MCP servers side by side (`scripts/load compare`)\n");
+        o.push_str(&c.table());
     }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {
@@ -212,25 +235,30 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
 }
 
 /// A horizontal bar chart (log scale) of each test's headline throughput, its
-/// The connection load (`scripts/load connections`), ours and the bare ceiling side
-/// by side, one row per figure.
-fn connections_table(
-    o: &mut String,
-    ours: Option<&ConnectionsFile>,
-    bare: Option<&ConnectionsFile>,
-) {
-    let _ = writeln!(
+/// The connection loads (`scripts/load connections`): ours and the bare ceiling,
+/// over each transport that ran, side by side, one row per figure.
+fn connections_table(o: &mut String, columns: &[(&str, &ConnectionsFile)]) {
+    let _ = write!(
         o,
-        "\n## Concurrent connections (`scripts/load connections`)\n\n| | mcpbench-server | bare ceiling (`--server bare`) |\n|---|---:|---:|"
+        "\n## Concurrent connections (`scripts/load connections`)\n\n|"
     );
+    for (label, _) in columns {
+        let _ = write!(o, " | {label}");
+    }
+    let _ = write!(o, " |\n|---");
+    for _ in columns {
+        o.push_str("|---:");
+    }
+    o.push_str("|\n");
     fn ms(ns: u64) -> String {
         format!("{:.2} ms", ns as f64 / 1e6)
     }
     type Cell = fn(&ConnectionsFile) -> String;
-    let rows: [(&str, Cell); 12] = [
+    let rows: [(&str, Cell); 15] = [
         ("connections requested", |c| {
             c.requested.connections.to_string()
         }),
+        ("protocol", |c| c.requested.protocol.clone()),
         ("calls per connection per second, for", |c| {
             format!(
                 "{} /s, {} s",
@@ -284,6 +312,21 @@ fn connections_table(
             format!("{} ({})", c.latency_ns.count, c.latency_ns.censored)
         }),
         (
+            "p99 of connect / initialize or discover / tools/list",
+            |c| {
+                let p = &c.phases_ns;
+                format!(
+                    "{} / {} / {}",
+                    ms(p.connect.p99),
+                    ms(p.handshake.p99),
+                    ms(p.tools_list.p99)
+                )
+            },
+        ),
+        ("sessions deleted / DELETE failed", |c| {
+            format!("{} / {}", c.sessions.deleted, c.sessions.delete_failed)
+        }),
+        (
             "server heap per idle connection (allocation-counted)",
             |c| {
                 c.server_memory
@@ -299,11 +342,10 @@ fn connections_table(
         }),
     ];
     for (label, cell) in rows {
-        let _ = writeln!(
-            o,
-            "| {label} | {} | {} |",
-            ours.map_or("—".into(), cell),
-            bare.map_or("—".into(), cell)
-        );
+        let _ = write!(o, "| {label}");
+        for (_, c) in columns {
+            let _ = write!(o, " | {}", cell(c));
+        }
+        o.push_str(" |\n");
     }
 }

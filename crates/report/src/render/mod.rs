@@ -147,6 +147,14 @@ pub struct Report {
     pub connections: Option<ConnectionsFile>,
     /// The same load against the bare ceiling (`--server bare`).
     pub connections_bare: Option<ConnectionsFile>,
+    /// The connection load over HTTP (`--transport http`).
+    pub connections_http: Option<ConnectionsFile>,
+    /// The same against the bare hyper ceiling.
+    pub connections_http_bare: Option<ConnectionsFile>,
+    /// Several MCP servers under the same load (`scripts/load compare`).
+    pub compare: Option<mcpbench_files::compare::CompareFile>,
+    /// Each server's capacity at the SLO (`scripts/load capacity`).
+    pub capacity: Option<mcpbench_files::compare::CapacityFile>,
 }
 
 impl Report {
@@ -476,6 +484,40 @@ pub fn build(
             Status::of(ratios.iter().all(|(_, c)| c.status == Status::Pass))
         },
     });
+    if let Some(cap) = &run.capacity {
+        let total = |name: &str| {
+            cap.servers
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.capacity_per_connection)
+                .map(|r| r * cap.connections as f64)
+        };
+        let (ours, bare) = (total("mcpbench"), total("bare"));
+        let ratio = ours.zip(bare).map(|(o, b)| o / b);
+        executive.push(ExecRow {
+            metric: format!(
+                "Capacity at the SLO (`scripts/load capacity`: every call answered, p99 ≤ {}, {} connections)",
+                ms(cap.slo_p99_ns),
+                cap.connections
+            ),
+            value: match (ours, bare) {
+                (Some(o), Some(b)) => format!(
+                    "{o:.0} calls/s; bare ceiling {b:.0} calls/s ({:.2}×)",
+                    o / b
+                ),
+                (Some(o), None) => format!("{o:.0} calls/s (no bare ceiling in the run)"),
+                _ => "no rate passed".into(),
+            },
+            target: targets
+                .min_capacity_ratio
+                .map_or("—".into(), |m| format!("≥ {m:.2}× the bare ceiling")),
+            status: match (ratio, targets.min_capacity_ratio) {
+                (Some(r), Some(m)) => Status::of(r >= m),
+                (None, _) => Status::NoData,
+                (Some(_), None) => Status::Pass,
+            },
+        });
+    }
     executive.push(ExecRow {
         metric: "Tests passing".into(),
         value: format!(
@@ -539,6 +581,10 @@ pub fn build(
         sustained: run.sustained.clone(),
         connections: run.connections.clone(),
         connections_bare: run.connections_bare.clone(),
+        connections_http: run.connections_http.clone(),
+        connections_http_bare: run.connections_http_bare.clone(),
+        compare: run.compare.clone(),
+        capacity: run.capacity.clone(),
     }
 }
 
