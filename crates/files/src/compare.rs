@@ -71,9 +71,9 @@ impl CompareFile {
         );
         let _ = writeln!(
             o,
-            "| server | outcome | established / failed | answered/s (of requested) | lost | p50 | p99 | p99.9 | RSS idle | RSS per session | held per session after close | errors |"
+            "| server | outcome | established / failed | answered/s (of requested) | lost | p50 | p99 | p99.9 | RSS idle | RSS per connection | still held per connection after close | reopened | errors |"
         );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         let ms = |ns: u64| format!("{:.2} ms", ns as f64 / 1e6);
         let b = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0} B"));
         for s in &f.servers {
@@ -100,7 +100,7 @@ impl CompareFile {
                         .join("; ");
                     let _ = writeln!(
                         o,
-                        "| {} | {outcome} | {} / {} | {:.0} ({:.0}) | {} | {} | {} | {} | {} | {} | {} | {} |",
+                        "| {} | {outcome} | {} / {} | {:.0} ({:.0}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                         s.name,
                         c.established,
                         c.failed,
@@ -113,6 +113,7 @@ impl CompareFile {
                         rss.map_or("—".into(), |r| format!("{:.0} MB", r.idle as f64 / 1e6)),
                         b(rss.and_then(|r| r.per_connection_idle)),
                         b(rss.and_then(|r| r.per_connection_after)),
+                        c.reopened,
                         [errors, why]
                             .into_iter()
                             .filter(|s| !s.is_empty())
@@ -123,7 +124,7 @@ impl CompareFile {
                 None => {
                     let _ = writeln!(
                         o,
-                        "| {} | {outcome} | — | — | — | — | — | — | — | — | — | {why} |",
+                        "| {} | {outcome} | — | — | — | — | — | — | — | — | — | — | {why} |",
                         s.name
                     );
                 }
@@ -175,6 +176,9 @@ pub struct CapacityEntry {
     pub description: String,
     /// The highest rate per connection that passed, if any did.
     pub capacity_per_connection: Option<f64>,
+    /// The search stopped at `--max-rate` with that rate passing: the capacity is
+    /// at least this, not this.
+    pub capped: bool,
     /// The calls per second answered in each repeat at that rate.
     pub repeats_achieved_per_s: Vec<f64>,
     /// Repeats at that rate that passed (of `repeats_achieved_per_s.len()`).
@@ -225,6 +229,7 @@ impl CapacityFile {
         let _ = writeln!(o, "|---|---|---|---|---|---|---|");
         let total = |e: &CapacityEntry| e.capacity_per_connection.map(|r| r * f.connections as f64);
         let bare = f.servers.iter().find(|s| s.name == "bare").and_then(total);
+        let bare_capped = f.servers.iter().any(|s| s.name == "bare" && s.capped);
         for s in &f.servers {
             let repeats = s
                 .repeats_achieved_per_s
@@ -236,8 +241,10 @@ impl CapacityFile {
                 o,
                 "| {} | {} | {} | {} of {} | {} | {} | {} |",
                 s.name,
-                s.capacity_per_connection
-                    .map_or("—".into(), |r| format!("{r:.4}")),
+                s.capacity_per_connection.map_or("—".into(), |r| format!(
+                    "{}{r:.4}",
+                    if s.capped { "≥ " } else { "" }
+                )),
                 if repeats.is_empty() {
                     "—".into()
                 } else {
@@ -246,7 +253,9 @@ impl CapacityFile {
                 s.repeats_passed,
                 s.repeats_achieved_per_s.len(),
                 match (total(s), bare) {
-                    (Some(c), Some(b)) if s.name != "bare" => format!("{:.3}×", c / b),
+                    (Some(c), Some(b)) if s.name != "bare" && !s.capped && !bare_capped => {
+                        format!("{:.3}×", c / b)
+                    }
                     _ => "—".into(),
                 },
                 s.trials.len(),

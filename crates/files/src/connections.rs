@@ -183,7 +183,7 @@ pub struct Sessions {
     pub handshake: u64,
     /// Connections that spoke the stateless generation (no session).
     pub stateless: u64,
-    /// Sessions ended with DELETE at the end (a 200, 202, 204 or 404 answer).
+    /// Sessions ended with DELETE at the end (a 2xx answer).
     pub deleted: u64,
     /// DELETEs that failed (another status, or no answer).
     pub delete_failed: u64,

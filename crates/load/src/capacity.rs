@@ -68,8 +68,16 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
         return ExitCode::from(2);
     }
     let positive = |v: f64| v.is_finite() && v > 0.0;
-    if !positive(plan.start) || !positive(plan.max_rate) || !positive(plan.slo_p99_ms) {
-        eprintln!("mcpbench-load: --start, --max-rate and --slo-p99-ms must be positive numbers");
+    if !positive(plan.start)
+        || !positive(plan.max_rate)
+        || !positive(plan.slo_p99_ms)
+        || !positive(plan.duration)
+        || plan.duration > 86_400.0
+        || plan.count == 0
+    {
+        eprintln!(
+            "mcpbench-load: --count, --start, --max-rate, --slo-p99-ms and --duration (up to a day) must be positive numbers"
+        );
         return ExitCode::from(2);
     }
     let (Ok(exe), Ok(root)) = (std::env::current_exe(), std::env::current_dir()) else {
@@ -88,6 +96,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
             name: name.into(),
             description: String::new(),
             capacity_per_connection: None,
+            capped: false,
             repeats_achieved_per_s: Vec::new(),
             repeats_passed: 0,
             trials: Vec::new(),
@@ -143,6 +152,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
         match lo {
             Some(rate) => {
                 entry.capacity_per_connection = Some(rate);
+                entry.capped = hi.is_none();
                 let first = entry
                     .trials
                     .iter()

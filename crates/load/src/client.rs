@@ -21,6 +21,9 @@ use crate::schedule::{GRACE, Schedule};
 use crate::socket::bind_source;
 use crate::target::Target;
 
+/// Longest a connection may take to connect, start and list the tools.
+const OPEN_LIMIT: Duration = Duration::from_secs(60);
+
 /// What every call sends.
 struct Call {
     tool: String,
@@ -64,7 +67,7 @@ impl McpConn {
                     .call(request.as_bytes())
                     .await
                     .map_err(|e| e.to_string())?;
-                if memchr::memmem::find(&reply, b"\"result\":").is_some() {
+                if crate::http_client::is_success(&reply) {
                     Ok(Ok(()))
                 } else {
                     Ok(Err(format!(
@@ -141,7 +144,14 @@ pub async fn run(args: ClientArgs) -> ExitCode {
         tasks.push(tokio::spawn(async move {
             let mut conn = {
                 let _permit = gate.acquire().await;
-                match open(&target, source, protocol, &tally).await {
+                match tokio::time::timeout(OPEN_LIMIT, open(&target, source, protocol, &tally))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no connect, handshake and tools/list within {} s",
+                            OPEN_LIMIT.as_secs()
+                        ))
+                    }) {
                     Ok(c) => c,
                     Err(e) => {
                         tally.add(|c| c.failed += 1);

@@ -143,6 +143,18 @@ pub fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, St
 /// Runs the comparison; the exit code is 0 when every server ran (whatever it
 /// measured), 1 when one could not be run, 2 on a bad plan.
 pub async fn run(plan: ComparePlan) -> ExitCode {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if plan.count == 0
+        || !positive(plan.rate)
+        || plan.rate < 1e-6
+        || !positive(plan.duration)
+        || plan.duration > 86_400.0
+    {
+        eprintln!(
+            "mcpbench-load: --count, --rate (at least 1e-6) and --duration (up to a day) must be positive numbers"
+        );
+        return ExitCode::from(2);
+    }
     let names: Vec<&str> = plan.servers.split(',').map(str::trim).collect();
     if let Some(bad) = names.iter().find(|n| !SERVERS.contains(n)) {
         eprintln!(
@@ -431,7 +443,7 @@ mod tests {
         };
         let t = f.table();
         assert!(t.contains("| mcpbench | passed | 2000 / 0 |"), "{t}");
-        assert!(t.contains("| 1000 B | 250 B |"), "{t}");
+        assert!(t.contains("| 1000 B | 250 B | 0 |"), "{t}");
         assert!(
             t.contains("| rmcp | not run |") && t.contains("rmcp is not installed"),
             "{t}"

@@ -43,10 +43,10 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A 2xx status with a JSON-RPC result.
+    /// A 2xx status with a JSON-RPC result that is not a tool error
+    /// (`"isError":true`).
     pub fn is_result(&self) -> bool {
-        (200..300).contains(&self.status)
-            && memchr::memmem::find(&self.json, b"\"result\"").is_some()
+        (200..300).contains(&self.status) && is_success(&self.json)
     }
 
     /// Why this is not a result, briefly (for error counts, which group by text).
@@ -334,6 +334,16 @@ impl HttpMcp {
     }
 }
 
+/// A JSON-RPC response with a `result` that is not a failed tool call: MCP tools
+/// report failure inside the result (`"isError":true`), and such a call was not
+/// served.
+pub fn is_success(json: &[u8]) -> bool {
+    let finder = memchr::memmem::find;
+    finder(json, b"\"result\"").is_some()
+        && finder(json, b"\"isError\":true").is_none()
+        && finder(json, b"\"isError\": true").is_none()
+}
+
 /// The data of the last `message` event of an SSE body (events without an
 /// `event:` line are messages; several `data:` lines join with newlines).
 pub fn last_message(body: &[u8]) -> Bytes {
@@ -378,6 +388,8 @@ mod tests {
         assert!(reply(200, br#"{"id":1,"result":{}}"#).is_result());
         assert!(!reply(200, br#"{"id":1,"error":{"code":-32602}}"#).is_result());
         assert!(!reply(404, br#"{"result":{}}"#).is_result());
+        assert!(!reply(200, br#"{"id":1,"result":{"content":[],"isError":true}}"#).is_result());
+        assert!(reply(200, br#"{"id":1,"result":{"content":[],"isError":false}}"#).is_result());
         assert_eq!(
             reply(400, br#"{"id":1,"error":{"code":-32020,"message":"x"}}"#).why(),
             "HTTP 400 with JSON-RPC error -32020"

@@ -95,6 +95,8 @@ pub enum Method {
     Delete,
     /// `OPTIONS`.
     Options,
+    /// `HEAD` (its response carries no body).
+    Head,
     /// Anything else (`HEAD`, `PUT`, ...).
     Other,
 }
@@ -311,6 +313,7 @@ impl RequestDecoder {
             "POST" => Method::Post,
             "DELETE" => Method::Delete,
             "OPTIONS" => Method::Options,
+            "HEAD" => Method::Head,
             _ => Method::Other,
         };
         let path = range(parsed.path.unwrap_or("").as_bytes());
@@ -413,6 +416,9 @@ fn chunked(
         if *trailers {
             // Trailer fields are read and dropped, up to the empty line.
             let Some(end) = memchr::memmem::find(buf, b"\r\n") else {
+                if buf.len() > 8 * 1024 {
+                    return Err(HttpError::BadChunk("trailer line too long"));
+                }
                 return Ok(None);
             };
             let line = buf.split_to(end + 2);
@@ -723,6 +729,11 @@ mod tests {
         }
         let e = decode_all(b"NOT A REQUEST\r\n\r\n", small).unwrap_err();
         assert_eq!(e.status(), 400);
+        // Trailer bytes that never end their line are refused, not buffered.
+        let mut endless = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ".to_vec();
+        endless.extend(std::iter::repeat_n(b'a', 9 * 1024));
+        let e = decode_all(&endless, HttpLimits::default()).unwrap_err();
+        assert_eq!(e, HttpError::BadChunk("trailer line too long"));
     }
 
     #[test]

@@ -102,20 +102,30 @@ const LINGER_BYTES: usize = 4 * 1024 * 1024;
 /// is read and dropped, within [`LINGER`] and [`LINGER_BYTES`] (RFC 9112 9.6).
 async fn refuse(stream: &mut TcpStream, out: &mut BytesMut, e: HttpError) -> CloseReason {
     Response::text(e.status(), e.to_string()).encode(false, out);
-    if write_out(stream, out).await.is_ok() && stream.shutdown().await.is_ok() {
-        let mut sink = vec![0u8; 16 * 1024];
-        let mut read = 0;
-        let _ = tokio::time::timeout(LINGER, async {
-            while read < LINGER_BYTES {
-                match stream.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => read += n,
-                }
-            }
-        })
-        .await;
+    if write_out(stream, out).await.is_ok() {
+        linger(stream).await;
     }
     CloseReason::Http(e)
+}
+
+/// Closes the sending half, then reads and drops what the client still sends
+/// (within [`LINGER`] and [`LINGER_BYTES`]), so the last response is not lost to
+/// a reset.
+async fn linger(stream: &mut TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = vec![0u8; 16 * 1024];
+    let mut read = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while read < LINGER_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
 }
 
 async fn serve_connection<H: HttpHandler>(
@@ -141,10 +151,16 @@ async fn serve_connection<H: HttpHandler>(
                     let response = Box::pin(handler.handle(request, conn)).await;
                     response.encode(keep_alive, &mut outbuf);
                     if !keep_alive {
-                        return match write_out(&mut stream, &mut outbuf).await {
-                            Ok(()) => CloseReason::HttpClose,
-                            Err(reason) => reason,
-                        };
+                        if let Err(reason) = write_out(&mut stream, &mut outbuf).await {
+                            return reason;
+                        }
+                        // Pipelined bytes after `Connection: close` are not
+                        // served; closing on them unread would reset the
+                        // connection and could lose this response.
+                        if !inbuf.is_empty() {
+                            linger(&mut stream).await;
+                        }
+                        return CloseReason::HttpClose;
                     }
                 }
                 Ok(Decoded::NeedMore { send_continue }) => {

@@ -518,6 +518,7 @@ fn capacity_and_compare_results_enter_the_report_typed() {
         name: name.into(),
         description: String::new(),
         capacity_per_connection: Some(rate),
+        capped: false,
         repeats_achieved_per_s: vec![rate * 1000.0],
         repeats_passed: 1,
         trials: vec![],

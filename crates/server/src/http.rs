@@ -344,6 +344,7 @@ impl HttpHandler for McpHttp {
             Method::Post => self.post(&request).await,
             Method::Delete => self.delete(&request),
             Method::Get => not_allowed("this server sends no messages of its own: no GET stream"),
+            Method::Head => Response::empty(405).with_header("allow", "POST, DELETE"),
             Method::Options | Method::Other => not_allowed("use POST (or DELETE to end a session)"),
         }
     }

@@ -327,14 +327,14 @@ impl McpServer {
                 }
             });
         }
-        server.sweep_expired();
         server
     }
 
-    /// Removes expired sessions from a task of its own, a few times per TTL (a
+    /// Removes expired sessions from a task of its own (HTTP only: over TCP a
+    /// session lives as long as its connection), a few times per TTL (a
     /// whole-table pass per sweep, never per request; a request meeting an expired
     /// session ends it at once, see [`McpServer::touch_session`]).
-    fn sweep_expired(self: &Arc<Self>) {
+    pub(crate) fn sweep_expired(self: &Arc<Self>) {
         let ttl = self.settings.session_ttl;
         let every = (ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
         let weak = Arc::downgrade(self);
@@ -797,6 +797,7 @@ pub fn start_http(
 ) -> io::Result<Running> {
     let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
     let state = McpServer::new(settings);
+    state.sweep_expired();
     let config = mcpbench_netio::HttpConfig {
         limits: http.limits,
         ..Default::default()

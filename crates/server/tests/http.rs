@@ -549,6 +549,12 @@ async fn methods_other_than_post_delete_and_get_get_405() {
         r.assert_text(405);
         assert_eq!(r.header("allow"), Some("POST, DELETE"), "{method}");
     }
+    // HEAD gets the status with no body, and the connection stays usable.
+    let r = c.send(bodiless(Method::HEAD)).await;
+    assert_eq!(r.status, 405);
+    assert!(r.body.is_empty(), "a HEAD response has no body");
+    let r = c.send(bodiless(Method::PUT)).await;
+    r.assert_text(405);
     s.shutdown().await;
 }
 

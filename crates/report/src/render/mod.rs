@@ -493,7 +493,12 @@ pub fn build(
                 .map(|r| r * cap.connections as f64)
         };
         let (ours, bare) = (total("mcpbench"), total("bare"));
-        let ratio = ours.zip(bare).map(|(o, b)| o / b);
+        // A search stopped at --max-rate found a lower bound, not a capacity.
+        let capped = cap
+            .servers
+            .iter()
+            .any(|s| s.capped && (s.name == "mcpbench" || s.name == "bare"));
+        let ratio = ours.zip(bare).map(|(o, b)| o / b).filter(|_| !capped);
         executive.push(ExecRow {
             metric: format!(
                 "Capacity at the SLO (`scripts/load capacity`: every call answered, p99 ≤ {}, {} connections)",
@@ -501,6 +506,9 @@ pub fn build(
                 cap.connections
             ),
             value: match (ours, bare) {
+                (Some(o), Some(b)) if capped => format!(
+                    "≥ {o:.0} calls/s; bare ceiling ≥ {b:.0} calls/s (the search stopped at --max-rate: no ratio)"
+                ),
                 (Some(o), Some(b)) => format!(
                     "{o:.0} calls/s; bare ceiling {b:.0} calls/s ({:.2}×)",
                     o / b
@@ -513,8 +521,7 @@ pub fn build(
                 .map_or("—".into(), |m| format!("≥ {m:.2}× the bare ceiling")),
             status: match (ratio, targets.min_capacity_ratio) {
                 (Some(r), Some(m)) => Status::of(r >= m),
-                (None, _) => Status::NoData,
-                (Some(_), None) => Status::Pass,
+                (None, _) | (Some(_), None) => Status::NoData,
             },
         });
     }
