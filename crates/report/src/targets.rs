@@ -54,6 +54,10 @@ pub struct Ratio {
     pub ceiling: String,
     /// Least acceptable bench/ceiling throughput ratio.
     pub min: f64,
+    /// Why a ratio above 1.0 here does not mean the ceiling is weak, when it was
+    /// measured not to (shown beside "ceiling too weak" in the report).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// The whole targets file.

@@ -594,3 +594,45 @@ fn capacity_and_compare_results_enter_the_report_typed() {
         "{e}"
     );
 }
+
+#[test]
+fn a_ratio_above_its_ceiling_is_called_weak_unless_the_targets_explain_it() {
+    let s = Scratch::new();
+    let mut paths = s.paths();
+    paths.targets = s.dir.path().join("targets.toml");
+    let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
+    // The bare queue against the mailbox: beyond noise above 1.0 in the fixture run.
+    let swapped = "\n[[ratio]]\nbench = \"queue/ceiling_arrayqueue/100k\"\nceiling = \"queue/push_pop/100k\"\nmin = 0.7\n";
+    std::fs::write(&paths.targets, targets.clone() + swapped).unwrap();
+    let (report, _) = write_report(&paths, None, 5.0).unwrap();
+    assert!(
+        report
+            .bottleneck
+            .iter()
+            .any(|l| l.starts_with("Ceiling too weak: `queue/ceiling_arrayqueue/100k`")),
+        "{:?}",
+        report.bottleneck
+    );
+    let explained = format!("{swapped}note = \"measured: a regime, not a weak ceiling\"\n");
+    std::fs::write(&paths.targets, targets + &explained).unwrap();
+    let (report, md) = write_report(&paths, None, 5.0).unwrap();
+    assert!(
+        report
+            .bottleneck
+            .iter()
+            .any(|l| l.contains("explained: measured: a regime")),
+        "{:?}",
+        report.bottleneck
+    );
+    assert!(
+        !report
+            .bottleneck
+            .iter()
+            .any(|l| l.starts_with("Ceiling too weak: `queue/ceiling_arrayqueue/100k`"))
+    );
+    assert!(
+        std::fs::read_to_string(md)
+            .unwrap()
+            .contains("above its ceiling (explained below)")
+    );
+}

@@ -99,7 +99,11 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                     format!("{} ({}, {})", l.count, l.method, l.load)
                 });
                 let ceiling = b.ceiling.as_ref().map_or("—".into(), |c| {
-                    let weak = if c.too_weak { ", ceiling too weak" } else { "" };
+                    let weak = match (c.too_weak, &c.note) {
+                        (true, Some(_)) => ", above its ceiling (explained below)",
+                        (true, None) => ", ceiling too weak",
+                        _ => "",
+                    };
                     format!("{:.2}× (≥ {:.2}) {}{weak}", c.ratio, c.min, c.status.cell())
                 });
                 let unstable = b.unstable_spread_pct.map_or(String::new(), |p| {

@@ -79,6 +79,8 @@ pub struct CeilingRatio {
     /// the default threshold without a noise file): the component beats its
     /// ceiling, so the ceiling is not the library's limit and must be fixed.
     pub too_weak: bool,
+    /// The targets file's explanation of this ratio, if it has one.
+    pub note: Option<String>,
 }
 
 /// One bench in a component block.
@@ -231,6 +233,7 @@ pub fn build(
             min: r.min,
             status: Status::of(ratio >= r.min),
             too_weak: ratio > 1.0 + margin_pct / 100.0,
+            note: r.note.clone(),
         })
     };
     for r in &targets.ratio {
@@ -571,10 +574,16 @@ pub fn build(
         ));
     }
     for (id, c) in ratios.iter().filter(|(_, c)| c.too_weak) {
-        bottleneck.push(format!(
-            "Ceiling too weak: `{id}` runs at {:.2}× `{}`, beyond noise: that ceiling is not the library's limit.",
-            c.ratio, c.ceiling
-        ));
+        bottleneck.push(match &c.note {
+            Some(note) => format!(
+                "Above its ceiling: `{id}` runs at {:.2}× `{}`, beyond noise; explained: {note}",
+                c.ratio, c.ceiling
+            ),
+            None => format!(
+                "Ceiling too weak: `{id}` runs at {:.2}× `{}`, beyond noise: that ceiling is not the library's limit.",
+                c.ratio, c.ceiling
+            ),
+        });
     }
 
     Report {
