@@ -95,6 +95,26 @@ impl Handler for ToolServer {
     }
 }
 
+/// `iters` closed-loop round trips of `call` on `rt`, each timed into `rec`; the
+/// wall time. `call` says whether its reply was a 4 KiB tool result.
+fn round_trips(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    rec: &mut mcpbench::latency::Recorder,
+    mut call: impl AsyncFnMut() -> bool,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let t = Instant::now();
+            let ok = call().await;
+            rec.record(t.elapsed().as_nanos() as u64);
+            assert!(ok, "a 4 KiB tool result");
+        }
+        start.elapsed()
+    })
+}
+
 fn benches(c: &mut Criterion) {
     let rt = mcpbench::runtime(2);
     let mix = Arc::new(SeedMix::new(TASKS));
@@ -175,15 +195,8 @@ fn benches(c: &mut Criterion) {
         (tcp, http)
     });
     g.custom("tools_call", "e2e_4KiB", Method::PerOp, |iters, rec| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let t = Instant::now();
-                let reply = client.call(&request).await.expect("reply");
-                rec.record(t.elapsed().as_nanos() as u64);
-                assert_eq!(reply.len(), RESULT_SIZE, "a 4 KiB tool result");
-            }
-            start.elapsed()
+        round_trips(&rt, iters, rec, async || {
+            client.call(&request).await.expect("reply").len() == RESULT_SIZE
         })
     });
 
@@ -204,15 +217,8 @@ fn benches(c: &mut Criterion) {
         "mcpbench_server",
         Method::PerOp,
         |iters, rec| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let reply = tcp.call(call).await.expect("reply");
-                    rec.record(t.elapsed().as_nanos() as u64);
-                    assert!(reply.len() > RESULT_SIZE, "a 4 KiB tool result");
-                }
-                start.elapsed()
+            round_trips(&rt, iters, rec, async || {
+                tcp.call(call).await.expect("reply").len() > RESULT_SIZE
             })
         },
     );
@@ -242,18 +248,9 @@ fn benches(c: &mut Criterion) {
         "mcpbench_server",
         Method::PerOp,
         |iters, rec| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let (status, _, reply) = http.exchange(&request, None).await.expect("reply");
-                    rec.record(t.elapsed().as_nanos() as u64);
-                    assert!(
-                        status == 200 && reply.len() > RESULT_SIZE,
-                        "a 4 KiB tool result"
-                    );
-                }
-                start.elapsed()
+            round_trips(&rt, iters, rec, async || {
+                let (status, _, reply) = http.exchange(&request, None).await.expect("reply");
+                status == 200 && reply.len() > RESULT_SIZE
             })
         },
     );

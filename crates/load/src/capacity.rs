@@ -15,7 +15,7 @@ use mcpbench_files::compare::{
 use mcpbench_files::results_dir;
 
 use crate::cli::{CapacityPlan, ComparePlan};
-use crate::compare::{SERVERS, one, peer};
+use crate::compare::{Setup, one, peer, write_with_table};
 
 /// What one trial found.
 fn trial(rate: f64, e: &CompareEntry, slo_ns: u64) -> Trial {
@@ -59,20 +59,12 @@ pub fn next_rate(
 
 /// Runs the search for every server; writes `capacity.json` and a table.
 pub async fn run(plan: CapacityPlan) -> ExitCode {
-    let names: Vec<&str> = plan.servers.split(',').map(str::trim).collect();
-    if let Some(bad) = names.iter().find(|n| !SERVERS.contains(n)) {
-        eprintln!(
-            "mcpbench-load: --servers: unknown server {bad:?} (known: {})",
-            SERVERS.join(", ")
-        );
-        return ExitCode::from(2);
-    }
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if !positive(plan.start)
         || !positive(plan.max_rate)
         || !positive(plan.slo_p99_ms)
-        || !positive(plan.duration)
-        || plan.duration > 86_400.0
+        || !positive(plan.shape.duration)
+        || plan.shape.duration > 86_400.0
         || plan.count == 0
     {
         eprintln!(
@@ -80,18 +72,22 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let (Ok(exe), Ok(root)) = (std::env::current_exe(), std::env::current_dir()) else {
-        eprintln!("mcpbench-load: cannot find my own executable or the current directory");
-        return ExitCode::from(2);
+    let Setup {
+        names,
+        exe,
+        root,
+        dir,
+    } = match Setup::new(&plan.servers, "capacity") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let dir = results_dir(&root).join("capacity");
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("mcpbench-load: cannot create {}: {e}", dir.display());
-        return ExitCode::from(2);
-    }
     let slo_ns = (plan.slo_p99_ms * 1e6) as u64;
     let mut servers = Vec::new();
-    for name in names {
+    for name in &names {
+        let name = name.as_str();
         let mut entry = CapacityEntry {
             name: name.into(),
             description: String::new(),
@@ -102,7 +98,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
             trials: Vec::new(),
             why: Vec::new(),
         };
-        let p = match peer(name, &exe, &root, plan.size) {
+        let p = match peer(name, &exe, &root, plan.shape.size) {
             Ok(p) => p,
             Err(why) => {
                 println!("capacity: {name}: {why}");
@@ -115,10 +111,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
             count: plan.count,
             servers: name.into(),
             rate,
-            duration: plan.duration,
-            size: plan.size,
-            protocol: plan.protocol,
-            processes: plan.processes,
+            shape: plan.shape.clone(),
             out: None,
         };
         let out = dir.join(format!("{name}.json"));
@@ -183,24 +176,19 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
     let file = CapacityFile {
         schema: CAPACITY_SCHEMA.into(),
         connections: plan.count,
-        duration_s: plan.duration,
+        duration_s: plan.shape.duration,
         slo_p99_ns: slo_ns,
-        protocol: plan.protocol.name().into(),
+        protocol: plan.shape.protocol.name().into(),
         servers,
     };
     let out = plan
         .out
         .clone()
         .unwrap_or_else(|| results_dir(&root).join("capacity.json"));
-    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
-    if let Err(e) = std::fs::write(&out, text) {
-        eprintln!("mcpbench-load: cannot write {}: {e}", out.display());
+    if let Err(e) = write_with_table(&out, &file, &file.table(), "capacity") {
+        eprintln!("mcpbench-load: {e}");
         return ExitCode::from(2);
     }
-    let table = file.table();
-    let _ = std::fs::write(out.with_extension("md"), &table);
-    println!("capacity: wrote {}", out.display());
-    print!("{table}");
     ExitCode::SUCCESS
 }
 

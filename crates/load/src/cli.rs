@@ -154,7 +154,19 @@ pub struct ComparePlan {
     /// tools/call (`text`) per second per connection.
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
-    /// Seconds of calls per server.
+    /// How each run is made.
+    #[command(flatten)]
+    pub shape: RunShape,
+    /// Where to write the result (default target/mcpbench/compare.json, and the
+    /// table beside it as compare.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// How each run of `compare` and `capacity` is made.
+#[derive(clap::Args, Clone)]
+pub struct RunShape {
+    /// Seconds of calls per run.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
     /// Bytes of text each call returns.
@@ -166,10 +178,6 @@ pub struct ComparePlan {
     /// Client processes (one thread each) driving each server.
     #[arg(long, default_value_t = 2)]
     pub processes: u64,
-    /// Where to write the result (default target/mcpbench/compare.json, and the
-    /// table beside it as compare.md).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
 }
 
 /// What `capacity` runs.
@@ -196,18 +204,9 @@ pub struct CapacityPlan {
     /// Runs at the rate found (its spread).
     #[arg(long, default_value_t = 3)]
     pub repeats: u32,
-    /// Seconds of calls per trial.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Bytes of text each call returns.
-    #[arg(long, default_value_t = 4096)]
-    pub size: usize,
-    /// The protocol generation the clients speak.
-    #[arg(long, value_enum, default_value_t = Protocol::Handshake)]
-    pub protocol: Protocol,
-    /// Client processes (one thread each) driving each server.
-    #[arg(long, default_value_t = 2)]
-    pub processes: u64,
+    /// How each run is made.
+    #[command(flatten)]
+    pub shape: RunShape,
     /// Where to write the result (default target/mcpbench/capacity.json, and
     /// capacity.md beside it).
     #[arg(long)]

@@ -147,38 +147,31 @@ pub async fn run(plan: ComparePlan) -> ExitCode {
     if plan.count == 0
         || !positive(plan.rate)
         || plan.rate < 1e-6
-        || !positive(plan.duration)
-        || plan.duration > 86_400.0
+        || !positive(plan.shape.duration)
+        || plan.shape.duration > 86_400.0
     {
         eprintln!(
             "mcpbench-load: --count, --rate (at least 1e-6) and --duration (up to a day) must be positive numbers"
         );
         return ExitCode::from(2);
     }
-    let names: Vec<&str> = plan.servers.split(',').map(str::trim).collect();
-    if let Some(bad) = names.iter().find(|n| !SERVERS.contains(n)) {
-        eprintln!(
-            "mcpbench-load: --servers: unknown server {bad:?} (known: {})",
-            SERVERS.join(", ")
-        );
-        return ExitCode::from(2);
-    }
-    let (exe, root) = match (std::env::current_exe(), std::env::current_dir()) {
-        (Ok(exe), Ok(root)) => (exe, root),
-        _ => {
-            eprintln!("mcpbench-load: cannot find my own executable or the current directory");
+    let Setup {
+        names,
+        exe,
+        root,
+        dir,
+    } = match Setup::new(&plan.servers, "compare") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
             return ExitCode::from(2);
         }
     };
-    let dir = results_dir(&root).join("compare");
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("mcpbench-load: cannot create {}: {e}", dir.display());
-        return ExitCode::from(2);
-    }
     let mut entries = Vec::new();
-    for name in names {
+    for name in &names {
+        let name = name.as_str();
         println!("compare: == {name}");
-        let entry = match peer(name, &exe, &root, plan.size) {
+        let entry = match peer(name, &exe, &root, plan.shape.size) {
             Ok(p) => one(name, &p, &plan, &exe, &dir.join(format!("{name}.json"))).await,
             Err(why) => CompareEntry {
                 name: name.into(),
@@ -199,29 +192,75 @@ pub async fn run(plan: ComparePlan) -> ExitCode {
         schema: COMPARE_SCHEMA.into(),
         connections: plan.count,
         rate_per_connection: plan.rate,
-        duration_s: plan.duration,
-        protocol: plan.protocol.name().into(),
+        duration_s: plan.shape.duration,
+        protocol: plan.shape.protocol.name().into(),
         servers: entries,
     };
     let out = plan
         .out
         .clone()
         .unwrap_or_else(|| results_dir(&root).join("compare.json"));
-    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
-    if let Err(e) = std::fs::write(&out, text) {
-        eprintln!("mcpbench-load: cannot write {}: {e}", out.display());
+    if let Err(e) = write_with_table(&out, &file, &file.table(), "compare") {
+        eprintln!("mcpbench-load: {e}");
         return ExitCode::from(2);
     }
-    let table = file.table();
-    let md = out.with_extension("md");
-    let _ = std::fs::write(&md, &table);
-    println!("compare: wrote {} and {}", out.display(), md.display());
-    print!("{table}");
     if file.servers.iter().any(|s| s.outcome == Outcome::NotRun) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What `compare` and `capacity` both start from: the server names (checked), this
+/// executable, the repository (the current directory) and a scratch directory for
+/// each run's `connections` file.
+pub struct Setup {
+    pub names: Vec<String>,
+    pub exe: PathBuf,
+    pub root: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Setup {
+    /// Checks `servers` (comma-separated) and makes `target/mcpbench/<scratch>/`.
+    pub fn new(servers: &str, scratch: &str) -> Result<Setup, String> {
+        let names: Vec<String> = servers.split(',').map(|n| n.trim().to_string()).collect();
+        if let Some(bad) = names.iter().find(|n| !SERVERS.contains(&n.as_str())) {
+            return Err(format!(
+                "--servers: unknown server {bad:?} (known: {})",
+                SERVERS.join(", ")
+            ));
+        }
+        let (Ok(exe), Ok(root)) = (std::env::current_exe(), std::env::current_dir()) else {
+            return Err("cannot find my own executable or the current directory".into());
+        };
+        let dir = results_dir(&root).join(scratch);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(Setup {
+            names,
+            exe,
+            root,
+            dir,
+        })
+    }
+}
+
+/// Writes `file` as JSON to `out` and `table` beside it (`.md`), then prints the
+/// table.
+pub fn write_with_table(
+    out: &Path,
+    file: &impl serde::Serialize,
+    table: &str,
+    what: &str,
+) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(file).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let md = out.with_extension("md");
+    let _ = std::fs::write(&md, table);
+    println!("{what}: wrote {} and {}", out.display(), md.display());
+    print!("{table}");
+    Ok(())
 }
 
 /// Starts one server, loads it, stops it.
@@ -261,19 +300,19 @@ pub async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Pat
         "--rate".into(),
         plan.rate.to_string(),
         "--duration".into(),
-        plan.duration.to_string(),
+        plan.shape.duration.to_string(),
         "--protocol".into(),
-        plan.protocol.name().into(),
+        plan.shape.protocol.name().into(),
         "--size".into(),
-        plan.size.to_string(),
+        plan.shape.size.to_string(),
         "--processes".into(),
-        plan.processes.to_string(),
+        plan.shape.processes.to_string(),
         "--out".into(),
         out.display().to_string(),
     ];
     // Bounded: the connect phase's own limit, the run, twice the grace, a margin.
     let limit = Duration::from_secs(60 + plan.count / 100 + 60)
-        + Duration::from_secs_f64(plan.duration)
+        + Duration::from_secs_f64(plan.shape.duration)
         + 2 * GRACE;
     let status = load(exe, &args, name, limit).await;
     entry.crashed = matches!(server.try_wait(), Ok(Some(_)));
