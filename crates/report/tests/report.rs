@@ -22,6 +22,16 @@ struct Scratch {
 }
 
 impl Scratch {
+    /// The paths of this scratch run, with the fixture's targets edited by `edit`
+    /// and written beside it.
+    fn paths_with_targets(&self, edit: impl FnOnce(String) -> String) -> ReportPaths {
+        let mut paths = self.paths();
+        paths.targets = self.dir.path().join("targets.toml");
+        let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
+        std::fs::write(&paths.targets, edit(targets)).unwrap();
+        paths
+    }
+
     fn new() -> Scratch {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&fixtures().join("run"), dir.path());
@@ -424,17 +434,12 @@ fn connection_load_results_enter_the_executive_table() {
     bare.requested.server = mcpbench_files::ServerKind::Bare;
     bare.messages.achieved_per_s = 1999.0;
     write("connections-bare.json", &bare);
-    let mut paths = s.paths();
-    paths.targets = s.dir.path().join("targets.toml");
-    let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
-    std::fs::write(
-        &paths.targets,
-        targets.replace(
+    let paths = s.paths_with_targets(|t| {
+        t.replace(
             "max_leaked_bytes = 0\n",
             "max_leaked_bytes = 0\nmax_bytes_per_idle_connection = 2048\n",
-        ) + "\n[[test]]\nname = \"connections\"\ntitle = \"Concurrent connections\"\nkind = \"connections\"\n",
-    )
-    .unwrap();
+        ) + "\n[[test]]\nname = \"connections\"\ntitle = \"Concurrent connections\"\nkind = \"connections\"\n"
+    });
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
     let row = |m: &str| {
         report
@@ -551,17 +556,12 @@ fn capacity_and_compare_results_enter_the_report_typed() {
     let write = |name: &str, json: String| std::fs::write(s.side().join(name), json).unwrap();
     write("capacity.json", serde_json::to_string(&capacity).unwrap());
     write("compare.json", serde_json::to_string(&compare).unwrap());
-    let mut paths = s.paths();
-    paths.targets = s.dir.path().join("targets.toml");
-    let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
-    std::fs::write(
-        &paths.targets,
-        targets.replace(
+    let paths = s.paths_with_targets(|t| {
+        t.replace(
             "max_leaked_bytes = 0\n",
             "max_leaked_bytes = 0\nmin_capacity_ratio = 0.85\n",
-        ),
-    )
-    .unwrap();
+        )
+    });
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
     let row = report
         .executive
@@ -598,12 +598,9 @@ fn capacity_and_compare_results_enter_the_report_typed() {
 #[test]
 fn a_ratio_above_its_ceiling_is_called_weak_unless_the_targets_explain_it() {
     let s = Scratch::new();
-    let mut paths = s.paths();
-    paths.targets = s.dir.path().join("targets.toml");
-    let targets = std::fs::read_to_string(fixtures().join("targets.toml")).unwrap();
     // The bare queue against the mailbox: beyond noise above 1.0 in the fixture run.
     let swapped = "\n[[ratio]]\nbench = \"queue/ceiling_arrayqueue/100k\"\nceiling = \"queue/push_pop/100k\"\nmin = 0.7\n";
-    std::fs::write(&paths.targets, targets.clone() + swapped).unwrap();
+    let paths = s.paths_with_targets(|t| t + swapped);
     let (report, _) = write_report(&paths, None, 5.0).unwrap();
     assert!(
         report
@@ -614,7 +611,7 @@ fn a_ratio_above_its_ceiling_is_called_weak_unless_the_targets_explain_it() {
         report.bottleneck
     );
     let explained = format!("{swapped}note = \"measured: a regime, not a weak ceiling\"\n");
-    std::fs::write(&paths.targets, targets + &explained).unwrap();
+    let paths = s.paths_with_targets(|t| t + &explained);
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
     assert!(
         report
