@@ -2,6 +2,7 @@
 """The official MCP Python SDK's own Streamable HTTP server, with the project's two test tools.
 
     echo_server.py --port P [--host 127.0.0.1] [--stateless] [--json-response] [--text-size 4096]
+                   [--session-idle-timeout 1800] [--max-sessions 10000]
 
 Tools (same contract as the project's Rust server):
   echo  {"text": string} -> content [{"type": "text", "text": <text>}]
@@ -19,6 +20,7 @@ to stderr. SIGTERM or SIGINT stops it (exit 0); open SSE streams get at most
 Mode flags map straight onto the SDK:
   --stateless      -> streamable_http_app(stateless_http=True): no Mcp-Session-Id, no GET stream
   --json-response  -> streamable_http_app(json_response=True): application/json, not SSE
+  --session-idle-timeout S, --max-sessions N -> the same-named settings (the SDK's defaults)
 Requests carrying `MCP-Protocol-Version: 2026-07-28` are routed by the SDK to its
 stateless 2026-07-28 handler whatever the flags (it never sets Mcp-Session-Id).
 
@@ -28,6 +30,7 @@ Run it with the venv from scripts/sdk/requirements.txt (target/sdk-venv/bin/pyth
 from __future__ import annotations
 
 import argparse
+import math
 import asyncio
 import signal
 import socket
@@ -107,6 +110,8 @@ async def serve(args: argparse.Namespace) -> int:
         streamable_http_path=PATH,
         json_response=args.json_response,
         stateless_http=args.stateless,
+        session_idle_timeout=args.session_idle_timeout,
+        max_sessions=args.max_sessions,
         host=args.host,
     )
     config = uvicorn.Config(
@@ -163,6 +168,18 @@ def main() -> int:
     p.add_argument("--json-response", action="store_true", help="json_response=True (application/json, not SSE)")
     p.add_argument("--text-size", type=int, default=4096, help="bytes returned by the `text` tool (default 4096)")
     p.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds a stateful session may be idle before the SDK closes it (the SDK's default: 1800)",
+    )
+    p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=10_000,
+        help="concurrent stateful sessions before the SDK answers 503 (the SDK's default: 10000)",
+    )
+    p.add_argument(
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
@@ -177,6 +194,10 @@ def main() -> int:
     args = p.parse_args()
     if args.text_size < 0:
         p.error("--text-size must be >= 0")
+    if not (math.isfinite(args.session_idle_timeout) and args.session_idle_timeout > 0):
+        p.error("--session-idle-timeout must be a positive number of seconds")
+    if args.max_sessions < 1:
+        p.error("--max-sessions must be at least 1")
     return asyncio.run(serve(args))
 
 

@@ -233,6 +233,14 @@ pub struct ServerRss {
     pub per_connection_idle: Option<f64>,
     /// `(after - before) / established`.
     pub per_connection_after: Option<f64>,
+    /// Server processes whose RSS is summed (several when the load started ours
+    /// sharing one port).
+    #[serde(default = "one_process")]
+    pub processes: u64,
+}
+
+fn one_process() -> u64 {
+    1
 }
 
 /// `target/mcpbench/connections.json` (or `connections-bare.json`).

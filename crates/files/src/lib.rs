@@ -38,6 +38,7 @@ mod connections;
 pub mod env;
 pub mod instructions;
 pub mod latency;
+pub mod lifecycle;
 pub mod noise;
 
 use std::path::{Path, PathBuf};

@@ -28,6 +28,12 @@ pub enum Cmd {
     /// For each server, the highest rate at which every call is answered with p99
     /// within the SLO (a search over the rate, repeated near the edge).
     Capacity(CapacityPlan),
+    /// For each server, on fresh processes: N sessions ended with DELETE, N
+    /// abandoned, N past its session cap; memory and old session ids watched after.
+    Lifecycle(LifecyclePlan),
+    /// For each server, the same load at growing session counts, stopping at its
+    /// first failure.
+    Scaling(ScalingPlan),
     /// One client process (started by `connections`; talks JSON lines on stdio).
     #[command(hide = true)]
     Client(ClientArgs),
@@ -209,6 +215,61 @@ pub struct CapacityPlan {
     pub shape: RunShape,
     /// Where to write the result (default target/mcpbench/capacity.json, and
     /// capacity.md beside it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What `lifecycle` runs.
+#[derive(clap::Args, Clone)]
+pub struct LifecyclePlan {
+    /// Sessions per scenario.
+    #[arg(long)]
+    pub count: u64,
+    /// The servers, in order, comma-separated (those that keep sessions: mcpbench,
+    /// rmcp, python, typescript).
+    #[arg(long, default_value = "mcpbench,rmcp,python,typescript")]
+    pub servers: String,
+    /// The idle expiry, seconds, given to every server that has the setting (each
+    /// runs with its own default otherwise; the table says which). More than twice
+    /// the call interval, or sessions expire while in use.
+    #[arg(long, default_value_t = 30.0)]
+    pub idle: f64,
+    /// Seconds to watch memory and old session ids after the sessions ended.
+    #[arg(long, default_value_t = 90.0)]
+    pub wait: f64,
+    /// The session cap for the cap scenario, where the server has one (default:
+    /// half of --count).
+    #[arg(long)]
+    pub cap: Option<u64>,
+    /// tools/call (`text`) per second per connection while the sessions are open.
+    #[arg(long, default_value_t = 0.2)]
+    pub rate: f64,
+    /// How each load is made.
+    #[command(flatten)]
+    pub shape: RunShape,
+    /// Where to write the result (default target/mcpbench/lifecycle.json, and
+    /// lifecycle.md beside it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What `scaling` runs.
+#[derive(clap::Args, Clone)]
+pub struct ScalingPlan {
+    /// Concurrent session counts, ascending, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,30000,100000")]
+    pub counts: Vec<u64>,
+    /// The servers, in order, comma-separated (as for `compare`).
+    #[arg(long, default_value = "mcpbench,bare,rmcp,python,typescript")]
+    pub servers: String,
+    /// tools/call (`text`) per second per connection.
+    #[arg(long, default_value_t = 0.05)]
+    pub rate: f64,
+    /// How each load is made.
+    #[command(flatten)]
+    pub shape: RunShape,
+    /// Where to write the result (default target/mcpbench/scaling.json, and
+    /// scaling.md beside it).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

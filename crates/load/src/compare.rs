@@ -15,10 +15,11 @@ use mcpbench_files::{ConnectionsFile, results_dir};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::cli::ComparePlan;
+use crate::cli::{ComparePlan, RunShape};
 use crate::schedule::GRACE;
 
 /// A server the comparison can start.
+#[derive(Clone)]
 pub struct Peer {
     description: String,
     program: PathBuf,
@@ -138,6 +139,57 @@ pub fn peer(name: &str, exe: &Path, root: &Path, size: usize) -> Result<Peer, St
         ));
     }
     Ok(peer)
+}
+
+impl Peer {
+    /// The same server with `extra` flags.
+    pub fn with_args(mut self, extra: &[String]) -> Peer {
+        self.args.extend(extra.iter().cloned());
+        self
+    }
+}
+
+/// How a server's sessions are configured: the flags that set its idle expiry and
+/// its session cap, where it has those settings.
+pub struct SessionSettings {
+    /// Flags giving it the idle expiry asked for (empty: no such setting).
+    pub idle: Vec<String>,
+    /// Flags giving it the cap asked for (`None`: no such setting).
+    pub cap: Option<Vec<String>>,
+    /// Its default idle expiry, from its source.
+    pub default_idle: &'static str,
+}
+
+/// `name`'s session settings for an idle expiry of `idle_s` seconds and a cap of
+/// `cap` sessions; `None` for a server without sessions.
+pub fn session_settings(name: &str, idle_s: f64, cap: u64) -> Option<SessionSettings> {
+    let s = |v: &[String]| v.to_vec();
+    let idle = idle_s.to_string();
+    let cap = cap.to_string();
+    let flags = |flag: &str, value: &str| s(&[flag.to_string(), value.to_string()]);
+    Some(match name {
+        "mcpbench" => SessionSettings {
+            idle: flags("--session-ttl", &idle),
+            cap: Some(flags("--max-sessions", &cap)),
+            default_idle: "1800 s; cap 200,000",
+        },
+        "python" => SessionSettings {
+            idle: flags("--session-idle-timeout", &idle),
+            cap: Some(flags("--max-sessions", &cap)),
+            default_idle: "1800 s (session_idle_timeout); cap 10,000 (max_sessions)",
+        },
+        "typescript" => SessionSettings {
+            idle: flags("--idle-ms", &((idle_s * 1000.0).round() as u64).to_string()),
+            cap: Some(flags("--max-sessions", &cap)),
+            default_idle: "none in the SDK; the example's reaper: 30 min, checked every 60 s; the example's cap 1000",
+        },
+        "rmcp" => SessionSettings {
+            idle: flags("--keep-alive", &idle),
+            cap: None,
+            default_idle: "300 s (SessionConfig::keep_alive); no cap",
+        },
+        _ => return None,
+    })
 }
 
 /// Runs the comparison; the exit code is 0 when every server ran (whatever it
@@ -263,11 +315,57 @@ pub fn write_with_table(
     Ok(())
 }
 
-/// Starts one server, loads it, stops it.
-pub async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Path) -> CompareEntry {
+/// What one load against a started server is: its size and shape.
+pub struct LoadArgs<'a> {
+    pub count: u64,
+    pub rate: f64,
+    pub shape: &'a RunShape,
+    /// Leave the sessions open at the end (no DELETE).
+    pub abandon: bool,
+}
+
+impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
+    fn from(plan: &'a ComparePlan) -> Self {
+        LoadArgs {
+            count: plan.count,
+            rate: plan.rate,
+            shape: &plan.shape,
+            abandon: false,
+        }
+    }
+}
+
+/// A server process started for a load, with its URL.
+pub struct Running {
+    child: Child,
+    pub url: String,
+    pub pid: u32,
+}
+
+impl Running {
+    /// Starts `p` and waits for its ready line.
+    pub async fn start(p: &Peer) -> Result<Running, String> {
+        let (child, url) = start(p).await?;
+        let pid = child.id().ok_or("the server exited at once")?;
+        Ok(Running { child, url, pid })
+    }
+
+    /// The process is gone (crashed or exited).
+    pub fn gone(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// SIGTERM, then kill after 5 s.
+    pub async fn stop(mut self) {
+        stop(&mut self.child).await;
+    }
+}
+
+/// A row for `p` before anything ran.
+pub fn entry(name: &str, p: &Peer) -> CompareEntry {
     let mut command = vec![p.program.display().to_string()];
     command.extend(p.args.iter().cloned());
-    let mut entry = CompareEntry {
+    CompareEntry {
         name: name.into(),
         description: p.description.clone(),
         command,
@@ -275,48 +373,85 @@ pub async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Pat
         why: Vec::new(),
         crashed: false,
         result: None,
-    };
-    let (mut server, url) = match start(p).await {
+    }
+}
+
+/// Starts one server, loads it, stops it.
+pub async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Path) -> CompareEntry {
+    let mut e = entry(name, p);
+    let mut server = match Running::start(p).await {
         Ok(s) => s,
         Err(why) => {
-            entry.why.push(why);
-            return entry;
+            e.why.push(why);
+            return e;
         }
     };
-    let Some(pid) = server.id() else {
-        entry.why.push("the server exited at once".into());
-        return entry;
-    };
-    println!("compare: {name} listening on {url} (pid {pid})");
+    println!(
+        "compare: {name} listening on {} (pid {})",
+        server.url, server.pid
+    );
+    load_into(&mut e, &mut server, &plan.into(), exe, out).await;
+    server.stop().await;
+    e
+}
+
+/// Runs one load (`connections --target`, a child process) against `server`; its
+/// result, outcome and reasons go into `entry`.
+pub async fn load_into(
+    entry: &mut CompareEntry,
+    server: &mut Running,
+    a: &LoadArgs<'_>,
+    exe: &Path,
+    out: &Path,
+) {
     let _ = std::fs::remove_file(out);
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "connections".into(),
         "--target".into(),
-        url,
+        server.url.clone(),
         "--server-pid".into(),
-        pid.to_string(),
+        server.pid.to_string(),
+    ];
+    args.extend(plan_args(a, out));
+    let status = load(exe, &args, &entry.name, limit(a)).await;
+    entry.crashed = server.gone();
+    read_result(entry, out, &status);
+}
+
+/// The `connections` flags of one load, writing to `out`.
+pub fn plan_args(a: &LoadArgs<'_>, out: &Path) -> Vec<String> {
+    let mut args: Vec<String> = vec![
         "--count".into(),
-        plan.count.to_string(),
+        a.count.to_string(),
         "--rate".into(),
-        plan.rate.to_string(),
+        a.rate.to_string(),
         "--duration".into(),
-        plan.shape.duration.to_string(),
+        a.shape.duration.to_string(),
         "--protocol".into(),
-        plan.shape.protocol.name().into(),
+        a.shape.protocol.name().into(),
         "--size".into(),
-        plan.shape.size.to_string(),
+        a.shape.size.to_string(),
         "--processes".into(),
-        plan.shape.processes.to_string(),
+        a.shape.processes.to_string(),
         "--out".into(),
         out.display().to_string(),
     ];
-    // Bounded: the connect phase's own limit, the run, twice the grace, a margin.
-    let limit = Duration::from_secs(60 + plan.count / 100 + 60)
-        + Duration::from_secs_f64(plan.shape.duration)
-        + 2 * GRACE;
-    let status = load(exe, &args, name, limit).await;
-    entry.crashed = matches!(server.try_wait(), Ok(Some(_)));
-    stop(&mut server).await;
+    if a.abandon {
+        args.push("--abandon".into());
+    }
+    args
+}
+
+/// How long one load may take: the connect phase's own limit, the run, twice the
+/// grace, a margin.
+pub fn limit(a: &LoadArgs<'_>) -> Duration {
+    Duration::from_secs(60 + a.count / 100 + 60)
+        + Duration::from_secs_f64(a.shape.duration)
+        + 2 * GRACE
+}
+
+/// Reads the load's result file into `entry`: outcome, reasons, result.
+pub fn read_result(entry: &mut CompareEntry, out: &Path, status: &str) {
     match ConnectionsFile::load(out) {
         Ok(r) => {
             entry.why = crate::verdict::failures(&r);
@@ -334,7 +469,6 @@ pub async fn one(name: &str, p: &Peer, plan: &ComparePlan, exe: &Path, out: &Pat
             .why
             .push("the server process was gone at the end of the load (crashed or exited)".into());
     }
-    entry
 }
 
 /// Starts `p` and waits (at most 30 s) for the line naming its URL.
@@ -378,7 +512,7 @@ fn url_in(line: &str) -> Option<String> {
 }
 
 /// Runs the load as a child process, its output prefixed with the server's name.
-async fn load(exe: &Path, args: &[String], name: &str, limit: Duration) -> String {
+pub async fn load(exe: &Path, args: &[String], name: &str, limit: Duration) -> String {
     let child = Command::new(exe)
         .args(args)
         .stdout(Stdio::piped())
@@ -452,6 +586,7 @@ mod tests {
             after: 1_500_000,
             per_connection_idle: Some(1000.0),
             per_connection_after: Some(250.0),
+            processes: 1,
         });
         let f = CompareFile {
             schema: COMPARE_SCHEMA.into(),

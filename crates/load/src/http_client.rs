@@ -122,6 +122,20 @@ impl HttpMcp {
         &self.generation
     }
 
+    /// Goes on with a session opened over another connection (a new connection
+    /// presenting an old `Mcp-Session-Id`).
+    pub fn resume(&mut self, generation: Generation) {
+        self.generation = generation;
+    }
+
+    /// `ping`.
+    pub async fn ping(&mut self) -> Result<Reply, String> {
+        let id = self.id();
+        let meta = self.meta();
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping","params":{{{meta}}}}}"#);
+        self.post(body.into(), "ping", None).await
+    }
+
     /// Opens the MCP conversation as `protocol` says: `initialize` and
     /// `notifications/initialized`, or `server/discover`, or (auto) the discover
     /// probe with the fall back to `initialize` when it is refused.

@@ -25,8 +25,10 @@ mod client;
 mod compare;
 mod counters;
 mod http_client;
+mod lifecycle;
 mod orchestrate;
 mod procs;
+mod scaling;
 mod schedule;
 mod socket;
 mod target;
@@ -62,6 +64,8 @@ fn main() -> ExitCode {
         Cmd::Client(args) => rt.block_on(client::run(args)),
         Cmd::Compare(plan) => rt.block_on(interruptible(compare::run(plan))),
         Cmd::Capacity(plan) => rt.block_on(interruptible(capacity::run(plan))),
+        Cmd::Lifecycle(plan) => rt.block_on(interruptible(lifecycle::run(plan))),
+        Cmd::Scaling(plan) => rt.block_on(interruptible(scaling::run(plan))),
         Cmd::Connections(plan) => rt.block_on(interruptible(orchestrate::run(plan))),
     }
 }

@@ -22,7 +22,7 @@ use crate::target::Target;
 use crate::verdict::failures;
 
 /// Connections per process: leaves room under the 20,000-file limit.
-const PER_PROCESS: u64 = 15_000;
+pub const PER_PROCESS: u64 = 15_000;
 
 /// How many processes of each kind, and how many connections each.
 struct Layout {
@@ -111,24 +111,33 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
         (connect_secs, run_secs),
         (!servers.is_empty()).then_some([heap_before, heap_idle, heap_after]),
     );
+    // RSS of the server named with --server-pid, or of the servers we started
+    // (summed from their stats replies; 0 from one that cannot read it).
+    let rss = match (plan.server_pid, rss_before, rss_idle, rss_after) {
+        (Some(pid), Some(before), Some(idle), Some(after)) => Some((pid, 1, [before, idle, after])),
+        _ if !servers.is_empty() && heap_before.rss > 0 => Some((
+            servers[0].child.id().unwrap_or(0),
+            servers.len() as u64,
+            [heap_before.rss, heap_idle.rss, heap_after.rss],
+        )),
+        _ => None,
+    };
     let result = ConnectionsFile {
-        server_rss: match (plan.server_pid, rss_before, rss_idle, rss_after) {
-            (Some(pid), Some(before), Some(idle), Some(after)) => {
-                let per = |v: u64| {
-                    let n = result.connections.established;
-                    (n > 0).then(|| (v as f64 - before as f64) / n as f64)
-                };
-                Some(ServerRss {
-                    pid,
-                    before,
-                    idle,
-                    after,
-                    per_connection_idle: per(idle),
-                    per_connection_after: per(after),
-                })
+        server_rss: rss.map(|(pid, processes, [before, idle, after])| {
+            let per = |v: u64| {
+                let n = result.connections.established;
+                (n > 0).then(|| (v as f64 - before as f64) / n as f64)
+            };
+            ServerRss {
+                pid,
+                before,
+                idle,
+                after,
+                per_connection_idle: per(idle),
+                per_connection_after: per(after),
+                processes,
             }
-            _ => None,
-        },
+        }),
         ..result
     };
     let path = write_result(plan, &result)?;

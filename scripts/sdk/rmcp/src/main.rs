@@ -26,7 +26,9 @@
 //! `#[tool_handler]` as the rmcp-macros docs show (the handler's default router expression,
 //! `Self::tool_router()`, so the router is built per tools/call and tools/list, as users get it).
 //!
-//! Flags map onto StreamableHttpServerConfig (all other fields left at their defaults):
+//! `--keep-alive S` sets the LocalSessionManager's `SessionConfig::keep_alive` (how long an
+//! idle session lives; rmcp's default is 300 s). The other flags map onto
+//! StreamableHttpServerConfig (all other fields left at their defaults):
 //!   (default)        legacy_session_mode = true: `initialize` creates a LocalSessionManager
 //!                    session (Mcp-Session-Id, GET stream, DELETE). Requests that carry the
 //!                    2026-07-28 per-request `_meta` are served statelessly whatever this says.
@@ -134,9 +136,11 @@ struct Args {
     text_size: usize,
     stateless: bool,
     json_response: bool,
+    /// SessionConfig::keep_alive: seconds a session may be idle (rmcp's default: 300).
+    keep_alive: Option<Duration>,
 }
 
-const USAGE: &str = "usage: rmcp-peer --port P [--host 127.0.0.1] [--stateless] [--json-response] [--text-size 4096]";
+const USAGE: &str = "usage: rmcp-peer --port P [--host 127.0.0.1] [--stateless] [--json-response] [--text-size 4096] [--keep-alive SECONDS (rmcp's default: 300)]";
 
 fn usage(message: &str) -> ! {
     eprintln!("rmcp-peer: {message}\n{USAGE}");
@@ -149,6 +153,7 @@ fn parse_args() -> Args {
     let mut text_size: usize = 4096;
     let mut stateless = false;
     let mut json_response = false;
+    let mut keep_alive = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -175,6 +180,16 @@ fn parse_args() -> Args {
                     .parse()
                     .unwrap_or_else(|_| usage("--text-size must be a non-negative integer"))
             }
+            "--keep-alive" => {
+                keep_alive = Some(
+                    value("--keep-alive")
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                        .filter(|d| !d.is_zero())
+                        .unwrap_or_else(|| usage("--keep-alive must be a positive number of seconds")),
+                )
+            }
             "--stateless" => stateless = true,
             "--json-response" => json_response = true,
             "-h" | "--help" => {
@@ -196,6 +211,7 @@ fn parse_args() -> Args {
         text_size,
         stateless,
         json_response,
+        keep_alive,
     }
 }
 
@@ -225,9 +241,13 @@ async fn main() {
         config = config.with_allowed_hosts(hosts);
     }
 
+    let mut sessions = LocalSessionManager::default();
+    if let Some(keep_alive) = args.keep_alive {
+        sessions.session_config.keep_alive = Some(keep_alive);
+    }
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions),
         config,
     );
     let router = axum::Router::new().nest_service(PATH, service);

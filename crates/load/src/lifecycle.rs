@@ -1,0 +1,552 @@
+//! `mcpbench-load lifecycle`: what each server does with its sessions over their
+//! life (handshake generation), each scenario on a fresh server process:
+//!
+//! - **DELETE**: N sessions opened by the load, each ended with DELETE; then the
+//!   server's RSS is sampled over the wait (memory given back? how fast?) and the
+//!   ended session ids are presented again (a server that forgot them says 404).
+//! - **abandon**: N sessions, connections closed without DELETE (what most
+//!   clients do); RSS sampled over the wait, and one old session id presented at
+//!   each sample (each id once, so probing never keeps a session alive): the first
+//!   404 is when the server reaped it, if it did within the wait.
+//! - **past the cap**: N sessions against a server started with a cap below N
+//!   (where it has the setting): what the refused clients get (503, a hang, a
+//!   crash) and whether the admitted sessions are still served.
+//!
+//! The ids presented are those of K probe sessions this process opens itself just
+//! before the load (K = the number of samples), ended the same way as the load's.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mcpbench_files::lifecycle::{
+    LIFECYCLE_SCHEMA, LifecycleEntry, LifecycleFile, PastCap, Probe, RssSample, Watched,
+};
+use mcpbench_files::results_dir;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::cli::{LifecyclePlan, Protocol};
+use crate::compare::{
+    LoadArgs, Peer, Running, Setup, entry, load_into, peer, session_settings, write_with_table,
+};
+use crate::http_client::{Generation, HttpMcp};
+use crate::target::Target;
+
+/// How the load's sessions end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Delete,
+    Abandon,
+}
+
+impl Ending {
+    fn name(self) -> &'static str {
+        match self {
+            Ending::Delete => "DELETE",
+            Ending::Abandon => "abandon",
+        }
+    }
+}
+
+/// Seconds after the end at which RSS is sampled and an old id presented: dense
+/// at first, then sparser, always ending at `wait`.
+pub fn sample_times(wait: f64) -> Vec<f64> {
+    const AT: [f64; 19] = [
+        0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0,
+        420.0, 600.0, 900.0, 1800.0,
+    ];
+    let mut times: Vec<f64> = AT.iter().copied().filter(|&t| t < wait).collect();
+    times.push(wait);
+    times
+}
+
+/// A refused plan, by flag.
+pub fn check(plan: &LifecyclePlan) -> Result<u64, String> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if plan.count < 2 {
+        return Err("--count must be at least 2 (the cap scenario needs a cap below it)".into());
+    }
+    if !positive(plan.idle) || plan.idle > 86_400.0 {
+        return Err(format!(
+            "--idle {}: a positive number of seconds up to a day is expected",
+            plan.idle
+        ));
+    }
+    if !positive(plan.wait) || plan.wait > 3_600.0 {
+        return Err(format!(
+            "--wait {}: a positive number of seconds up to an hour is expected",
+            plan.wait
+        ));
+    }
+    if !positive(plan.rate) || plan.rate < 1e-6 {
+        return Err(format!(
+            "--rate {}: a positive number of calls per second (at least 1e-6) is expected",
+            plan.rate
+        ));
+    }
+    if !positive(plan.shape.duration) || plan.shape.duration > 86_400.0 {
+        return Err(format!(
+            "--duration {}: a positive number of seconds up to a day is expected",
+            plan.shape.duration
+        ));
+    }
+    if plan.shape.protocol != Protocol::Handshake {
+        return Err(format!(
+            "--protocol {}: sessions exist only in the handshake generation (2025-11-25)",
+            plan.shape.protocol.name()
+        ));
+    }
+    if plan.idle <= 2.0 / plan.rate {
+        return Err(format!(
+            "--idle {}: sessions would expire between their calls; more than twice the call interval (2 / --rate = {} s) is expected",
+            plan.idle,
+            2.0 / plan.rate
+        ));
+    }
+    let cap = plan.cap.unwrap_or(plan.count / 2);
+    if cap == 0 || cap >= plan.count {
+        return Err(format!(
+            "--cap {cap}: at least 1 and below --count {} is expected",
+            plan.count
+        ));
+    }
+    Ok(cap)
+}
+
+/// Runs every scenario for every server; 0 when each ran (whatever it found), 1
+/// when one could not run, 2 on a bad plan.
+pub async fn run(plan: LifecyclePlan) -> ExitCode {
+    let cap = match check(&plan) {
+        Ok(cap) => cap,
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let setup = match Setup::new(&plan.servers, "lifecycle") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let times = sample_times(plan.wait);
+    println!(
+        "lifecycle: {} sessions (+{} probe sessions) per scenario, idle expiry {} s where settable, watched {} s, cap {cap}",
+        plan.count,
+        times.len(),
+        plan.idle,
+        plan.wait
+    );
+    let mut servers = Vec::new();
+    let mut incomplete = false;
+    for name in &setup.names {
+        let name = name.as_str();
+        println!("lifecycle: == {name}");
+        let e = one_server(name, &plan, cap, &times, &setup).await;
+        for why in &e.why {
+            println!("lifecycle: {name}: {why}");
+        }
+        incomplete |= e.deleted.is_none() || !e.why.is_empty();
+        servers.push(e);
+    }
+    let file = LifecycleFile {
+        schema: LIFECYCLE_SCHEMA.into(),
+        sessions: plan.count,
+        idle_s: plan.idle,
+        wait_s: plan.wait,
+        cap,
+        servers,
+    };
+    let out = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| results_dir(&setup.root).join("lifecycle.json"));
+    if let Err(e) = write_with_table(&out, &file, &file.table(), "lifecycle") {
+        eprintln!("mcpbench-load: {e}");
+        return ExitCode::from(2);
+    }
+    if incomplete {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The three scenarios of one server.
+async fn one_server(
+    name: &str,
+    plan: &LifecyclePlan,
+    cap: u64,
+    times: &[f64],
+    setup: &Setup,
+) -> LifecycleEntry {
+    let mut e = LifecycleEntry {
+        name: name.into(),
+        description: String::new(),
+        idle_flags: Vec::new(),
+        default_idle: String::new(),
+        deleted: None,
+        abandoned: None,
+        past_cap: None,
+        why: Vec::new(),
+    };
+    let Some(settings) = session_settings(name, plan.idle, cap) else {
+        e.why
+            .push(format!("{name} keeps no sessions: nothing to watch"));
+        return e;
+    };
+    let base = match peer(name, &setup.exe, &setup.root, plan.shape.size) {
+        Ok(p) => p,
+        Err(why) => {
+            e.why.push(why);
+            return e;
+        }
+    };
+    e.description = entry(name, &base).description;
+    e.idle_flags = settings.idle.clone();
+    e.default_idle = settings.default_idle.into();
+    // Room for every session of the DELETE and abandon scenarios where the server
+    // has a cap (the cap scenario is the one that goes past it).
+    let mut flags = settings.idle.clone();
+    if let Some(cap_flags) = &settings.cap {
+        flags.extend([
+            cap_flags[0].clone(),
+            (2 * (plan.count + times.len() as u64)).to_string(),
+        ]);
+    }
+    let out = |what: &str| setup.dir.join(format!("{name}-{what}.json"));
+    for ending in [Ending::Delete, Ending::Abandon] {
+        let p = clone_with(&base, &flags);
+        let w = watched(
+            name,
+            &p,
+            plan,
+            ending,
+            times,
+            &setup.exe,
+            &out(ending.name()),
+        )
+        .await;
+        match ending {
+            Ending::Delete => e.deleted = Some(w),
+            Ending::Abandon => e.abandoned = Some(w),
+        }
+    }
+    let mut cap_flags = settings.idle.clone();
+    cap_flags.extend(settings.cap.clone().unwrap_or_default());
+    let p = clone_with(&base, &cap_flags);
+    let mut run = entry(name, &p);
+    println!(
+        "lifecycle: {name} past the cap: {} sessions, {}",
+        plan.count,
+        match &settings.cap {
+            Some(f) => f.join(" "),
+            None => "no cap setting".into(),
+        }
+    );
+    match Running::start(&p).await {
+        Ok(mut server) => {
+            let a = LoadArgs {
+                count: plan.count,
+                rate: plan.rate,
+                shape: &plan.shape,
+                abandon: false,
+            };
+            load_into(&mut run, &mut server, &a, &setup.exe, &out("cap")).await;
+            server.stop().await;
+        }
+        Err(why) => run.why.push(why),
+    }
+    e.past_cap = Some(PastCap {
+        cap: settings.cap.as_ref().map(|_| cap),
+        flags: settings.cap.unwrap_or_default(),
+        run,
+    });
+    e
+}
+
+fn clone_with(p: &Peer, flags: &[String]) -> Peer {
+    p.clone().with_args(flags)
+}
+
+/// One DELETE or abandon scenario on a fresh server.
+async fn watched(
+    name: &str,
+    p: &Peer,
+    plan: &LifecyclePlan,
+    ending: Ending,
+    times: &[f64],
+    exe: &Path,
+    out: &Path,
+) -> Watched {
+    let mut w = Watched {
+        run: entry(name, p),
+        samples: Vec::new(),
+        probes: Vec::new(),
+    };
+    let mut server = match Running::start(p).await {
+        Ok(s) => s,
+        Err(why) => {
+            w.run.why.push(why);
+            return w;
+        }
+    };
+    println!(
+        "lifecycle: {name} {}: listening on {} (pid {})",
+        ending.name(),
+        server.url,
+        server.pid
+    );
+    let target: Target = match server.url.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            w.run.why.push(e);
+            server.stop().await;
+            return w;
+        }
+    };
+    let mut probes = Vec::new();
+    for _ in times {
+        match open_session(&target).await {
+            Ok(h) => probes.push(h),
+            Err(e) => {
+                w.run
+                    .why
+                    .push(format!("a probe session could not open: {e}"));
+                break;
+            }
+        }
+    }
+    let a = LoadArgs {
+        count: plan.count,
+        rate: plan.rate,
+        shape: &plan.shape,
+        abandon: ending == Ending::Abandon,
+    };
+    // The probe sessions are used every 2 s while the load runs, so they are last
+    // used when the load's sessions are.
+    let keep_using = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            for h in probes.iter_mut() {
+                let _ = use_session(h, &target).await;
+            }
+        }
+    };
+    tokio::select! {
+        () = load_into(&mut w.run, &mut server, &a, exe, out) => {}
+        () = keep_using => {}
+    }
+    // The probe sessions end as the load's did: DELETE, or a last request now (so
+    // they were last used when the load's were) and then silence.
+    let mut ids = Vec::new();
+    for mut h in probes {
+        if let Err(e) = reopen(&mut h, &target).await {
+            w.run.why.push(format!("probe session: {e}"));
+            continue;
+        }
+        match ending {
+            Ending::Delete => match h.delete().await {
+                Some(Ok(200..=204)) | None => {}
+                Some(Ok(status)) => w.run.why.push(format!("probe DELETE: HTTP {status}")),
+                Some(Err(e)) => w.run.why.push(format!("probe DELETE: {e}")),
+            },
+            Ending::Abandon => {
+                if let Err(e) = use_session(&mut h, &target).await {
+                    w.run.why.push(format!("probe session: {e}"));
+                }
+            }
+        }
+        ids.push(h.generation().clone());
+    }
+    let start = Instant::now();
+    let mut after_forgotten = 0;
+    for (at, id) in times.iter().zip(ids) {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(*at)).await;
+        let rss = mcpbench_alloc::rss_bytes_of(server.pid);
+        w.samples.push(RssSample { at_s: *at, rss });
+        let probe = present(&target, id, *at).await;
+        println!(
+            "lifecycle: {name} {} +{at:.0} s: RSS {}, old session id -> {}",
+            ending.name(),
+            rss.map_or("gone".into(), |v| format!("{:.1} MB", v as f64 / 1e6)),
+            probe.status.map_or_else(
+                || probe.error.clone().unwrap_or_default(),
+                |s| format!("HTTP {s}")
+            )
+        );
+        let forgotten = probe.status == Some(404);
+        w.probes.push(probe);
+        // Once abandoned sessions are reaped, two more samples show the memory.
+        if ending == Ending::Abandon && (after_forgotten > 0 || forgotten) {
+            after_forgotten += 1;
+            if after_forgotten > 2 {
+                break;
+            }
+        }
+        if rss.is_none() {
+            w.run.crashed = true;
+            w.run
+                .why
+                .push("the server process was gone during the wait".into());
+            break;
+        }
+    }
+    server.stop().await;
+    w
+}
+
+/// A new connection for `h` when the server closed its last one (an idle
+/// keep-alive timeout, say: uvicorn's is 5 s).
+async fn reopen(h: &mut HttpMcp, target: &Target) -> Result<(), String> {
+    if h.is_closed() {
+        let stream = TcpStream::connect(target.addr())
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        h.reconnect(stream).await?;
+    }
+    Ok(())
+}
+
+/// One `ping` in the session (over a new connection if need be).
+async fn use_session(h: &mut HttpMcp, target: &Target) -> Result<(), String> {
+    reopen(h, target).await?;
+    match h.ping().await?.status {
+        200..=299 => Ok(()),
+        status => Err(format!("ping: HTTP {status}")),
+    }
+}
+
+/// A session of this process's own: connect, initialize.
+async fn open_session(target: &Target) -> Result<HttpMcp, String> {
+    let Target::Http {
+        addr,
+        authority,
+        path,
+    } = target
+    else {
+        return Err("not an HTTP target".into());
+    };
+    let work = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let mut h = HttpMcp::handshake_http(stream, authority, path).await?;
+        h.start(Protocol::Handshake).await?;
+        Ok(h)
+    };
+    tokio::time::timeout(Duration::from_secs(10), work)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 10 s".into()))
+}
+
+/// Presents an old session id (`ping` over a new connection): the status says
+/// whether the server still knows it.
+async fn present(target: &Target, id: Generation, at_s: f64) -> Probe {
+    let Target::Http {
+        addr,
+        authority,
+        path,
+    } = target
+    else {
+        unreachable!("lifecycle targets are HTTP URLs from the server's ready line")
+    };
+    let work = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let mut h = HttpMcp::handshake_http(stream, authority, path).await?;
+        h.resume(id);
+        h.ping().await.map(|r| r.status)
+    };
+    match tokio::time::timeout(Duration::from_secs(10), work).await {
+        Ok(Ok(status)) => Probe {
+            at_s,
+            status: Some(status),
+            error: None,
+        },
+        Ok(Err(e)) => Probe {
+            at_s,
+            status: None,
+            error: Some(e),
+        },
+        Err(_) => Probe {
+            at_s,
+            status: None,
+            error: Some("no answer within 10 s".into()),
+        },
+    }
+}
+
+/// A lifecycle entry for a row that ran nothing (for tests).
+#[cfg(test)]
+fn not_run(name: &str) -> mcpbench_files::compare::CompareEntry {
+    mcpbench_files::compare::CompareEntry {
+        name: name.into(),
+        description: String::new(),
+        command: Vec::new(),
+        outcome: mcpbench_files::compare::Outcome::NotRun,
+        why: Vec::new(),
+        crashed: false,
+        result: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_dense_first_and_end_at_the_wait() {
+        assert_eq!(sample_times(3.0), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(sample_times(10.0), vec![0.0, 1.0, 2.0, 5.0, 10.0]);
+        let t = sample_times(90.0);
+        assert_eq!((t[0], *t.last().unwrap()), (0.0, 90.0));
+        assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+    }
+
+    #[test]
+    fn a_watched_scenario_reads_its_probes_and_samples() {
+        let mut run = not_run("mcpbench");
+        let mut r = mcpbench_files::ConnectionsFile::example();
+        r.server_rss = Some(mcpbench_files::ServerRss {
+            pid: 1,
+            before: 10_000_000,
+            idle: 20_000_000,
+            after: 19_000_000,
+            per_connection_idle: Some(5000.0),
+            per_connection_after: Some(4500.0),
+            processes: 1,
+        });
+        run.result = Some(r);
+        let probe = |at_s, status| Probe {
+            at_s,
+            status,
+            error: None,
+        };
+        let w = Watched {
+            run,
+            samples: vec![
+                RssSample {
+                    at_s: 0.0,
+                    rss: Some(19_000_000),
+                },
+                RssSample {
+                    at_s: 30.0,
+                    rss: Some(12_500_000),
+                },
+            ],
+            probes: vec![
+                probe(0.0, Some(200)),
+                probe(1.0, None),
+                probe(30.0, Some(404)),
+            ],
+        };
+        assert_eq!(w.first_forgotten(), Some(30.0));
+        assert_eq!(w.forgotten(), (1, 2));
+        let held = w.still_held().expect("rss known");
+        assert!((held - 0.25).abs() < 1e-9, "{held}");
+    }
+}

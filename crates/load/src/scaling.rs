@@ -1,0 +1,223 @@
+//! `mcpbench-load scaling`: the same load at growing concurrent session counts
+//! (1K, 10K, 30K, 100K by default), server by server, each point on a fresh
+//! process; a server stops at its first failure, with the reason.
+//!
+//! Every server runs as one process started here, like `compare`, while one process
+//! can hold the count (here: 20,000 open files per process). Past that, ours runs
+//! as the `connections` harness starts it: one process per 15,000 connections
+//! sharing the port with `SO_REUSEPORT` (a connection, and so its session, stays
+//! with the process that accepted it). A session-keeping SDK server cannot be
+//! spread that way without sticky routing in front, so it runs as one process and
+//! meets the limit; the table says so.
+
+use std::process::ExitCode;
+
+use mcpbench_files::compare::{CompareEntry, Outcome};
+use mcpbench_files::lifecycle::{SCALING_SCHEMA, ScalingEntry, ScalingFile};
+use mcpbench_files::results_dir;
+
+use crate::cli::{ComparePlan, ScalingPlan};
+use crate::compare::{
+    LoadArgs, Setup, entry, limit, load, one, peer, plan_args, read_result, write_with_table,
+};
+use crate::orchestrate::PER_PROCESS;
+use crate::socket::open_file_limit;
+
+/// A refused plan, by flag.
+pub fn check(plan: &ScalingPlan) -> Result<(), String> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if plan.counts.is_empty() || plan.counts.contains(&0) {
+        return Err("--counts: at least one count, each at least 1".into());
+    }
+    if plan.counts.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(format!(
+            "--counts {:?}: ascending counts are expected",
+            plan.counts
+        ));
+    }
+    if !positive(plan.rate) || plan.rate < 1e-6 {
+        return Err(format!(
+            "--rate {}: a positive number of calls per second (at least 1e-6) is expected",
+            plan.rate
+        ));
+    }
+    if !positive(plan.shape.duration) || plan.shape.duration > 86_400.0 {
+        return Err(format!(
+            "--duration {}: a positive number of seconds up to a day is expected",
+            plan.shape.duration
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the curve; 0 when every server ran (whatever it reached), 1 when one
+/// could not run, 2 on a bad plan.
+pub async fn run(plan: ScalingPlan) -> ExitCode {
+    if let Err(e) = check(&plan) {
+        eprintln!("mcpbench-load: {e}");
+        return ExitCode::from(2);
+    }
+    let setup = match Setup::new(&plan.servers, "scaling") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = open_file_limit();
+    let mut servers = Vec::new();
+    let mut not_run = false;
+    for name in &setup.names {
+        let name = name.as_str();
+        let mut s = ScalingEntry {
+            name: name.into(),
+            description: String::new(),
+            points: Vec::new(),
+            stopped: None,
+        };
+        let p = match peer(name, &setup.exe, &setup.root, plan.shape.size) {
+            Ok(p) => p,
+            Err(why) => {
+                println!("scaling: {name}: {why}");
+                s.stopped = Some(why);
+                not_run = true;
+                servers.push(s);
+                continue;
+            }
+        };
+        s.description = entry(name, &p).description;
+        for &count in &plan.counts {
+            println!("scaling: == {name} at {count} sessions");
+            let out = setup.dir.join(format!("{name}-{count}.json"));
+            let ours = matches!(name, "mcpbench" | "bare");
+            let mut e = if ours && count > PER_PROCESS {
+                spread(name, count, &plan, &setup, &out).await
+            } else {
+                let at = ComparePlan {
+                    count,
+                    servers: name.into(),
+                    rate: plan.rate,
+                    shape: plan.shape.clone(),
+                    out: None,
+                };
+                one(name, &p, &at, &setup.exe, &out).await
+            };
+            if !ours && files.is_some_and(|f| count + 100 > f) {
+                e.why.push(format!(
+                    "one process may hold {} open files here, and this server keeps its sessions in one process",
+                    files.unwrap_or(0)
+                ));
+            }
+            let failed = e.outcome != Outcome::Passed;
+            if failed {
+                s.stopped = Some(format!("at {count}: {}", e.why.join("; ")));
+                println!("scaling: {name} stops at {count}: {}", e.why.join("; "));
+            }
+            not_run |= e.outcome == Outcome::NotRun;
+            s.points.push(e);
+            if failed {
+                break;
+            }
+        }
+        servers.push(s);
+    }
+    let file = ScalingFile {
+        schema: SCALING_SCHEMA.into(),
+        counts: plan.counts.clone(),
+        rate_per_connection: plan.rate,
+        duration_s: plan.shape.duration,
+        protocol: plan.shape.protocol.name().into(),
+        servers,
+    };
+    let out = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| results_dir(&setup.root).join("scaling.json"));
+    if let Err(e) = write_with_table(&out, &file, &file.table(), "scaling") {
+        eprintln!("mcpbench-load: {e}");
+        return ExitCode::from(2);
+    }
+    if not_run {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Ours past one process: the `connections` harness starts one server process
+/// per 15,000 connections on a shared port (one thread each) and sums their RSS.
+async fn spread(
+    name: &str,
+    count: u64,
+    plan: &ScalingPlan,
+    setup: &Setup,
+    out: &std::path::Path,
+) -> CompareEntry {
+    let processes = count.div_ceil(PER_PROCESS);
+    let mut args: Vec<String> = vec!["connections".into(), "--transport".into(), "http".into()];
+    if name == "bare" {
+        args.extend(["--server".into(), "bare".into()]);
+    }
+    let a = LoadArgs {
+        count,
+        rate: plan.rate,
+        shape: &plan.shape,
+        abandon: false,
+    };
+    args.extend(plan_args(&a, out));
+    let mut e = CompareEntry {
+        name: name.into(),
+        description: format!(
+            "{processes} {} processes sharing one port (SO_REUSEPORT), one thread each, started by the connections harness",
+            if name == "bare" {
+                "bare ceiling"
+            } else {
+                "mcpbench-server"
+            }
+        ),
+        command: std::iter::once(setup.exe.display().to_string())
+            .chain(args.iter().cloned())
+            .collect(),
+        outcome: Outcome::NotRun,
+        why: Vec::new(),
+        crashed: false,
+        result: None,
+    };
+    println!("scaling: {}", e.description);
+    let status = load(&setup.exe, &args, name, limit(&a)).await;
+    read_result(&mut e, out, &status);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Protocol, RunShape};
+
+    fn plan(counts: Vec<u64>) -> ScalingPlan {
+        ScalingPlan {
+            counts,
+            servers: "mcpbench".into(),
+            rate: 0.05,
+            shape: RunShape {
+                duration: 10.0,
+                size: 4096,
+                protocol: Protocol::Handshake,
+                processes: 2,
+            },
+            out: None,
+        }
+    }
+
+    #[test]
+    fn counts_must_ascend_from_one() {
+        assert!(check(&plan(vec![1000, 10_000])).is_ok());
+        for bad in [vec![], vec![0, 10], vec![10, 10], vec![30, 10]] {
+            let e = check(&plan(bad.clone())).unwrap_err();
+            assert!(e.contains("--counts"), "{bad:?}: {e}");
+        }
+        let mut p = plan(vec![10]);
+        p.rate = f64::NAN;
+        assert!(check(&p).unwrap_err().contains("--rate"));
+    }
+}
