@@ -9,6 +9,7 @@ use mcpbench_files::ConnectionsFile;
 use mcpbench_files::bench::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
 use mcpbench_files::compare::{CapacityFile, CompareFile};
 use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
+use mcpbench_files::lifecycle::{LifecycleFile, ScalingFile};
 
 /// A run's results.
 #[derive(Debug, Clone)]
@@ -33,6 +34,10 @@ pub struct Run {
     pub compare: Option<CompareFile>,
     /// `scripts/load capacity`'s result (each server's capacity at the SLO).
     pub capacity: Option<CapacityFile>,
+    /// `scripts/load lifecycle`'s result (sessions ended, abandoned, past the cap).
+    pub lifecycle: Option<LifecycleFile>,
+    /// `scripts/load scaling`'s result (growing session counts).
+    pub scaling: Option<ScalingFile>,
 }
 
 /// Reads `compare.json` / `capacity.json` if there, through their writer's types.
@@ -185,6 +190,16 @@ impl Run {
             "the result of `scripts/load capacity`",
             CapacityFile::load,
         )?;
+        let lifecycle = load_side(
+            &side_dir.join("lifecycle.json"),
+            "the result of `scripts/load lifecycle`",
+            LifecycleFile::load,
+        )?;
+        let scaling = load_side(
+            &side_dir.join("scaling.json"),
+            "the result of `scripts/load scaling`",
+            ScalingFile::load,
+        )?;
         Ok(Run {
             benches,
             latency,
@@ -196,6 +211,8 @@ impl Run {
             connections_http_bare,
             compare,
             capacity,
+            lifecycle,
+            scaling,
         })
     }
 }

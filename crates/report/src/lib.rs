@@ -99,6 +99,12 @@ pub fn write_report(
         &paths.out.join("throughput.svg"),
         &render::svg(&report, &targets),
     )?;
+    if let Some(c) = &report.compare {
+        error::write(&paths.out.join("servers.svg"), &render::charts::servers(c))?;
+    }
+    if let Some(s) = &report.scaling {
+        error::write(&paths.out.join("scaling.svg"), &render::charts::scaling(s))?;
+    }
     error::write(&md_path, &render::markdown(&report, Some("throughput.svg")))?;
     error::write(&paths.out.join("report.json"), &pretty(&report))?;
     error::write(

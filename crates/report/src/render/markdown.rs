@@ -223,7 +223,21 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
     }
     if let Some(c) = &r.compare {
         o.push_str("\n## MCP servers side by side (`scripts/load compare`)\n");
+        if chart.is_some() {
+            o.push_str("\n![RSS per connection and p99 per server](servers.svg)\n");
+        }
         o.push_str(&c.table());
+    }
+    if let Some(s) = &r.scaling {
+        o.push_str("\n## Scaling (`scripts/load scaling`)\n");
+        if chart.is_some() {
+            o.push_str("\n![RSS per session and p99 against concurrent sessions](scaling.svg)\n");
+        }
+        o.push_str(&s.table());
+    }
+    if let Some(l) = &r.lifecycle {
+        o.push_str("\n## Session lifecycle (`scripts/load lifecycle`)\n");
+        o.push_str(&l.table());
     }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {

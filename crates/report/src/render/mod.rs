@@ -157,6 +157,10 @@ pub struct Report {
     pub compare: Option<mcpbench_files::compare::CompareFile>,
     /// Each server's capacity at the SLO (`scripts/load capacity`).
     pub capacity: Option<mcpbench_files::compare::CapacityFile>,
+    /// Sessions ended, abandoned, past the cap (`scripts/load lifecycle`).
+    pub lifecycle: Option<mcpbench_files::lifecycle::LifecycleFile>,
+    /// Growing session counts (`scripts/load scaling`).
+    pub scaling: Option<mcpbench_files::lifecycle::ScalingFile>,
 }
 
 impl Report {
@@ -601,9 +605,12 @@ pub fn build(
         connections_http_bare: run.connections_http_bare.clone(),
         compare: run.compare.clone(),
         capacity: run.capacity.clone(),
+        lifecycle: run.lifecycle.clone(),
+        scaling: run.scaling.clone(),
     }
 }
 
+pub mod charts;
 mod json;
 mod markdown;
 mod svg;
