@@ -161,7 +161,8 @@ pub fn scaling(f: &ScalingFile) -> String {
         f.rate_per_connection
     );
     type Pick = fn(&mcpbench_files::lifecycle::Point) -> Option<f64>;
-    let panels: [(&str, Pick, fn(f64) -> String); 2] = [
+    type Panel = (&'static str, Pick, fn(f64) -> String);
+    let panels: [Panel; 2] = [
         ("RSS per session", |p| p.rss_per_connection, bytes),
         ("p99 (open-loop)", |p| p.p99_ns.map(|v| v as f64), ms),
     ];
