@@ -183,6 +183,7 @@ impl LifecycleFile {
                     match w.first_forgotten() {
                         Some(t) => match w.last_known_before(t) {
                             Some(k) => format!("{k:.0}–{t:.0} s"),
+                            None if t == 0.0 => "at once".into(),
                             None => format!("≤ {t:.0} s"),
                         },
                         None if asked > 0 => format!("not within {} s", f.wait_s),
