@@ -18,7 +18,8 @@ use mcpbench_files::results_dir;
 
 use crate::cli::{ComparePlan, ScalingPlan};
 use crate::compare::{
-    LoadArgs, Setup, entry, limit, load, one, peer, plan_args, read_result, write_with_table,
+    LoadArgs, Setup, entry, limit, load, one, peer, plan_args, read_result, session_settings,
+    write_with_table,
 };
 use crate::orchestrate::PER_PROCESS;
 use crate::socket::open_file_limit;
@@ -84,6 +85,14 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
                 servers.push(s);
                 continue;
             }
+        };
+        // The curve measures how many sessions a server holds, not its cap: where
+        // it has one (Python's default 10,000, the TypeScript example's 1,000),
+        // it is raised past the largest count. Idle expiry stays at its default.
+        let top = plan.counts.last().copied().unwrap_or(0);
+        let p = match session_settings(name, 1800.0, 2 * top).and_then(|s| s.cap) {
+            Some(flags) => p.with_args(&flags),
+            None => p,
         };
         s.description = entry(name, &p).description;
         for &count in &plan.counts {
