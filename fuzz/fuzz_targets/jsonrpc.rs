@@ -1,0 +1,2 @@
+#![cfg_attr(fuzzing, no_main)]
+mcpbench_fuzz::fuzz_main!(jsonrpc);
