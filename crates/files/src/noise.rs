@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::FileError;
+use crate::baseline::{check_time, out_of_range};
 use crate::env::Environment;
 
 /// Schema tag of [`NoiseFile`].
@@ -50,22 +51,44 @@ impl NoiseFile {
         crate::load_checked(path, NOISE_SCHEMA, NoiseFile::check)
     }
 
-    /// Figures that cannot be right are refused: a bound that is not a positive
-    /// number, a spread that is not a finite, non-negative percentage.
+    /// Figures that cannot be right are refused, naming the bench and the field:
+    /// a bound that is not a finite percentage above 0 and at most 1000 (what the
+    /// `--unstable-above` flag accepts), a spread that is not a finite,
+    /// non-negative percentage, a median that is not a time
+    /// ([`crate::baseline::check_time`]).
     pub fn check(&self) -> Result<(), String> {
-        if !(self.unstable_above_pct.is_finite() && self.unstable_above_pct > 0.0) {
-            return Err(format!(
-                "unstable_above_pct {} is not a positive number",
-                self.unstable_above_pct
+        let bound = self.unstable_above_pct;
+        if !(bound.is_finite() && bound > 0.0 && bound <= 1000.0) {
+            return Err(out_of_range(
+                "",
+                "unstable_above_pct",
+                "unstable_above_pct",
+                bound,
+                "a finite percentage above 0 and at most 1000",
             ));
         }
         for (id, n) in &self.benches {
-            let ok = |v: f64| v.is_finite() && v >= 0.0;
-            if !ok(n.spread_pct) || !n.instructions_spread_pct.is_none_or(ok) {
-                return Err(format!(
-                    "{id}: spread is not a finite, non-negative percentage"
-                ));
+            let spreads = [
+                ("spread_pct", Some(n.spread_pct)),
+                ("instructions_spread_pct", n.instructions_spread_pct),
+            ];
+            for (name, value) in spreads {
+                if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return Err(out_of_range(
+                        id,
+                        name,
+                        &format!("benches.{id}.{name}"),
+                        v,
+                        "a finite percentage of 0 or more",
+                    ));
+                }
             }
+            check_time(
+                id,
+                "median_ns",
+                &format!("benches.{id}.median_ns"),
+                n.median_ns,
+            )?;
         }
         Ok(())
     }
@@ -75,5 +98,137 @@ impl NoiseFile {
         self.benches
             .get(id)
             .is_some_and(|n| n.spread_pct > self.unstable_above_pct)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise() -> NoiseFile {
+        let bench = BenchNoise {
+            runs: 3,
+            median_ns: 100.0,
+            spread_pct: 12.5,
+            instructions_spread_pct: Some(0.1),
+        };
+        NoiseFile {
+            schema: NOISE_SCHEMA.into(),
+            machine: "test-2c".into(),
+            environment: Environment::capture(),
+            runs: vec!["a".into(), "b".into(), "c".into()],
+            unstable_above_pct: 25.0,
+            benches: BTreeMap::from([("g/f/p".to_string(), bench)]),
+        }
+    }
+
+    /// `noise()` with `field` (a path of object keys) set to `value`, written to a
+    /// file of its own; returns the file.
+    fn written(name: &str, field: &[&str], value: serde_json::Value) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "mcpbench-files-noise-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut v = serde_json::to_value(noise()).unwrap();
+        let mut at = &mut v;
+        for key in field {
+            at = &mut at[*key];
+        }
+        *at = value;
+        let path = dir.join("noise-test-2c.json");
+        std::fs::write(&path, v.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn bad_spreads_times_and_bounds_are_refused_with_file_and_field() {
+        for (field, value, path_named) in [
+            (
+                &["benches", "g/f/p", "spread_pct"][..],
+                serde_json::json!(-1),
+                "benches.g/f/p.spread_pct",
+            ),
+            (
+                &["benches", "g/f/p", "instructions_spread_pct"][..],
+                serde_json::json!(-0.5),
+                "benches.g/f/p.instructions_spread_pct",
+            ),
+            (
+                &["benches", "g/f/p", "median_ns"][..],
+                serde_json::json!(-1),
+                "benches.g/f/p.median_ns",
+            ),
+            (
+                &["benches", "g/f/p", "median_ns"][..],
+                serde_json::json!(0),
+                "benches.g/f/p.median_ns",
+            ),
+            (
+                &["benches", "g/f/p", "median_ns"][..],
+                serde_json::json!(1e308),
+                "benches.g/f/p.median_ns",
+            ),
+            (
+                &["unstable_above_pct"][..],
+                serde_json::json!(-1),
+                "unstable_above_pct",
+            ),
+            (
+                &["unstable_above_pct"][..],
+                serde_json::json!(0),
+                "unstable_above_pct",
+            ),
+            (
+                &["unstable_above_pct"][..],
+                serde_json::json!(1e308),
+                "unstable_above_pct",
+            ),
+        ] {
+            let path = written(&path_named.replace('/', "-"), field, value.clone());
+            let e = NoiseFile::load(&path).unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, FileError::Invalid { .. }), "{text}");
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(
+                text.contains(&format!("field `{path_named}`")),
+                "{path_named} = {value}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_finite_spreads_and_bounds_are_refused_with_the_field_named() {
+        for (edit, field) in [
+            (
+                (|n: &mut NoiseFile| n.unstable_above_pct = f64::NAN) as fn(&mut NoiseFile),
+                "unstable_above_pct",
+            ),
+            (
+                |n| n.unstable_above_pct = f64::INFINITY,
+                "unstable_above_pct",
+            ),
+            (
+                |n| n.benches.get_mut("g/f/p").unwrap().spread_pct = f64::NAN,
+                "benches.g/f/p.spread_pct",
+            ),
+            (
+                |n| {
+                    n.benches.get_mut("g/f/p").unwrap().instructions_spread_pct =
+                        Some(f64::INFINITY)
+                },
+                "benches.g/f/p.instructions_spread_pct",
+            ),
+            (
+                |n| n.benches.get_mut("g/f/p").unwrap().median_ns = f64::NAN,
+                "benches.g/f/p.median_ns",
+            ),
+        ] {
+            let mut n = noise();
+            edit(&mut n);
+            let e = n.check().unwrap_err();
+            assert!(e.contains(&format!("field `{field}`")), "{e}");
+        }
+        noise().check().unwrap();
     }
 }
