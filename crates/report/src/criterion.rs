@@ -2,7 +2,7 @@
 //! into the per-bench [`Measured`] a baseline stores (its type, with [`Unit`], is
 //! in [`mcpbench_files::baseline`], re-exported here).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -10,6 +10,8 @@ use serde::Deserialize;
 use crate::error::{ReportError, load_json};
 
 pub use mcpbench_files::baseline::{Measured, Unit};
+
+use mcpbench_files::baseline::check_estimate;
 
 #[derive(Deserialize)]
 struct BenchmarkJson {
@@ -46,7 +48,7 @@ pub fn read_run(dir: &Path) -> Result<BTreeMap<String, Measured>, ReportError> {
         return Err(ReportError::NoResults(dir.to_path_buf()));
     }
     let mut found = Vec::new();
-    find_benches(dir, &mut found)?;
+    find_benches(dir, &mut found, &mut BTreeSet::new())?;
     let mut run = BTreeMap::new();
     for bench_dir in found {
         let (id, measured) = read_bench(&bench_dir)?;
@@ -58,8 +60,22 @@ pub fn read_run(dir: &Path) -> Result<BTreeMap<String, Measured>, ReportError> {
     Ok(run)
 }
 
-/// Folders holding a `new/benchmark.json`, depth first.
-fn find_benches(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ReportError> {
+/// Folders holding a `new/benchmark.json`, depth first, each once. Symlinked
+/// folders are followed (a `target/criterion` put elsewhere still reads) but every
+/// folder is entered once, by its canonical path, so a symlink loop (`a/up ->
+/// ..`) ends the walk instead of recursing until the path is too long.
+fn find_benches(
+    dir: &Path,
+    found: &mut Vec<PathBuf>,
+    visited: &mut BTreeSet<PathBuf>,
+) -> Result<(), ReportError> {
+    let canonical = dir.canonicalize().map_err(|e| ReportError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    if !visited.insert(canonical) {
+        return Ok(());
+    }
     if dir.join("new").join("benchmark.json").is_file() {
         found.push(dir.to_path_buf());
         return Ok(());
@@ -72,6 +88,8 @@ fn find_benches(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ReportError>
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
+            // `is_dir` follows links; a dangling one or a link to itself is not a
+            // folder.
             p.is_dir()
                 && !matches!(
                     p.file_name().and_then(|n| n.to_str()),
@@ -81,9 +99,25 @@ fn find_benches(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ReportError>
         .collect();
     subdirs.sort();
     for sub in subdirs {
-        find_benches(&sub, found)?;
+        find_benches(&sub, found, visited)?;
     }
     Ok(())
+}
+
+/// Refuses an estimate of Criterion's `estimates.json` (`mean` or `slope`) that
+/// is not a time ([`mcpbench_files::baseline::check_time`]: finite, above 0, at most one hour) or whose
+/// interval does not contain it; the reason names the field (`slope.point_estimate`).
+fn check(name: &str, e: &Estimate) -> Result<(), String> {
+    let ci = &e.confidence_interval;
+    check_estimate(
+        name,
+        name,
+        [
+            ("point_estimate", e.point_estimate),
+            ("confidence_interval.lower_bound", ci.lower_bound),
+            ("confidence_interval.upper_bound", ci.upper_bound),
+        ],
+    )
 }
 
 /// Reads one bench folder.
@@ -98,24 +132,23 @@ pub fn read_bench(dir: &Path) -> Result<(String, Measured), ReportError> {
         &new.join("sample.json"),
         "Criterion's samples of this bench",
     )?;
+    // Both estimates are checked, the one not used too: either out of range
+    // means the file is not what Criterion wrote.
+    let checked = check("mean", &estimates.mean).and_then(|()| match &estimates.slope {
+        Some(slope) => check("slope", slope),
+        None => Ok(()),
+    });
+    if let Err(reason) = checked {
+        return Err(ReportError::Invalid {
+            path: estimates_path,
+            reason,
+        });
+    }
     let (estimator, e) = match estimates.slope {
         Some(slope) => ("slope", slope),
         None => ("mean", estimates.mean),
     };
     let ci = &e.confidence_interval;
-    if !(e.point_estimate > 0.0
-        && ci.lower_bound > 0.0
-        && ci.lower_bound <= e.point_estimate
-        && e.point_estimate <= ci.upper_bound)
-    {
-        return Err(ReportError::Invalid {
-            path: estimates_path,
-            reason: format!(
-                "{} estimate {} ns outside its interval [{}, {}] or not positive",
-                estimator, e.point_estimate, ci.lower_bound, ci.upper_bound
-            ),
-        });
-    }
     let throughput = bench.throughput.and_then(|t| t.into_iter().next());
     let (unit, per_iteration) = match throughput {
         Some((kind, n)) if kind == "Elements" => (Some(Unit::Elements), Some(n)),

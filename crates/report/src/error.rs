@@ -62,6 +62,28 @@ pub enum ReportError {
         /// What is wrong.
         reason: String,
     },
+    /// A setting out of its range (a threshold that is not a positive
+    /// percentage); `flag` is the command-line flag that sets it.
+    #[error("{flag} {value}: {reason}")]
+    Setting {
+        /// The flag (`--threshold`).
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What is expected.
+        reason: String,
+    },
+    /// A baseline name that is not a plain name (a path, a `.json` ending...):
+    /// saving it would write outside `baselines/` or as `NAME.json.json`.
+    #[error(
+        "baseline name {name:?} {reason}: names are letters, digits, '-', '_' and '.', not starting with '.', saved as baselines/NAME.json"
+    )]
+    Name {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// No Criterion result at all.
     #[error("{}: no Criterion results here (run `scripts/bench` first)", .0.display())]
     NoResults(PathBuf),

@@ -32,6 +32,29 @@ pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
 /// room and still catches a 10% slowdown of a component path.
 pub const DEFAULT_INSTRUCTIONS_THRESHOLD_PCT: f64 = 2.0;
 
+/// What a percentage setting must be: finite, above 0 (a threshold of 0 would
+/// call every change a regression) and at most 1000.
+const PERCENT_RANGE: &str = "not a finite percentage above 0 and at most 1000";
+
+/// Checks a percentage setting (a threshold): `Ok(pct)` when it is finite, above
+/// 0 and at most 1000, else why not.
+pub fn check_percent(pct: f64) -> Result<f64, &'static str> {
+    if pct.is_finite() && pct > 0.0 && pct <= 1000.0 {
+        Ok(pct)
+    } else {
+        Err(PERCENT_RANGE)
+    }
+}
+
+/// [`check_percent`] of the setting of `flag`, in the report's errors.
+fn check_setting(flag: &'static str, pct: f64) -> Result<f64, ReportError> {
+    check_percent(pct).map_err(|reason| ReportError::Setting {
+        flag,
+        value: format!("{pct:?}"),
+        reason: reason.to_string(),
+    })
+}
+
 /// The workspace root (where `baselines/` is).
 pub fn workspace_root() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -70,6 +93,7 @@ pub fn write_report(
     baseline: Option<&str>,
     threshold_pct: f64,
 ) -> Result<(render::Report, PathBuf), ReportError> {
+    check_setting("--threshold", threshold_pct)?;
     let targets = Targets::load(&paths.targets)?;
     let run = Run::read(&paths.criterion, &paths.side)?;
     let loaded = match baseline {
@@ -121,7 +145,8 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Saves the Criterion run in `criterion_dir` as baseline `name` under
-/// `baselines_dir`, with the instruction counts of `instructions` when given (a
+/// `baselines_dir` (`NAME.json`; a name that is not a plain name is refused,
+/// [`baseline::check_name`]), with the instruction counts of `instructions` when given (a
 /// missing or malformed file is an error then); returns the file written.
 pub fn save_baseline(
     name: &str,
@@ -141,7 +166,7 @@ pub fn save_baseline_of(
     commit: Option<&str>,
     baselines_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
-    let path = baseline::resolve(name, baselines_dir);
+    let path = baseline::save_path(name, baselines_dir)?;
     let run = criterion::read_run(criterion_dir)?;
     let counts = match instructions {
         Some(file) => load_instructions(file)?.counts,
@@ -232,6 +257,11 @@ pub fn compare_runs(
     baselines_dir: &Path,
     options: &CompareOptions,
 ) -> Result<(String, bool), ReportError> {
+    check_setting("--threshold", options.threshold_pct)?;
+    check_setting(
+        "--instructions-threshold",
+        options.instructions_threshold_pct,
+    )?;
     let base_rounds = load_side(base, baselines_dir)?;
     let (new_rounds, new_name) = match new {
         Some(n) => (load_side(n, baselines_dir)?, format!("`{n}`")),
@@ -289,6 +319,7 @@ pub fn save_noise(
     unstable_above_pct: f64,
     out: Option<&Path>,
 ) -> Result<(PathBuf, NoiseFile), ReportError> {
+    check_setting("--unstable-above", unstable_above_pct)?;
     let runs: Vec<Baseline> = names
         .iter()
         .map(|n| baseline::load(&baseline::resolve(n, baselines_dir)))

@@ -58,10 +58,10 @@ enum Command {
         new: Option<String>,
         /// Least wall-clock change, percent, that counts (the bench's measured
         /// noise and the spread of the rounds can only raise it).
-        #[arg(long, default_value_t = DEFAULT_THRESHOLD_PCT, value_parser = percent)]
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD_PCT, value_parser = percent, allow_hyphen_values = true)]
         threshold: f64,
         /// Least instruction-count change, percent, that counts.
-        #[arg(long, default_value_t = DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, value_parser = percent)]
+        #[arg(long, default_value_t = DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, value_parser = percent, allow_hyphen_values = true)]
         instructions_threshold: f64,
         /// The noise file; default: baselines/noise-<this machine>.json if it exists.
         #[arg(long, conflicts_with = "no_noise")]
@@ -81,7 +81,7 @@ enum Command {
         #[arg(required = true, num_args = 3..)]
         runs: Vec<String>,
         /// Spread, percent, above which a bench is named unstable.
-        #[arg(long, default_value_t = DEFAULT_UNSTABLE_ABOVE_PCT, value_parser = percent)]
+        #[arg(long, default_value_t = DEFAULT_UNSTABLE_ABOVE_PCT, value_parser = percent, allow_hyphen_values = true)]
         unstable_above: f64,
         /// Where to write (default baselines/noise-<machine>.json).
         #[arg(long)]
@@ -89,16 +89,13 @@ enum Command {
     },
 }
 
-/// A percentage: a finite number from 0 to 1000.
+/// A percentage flag: a finite number above 0 and at most 1000
+/// ([`report::check_percent`]); clap names the flag and the value in the error.
 fn percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a number: {e}"))?;
-    if v.is_finite() && (0.0..=1000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("{s}: a percentage from 0 to 1000 is expected"))
-    }
+    let v: f64 = s.trim().parse().map_err(|_| {
+        format!("{s:?} is not a number; a finite percentage above 0 and at most 1000 is expected")
+    })?;
+    report::check_percent(v).map_err(|reason| format!("{s} is {reason}"))
 }
 
 #[derive(Subcommand)]
