@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::guard::{Guards, Timer, expiry};
 use crate::http::{Decoded, HttpError, HttpLimits, Request, RequestDecoder, Response};
 use crate::server::{CloseReason, Conn, Protocol, Read, Server, read_some, write_out};
 
@@ -39,16 +40,21 @@ pub struct HttpConfig {
     pub read_chunk: usize,
     /// Set `TCP_NODELAY` on accepted connections.
     pub nodelay: bool,
+    /// Deadlines and caps ([`Guards::default`]; the idle deadline is the
+    /// keep-alive timeout, the frame deadline covers a request's head and body;
+    /// `handshake` does not apply: HTTP sessions are not bound to connections).
+    pub guards: Guards,
 }
 
 impl Default for HttpConfig {
     /// [`HttpLimits::default`] (16 KiB heads, 4 MiB bodies), 16 KiB reads,
-    /// `TCP_NODELAY`.
+    /// `TCP_NODELAY`, [`Guards::default`].
     fn default() -> Self {
         HttpConfig {
             limits: HttpLimits::default(),
             read_chunk: 16 * 1024,
             nodelay: true,
+            guards: Guards::default(),
         }
     }
 }
@@ -66,6 +72,10 @@ impl<H: HttpHandler> Protocol for Http<H> {
     fn closed(&self, conn: &Conn, reason: &CloseReason) {
         self.handler.closed(conn, reason);
     }
+
+    fn refusal(&self) -> &'static [u8] {
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 32\r\nconnection: close\r\n\r\nserver at its connection limit\r\n"
+    }
 }
 
 impl Server {
@@ -77,7 +87,12 @@ impl Server {
         handler: Arc<H>,
         config: HttpConfig,
     ) -> io::Result<Server> {
-        Server::start(listener, Arc::new(Http { handler, config }), config.nodelay)
+        Server::start(
+            listener,
+            Arc::new(Http { handler, config }),
+            config.nodelay,
+            config.guards.max_connections,
+        )
     }
 
     /// Binds `addr` and serves HTTP/1.1 with `handler`. Call from a tokio runtime.
@@ -100,9 +115,14 @@ const LINGER_BYTES: usize = 4 * 1024 * 1024;
 /// would make the kernel reset the connection, and the client could lose the
 /// answer; so the sending half is closed first and what the client still sends
 /// is read and dropped, within [`LINGER`] and [`LINGER_BYTES`] (RFC 9112 9.6).
-async fn refuse(stream: &mut TcpStream, out: &mut BytesMut, e: HttpError) -> CloseReason {
+async fn refuse(
+    stream: &mut TcpStream,
+    out: &mut BytesMut,
+    e: HttpError,
+    write: Option<Duration>,
+) -> CloseReason {
     Response::text(e.status(), e.to_string()).encode(false, out);
-    if write_out(stream, out).await.is_ok() {
+    if write_out(stream, out, write).await.is_ok() {
         linger(stream).await;
     }
     CloseReason::Http(e)
@@ -138,6 +158,9 @@ async fn serve_connection<H: HttpHandler>(
     let mut decoder = RequestDecoder::new(config.limits);
     let mut inbuf = BytesMut::new();
     let mut outbuf = BytesMut::new();
+    let guards = config.guards;
+    let write = guards.write;
+    let mut timer = Timer::new();
     // The last read emptied the socket.
     let mut drained = false;
     loop {
@@ -151,7 +174,7 @@ async fn serve_connection<H: HttpHandler>(
                     let response = Box::pin(handler.handle(request, conn)).await;
                     response.encode(keep_alive, &mut outbuf);
                     if !keep_alive {
-                        if let Err(reason) = write_out(&mut stream, &mut outbuf).await {
+                        if let Err(reason) = write_out(&mut stream, &mut outbuf, write).await {
                             return reason;
                         }
                         // Pipelined bytes after `Connection: close` are not
@@ -169,19 +192,26 @@ async fn serve_connection<H: HttpHandler>(
                     }
                     break;
                 }
-                Err(e) => return refuse(&mut stream, &mut outbuf, e).await,
+                Err(e) => return refuse(&mut stream, &mut outbuf, e, write).await,
             }
         }
         // The responses to this read, together.
-        if let Err(reason) = write_out(&mut stream, &mut outbuf).await {
-            return reason;
+        if !outbuf.is_empty() {
+            if let Err(reason) = write_out(&mut stream, &mut outbuf, write).await {
+                return reason;
+            }
+            timer.activity();
         }
+        // A request partly in runs the frame deadline; between requests, the
+        // keep-alive (idle) one.
+        timer.partial(!inbuf.is_empty() || decoder.in_request(&inbuf));
         // Between requests with the socket empty: hold no buffer (a chunked body
         // in progress keeps only its decoded part).
         if drained && inbuf.is_empty() {
             inbuf = BytesMut::new();
             outbuf = BytesMut::new();
         }
+        let deadline = timer.next(&guards, true, false);
         tokio::select! {
             biased;
             _ = stop.cancelled() => return CloseReason::Shutdown,
@@ -190,6 +220,7 @@ async fn serve_connection<H: HttpHandler>(
                     return CloseReason::Io(e.kind());
                 }
             }
+            which = expiry(deadline) => return CloseReason::Deadline(which),
         }
         inbuf.reserve(config.read_chunk);
         match read_some(&stream, &mut inbuf) {
@@ -199,7 +230,10 @@ async fn serve_connection<H: HttpHandler>(
                     Err(e) => CloseReason::Http(e),
                 };
             }
-            Ok(Read::Some { drained: d }) => drained = d,
+            Ok(Read::Some { drained: d }) => {
+                timer.activity();
+                drained = d;
+            }
             Ok(Read::Nothing) => drained = true,
             Err(e) => return CloseReason::Io(e.kind()),
         }

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! MCP message I/O over TCP: newline-delimited JSON-RPC 2.0 on `bytes` and `tokio`.
 //!
 //! - [`FrameDecoder`] / [`encode`]: the framing. One UTF-8 JSON value per line,
@@ -49,6 +50,7 @@
 
 mod client;
 mod codec;
+mod guard;
 pub mod http;
 mod http_server;
 mod jsonrpc;
@@ -56,6 +58,7 @@ mod server;
 
 pub use client::{Client, ClientError};
 pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
+pub use guard::{Deadline, Guards};
 pub use http_server::{HttpConfig, HttpHandler};
 pub use jsonrpc::{Message, MessageKind, ProtocolError, RequestId, codes, error_response};
 pub use server::{

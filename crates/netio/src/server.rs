@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
+use crate::guard::{Deadline, Guards, Timer, expiry};
 use crate::jsonrpc::{Message, ProtocolError, codes, error_response};
 use mcpbench_queue::UnboundedMailbox;
 
@@ -30,6 +31,8 @@ pub struct Conn {
     /// idle spell and released once the connection is idle again with nothing
     /// waiting or promised, so an idle connection pays only for this slot.
     outbox: Mutex<Option<Arc<Outbox>>>,
+    /// The handler said the connection is established ([`Conn::establish`]).
+    established: AtomicBool,
 }
 
 /// Every reply of one connection on its way to the socket: a queue mailbox (replies
@@ -47,7 +50,24 @@ impl Conn {
             id,
             peer,
             outbox: Mutex::new(None),
+            established: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the connection established (MCP: `initialize` answered), so the
+    /// handshake deadline ([`Guards::handshake`]) no longer applies.
+    pub fn establish(&self) {
+        self.established.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Conn::establish`] was called.
+    pub fn is_established(&self) -> bool {
+        self.established.load(Ordering::Relaxed)
+    }
+
+    /// Replies promised and not yet sent (the connection is waiting on them).
+    fn busy(outbox: Option<&Arc<Outbox>>) -> bool {
+        outbox.is_some_and(|o| o.promised.load(Ordering::Relaxed) > 0 || !o.replies.is_empty())
     }
 
     /// The outbox, made if there is none.
@@ -202,16 +222,20 @@ pub struct ServerConfig {
     pub nodelay: bool,
     /// Buffer, frame and write handling.
     pub strategy: IoStrategy,
+    /// Deadlines and caps ([`Guards::default`]).
+    pub guards: Guards,
 }
 
 impl Default for ServerConfig {
-    /// 4 MiB frames, 16 KiB reads, `TCP_NODELAY`, [`IoStrategy::ZERO_COPY`].
+    /// 4 MiB frames, 16 KiB reads, `TCP_NODELAY`, [`IoStrategy::ZERO_COPY`],
+    /// [`Guards::default`].
     fn default() -> Self {
         ServerConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             read_chunk: 16 * 1024,
             nodelay: true,
             strategy: IoStrategy::default(),
+            guards: Guards::default(),
         }
     }
 }
@@ -244,6 +268,9 @@ pub enum CloseReason {
     /// (`Connection: close`).
     #[error("closed after the response, as the client asked")]
     HttpClose,
+    /// A deadline passed ([`Guards`]).
+    #[error("deadline: {0}")]
+    Deadline(Deadline),
 }
 
 /// Counters of a running server.
@@ -257,6 +284,11 @@ pub struct ServerStats {
     pub closed_on_error: u64,
     /// `accept` calls that failed (for example: out of file descriptors).
     pub accept_errors: u64,
+    /// Connections refused at once because [`Guards::max_connections`] were open
+    /// (not counted as accepted).
+    pub refused: u64,
+    /// Connections closed by each deadline: idle, frame, write, handshake.
+    pub closed_by_deadline: [u64; 4],
 }
 
 #[derive(Default)]
@@ -265,6 +297,18 @@ struct Counters {
     closed: AtomicU64,
     closed_on_error: AtomicU64,
     accept_errors: AtomicU64,
+    refused: AtomicU64,
+    closed_by_deadline: [AtomicU64; 4],
+}
+
+/// Where a deadline counts in [`ServerStats::closed_by_deadline`].
+fn deadline_slot(d: Deadline) -> usize {
+    match d {
+        Deadline::Idle => 0,
+        Deadline::Frame => 1,
+        Deadline::Write => 2,
+        Deadline::Handshake => 3,
+    }
 }
 
 /// Accept backlog asked of the kernel (which caps it at `net.core.somaxconn`):
@@ -331,6 +375,7 @@ impl Server {
             listener,
             Arc::new(Lines { handler, config }),
             config.nodelay,
+            config.guards.max_connections,
         )
     }
 
@@ -339,6 +384,7 @@ impl Server {
         listener: TcpListener,
         protocol: Arc<P>,
         nodelay: bool,
+        max_connections: Option<u64>,
     ) -> io::Result<Server> {
         let local_addr = listener.local_addr()?;
         let stop = CancellationToken::new();
@@ -347,7 +393,7 @@ impl Server {
         let accept = tokio::spawn(accept_loop(
             listener,
             protocol,
-            nodelay,
+            (nodelay, max_connections),
             stop.clone(),
             connections.clone(),
             counters.clone(),
@@ -374,6 +420,10 @@ impl Server {
             closed: c.closed.load(Ordering::Relaxed),
             closed_on_error: c.closed_on_error.load(Ordering::Relaxed),
             accept_errors: c.accept_errors.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            closed_by_deadline: std::array::from_fn(|k| {
+                c.closed_by_deadline[k].load(Ordering::Relaxed)
+            }),
         }
     }
 
@@ -409,6 +459,10 @@ pub(crate) trait Protocol: Send + Sync + 'static {
 
     /// Called once when a connection has ended.
     fn closed(&self, conn: &Conn, reason: &CloseReason);
+
+    /// What a connection refused over [`Guards::max_connections`] is sent before
+    /// it is closed.
+    fn refusal(&self) -> &'static [u8];
 }
 
 /// Newline-delimited JSON-RPC: a [`Handler`] per message.
@@ -429,12 +483,16 @@ impl<H: Handler> Protocol for Lines<H> {
         }
         self.handler.closed(conn, reason);
     }
+
+    fn refusal(&self) -> &'static [u8] {
+        b"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,\"message\":\"server at its connection limit\"}}\n"
+    }
 }
 
 async fn accept_loop<P: Protocol>(
     listener: TcpListener,
     protocol: Arc<P>,
-    nodelay: bool,
+    (nodelay, max_connections): (bool, Option<u64>),
     stop: CancellationToken,
     connections: TaskTracker,
     counters: Arc<Counters>,
@@ -447,6 +505,16 @@ async fn accept_loop<P: Protocol>(
         };
         match accepted {
             Ok((stream, peer)) => {
+                if let Some(max) = max_connections {
+                    let open = counters.accepted.load(Ordering::Relaxed)
+                        - counters.closed.load(Ordering::Relaxed);
+                    if open >= max {
+                        // At once, without waiting on the peer: best effort.
+                        let _ = stream.try_write(protocol.refusal());
+                        counters.refused.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
                 let id = counters.accepted.fetch_add(1, Ordering::Relaxed) + 1;
                 let conn = Conn::new(id, peer);
                 let (protocol, stop, counters) = (protocol.clone(), stop.clone(), counters.clone());
@@ -456,6 +524,10 @@ async fn accept_loop<P: Protocol>(
                         Err(e) => CloseReason::Io(e.kind()),
                     };
                     counters.closed.fetch_add(1, Ordering::Relaxed);
+                    if let CloseReason::Deadline(d) = reason {
+                        counters.closed_by_deadline[deadline_slot(d)]
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     if !matches!(
                         reason,
                         CloseReason::PeerClosed | CloseReason::Shutdown | CloseReason::HttpClose
@@ -489,7 +561,13 @@ fn frame_error_reply(e: &FrameError) -> Option<Bytes> {
 
 /// Sends what waits in the outbox plus a last error reply, best effort: the
 /// connection is closing anyway.
-async fn send_last(stream: &mut TcpStream, conn: &Conn, out: &mut BytesMut, last: Option<Bytes>) {
+async fn send_last(
+    stream: &mut TcpStream,
+    conn: &Conn,
+    out: &mut BytesMut,
+    last: Option<Bytes>,
+    write: Option<Duration>,
+) {
     if let Some(outbox) = conn.current_outbox() {
         while let Some(reply) = outbox.replies.try_pop() {
             let _ = encode(&reply, usize::MAX, out);
@@ -498,9 +576,7 @@ async fn send_last(stream: &mut TcpStream, conn: &Conn, out: &mut BytesMut, last
     if let Some(reply) = last {
         let _ = encode(&reply, usize::MAX, out);
     }
-    if !out.is_empty() {
-        let _ = stream.write_all(out).await;
-    }
+    let _ = write_out(stream, out, write).await;
 }
 
 /// Most replies framed into one write.
@@ -513,7 +589,7 @@ async fn flush_outbox(
     outbox: &Outbox,
     first: Option<Bytes>,
     out: &mut BytesMut,
-    strategy: IoStrategy,
+    (strategy, write): (IoStrategy, Option<Duration>),
 ) -> Result<(), CloseReason> {
     let mut next = first;
     loop {
@@ -527,33 +603,39 @@ async fn flush_outbox(
             }
             if let Err(e) = encode(&reply, usize::MAX, out) {
                 // Send the good replies before it, then close.
-                let _ = stream.write_all(out).await;
+                let _ = write_out(stream, out, write).await;
                 return Err(CloseReason::BadReply(e));
             }
             framed += 1;
             if !strategy.coalesce_writes {
-                write_out(stream, out).await?;
+                write_out(stream, out, write).await?;
             }
         }
-        write_out(stream, out).await?;
+        write_out(stream, out, write).await?;
         if framed < WRITE_BATCH {
             return Ok(());
         }
     }
 }
 
-/// Writes `out` whole and clears it (nothing when empty).
+/// Writes `out` whole and clears it (nothing when empty), within `deadline` (a
+/// peer that does not read fails it).
 pub(crate) async fn write_out(
     stream: &mut TcpStream,
     out: &mut BytesMut,
+    deadline: Option<Duration>,
 ) -> Result<(), CloseReason> {
-    if !out.is_empty() {
-        stream
-            .write_all(out)
-            .await
-            .map_err(|e| CloseReason::Io(e.kind()))?;
-        out.clear();
+    if out.is_empty() {
+        return Ok(());
     }
+    let written = match deadline {
+        Some(d) => tokio::time::timeout(d, stream.write_all(out))
+            .await
+            .map_err(|_| CloseReason::Deadline(Deadline::Write))?,
+        None => stream.write_all(out).await,
+    };
+    written.map_err(|e| CloseReason::Io(e.kind()))?;
+    out.clear();
     Ok(())
 }
 
@@ -563,7 +645,7 @@ async fn drain_outbox(
     stream: &mut TcpStream,
     conn: &Conn,
     out: &mut BytesMut,
-    strategy: IoStrategy,
+    io: (IoStrategy, Option<Duration>),
 ) {
     let Some(outbox) = conn.current_outbox() else {
         return;
@@ -571,7 +653,7 @@ async fn drain_outbox(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut next = None;
     loop {
-        if flush_outbox(stream, &outbox, next.take(), out, strategy)
+        if flush_outbox(stream, &outbox, next.take(), out, io)
             .await
             .is_err()
         {
@@ -600,13 +682,17 @@ async fn serve_connection<H: Handler>(
     stop: &CancellationToken,
 ) -> CloseReason {
     let strategy = config.strategy;
+    let guards = config.guards;
+    let io = (strategy, guards.write);
     let mut decoder = FrameDecoder::new(config.max_frame_len);
     let mut inbuf = BytesMut::new();
     let mut outbuf = BytesMut::new();
+    let mut timer = Timer::new();
     loop {
         // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`), or for
-        // deferred replies to send.
+        // deferred replies to send, or for the next deadline.
         let outbox = conn.current_outbox();
+        let deadline = timer.next(&guards, conn.is_established(), Conn::busy(outbox.as_ref()));
         let deferred = async {
             match &outbox {
                 Some(o) => o.replies.pop().await,
@@ -616,16 +702,17 @@ async fn serve_connection<H: Handler>(
         tokio::select! {
             biased;
             _ = stop.cancelled() => {
-                drain_outbox(&mut stream, conn, &mut outbuf, strategy).await;
+                drain_outbox(&mut stream, conn, &mut outbuf, io).await;
                 return CloseReason::Shutdown;
             }
             Some(reply) = deferred => {
                 // `deferred` only yields when there is an outbox.
                 if let Some(o) = &outbox
-                    && let Err(reason) = flush_outbox(&mut stream, o, Some(reply), &mut outbuf, strategy).await
+                    && let Err(reason) = flush_outbox(&mut stream, o, Some(reply), &mut outbuf, io).await
                 {
                     return reason;
                 }
+                timer.activity();
                 drop(outbox);
                 conn.release_idle_outbox();
                 continue;
@@ -635,6 +722,7 @@ async fn serve_connection<H: Handler>(
                     return CloseReason::Io(e.kind());
                 }
             }
+            which = expiry(deadline) => return CloseReason::Deadline(which),
         }
         drop(outbox);
         if strategy.reuse_buffers {
@@ -650,13 +738,16 @@ async fn serve_connection<H: Handler>(
                     Ok(_) => {
                         // The client may only have closed its sending half: it still
                         // gets the replies it was promised.
-                        drain_outbox(&mut stream, conn, &mut outbuf, strategy).await;
+                        drain_outbox(&mut stream, conn, &mut outbuf, io).await;
                         CloseReason::PeerClosed
                     }
                     Err(e) => CloseReason::Frame(e),
                 };
             }
-            Ok(Read::Some { drained }) => drained,
+            Ok(Read::Some { drained }) => {
+                timer.activity();
+                drained
+            }
             Ok(Read::Nothing) => {
                 // Readiness was stale: nothing to read, the connection is idle.
                 release_if_idle(conn, &mut inbuf, &mut outbuf);
@@ -664,12 +755,21 @@ async fn serve_connection<H: Handler>(
             }
             Err(e) => return CloseReason::Io(e.kind()),
         };
+        // Reply bytes queued since the last write (see `Guards::max_outbox_bytes`).
+        let mut queued = 0;
         loop {
             let frame = match decoder.decode(&mut inbuf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
-                    send_last(&mut stream, conn, &mut outbuf, frame_error_reply(&e)).await;
+                    send_last(
+                        &mut stream,
+                        conn,
+                        &mut outbuf,
+                        frame_error_reply(&e),
+                        guards.write,
+                    )
+                    .await;
                     return CloseReason::Frame(e);
                 }
             };
@@ -681,7 +781,14 @@ async fn serve_connection<H: Handler>(
             let msg = match Message::parse(frame) {
                 Ok(msg) => msg,
                 Err(e) => {
-                    send_last(&mut stream, conn, &mut outbuf, Some(e.reply())).await;
+                    send_last(
+                        &mut stream,
+                        conn,
+                        &mut outbuf,
+                        Some(e.reply()),
+                        guards.write,
+                    )
+                    .await;
                     return CloseReason::Protocol(e);
                 }
             };
@@ -695,20 +802,28 @@ async fn serve_connection<H: Handler>(
             // Every reply goes through the outbox; while the connection lives its
             // outbox is open and unbounded, so the push cannot fail.
             let outbox = conn.outbox();
+            queued += reply.len();
             let _ = outbox.replies.try_push(reply);
-            if !strategy.coalesce_writes
-                && let Err(reason) =
-                    flush_outbox(&mut stream, &outbox, None, &mut outbuf, strategy).await
+            // Over the bound, stop reading and write first: a peer that sends but
+            // never reads is then held by the write deadline, not by memory.
+            if (!strategy.coalesce_writes || queued > guards.max_outbox_bytes)
+                && let Err(reason) = flush_outbox(&mut stream, &outbox, None, &mut outbuf, io).await
             {
                 return reason;
             }
+            if queued > guards.max_outbox_bytes {
+                queued = 0;
+                timer.activity();
+            }
         }
+        // What is left in the buffer is a frame partly in: its deadline runs.
+        timer.partial(!inbuf.is_empty());
         // The replies to this read (and deferred ones that came meanwhile), together.
-        if let Some(outbox) = conn.current_outbox()
-            && let Err(reason) =
-                flush_outbox(&mut stream, &outbox, None, &mut outbuf, strategy).await
-        {
-            return reason;
+        if let Some(outbox) = conn.current_outbox() {
+            if let Err(reason) = flush_outbox(&mut stream, &outbox, None, &mut outbuf, io).await {
+                return reason;
+            }
+            timer.activity();
         }
         if drained {
             release_if_idle(conn, &mut inbuf, &mut outbuf);
