@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The files and replies that cross a process boundary, one type each, shared by
 //! the process that writes them and the one that reads them: a renamed field is a
 //! compile error on one side, never a silent zero on the other.

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Upstream connection pools for an MCP server, on `deadpool` (managed pools).
 //!
 //! An MCP server that proxies tools to upstream servers keeps warm connections to

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Flamegraphs from pprof's sampling profiler, shared by the Criterion adapter of
 //! the benches (`mcpbench::profile`) and `mcpbench-server --flamegraph`.
 

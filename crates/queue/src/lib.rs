@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Multi-producer multi-consumer mailboxes for an MCP server, on `crossbeam-queue`.
 //!
 //! A [`Mailbox`] is where a connection's outbound messages, or a tool's inbound
@@ -32,11 +33,31 @@
 
 use std::marker::PhantomData;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crossbeam_queue::{ArrayQueue, SegQueue};
+use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
+
+#[cfg(not(loom))]
+use crossbeam_queue::ArrayQueue;
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+#[cfg(not(loom))]
+use std::thread::yield_now;
+#[cfg(not(loom))]
 use tokio::sync::Notify;
+
+// Under `--cfg loom` (tests/loom.rs) the same code runs on loom's atomics, with
+// loom models of the bounded queue and of `Notify` (see `loom_model`).
+#[cfg(loom)]
+mod loom_model;
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU64, Ordering, fence};
+#[cfg(loom)]
+use loom::thread::yield_now;
+#[cfg(loom)]
+pub use loom_model::ArrayQueue;
+#[cfg(loom)]
+use loom_model::Notify;
 
 // `state` holds everything a push must see atomically: bit 0: closed; bits 1..24:
 // pushes in progress (synchronous, so bounded by threads); bits 24..64: tasks
@@ -104,7 +125,7 @@ pub trait Slots<T>: sealed::Sealed + Send + Sync {
 
 mod sealed {
     pub trait Sealed {}
-    impl<T> Sealed for crossbeam_queue::ArrayQueue<T> {}
+    impl<T> Sealed for super::ArrayQueue<T> {}
     impl<T> Sealed for crossbeam_queue::SegQueue<T> {}
 }
 
@@ -381,7 +402,9 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
             // re-reads the head. In the single total order either the pop comes
             // before that fence (the pusher's retry sees the room) or the
             // registration comes before this load (we see the waiter). The
-            // concurrent tests in this crate exercise exactly this handshake.
+            // concurrent tests in this crate exercise exactly this handshake,
+            // and tests/loom.rs checks it under every interleaving (the
+            // crossbeam-queue pin in the workspace Cargo.toml guards the CAS).
             let waiting = self.push_waiters.load(Ordering::SeqCst);
             if waiting != 0 {
                 for _ in 0..freed.min(waiting as usize) {
@@ -440,7 +463,7 @@ impl<T: Send, S: Slots<T>> Mailbox<T, S> {
                 return Some(self.try_pop());
             }
             // A push that started before close is mid-flight; it takes nanoseconds.
-            std::thread::yield_now();
+            yield_now();
         }
     }
 
@@ -490,5 +513,5 @@ impl<T, S: Slots<T>> std::fmt::Debug for Mailbox<T, S> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests;

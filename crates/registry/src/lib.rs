@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The routing tables of an MCP server, on `dashmap`.
 //!
 //! - [`Registry`] maps a route key (a tool, upstream server or transport name) to a

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The report, baseline, compare and noise commands (`scripts/report`,
 //! `scripts/baseline`, `scripts/compare`, `scripts/noise`; the binary is
 //! `src/bin/mcpbench.rs`), apart from the bench support: reading a few JSON files

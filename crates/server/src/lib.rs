@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! A small MCP server made of the five mcpbench components, to load-test.
 //!
 //! Newline-delimited JSON-RPC over TCP (`mcpbench-netio`). One MCP session per

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! `mcpbench-server --listen 127.0.0.1:PORT`: the MCP server of `mcpbench-server`,
 //! until Ctrl-C (or SIGTERM), then a graceful shutdown.
 

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The MCP session store (Streamable HTTP transport, revision 2025-11-25).
 //!
 //! A server assigns an `Mcp-Session-Id` at `initialize` and the client sends it back
