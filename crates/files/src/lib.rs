@@ -169,6 +169,13 @@ pub struct ServerStats {
     /// Resident set size, kernel view (context only); null where the kernel does
     /// not say.
     pub rss_bytes: Option<u64>,
+    /// Connections refused at once at the connection cap (absent from servers
+    /// that have none).
+    #[serde(default)]
+    pub connections_refused: u64,
+    /// Connections closed by each deadline: idle, frame, write, handshake.
+    #[serde(default)]
+    pub closed_by_deadline: [u64; 4],
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<workspace>/target`.

@@ -85,7 +85,7 @@ impl Echo {
                     return c.clone();
                 }
             }
-            let _ = tokio::time::timeout(Duration::from_secs(10), notified)
+            tokio::time::timeout(Duration::from_secs(10), notified)
                 .await
                 .expect("connections closed within 10 s");
         }

@@ -112,6 +112,9 @@ pub struct Settings {
     pub reuse_port: bool,
     /// A session unused for this long expires (HTTP: its id then gets 404).
     pub session_ttl: Duration,
+    /// Deadlines and caps of every connection (TCP: a connection must send
+    /// `initialize` within `handshake`).
+    pub guards: mcpbench_netio::Guards,
 }
 
 impl Default for Settings {
@@ -125,6 +128,10 @@ impl Default for Settings {
             call_timeout: Duration::from_secs(10),
             reuse_port: false,
             session_ttl: Duration::from_secs(30 * 60),
+            guards: mcpbench_netio::Guards {
+                handshake: Some(Duration::from_secs(10)),
+                ..mcpbench_netio::Guards::default()
+            },
         }
     }
 }
@@ -406,6 +413,8 @@ impl McpServer {
             allocator_counted: mcpbench_alloc::installed(),
             live_bytes: mcpbench_alloc::live_bytes(),
             rss_bytes: mcpbench_alloc::rss_bytes(),
+            connections_refused: 0,
+            closed_by_deadline: [0; 4],
         }
     }
 
@@ -420,6 +429,7 @@ impl McpServer {
         match self.new_session(id, msg) {
             Ok((session, reply)) => {
                 self.by_connection.insert(conn.id, session);
+                conn.establish();
                 reply
             }
             Err(refused) => refused.reply,
@@ -774,6 +784,16 @@ impl Running {
         &self.state
     }
 
+    /// The stats reply, with the connection counters of the transport.
+    pub fn stats(&self) -> ServerStats {
+        let net = self.server.stats();
+        ServerStats {
+            connections_refused: net.refused,
+            closed_by_deadline: net.closed_by_deadline,
+            ..self.state.stats()
+        }
+    }
+
     /// Stops accepting, answers what was already read, closes every connection.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
@@ -784,8 +804,12 @@ impl Running {
 /// Call from a tokio runtime.
 pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> {
     let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
+    let config = ServerConfig {
+        guards: settings.guards,
+        ..ServerConfig::default()
+    };
     let state = McpServer::new(settings);
-    let server = Server::serve(listener, state.clone(), ServerConfig::default())?;
+    let server = Server::serve(listener, state.clone(), config)?;
     Ok(Running { server, state })
 }
 
@@ -797,12 +821,13 @@ pub fn start_http(
     http: http::HttpSettings,
 ) -> io::Result<Running> {
     let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
-    let state = McpServer::new(settings);
-    state.sweep_expired();
     let config = mcpbench_netio::HttpConfig {
         limits: http.limits,
+        guards: settings.guards,
         ..Default::default()
     };
+    let state = McpServer::new(settings);
+    state.sweep_expired();
     let server = Server::serve_http(
         listener,
         Arc::new(http::McpHttp::new(state.clone(), http)),

@@ -57,6 +57,24 @@ struct Args {
     /// Most sessions at once.
     #[arg(long, default_value_t = 200_000)]
     max_sessions: usize,
+    /// Seconds a connection may sit with nothing in progress before it is closed
+    /// (HTTP: the keep-alive timeout); 0 = never.
+    #[arg(long, default_value_t = 300.0)]
+    idle_timeout: f64,
+    /// Seconds a frame (HTTP: a request's head and body) may take to arrive once
+    /// its first byte has; 0 = no limit.
+    #[arg(long, default_value_t = 30.0)]
+    frame_timeout: f64,
+    /// Seconds a write may wait for a peer that does not read; 0 = no limit.
+    #[arg(long, default_value_t = 30.0)]
+    write_timeout: f64,
+    /// TCP: seconds a connection has to send `initialize`; 0 = no limit.
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Most connections open at once; the next is refused at once (TCP: a JSON-RPC
+    /// error line, HTTP: 503). Default: the open-file limit minus 100.
+    #[arg(long)]
+    max_connections: Option<u64>,
     /// Share the port with other server processes (SO_REUSEPORT).
     #[arg(long)]
     reuse_port: bool,
@@ -98,6 +116,37 @@ impl Server {
     }
 }
 
+/// The deadlines and the connection cap from the flags (0 turns a deadline off).
+fn guards(args: &Args) -> Result<mcpbench_netio::Guards, String> {
+    let seconds = |flag: &str, v: f64| match Duration::try_from_secs_f64(v) {
+        Ok(d) if d.is_zero() => Ok(None),
+        Ok(d) => Ok(Some(d)),
+        Err(_) => Err(format!(
+            "{flag} {v}: a number of seconds, 0 or more, is expected"
+        )),
+    };
+    let max_connections = match args.max_connections {
+        Some(0) => return Err("--max-connections 0: at least 1 is expected".into()),
+        Some(n) => Some(n),
+        None => open_file_limit().map(|n| n.saturating_sub(100).max(1)),
+    };
+    Ok(mcpbench_netio::Guards {
+        idle: seconds("--idle-timeout", args.idle_timeout)?,
+        frame: seconds("--frame-timeout", args.frame_timeout)?,
+        write: seconds("--write-timeout", args.write_timeout)?,
+        handshake: seconds("--handshake-timeout", args.handshake_timeout)?,
+        max_connections,
+        ..mcpbench_netio::Guards::default()
+    })
+}
+
+/// The soft open-file limit, from /proc/self/limits.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let session_ttl = match std::time::Duration::try_from_secs_f64(args.session_ttl) {
@@ -107,6 +156,13 @@ fn main() -> ExitCode {
                 "mcpbench-server: --session-ttl {}: a positive number of seconds is expected",
                 args.session_ttl
             );
+            return ExitCode::from(2);
+        }
+    };
+    let guards = match guards(&args) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("mcpbench-server: {e}");
             return ExitCode::from(2);
         }
     };
@@ -139,6 +195,7 @@ fn main() -> ExitCode {
             upstream: args.upstream,
             reuse_port: args.reuse_port,
             session_ttl,
+            guards,
             ..Settings::default()
         };
         let http = HttpSettings {
@@ -197,7 +254,7 @@ fn main() -> ExitCode {
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.trim() == "stats" {
                     let stats = match &server {
-                        Server::Mcp(s) => s.state().stats(),
+                        Server::Mcp(s) => s.stats(),
                         Server::Bare(_) | Server::BareHttp(_) => McpServer::process_stats(0),
                     };
                     println!("{}", serde_json::to_string(&stats).unwrap_or_default());

@@ -392,3 +392,35 @@ async fn requests_on_one_connection_are_served_concurrently() {
     );
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_initializes_is_closed_and_its_session_count_stays_zero() {
+    let s = server(Settings {
+        guards: mcpbench_netio::Guards {
+            handshake: Some(Duration::from_millis(200)),
+            ..Settings::default().guards
+        },
+        ..Settings::default()
+    })
+    .await;
+    let mut ok = session(s.local_addr()).await;
+    let mut silent = TcpStream::connect(s.local_addr()).await.unwrap();
+    silent
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n")
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(&mut silent).lines();
+    // The ping is answered, then the connection closes: no initialize in time.
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
+    assert!(matches!(first, Ok(Ok(Some(_)))), "{first:?}");
+    let end = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
+    assert!(matches!(end, Ok(Ok(None))), "closed by the server: {end:?}");
+    wait_for("the handshake close to be counted", || {
+        s.stats().closed_by_deadline[3] == 1
+    })
+    .await;
+    // The initialized connection outlives the deadline and is still served.
+    let r = call(&mut ok, json!({"jsonrpc":"2.0","id":5,"method":"ping"})).await;
+    assert_eq!(r["id"], 5);
+    assert_eq!(s.stats().sessions, 1);
+}
