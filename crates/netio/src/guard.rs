@@ -38,6 +38,10 @@ pub struct Guards {
     /// them (so a peer that sends requests but never reads holds at most this,
     /// plus one read's worth, until the write deadline). Default 1 MiB.
     pub max_outbox_bytes: usize,
+    /// At shutdown, how long a connection may take to send the replies it has
+    /// computed or promised (each write whole, or the connection closed); the
+    /// one deadline of a graceful shutdown. Default 10 s.
+    pub shutdown: Duration,
 }
 
 impl Default for Guards {
@@ -49,6 +53,7 @@ impl Default for Guards {
             handshake: None,
             max_connections: None,
             max_outbox_bytes: 1024 * 1024,
+            shutdown: Duration::from_secs(10),
         }
     }
 }
@@ -159,6 +164,7 @@ mod tests {
             handshake: Some(Duration::from_secs(10)),
             max_connections: None,
             max_outbox_bytes: 1 << 20,
+            shutdown: Duration::from_secs(10),
         }
     }
 

@@ -555,7 +555,9 @@ fn frame_error_reply(e: &FrameError) -> Option<Bytes> {
         FrameError::TooLong { .. } => {
             Some(error_response(None, codes::INVALID_REQUEST, &e.to_string()))
         }
-        FrameError::Truncated { .. } | FrameError::EmbeddedNewline { .. } => None,
+        FrameError::Truncated { .. }
+        | FrameError::EmbeddedNewline { .. }
+        | FrameError::TrailingCarriageReturn => None,
     }
 }
 
@@ -639,21 +641,25 @@ pub(crate) async fn write_out(
     Ok(())
 }
 
-/// At shutdown or half-close: waits (up to 30 s) for every promised reply and sends
-/// them.
+/// At shutdown or half-close: waits (up to `limit`) for every promised reply and
+/// sends them; a write that would end past `limit` closes the connection instead
+/// (nothing is cut: a reply is written whole or the connection closes).
 async fn drain_outbox(
     stream: &mut TcpStream,
     conn: &Conn,
     out: &mut BytesMut,
-    io: (IoStrategy, Option<Duration>),
+    (strategy, write): (IoStrategy, Option<Duration>),
+    limit: Duration,
 ) {
     let Some(outbox) = conn.current_outbox() else {
         return;
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + limit;
     let mut next = None;
     loop {
-        if flush_outbox(stream, &outbox, next.take(), out, io)
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let write = Some(write.map_or(left, |w| w.min(left)));
+        if flush_outbox(stream, &outbox, next.take(), out, (strategy, write))
             .await
             .is_err()
         {
@@ -702,7 +708,7 @@ async fn serve_connection<H: Handler>(
         tokio::select! {
             biased;
             _ = stop.cancelled() => {
-                drain_outbox(&mut stream, conn, &mut outbuf, io).await;
+                drain_outbox(&mut stream, conn, &mut outbuf, io, guards.shutdown).await;
                 return CloseReason::Shutdown;
             }
             Some(reply) = deferred => {
@@ -738,7 +744,7 @@ async fn serve_connection<H: Handler>(
                     Ok(_) => {
                         // The client may only have closed its sending half: it still
                         // gets the replies it was promised.
-                        drain_outbox(&mut stream, conn, &mut outbuf, io).await;
+                        drain_outbox(&mut stream, conn, &mut outbuf, io, guards.shutdown).await;
                         CloseReason::PeerClosed
                     }
                     Err(e) => CloseReason::Frame(e),

@@ -100,6 +100,7 @@ fn guards(f: impl FnOnce(&mut Guards)) -> Guards {
         handshake: None,
         max_connections: None,
         max_outbox_bytes: 1 << 20,
+        shutdown: Duration::from_secs(10),
     };
     f(&mut g);
     g

@@ -48,10 +48,10 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use mcpbench_files::ServerStats;
 use mcpbench_netio::{
-    Client, CloseReason, Conn, Handler, Message, MessageKind, RequestId, Server, ServerConfig,
-    codes, error_response,
+    CloseReason, Conn, Handler, Message, MessageKind, RequestId, Server, ServerConfig, codes,
+    error_response,
 };
-use mcpbench_pool::{Manager, Metrics, Pool, PoolConfig, RecycleError, RecycleResult};
+use mcpbench_pool::{Pool, PoolConfig};
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{Answer, InFlight, Registry, RouteKey};
 use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
@@ -62,6 +62,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub mod bare;
 pub mod bare_http;
 pub mod http;
+mod upstream;
+
+pub use upstream::Upstream;
+use upstream::proxy;
+
+/// Most bytes of `clientInfo` and `capabilities` a session keeps; a larger
+/// `initialize` is refused with -32602.
+pub const MAX_SESSION_BYTES: usize = 8 * 1024;
 
 /// The handshake-generation revision this server prefers.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
@@ -327,7 +335,8 @@ impl McpServer {
                         Tool::Proxy => {
                             let upstream = upstream.clone();
                             tokio::spawn(async move {
-                                let outcome = proxy(upstream.as_ref(), &arguments).await;
+                                let limit = server.settings.call_timeout;
+                                let outcome = proxy(upstream.as_ref(), &arguments, limit).await;
                                 server.answer(call, outcome);
                             });
                         }
@@ -452,6 +461,16 @@ impl McpServer {
             Ok(_) => return Err(invalid("initialize needs params")),
             Err(e) => return Err(invalid(&format!("initialize params: {e}"))),
         };
+        // What a session keeps of its client is bounded: a client cannot pin
+        // megabytes for the session's life with a huge clientInfo or capabilities.
+        let capabilities = params.capabilities.to_string();
+        let kept =
+            params.client_info.name.len() + params.client_info.version.len() + capabilities.len();
+        if kept > MAX_SESSION_BYTES {
+            return Err(invalid(&format!(
+                "initialize: clientInfo and capabilities are {kept} bytes, over the limit of {MAX_SESSION_BYTES}"
+            )));
+        }
         // The client's revision when we speak it (the spec's rule), else our latest.
         let version = SUPPORTED_VERSIONS
             .iter()
@@ -464,7 +483,7 @@ impl McpServer {
                 name: params.client_info.name,
                 version: params.client_info.version,
             },
-            capabilities: params.capabilities.to_string().into(),
+            capabilities: capabilities.into(),
         };
         let session = self
             .sessions
@@ -618,32 +637,6 @@ fn echo(arguments: &Value) -> Result<Bytes, String> {
     }
 }
 
-async fn proxy(upstream: Option<&Pool<Upstream>>, arguments: &Value) -> Result<Bytes, String> {
-    let pool = upstream.ok_or("no upstream configured (start with --upstream ADDR)")?;
-    let mut conn = pool
-        .checkout()
-        .await
-        .map_err(|e| format!("upstream: {e}"))?;
-    let request = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":arguments}});
-    let reply = conn.call(request.to_string().as_bytes()).await;
-    let reply = match reply {
-        Ok(r) => r,
-        Err(e) => {
-            // A connection that failed mid-call is not returned to the pool.
-            drop(mcpbench_pool::Checkout::take(conn));
-            return Err(format!("upstream: {e}"));
-        }
-    };
-    let mut reply: Value =
-        serde_json::from_slice(&reply).map_err(|e| format!("upstream reply: {e}"))?;
-    match reply.get_mut("result") {
-        Some(result) => serde_json::to_vec(result)
-            .map(Bytes::from)
-            .map_err(|e| format!("upstream result: {e}")),
-        None => Err(format!("upstream error: {}", reply["error"])),
-    }
-}
-
 impl Handler for McpServer {
     async fn handle(&self, msg: Message, conn: &Conn) -> Option<Bytes> {
         let session = self.by_connection.get(&conn.id).map(|s| *s);
@@ -721,49 +714,6 @@ impl Drop for McpServer {
     fn drop(&mut self) {
         // Ends the tool workers: they drain their mailbox, then stop.
         self.tools.for_each(|_, mailbox| mailbox.close());
-    }
-}
-
-/// Pooled connections to an upstream MCP server, initialized once when made.
-pub struct Upstream {
-    addr: SocketAddr,
-}
-
-impl Manager for Upstream {
-    type Type = Client;
-    type Error = io::Error;
-
-    async fn create(&self) -> io::Result<Client> {
-        let mut client = Client::connect(self.addr).await?;
-        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name":"mcpbench-proxy","version":env!("CARGO_PKG_VERSION")}}});
-        let reply = client
-            .call(init.to_string().as_bytes())
-            .await
-            .map_err(io::Error::other)?;
-        let reply: Value = serde_json::from_slice(&reply).map_err(io::Error::other)?;
-        if reply.get("result").is_none() {
-            return Err(io::Error::other(format!(
-                "upstream refused initialize: {reply}"
-            )));
-        }
-        client
-            .send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-            .map_err(io::Error::other)?;
-        client.flush().await?;
-        Ok(client)
-    }
-
-    async fn recycle(&self, conn: &mut Client, _: &Metrics) -> RecycleResult<io::Error> {
-        let mut probe = [0u8; 1];
-        match conn.stream().try_read(&mut probe) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Ok(0) => Err(RecycleError::message("upstream closed the connection")),
-            Ok(_) => Err(RecycleError::message(
-                "unexpected bytes on an idle upstream connection",
-            )),
-            Err(e) => Err(RecycleError::Backend(e)),
-        }
     }
 }
 

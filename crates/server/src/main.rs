@@ -71,6 +71,11 @@ struct Args {
     /// TCP: seconds a connection has to send `initialize`; 0 = no limit.
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
+    /// Seconds a graceful shutdown (SIGTERM, Ctrl-C) may take: replies already
+    /// computed or promised are sent whole within it, then the process exits,
+    /// even with a peer that does not read.
+    #[arg(long, default_value_t = 10.0)]
+    shutdown_timeout: f64,
     /// Most connections open at once; the next is refused at once (TCP: a JSON-RPC
     /// error line, HTTP: 503). Default: the open-file limit minus 100.
     #[arg(long)]
@@ -136,6 +141,8 @@ fn guards(args: &Args) -> Result<mcpbench_netio::Guards, String> {
         write: seconds("--write-timeout", args.write_timeout)?,
         handshake: seconds("--handshake-timeout", args.handshake_timeout)?,
         max_connections,
+        shutdown: seconds("--shutdown-timeout", args.shutdown_timeout)?
+            .ok_or("--shutdown-timeout 0: a positive number of seconds is expected")?,
         ..mcpbench_netio::Guards::default()
     })
 }
@@ -267,12 +274,17 @@ fn main() -> ExitCode {
             _ = harness => {}
         }
         println!("mcpbench-server: shutting down");
+        // One deadline: connections drain within it (netio bounds each write by
+        // what is left of it); a connection stuck past it is cut as we exit.
         if let Server::Mcp(server) = server
-            && tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+            && tokio::time::timeout(guards.shutdown, server.shutdown())
                 .await
                 .is_err()
         {
-            eprintln!("mcpbench-server: connections still busy after 10 s; exiting anyway");
+            eprintln!(
+                "mcpbench-server: connections still busy after {} s; exiting anyway",
+                guards.shutdown.as_secs_f64()
+            );
         }
         ExitCode::SUCCESS
     });

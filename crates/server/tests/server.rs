@@ -424,3 +424,93 @@ async fn a_connection_that_never_initializes_is_closed_and_its_session_count_sta
     assert_eq!(r["id"], 5);
     assert_eq!(s.stats().sessions, 1);
 }
+
+/// An upstream whose first `tools/call` (over all connections) never gets an
+/// answer, and which sends a notification and a response for another id before
+/// each answer it does give.
+async fn unruly_upstream() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let calls = calls.clone();
+            tokio::spawn(async move {
+                let (rd, mut wr) = s.into_split();
+                let mut lines = BufReader::new(rd).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let msg: Value = serde_json::from_str(&line).unwrap();
+                    let Some(id) = msg.get("id").cloned() else {
+                        continue;
+                    };
+                    let mut out = String::new();
+                    if msg["method"] == "tools/call" {
+                        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                            // Hangs: holds the connection, never answers.
+                            std::future::pending::<()>().await;
+                        }
+                        out.push_str("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n");
+                        out.push_str(&format!(
+                            "{}\n",
+                            json!({"jsonrpc":"2.0","id":987654321,"result":{"content":[{"type":"text","text":"not yours"}]}})
+                        ));
+                    }
+                    let text = msg["params"]["arguments"]["text"].clone();
+                    let reply = json!({"jsonrpc":"2.0","id":id,"result":{"content":[{"type":"text","text":text}],"isError":false,"protocolVersion":"2025-11-25"}});
+                    out.push_str(&format!("{reply}\n"));
+                    if wr.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_upstream_times_out_and_interleaved_messages_never_reach_the_wrong_caller() {
+    let s = server(Settings {
+        upstream: Some(unruly_upstream().await),
+        call_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    })
+    .await;
+    let mut c = session(s.local_addr()).await;
+    let hung = call(&mut c, tool(1, "proxy", json!({"text":"first"}))).await;
+    assert_eq!(hung["result"]["isError"], true, "{hung}");
+    let why = hung["result"]["content"][0]["text"].as_str().unwrap_or("");
+    assert!(why.contains("no reply within 300 ms"), "{hung}");
+    // The timed-out connection was discarded: the next calls go over a new one,
+    // and each caller gets its own text despite the notification and the stray
+    // response sent before it.
+    for (id, text) in [(2, "second"), (3, "third")] {
+        let r = call(&mut c, tool(id, "proxy", json!({ "text": text }))).await;
+        assert_eq!(r["id"], id, "{r}");
+        assert_eq!(r["result"]["content"][0]["text"], text, "{r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_initialize_is_refused_and_keeps_no_session() {
+    let s = server(Settings::default()).await;
+    let mut c = Client::connect(s.local_addr()).await.unwrap();
+    let big = "x".repeat(mcpbench_server::MAX_SESSION_BYTES + 1);
+    let r = call(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"experimental":{"blob":big}},"clientInfo":{"name":"t","version":"1"}}}),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], codes::INVALID_PARAMS, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit"),
+        "{r}"
+    );
+    assert_eq!(s.stats().sessions, 0);
+    // A normal initialize on the same connection still works.
+    let r = call(&mut c, initialize(2)).await;
+    assert_eq!(r["result"]["protocolVersion"], "2025-11-25");
+}

@@ -1,0 +1,125 @@
+//! The `proxy` tool's upstream: pooled connections to another MCP server, each
+//! initialized once when made, and one call through them with a deadline and its
+//! own request id (a reply for another id, or a notification, is never taken for
+//! this call's; a connection that timed out or failed is discarded, not
+//! recycled).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mcpbench_netio::Client;
+use mcpbench_pool::{Checkout, Manager, Metrics, Pool, RecycleError, RecycleResult};
+use serde_json::{Value, json};
+
+use crate::PROTOCOL_VERSION;
+
+/// Request ids sent upstream, unique per process (from 1; 0 is `initialize`).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Calls `echo` upstream with `arguments`, within `limit` (checkout included).
+pub(crate) async fn proxy(
+    upstream: Option<&Pool<Upstream>>,
+    arguments: &Value,
+    limit: Duration,
+) -> Result<Bytes, String> {
+    let pool = upstream.ok_or("no upstream configured (start with --upstream ADDR)")?;
+    let start = tokio::time::Instant::now();
+    let late = || format!("upstream: no reply within {} ms", limit.as_millis());
+    let mut conn = tokio::time::timeout(limit, pool.checkout())
+        .await
+        .map_err(|_| late())?
+        .map_err(|e| format!("upstream: {e}"))?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let request = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":arguments}});
+    let left = limit.saturating_sub(start.elapsed());
+    let reply = match tokio::time::timeout(left, exchange(&mut conn, &request, id)).await {
+        Ok(Ok(reply)) => reply,
+        // A connection that failed or timed out mid-call is not returned to the
+        // pool: its late reply must not meet the next caller.
+        Ok(Err(e)) => {
+            drop(Checkout::take(conn));
+            return Err(e);
+        }
+        Err(_) => {
+            drop(Checkout::take(conn));
+            return Err(late());
+        }
+    };
+    let mut reply: Value =
+        serde_json::from_slice(&reply).map_err(|e| format!("upstream reply: {e}"))?;
+    match reply.get_mut("result") {
+        Some(result) => serde_json::to_vec(result)
+            .map(Bytes::from)
+            .map_err(|e| format!("upstream result: {e}")),
+        None => Err(format!("upstream error: {}", reply["error"])),
+    }
+}
+
+/// Sends `request` and returns the response with id `id`, skipping whatever else
+/// the upstream sends meanwhile (notifications, stray responses).
+async fn exchange(conn: &mut Client, request: &Value, id: u64) -> Result<Bytes, String> {
+    conn.send(request.to_string().as_bytes())
+        .map_err(|e| format!("upstream: {e}"))?;
+    conn.flush().await.map_err(|e| format!("upstream: {e}"))?;
+    loop {
+        let frame = conn
+            .recv()
+            .await
+            .map_err(|e| format!("upstream: {e}"))?
+            .ok_or("upstream: closed the connection before answering")?;
+        let answers_us = serde_json::from_slice::<Value>(&frame)
+            .ok()
+            .is_some_and(|v| {
+                v.get("id").and_then(Value::as_u64) == Some(id)
+                    && (v.get("result").is_some() || v.get("error").is_some())
+            });
+        if answers_us {
+            return Ok(frame);
+        }
+    }
+}
+
+/// Pooled connections to an upstream MCP server, initialized once when made.
+pub struct Upstream {
+    pub(crate) addr: SocketAddr,
+}
+
+impl Manager for Upstream {
+    type Type = Client;
+    type Error = io::Error;
+
+    async fn create(&self) -> io::Result<Client> {
+        let mut client = Client::connect(self.addr).await?;
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name":"mcpbench-proxy","version":env!("CARGO_PKG_VERSION")}}});
+        let reply = exchange(&mut client, &init, 0)
+            .await
+            .map_err(io::Error::other)?;
+        let reply: Value = serde_json::from_slice(&reply).map_err(io::Error::other)?;
+        if reply.get("result").is_none() {
+            return Err(io::Error::other(format!(
+                "upstream refused initialize: {reply}"
+            )));
+        }
+        client
+            .send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .map_err(io::Error::other)?;
+        client.flush().await?;
+        Ok(client)
+    }
+
+    async fn recycle(&self, conn: &mut Client, _: &Metrics) -> RecycleResult<io::Error> {
+        let mut probe = [0u8; 1];
+        match conn.stream().try_read(&mut probe) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Ok(0) => Err(RecycleError::message("upstream closed the connection")),
+            Ok(_) => Err(RecycleError::message(
+                "unexpected bytes on an idle upstream connection",
+            )),
+            Err(e) => Err(RecycleError::Backend(e)),
+        }
+    }
+}
