@@ -144,6 +144,14 @@ impl Request {
             .map(str::trim)
     }
 
+    /// How many fields named `name` there are, readable or not.
+    fn fields(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .count()
+    }
+
     /// The body (empty when there is none).
     pub fn body(&self) -> &Bytes {
         &self.body
@@ -358,6 +366,18 @@ impl RequestDecoder {
     fn framing(&self, request: &Request) -> Result<Framing, HttpError> {
         let encodings: Vec<&str> = request.headers("transfer-encoding").collect();
         let lengths: Vec<&str> = request.headers("content-length").collect();
+        // A framing field that cannot be read must not be skipped: the body would
+        // be taken for the next request (a smuggling shape the fuzzer found).
+        for (name, readable) in [
+            ("Transfer-Encoding", encodings.len()),
+            ("Content-Length", lengths.len()),
+        ] {
+            if request.fields(name) != readable {
+                return Err(HttpError::BadFraming(format!(
+                    "a {name} field that is not ASCII"
+                )));
+            }
+        }
         if !encodings.is_empty() {
             if !lengths.is_empty() {
                 return Err(HttpError::BadFraming(

@@ -149,3 +149,18 @@ fn accept_headers_choose_json_events_both_or_neither() {
     assert_eq!(accepts(Some("text/html")), (false, false));
     assert_eq!(accepts(Some("*/*")), (true, true));
 }
+
+#[test]
+fn framing_fields_that_are_not_ascii_are_refused_not_skipped() {
+    // Found by fuzzing: these used to be read as bodiless requests, leaving the
+    // body to be parsed as the next request.
+    for head in [
+        &b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\xff\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
+        &b"POST /mcp HTTP/1.1\r\nContent-Length: 5\xff\r\n\r\nhello"[..],
+    ] {
+        match decode_all(head, HttpLimits::default()) {
+            Err(HttpError::BadFraming(why)) => assert!(why.contains("not ASCII"), "{why}"),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(head)),
+        }
+    }
+}
