@@ -57,6 +57,12 @@ pub struct Plan {
     /// Connects in flight at once per client process.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
+    /// Once this many connections of a client process have failed, its other
+    /// connections are not attempted (counted as failed, with that reason): a
+    /// server that has stopped accepting is then found out in one connect limit
+    /// (60 s), not in one per batch of connects. Default: never give up.
+    #[arg(long)]
+    pub give_up_after: Option<u64>,
     /// At least this many client processes (and server processes, for ours):
     /// by default as many as the open-file limit needs, one per 15,000
     /// connections. Each is one thread: with one, a fast server can be held back
@@ -339,6 +345,8 @@ pub struct ClientArgs {
     pub duration: f64,
     #[arg(long)]
     pub connect_concurrency: usize,
+    #[arg(long)]
+    pub give_up_after: Option<u64>,
 }
 
 #[cfg(test)]
@@ -352,6 +360,7 @@ mod tests {
             duration,
             size: 4096,
             connect_concurrency: 64,
+            give_up_after: None,
             processes: 1,
             server: ServerKind::Mcp,
             target: None,

@@ -128,6 +128,7 @@ pub async fn run(args: ClientArgs) -> ExitCode {
         rate,
         duration,
         connect_concurrency,
+        give_up_after,
     } = args;
     let target = Arc::new(target);
     let call = Arc::new(Call { tool, arguments });
@@ -144,6 +145,16 @@ pub async fn run(args: ClientArgs) -> ExitCode {
         tasks.push(tokio::spawn(async move {
             let mut conn = {
                 let _permit = gate.acquire().await;
+                if let Some(limit) = give_up_after {
+                    let failed = tally.counters().failed;
+                    if failed >= limit {
+                        tally.add(|c| c.failed += 1);
+                        tally.note(format!(
+                            "not attempted: {limit} connections of this client process had failed (--give-up-after)"
+                        ));
+                        return None;
+                    }
+                }
                 match tokio::time::timeout(OPEN_LIMIT, open(&target, source, protocol, &tally))
                     .await
                     .unwrap_or_else(|_| {

@@ -322,6 +322,8 @@ pub struct LoadArgs<'a> {
     pub shape: &'a RunShape,
     /// Leave the sessions open at the end (no DELETE).
     pub abandon: bool,
+    /// `connections --give-up-after`.
+    pub give_up_after: Option<u64>,
 }
 
 impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
@@ -331,6 +333,7 @@ impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
             rate: plan.rate,
             shape: &plan.shape,
             abandon: false,
+            give_up_after: None,
         }
     }
 }
@@ -438,6 +441,9 @@ pub fn plan_args(a: &LoadArgs<'_>, out: &Path) -> Vec<String> {
     ];
     if a.abandon {
         args.push("--abandon".into());
+    }
+    if let Some(n) = a.give_up_after {
+        args.extend(["--give-up-after".into(), n.to_string()]);
     }
     args
 }

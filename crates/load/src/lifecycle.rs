@@ -253,6 +253,7 @@ async fn one_server(
                 rate: plan.rate,
                 shape: &plan.shape,
                 abandon: false,
+                give_up_after: None,
             };
             load_into(&mut run, &mut server, &a, &setup.exe, &out("cap")).await;
             server.stop().await;
@@ -324,6 +325,7 @@ async fn watched(
         rate: plan.rate,
         shape: &plan.shape,
         abandon: ending == Ending::Abandon,
+        give_up_after: None,
     };
     // The probe sessions are used every 2 s while the load runs, so they are last
     // used when the load's sessions are.

@@ -301,6 +301,9 @@ fn start_clients(
         if plan.abandon {
             args.push("--abandon".into());
         }
+        if let Some(n) = plan.give_up_after {
+            args.extend(["--give-up-after".into(), n.to_string()]);
+        }
         clients.push(
             spawn(format!("client {k}"), exe, &args)
                 .map_err(|e| format!("cannot start client process {k}: {e}"))?,

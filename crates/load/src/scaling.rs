@@ -16,13 +16,17 @@ use mcpbench_files::compare::{CompareEntry, Outcome};
 use mcpbench_files::lifecycle::{SCALING_SCHEMA, ScalingEntry, ScalingFile};
 use mcpbench_files::results_dir;
 
-use crate::cli::{ComparePlan, ScalingPlan};
+use crate::cli::ScalingPlan;
 use crate::compare::{
-    LoadArgs, Setup, entry, limit, load, one, peer, plan_args, read_result, session_settings,
-    write_with_table,
+    LoadArgs, Running, Setup, entry, limit, load, load_into, peer, plan_args, read_result,
+    session_settings, write_with_table,
 };
 use crate::orchestrate::PER_PROCESS;
 use crate::socket::open_file_limit;
+
+/// Failed connections per client process after which the rest are not attempted:
+/// a server that stopped accepting is found out in one connect limit.
+const GIVE_UP: u64 = 64;
 
 /// A refused plan, by flag.
 pub fn check(plan: &ScalingPlan) -> Result<(), String> {
@@ -102,14 +106,26 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
             let mut e = if ours && count > PER_PROCESS {
                 spread(name, count, &plan, &setup, &out).await
             } else {
-                let at = ComparePlan {
+                let a = LoadArgs {
                     count,
-                    servers: name.into(),
                     rate: plan.rate,
-                    shape: plan.shape.clone(),
-                    out: None,
+                    shape: &plan.shape,
+                    abandon: false,
+                    give_up_after: Some(GIVE_UP),
                 };
-                one(name, &p, &at, &setup.exe, &out).await
+                let mut e = entry(name, &p);
+                match Running::start(&p).await {
+                    Ok(mut server) => {
+                        println!(
+                            "scaling: {name} listening on {} (pid {})",
+                            server.url, server.pid
+                        );
+                        load_into(&mut e, &mut server, &a, &setup.exe, &out).await;
+                        server.stop().await;
+                    }
+                    Err(why) => e.why.push(why),
+                }
+                e
             };
             if !ours && files.is_some_and(|f| count + 100 > f) {
                 e.why.push(format!(
@@ -172,6 +188,7 @@ async fn spread(
         rate: plan.rate,
         shape: &plan.shape,
         abandon: false,
+        give_up_after: Some(GIVE_UP),
     };
     args.extend(plan_args(&a, out));
     let mut e = CompareEntry {
