@@ -72,7 +72,9 @@ impl<T> ArrayQueue<T> {
     }
 
     fn items(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
-        self.items.try_lock().expect("loom runs one thread at a time")
+        self.items
+            .try_lock()
+            .expect("loom runs one thread at a time")
     }
 
     pub fn push(&self, value: T) -> Result<(), T> {
@@ -85,7 +87,10 @@ impl<T> ArrayQueue<T> {
                     return Err(value);
                 }
             }
-            match self.len.compare_exchange(len, len + 1, Ordering::SeqCst, Ordering::Relaxed) {
+            match self
+                .len
+                .compare_exchange(len, len + 1, Ordering::SeqCst, Ordering::Relaxed)
+            {
                 Ok(_) => {
                     // Same loom step as the CAS: no loom operation in between.
                     self.items().push_back(value);
@@ -106,7 +111,10 @@ impl<T> ArrayQueue<T> {
                     return None;
                 }
             }
-            match self.len.compare_exchange(len, len - 1, Ordering::SeqCst, Ordering::Relaxed) {
+            match self
+                .len
+                .compare_exchange(len, len - 1, Ordering::SeqCst, Ordering::Relaxed)
+            {
                 Ok(_) => {
                     // Same loom step as the CAS: no loom operation in between.
                     let msg = self.items().pop_front().expect("len counts the items");
@@ -203,7 +211,9 @@ impl Notify {
     pub fn notified(&self) -> Notified<'_> {
         Notified {
             notify: self,
-            id: self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: self
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             broadcasts: self.broadcasts.load(Ordering::SeqCst),
             state: State::Init,
         }
