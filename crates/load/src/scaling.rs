@@ -127,7 +127,8 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
                 }
                 e
             };
-            if !ours && files.is_some_and(|f| count + 100 > f) {
+            let refused = e.result.as_ref().is_some_and(|r| r.connections.failed > 0);
+            if !ours && refused && files.is_some_and(|f| count + 100 > f) {
                 e.why.push(format!(
                     "one process may hold {} open files here, and this server keeps its sessions in one process",
                     files.unwrap_or(0)

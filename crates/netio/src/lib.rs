@@ -50,11 +50,13 @@
 
 mod client;
 mod codec;
+mod conn;
 mod guard;
 pub mod http;
 mod http_server;
 mod jsonrpc;
 mod server;
+mod write;
 
 pub use client::{Client, ClientError};
 pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};

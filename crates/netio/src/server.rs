@@ -3,161 +3,23 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
+use crate::codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError};
+pub use crate::conn::{Conn, Handler};
 use crate::guard::{Deadline, Guards, Timer, expiry};
 use crate::jsonrpc::{Message, ProtocolError, codes, error_response};
-use mcpbench_queue::UnboundedMailbox;
-
-/// One accepted connection, as the handler sees it (lent for one `handle` call).
-#[derive(Debug)]
-pub struct Conn {
-    /// Unique among the connections of one server, in accept order from 1.
-    pub id: u64,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The connection's outbox while it is busy: made for the first reply after an
-    /// idle spell and released once the connection is idle again with nothing
-    /// waiting or promised, so an idle connection pays only for this slot.
-    outbox: Mutex<Option<Arc<Outbox>>>,
-    /// The handler said the connection is established ([`Conn::establish`]).
-    established: AtomicBool,
-}
-
-/// Every reply of one connection on its way to the socket: a queue mailbox (replies
-/// from `handle` and [`Deferred`] ones alike, sent in the order they arrive), and a
-/// count of promised replies not yet sent.
-#[derive(Debug)]
-struct Outbox {
-    replies: UnboundedMailbox<Bytes>,
-    promised: AtomicUsize,
-}
-
-impl Conn {
-    pub(crate) fn new(id: u64, peer: SocketAddr) -> Conn {
-        Conn {
-            id,
-            peer,
-            outbox: Mutex::new(None),
-            established: AtomicBool::new(false),
-        }
-    }
-
-    /// Marks the connection established (MCP: `initialize` answered), so the
-    /// handshake deadline ([`Guards::handshake`]) no longer applies.
-    pub fn establish(&self) {
-        self.established.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether [`Conn::establish`] was called.
-    pub fn is_established(&self) -> bool {
-        self.established.load(Ordering::Relaxed)
-    }
-
-    /// Replies promised and not yet sent (the connection is waiting on them).
-    fn busy(outbox: Option<&Arc<Outbox>>) -> bool {
-        outbox.is_some_and(|o| o.promised.load(Ordering::Relaxed) > 0 || !o.replies.is_empty())
-    }
-
-    /// The outbox, made if there is none.
-    fn outbox(&self) -> Arc<Outbox> {
-        let mut slot = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.get_or_insert_with(|| {
-            Arc::new(Outbox {
-                replies: UnboundedMailbox::unbounded(),
-                promised: AtomicUsize::new(0),
-            })
-        })
-        .clone()
-    }
-
-    /// The outbox, if there is one.
-    fn current_outbox(&self) -> Option<Arc<Outbox>> {
-        self.outbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Drops the outbox when nothing is promised or waiting in it. Only the
-    /// connection's own task makes outboxes (`handle` runs on it), so none can be
-    /// made meanwhile; a promise is released after its reply is pushed, so "nothing
-    /// promised, then empty" sees every reply.
-    fn release_idle_outbox(&self) {
-        let mut slot = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(o) = slot.as_ref()
-            && o.promised.load(Ordering::SeqCst) == 0
-            && o.replies.is_empty()
-        {
-            *slot = None;
-        }
-    }
-
-    /// Promises a reply that will be sent later, from anywhere (another task): the
-    /// handler returns `None` now and the connection goes on reading and serving
-    /// its next messages; replies go out in the order they are sent, which need not
-    /// be the order of the requests (JSON-RPC ids correlate them). A graceful
-    /// shutdown waits for every promised reply (or its [`Deferred`] being dropped).
-    pub fn defer(&self) -> Deferred {
-        let outbox = self.outbox();
-        outbox.promised.fetch_add(1, Ordering::SeqCst);
-        Deferred { outbox }
-    }
-}
-
-impl PartialEq for Conn {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.peer == other.peer
-    }
-}
-
-impl Eq for Conn {}
-
-/// A reply promised by [`Conn::defer`]. Send it once; dropping it unsent releases
-/// the promise (the client then gets no reply to that request).
-#[derive(Debug)]
-pub struct Deferred {
-    outbox: Arc<Outbox>,
-}
-
-impl Deferred {
-    /// Sends the reply (one JSON value, no newline). If the connection has ended,
-    /// the reply is dropped: there is no one to send it to.
-    pub fn send(self, reply: Bytes) {
-        let _ = self.outbox.replies.try_push(reply);
-    }
-}
-
-impl Drop for Deferred {
-    fn drop(&mut self) {
-        self.outbox.promised.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// What the server does with each message. One instance serves every connection.
-pub trait Handler: Send + Sync + 'static {
-    /// Serves one message from connection `conn` and returns the reply to send
-    /// (one JSON value, no newline), or `None` (notifications, responses, and
-    /// replies promised with [`Conn::defer`]). The connection awaits this future
-    /// before reading on: a handler that must wait (for an upstream, a tool) should
-    /// defer its reply and return, so the connection's other requests are served
-    /// meanwhile. Replies to one read are sent together.
-    fn handle(&self, msg: Message, conn: &Conn) -> impl Future<Output = Option<Bytes>> + Send;
-
-    /// Called once when a connection ends, with why. The default does nothing.
-    fn closed(&self, _conn: &Conn, _reason: &CloseReason) {}
-}
+pub(crate) use crate::write::write_out;
+use crate::write::{drain_outbox, flush_outbox, send_last};
 
 /// How a connection handles its buffers, frames and writes. The default is the
 /// fastest; the others exist so each step of the classic optimisation plan can be
@@ -561,125 +423,6 @@ fn frame_error_reply(e: &FrameError) -> Option<Bytes> {
     }
 }
 
-/// Sends what waits in the outbox plus a last error reply, best effort: the
-/// connection is closing anyway.
-async fn send_last(
-    stream: &mut TcpStream,
-    conn: &Conn,
-    out: &mut BytesMut,
-    last: Option<Bytes>,
-    write: Option<Duration>,
-) {
-    if let Some(outbox) = conn.current_outbox() {
-        while let Some(reply) = outbox.replies.try_pop() {
-            let _ = encode(&reply, usize::MAX, out);
-        }
-    }
-    if let Some(reply) = last {
-        let _ = encode(&reply, usize::MAX, out);
-    }
-    let _ = write_out(stream, out, write).await;
-}
-
-/// Most replies framed into one write.
-const WRITE_BATCH: usize = 256;
-
-/// Writes every reply waiting in the outbox (`first` before them), as `strategy`
-/// says: one write per [`WRITE_BATCH`] replies, or one per reply.
-async fn flush_outbox(
-    stream: &mut TcpStream,
-    outbox: &Outbox,
-    first: Option<Bytes>,
-    out: &mut BytesMut,
-    (strategy, write): (IoStrategy, Option<Duration>),
-) -> Result<(), CloseReason> {
-    let mut next = first;
-    loop {
-        let mut framed = 0;
-        while framed < WRITE_BATCH {
-            let Some(reply) = next.take().or_else(|| outbox.replies.try_pop()) else {
-                break;
-            };
-            if !strategy.reuse_buffers && out.is_empty() {
-                *out = BytesMut::new();
-            }
-            if let Err(e) = encode(&reply, usize::MAX, out) {
-                // Send the good replies before it, then close.
-                let _ = write_out(stream, out, write).await;
-                return Err(CloseReason::BadReply(e));
-            }
-            framed += 1;
-            if !strategy.coalesce_writes {
-                write_out(stream, out, write).await?;
-            }
-        }
-        write_out(stream, out, write).await?;
-        if framed < WRITE_BATCH {
-            return Ok(());
-        }
-    }
-}
-
-/// Writes `out` whole and clears it (nothing when empty), within `deadline` (a
-/// peer that does not read fails it).
-pub(crate) async fn write_out(
-    stream: &mut TcpStream,
-    out: &mut BytesMut,
-    deadline: Option<Duration>,
-) -> Result<(), CloseReason> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    let written = match deadline {
-        Some(d) => tokio::time::timeout(d, stream.write_all(out))
-            .await
-            .map_err(|_| CloseReason::Deadline(Deadline::Write))?,
-        None => stream.write_all(out).await,
-    };
-    written.map_err(|e| CloseReason::Io(e.kind()))?;
-    out.clear();
-    Ok(())
-}
-
-/// At shutdown or half-close: waits (up to `limit`) for every promised reply and
-/// sends them; a write that would end past `limit` closes the connection instead
-/// (nothing is cut: a reply is written whole or the connection closes).
-async fn drain_outbox(
-    stream: &mut TcpStream,
-    conn: &Conn,
-    out: &mut BytesMut,
-    (strategy, write): (IoStrategy, Option<Duration>),
-    limit: Duration,
-) {
-    let Some(outbox) = conn.current_outbox() else {
-        return;
-    };
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut next = None;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let write = Some(write.map_or(left, |w| w.min(left)));
-        if flush_outbox(stream, &outbox, next.take(), out, (strategy, write))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        if outbox.promised.load(Ordering::SeqCst) == 0 && outbox.replies.is_empty() {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return;
-        }
-        // A promise dropped unsent wakes no one: look again every 10 ms.
-        if let Ok(reply) =
-            tokio::time::timeout(Duration::from_millis(10), outbox.replies.pop()).await
-        {
-            next = reply;
-        }
-    }
-}
-
 async fn serve_connection<H: Handler>(
     mut stream: TcpStream,
     conn: &Conn,
@@ -883,54 +626,5 @@ fn release_if_idle(conn: &Conn, inbuf: &mut BytesMut, outbuf: &mut BytesMut) {
         *inbuf = BytesMut::new();
         *outbuf = BytesMut::new();
         conn.release_idle_outbox();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn conn() -> Conn {
-        Conn::new(1, "127.0.0.1:9".parse().expect("an address"))
-    }
-
-    #[test]
-    fn an_outbox_is_released_only_when_empty_and_nothing_is_promised() {
-        let c = conn();
-        assert!(
-            c.current_outbox().is_none(),
-            "a new connection has no outbox"
-        );
-        c.release_idle_outbox();
-        let o = c.outbox();
-        assert!(Arc::ptr_eq(&o, &c.outbox()), "one outbox while busy");
-        o.replies.try_push(Bytes::from_static(b"{}")).unwrap();
-        c.release_idle_outbox();
-        assert!(
-            c.current_outbox().is_some(),
-            "released with a reply waiting"
-        );
-        assert_eq!(o.replies.try_pop(), Some(Bytes::from_static(b"{}")));
-        let promise = c.defer();
-        c.release_idle_outbox();
-        assert!(
-            c.current_outbox().is_some(),
-            "released with a reply promised"
-        );
-        promise.send(Bytes::from_static(b"[]"));
-        c.release_idle_outbox();
-        assert!(
-            c.current_outbox().is_some(),
-            "released with the promised reply waiting"
-        );
-        assert_eq!(o.replies.try_pop(), Some(Bytes::from_static(b"[]")));
-        c.release_idle_outbox();
-        assert!(c.current_outbox().is_none(), "kept while idle");
-        drop(c.defer());
-        c.release_idle_outbox();
-        assert!(
-            c.current_outbox().is_none(),
-            "a dropped promise holds nothing"
-        );
     }
 }

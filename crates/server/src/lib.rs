@@ -48,8 +48,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use mcpbench_files::ServerStats;
 use mcpbench_netio::{
-    CloseReason, Conn, Handler, Message, MessageKind, RequestId, Server, ServerConfig, codes,
-    error_response,
+    CloseReason, Conn, Handler, Message, MessageKind, RequestId, codes, error_response,
 };
 use mcpbench_pool::{Pool, PoolConfig};
 use mcpbench_queue::Mailbox;
@@ -57,13 +56,17 @@ use mcpbench_registry::{Answer, InFlight, Registry, RouteKey};
 use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 pub mod bare;
 pub mod bare_http;
 pub mod http;
+mod running;
+mod tools;
 mod upstream;
 
+pub use running::{Running, start, start_http};
+use tools::{Tool, ToolCall, echo, result_text, text_content};
 pub use upstream::Upstream;
 use upstream::proxy;
 
@@ -144,54 +147,6 @@ impl Default for Settings {
     }
 }
 
-/// A call waiting in a tool's mailbox.
-struct ToolCall {
-    /// Key in the in-flight table (unique per server; client ids are per connection).
-    call: u64,
-    /// The `arguments` object, as JSON.
-    arguments: Value,
-    /// This call's place in the tool's mailbox, given back when the worker takes it.
-    _slot: OwnedSemaphorePermit,
-}
-
-/// The tools and what runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tool {
-    Echo,
-    Text,
-    Proxy,
-}
-
-impl Tool {
-    const ALL: [Tool; 3] = [Tool::Echo, Tool::Text, Tool::Proxy];
-
-    fn name(self) -> &'static str {
-        match self {
-            Tool::Echo => "echo",
-            Tool::Text => "text",
-            Tool::Proxy => "proxy",
-        }
-    }
-
-    fn describe(self) -> Value {
-        let (description, schema) = match self {
-            Tool::Echo => (
-                "Returns its `text` argument.",
-                json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}),
-            ),
-            Tool::Text => (
-                "Returns a text of the server's configured size.",
-                json!({"type":"object","properties":{}}),
-            ),
-            Tool::Proxy => (
-                "Calls `echo` on the upstream server with its `text` argument.",
-                json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}),
-            ),
-        };
-        json!({"name": self.name(), "description": description, "inputSchema": schema})
-    }
-}
-
 /// The MCP server's state: a netio [`Handler`].
 pub struct McpServer {
     /// This server, for the tasks that answer deferred calls.
@@ -231,27 +186,6 @@ fn result_raw(id: &RequestId, raw: &[u8]) -> Bytes {
     out.extend_from_slice(raw);
     out.push(b'}');
     Bytes::from(out)
-}
-
-/// What the `text` tool returns: `size` bytes of plain text.
-fn result_text(size: usize) -> String {
-    "MCP bench result text. "
-        .chars()
-        .cycle()
-        .take(size)
-        .collect()
-}
-
-/// A tool result with one text item, serialized.
-fn text_content(text: &str, is_error: bool) -> Bytes {
-    Bytes::from(
-        // `resultType` is required by the stateless generation and ignored by the
-        // handshake one, so one serialization serves both.
-        serde_json::to_vec(
-            &json!({"content":[{"type":"text","text":text}],"isError":is_error,"resultType":"complete"}),
-        )
-            .unwrap_or_default(),
-    )
 }
 
 #[derive(Deserialize)]
@@ -630,13 +564,6 @@ impl McpServer {
     }
 }
 
-fn echo(arguments: &Value) -> Result<Bytes, String> {
-    match arguments.get("text").and_then(Value::as_str) {
-        Some(text) => Ok(text_content(text, false)),
-        None => Err("echo needs a string argument `text`".into()),
-    }
-}
-
 impl Handler for McpServer {
     async fn handle(&self, msg: Message, conn: &Conn) -> Option<Bytes> {
         let session = self.by_connection.get(&conn.id).map(|s| *s);
@@ -715,73 +642,4 @@ impl Drop for McpServer {
         // Ends the tool workers: they drain their mailbox, then stop.
         self.tools.for_each(|_, mailbox| mailbox.close());
     }
-}
-
-/// A running MCP server.
-pub struct Running {
-    server: Server,
-    state: Arc<McpServer>,
-}
-
-impl Running {
-    /// Where it listens.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// Its state (sessions, ...).
-    pub fn state(&self) -> &Arc<McpServer> {
-        &self.state
-    }
-
-    /// The stats reply, with the connection counters of the transport.
-    pub fn stats(&self) -> ServerStats {
-        let net = self.server.stats();
-        ServerStats {
-            connections_refused: net.refused,
-            closed_by_deadline: net.closed_by_deadline,
-            ..self.state.stats()
-        }
-    }
-
-    /// Stops accepting, answers what was already read, closes every connection.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-}
-
-/// Starts a server on `addr` with `settings`, newline-delimited JSON-RPC over TCP.
-/// Call from a tokio runtime.
-pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> {
-    let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
-    let config = ServerConfig {
-        guards: settings.guards,
-        ..ServerConfig::default()
-    };
-    let state = McpServer::new(settings);
-    let server = Server::serve(listener, state.clone(), config)?;
-    Ok(Running { server, state })
-}
-
-/// Starts a server on `addr` with `settings`, MCP's Streamable HTTP transport
-/// (both generations) at `http.endpoint`. Call from a tokio runtime.
-pub fn start_http(
-    addr: SocketAddr,
-    settings: Settings,
-    http: http::HttpSettings,
-) -> io::Result<Running> {
-    let listener = mcpbench_netio::listen(addr, settings.reuse_port)?;
-    let config = mcpbench_netio::HttpConfig {
-        limits: http.limits,
-        guards: settings.guards,
-        ..Default::default()
-    };
-    let state = McpServer::new(settings);
-    state.sweep_expired();
-    let server = Server::serve_http(
-        listener,
-        Arc::new(http::McpHttp::new(state.clone(), http)),
-        config,
-    )?;
-    Ok(Running { server, state })
 }
