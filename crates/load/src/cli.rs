@@ -136,20 +136,30 @@ impl Plan {
         if self.count == 0 {
             return Err("--count must be at least 1".into());
         }
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        if !positive(self.rate) || self.rate < 1e-6 {
-            return Err(format!(
-                "--rate {}: a positive number of calls per second (at least 1e-6) is expected",
-                self.rate
-            ));
-        }
-        if !positive(self.duration) || self.duration > 86_400.0 {
-            return Err(format!(
-                "--duration {}: a positive number of seconds up to a day is expected",
-                self.duration
-            ));
-        }
+        check_rate("--rate", self.rate)?;
+        check_seconds("--duration", self.duration, 86_400.0, "a day")
+    }
+}
+
+/// `flag` holds a positive, finite number of seconds up to `max`.
+pub fn check_seconds(flag: &str, v: f64, max: f64, max_text: &str) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 && v <= max {
         Ok(())
+    } else {
+        Err(format!(
+            "{flag} {v}: a positive number of seconds up to {max_text} is expected"
+        ))
+    }
+}
+
+/// `flag` holds a rate of calls per second no schedule overflows on (≥ 1e-6).
+pub fn check_rate(flag: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v >= 1e-6 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{flag} {v}: a positive number of calls per second (at least 1e-6) is expected"
+        ))
     }
 }
 

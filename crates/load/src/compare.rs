@@ -248,19 +248,15 @@ pub async fn run(plan: ComparePlan) -> ExitCode {
         protocol: plan.shape.protocol.name().into(),
         servers: entries,
     };
-    let out = plan
-        .out
-        .clone()
-        .unwrap_or_else(|| results_dir(&root).join("compare.json"));
-    if let Err(e) = write_with_table(&out, &file, &file.table(), "compare") {
-        eprintln!("mcpbench-load: {e}");
-        return ExitCode::from(2);
-    }
-    if file.servers.iter().any(|s| s.outcome == Outcome::NotRun) {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    let not_run = file.servers.iter().any(|s| s.outcome == Outcome::NotRun);
+    finish(
+        plan.out.as_deref(),
+        &root,
+        "compare",
+        &file,
+        &file.table(),
+        not_run,
+    )
 }
 
 /// What `compare` and `capacity` both start from: the server names (checked), this
@@ -295,6 +291,32 @@ impl Setup {
             root,
             dir,
         })
+    }
+}
+
+/// The end of `compare`, `capacity`, `lifecycle` and `scaling`: `file` written to
+/// `out` (or `target/mcpbench/<name>.json`) with its table, then the exit code:
+/// 2 when it cannot be written, 1 when `incomplete` (a server could not run).
+pub fn finish(
+    out: Option<&Path>,
+    root: &Path,
+    name: &str,
+    file: &impl serde::Serialize,
+    table: &str,
+    incomplete: bool,
+) -> ExitCode {
+    let out = out.map_or_else(
+        || results_dir(root).join(format!("{name}.json")),
+        Path::to_path_buf,
+    );
+    if let Err(e) = write_with_table(&out, file, table, name) {
+        eprintln!("mcpbench-load: {e}");
+        return ExitCode::from(2);
+    }
+    if incomplete {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -22,13 +22,12 @@ use std::time::Duration;
 use mcpbench_files::lifecycle::{
     LIFECYCLE_SCHEMA, LifecycleEntry, LifecycleFile, PastCap, Probe, RssSample, Watched,
 };
-use mcpbench_files::results_dir;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::cli::{LifecyclePlan, Protocol};
+use crate::cli::{LifecyclePlan, Protocol, check_rate, check_seconds};
 use crate::compare::{
-    LoadArgs, Peer, Running, Setup, entry, load_into, peer, session_settings, write_with_table,
+    LoadArgs, Peer, Running, Setup, entry, finish, load_into, peer, session_settings,
 };
 use crate::http_client::{Generation, HttpMcp};
 use crate::target::Target;
@@ -63,34 +62,13 @@ pub fn sample_times(wait: f64) -> Vec<f64> {
 
 /// A refused plan, by flag.
 pub fn check(plan: &LifecyclePlan) -> Result<u64, String> {
-    let positive = |v: f64| v.is_finite() && v > 0.0;
     if plan.count < 2 {
         return Err("--count must be at least 2 (the cap scenario needs a cap below it)".into());
     }
-    if !positive(plan.idle) || plan.idle > 86_400.0 {
-        return Err(format!(
-            "--idle {}: a positive number of seconds up to a day is expected",
-            plan.idle
-        ));
-    }
-    if !positive(plan.wait) || plan.wait > 3_600.0 {
-        return Err(format!(
-            "--wait {}: a positive number of seconds up to an hour is expected",
-            plan.wait
-        ));
-    }
-    if !positive(plan.rate) || plan.rate < 1e-6 {
-        return Err(format!(
-            "--rate {}: a positive number of calls per second (at least 1e-6) is expected",
-            plan.rate
-        ));
-    }
-    if !positive(plan.shape.duration) || plan.shape.duration > 86_400.0 {
-        return Err(format!(
-            "--duration {}: a positive number of seconds up to a day is expected",
-            plan.shape.duration
-        ));
-    }
+    check_seconds("--idle", plan.idle, 86_400.0, "a day")?;
+    check_seconds("--wait", plan.wait, 3_600.0, "an hour")?;
+    check_rate("--rate", plan.rate)?;
+    check_seconds("--duration", plan.shape.duration, 86_400.0, "a day")?;
     if plan.shape.protocol != Protocol::Handshake {
         return Err(format!(
             "--protocol {}: sessions exist only in the handshake generation (2025-11-25)",
@@ -159,19 +137,15 @@ pub async fn run(plan: LifecyclePlan) -> ExitCode {
         cap,
         servers,
     };
-    let out = plan
-        .out
-        .clone()
-        .unwrap_or_else(|| results_dir(&setup.root).join("lifecycle.json"));
-    if let Err(e) = write_with_table(&out, &file, &file.table(), "lifecycle") {
-        eprintln!("mcpbench-load: {e}");
-        return ExitCode::from(2);
-    }
-    if incomplete {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    let table = file.table();
+    finish(
+        plan.out.as_deref(),
+        &setup.root,
+        "lifecycle",
+        &file,
+        &table,
+        incomplete,
+    )
 }
 
 /// The three scenarios of one server.

@@ -14,12 +14,11 @@ use std::process::ExitCode;
 
 use mcpbench_files::compare::{CompareEntry, Outcome};
 use mcpbench_files::lifecycle::{SCALING_SCHEMA, ScalingEntry, ScalingFile};
-use mcpbench_files::results_dir;
 
-use crate::cli::ScalingPlan;
+use crate::cli::{ScalingPlan, check_rate, check_seconds};
 use crate::compare::{
-    LoadArgs, Running, Setup, entry, limit, load, load_into, peer, plan_args, read_result,
-    session_settings, write_with_table,
+    LoadArgs, Running, Setup, entry, finish, limit, load, load_into, peer, plan_args, read_result,
+    session_settings,
 };
 use crate::orchestrate::PER_PROCESS;
 use crate::socket::open_file_limit;
@@ -30,7 +29,6 @@ const GIVE_UP: u64 = 64;
 
 /// A refused plan, by flag.
 pub fn check(plan: &ScalingPlan) -> Result<(), String> {
-    let positive = |v: f64| v.is_finite() && v > 0.0;
     if plan.counts.is_empty() || plan.counts.contains(&0) {
         return Err("--counts: at least one count, each at least 1".into());
     }
@@ -40,19 +38,8 @@ pub fn check(plan: &ScalingPlan) -> Result<(), String> {
             plan.counts
         ));
     }
-    if !positive(plan.rate) || plan.rate < 1e-6 {
-        return Err(format!(
-            "--rate {}: a positive number of calls per second (at least 1e-6) is expected",
-            plan.rate
-        ));
-    }
-    if !positive(plan.shape.duration) || plan.shape.duration > 86_400.0 {
-        return Err(format!(
-            "--duration {}: a positive number of seconds up to a day is expected",
-            plan.shape.duration
-        ));
-    }
-    Ok(())
+    check_rate("--rate", plan.rate)?;
+    check_seconds("--duration", plan.shape.duration, 86_400.0, "a day")
 }
 
 /// Runs the curve; 0 when every server ran (whatever it reached), 1 when one
@@ -155,19 +142,15 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
         protocol: plan.shape.protocol.name().into(),
         servers,
     };
-    let out = plan
-        .out
-        .clone()
-        .unwrap_or_else(|| results_dir(&setup.root).join("scaling.json"));
-    if let Err(e) = write_with_table(&out, &file, &file.table(), "scaling") {
-        eprintln!("mcpbench-load: {e}");
-        return ExitCode::from(2);
-    }
-    if not_run {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    let table = file.table();
+    finish(
+        plan.out.as_deref(),
+        &setup.root,
+        "scaling",
+        &file,
+        &table,
+        not_run,
+    )
 }
 
 /// Ours past one process: the `connections` harness starts one server process
