@@ -395,8 +395,8 @@ async fn use_session(h: &mut HttpMcp, target: &Target) -> Result<(), String> {
     }
 }
 
-/// A session of this process's own: connect, initialize.
-async fn open_session(target: &Target) -> Result<HttpMcp, String> {
+/// A new HTTP connection to `target` (an MCP client with no session yet).
+async fn connect_http(target: &Target) -> Result<HttpMcp, String> {
     let Target::Http {
         addr,
         authority,
@@ -405,54 +405,44 @@ async fn open_session(target: &Target) -> Result<HttpMcp, String> {
     else {
         return Err("not an HTTP target".into());
     };
-    let work = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let mut h = HttpMcp::handshake_http(stream, authority, path).await?;
-        h.start(Protocol::Handshake).await?;
-        Ok(h)
-    };
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    HttpMcp::handshake_http(stream, authority, path).await
+}
+
+/// `work`, or an error when it takes over 10 s.
+async fn within_10s<T>(
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     tokio::time::timeout(Duration::from_secs(10), work)
         .await
         .unwrap_or_else(|_| Err("no answer within 10 s".into()))
 }
 
+/// A session of this process's own: connect, initialize.
+async fn open_session(target: &Target) -> Result<HttpMcp, String> {
+    within_10s(async {
+        let mut h = connect_http(target).await?;
+        h.start(Protocol::Handshake).await?;
+        Ok(h)
+    })
+    .await
+}
+
 /// Presents an old session id (`ping` over a new connection): the status says
 /// whether the server still knows it.
 async fn present(target: &Target, id: Generation, at_s: f64) -> Probe {
-    let Target::Http {
-        addr,
-        authority,
-        path,
-    } = target
-    else {
-        unreachable!("lifecycle targets are HTTP URLs from the server's ready line")
-    };
-    let work = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let mut h = HttpMcp::handshake_http(stream, authority, path).await?;
+    let status = within_10s(async {
+        let mut h = connect_http(target).await?;
         h.resume(id);
         h.ping().await.map(|r| r.status)
-    };
-    match tokio::time::timeout(Duration::from_secs(10), work).await {
-        Ok(Ok(status)) => Probe {
-            at_s,
-            status: Some(status),
-            error: None,
-        },
-        Ok(Err(e)) => Probe {
-            at_s,
-            status: None,
-            error: Some(e),
-        },
-        Err(_) => Probe {
-            at_s,
-            status: None,
-            error: Some("no answer within 10 s".into()),
-        },
+    })
+    .await;
+    Probe {
+        at_s,
+        status: status.as_ref().ok().copied(),
+        error: status.err(),
     }
 }
 
