@@ -270,6 +270,10 @@ pub struct ConnectionsFile {
     pub server_rss: Option<ServerRss>,
     /// Client processes that never reported their end.
     pub unfinished_clients: u64,
+    /// The shards merged into this result (`mcpbench-load merge`, or the local
+    /// processes of a run); absent from files written before shards existed.
+    #[serde(default)]
+    pub shards: Option<crate::shard::MergedShards>,
 }
 
 impl PhaseLatency {
@@ -423,6 +427,7 @@ impl ConnectionsFile {
             }),
             server_rss: None,
             unfinished_clients: 0,
+            shards: None,
         }
     }
 

@@ -5,6 +5,8 @@
 //!
 //! - [`ConnectionsFile`]: `connections.json`, written by `mcpbench-load`, read by
 //!   the report.
+//! - [`shard::ShardFile`]: one shard of a run (`mcpbench-load connections
+//!   --shard I/N`), read by `mcpbench-load merge`.
 //! - [`ServerStats`]: the one-line `stats` reply of `mcpbench-server` to its
 //!   harness, read by `mcpbench-load`.
 //! - [`latency::LatencyFile`], [`bench::MemoryFile`], [`bench::SustainedFile`],
@@ -41,6 +43,7 @@ pub mod instructions;
 pub mod latency;
 pub mod lifecycle;
 pub mod noise;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
 
@@ -128,13 +131,21 @@ fn load_checked<T: DeserializeOwned>(
     expected: &'static str,
     check: impl FnOnce(&T) -> Result<(), String>,
 ) -> Result<T, FileError> {
-    let source_name = path.display().to_string();
-    let text = read(path)?;
+    check_text(&read(path)?, path.display().to_string(), expected, check)
+}
+
+/// [`load_checked`] of `text` read from `source_name`.
+fn check_text<T: DeserializeOwned>(
+    text: &str,
+    source_name: String,
+    expected: &'static str,
+    check: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, FileError> {
     #[derive(Deserialize)]
     struct Tag {
         schema: Option<String>,
     }
-    let tag: Tag = parse(&text, &source_name)?;
+    let tag: Tag = parse(text, &source_name)?;
     let found = tag.schema.unwrap_or_default();
     if found != expected {
         return Err(FileError::Schema {
@@ -143,7 +154,7 @@ fn load_checked<T: DeserializeOwned>(
             expected,
         });
     }
-    let file: T = parse(&text, &source_name)?;
+    let file: T = parse(text, &source_name)?;
     check(&file).map_err(|reason| FileError::Invalid {
         source_name,
         reason,

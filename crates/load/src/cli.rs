@@ -1,5 +1,5 @@
-//! The command line: `connections` (the harness) and the hidden `client` (one
-//! client process it starts).
+//! The command line: `connections` (the harness, or with `--shard` one shard of
+//! a run), `merge`, and the comparisons built on `connections`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -20,8 +20,12 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Open N connections, call a tool at a rate, report.
+    /// Open N connections, call a tool at a rate, report. With --shard, one shard
+    /// of a run spread over processes or machines.
     Connections(Plan),
+    /// Merge shard files (`connections --shard I/N`) into one result: histograms
+    /// added, counters summed, the verdict evaluated once on the merged result.
+    Merge(MergePlan),
     /// The same load against several MCP servers in turn (ours, its bare ceiling,
     /// the official SDKs' servers from `scripts/peers install`): one table.
     Compare(ComparePlan),
@@ -34,9 +38,6 @@ pub enum Cmd {
     /// For each server, the same load at growing session counts, stopping at its
     /// first failure.
     Scaling(ScalingPlan),
-    /// One client process (started by `connections`; talks JSON lines on stdio).
-    #[command(hide = true)]
-    Client(ClientArgs),
 }
 
 /// What `connections` runs.
@@ -110,6 +111,124 @@ pub struct Plan {
     /// its extension.
     #[arg(long)]
     pub flamegraph: Option<PathBuf>,
+    /// Run as one shard of a run spread over processes or machines: `I/N` (shard
+    /// I, from 0, of N), or `N` with I read from $JOB_COMPLETION_INDEX (what a
+    /// Kubernetes Indexed Job sets). --count is the whole run's: the shard opens
+    /// its slice, so it carries its share of the total rate. One process, against
+    /// --target, from --start-at. Writes its result to --out (default
+    /// target/mcpbench/shard-I.json) and prints it as one line `MCPBENCH-SHARD
+    /// {json}`; `merge` gives the verdict, the shard's exit code only says it
+    /// reported (0) or could not run (2).
+    #[arg(long, requires = "target")]
+    pub shard: Option<ShardSpec>,
+    /// With --shard: when every shard starts its calls, an RFC 3339 instant
+    /// (`2026-12-03T12:00:00Z`; clocks are assumed synchronised). A shard still
+    /// connecting then starts once connected, and its file records how late.
+    #[arg(long, requires = "shard")]
+    pub start_at: Option<StartAt>,
+    /// With --shard: the local address its connections are opened from (default:
+    /// the system's choice).
+    #[arg(long, requires = "shard")]
+    pub source: Option<IpAddr>,
+    /// With --shard, for the local harness: the start comes as a `go RFC3339`
+    /// line on stdin, progress goes out as JSON lines, stdin closing ends it.
+    #[arg(long, hide = true, requires = "shard")]
+    pub go_on_stdin: bool,
+}
+
+/// `--shard I/N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardSpec {
+    /// I, from 0.
+    pub index: u64,
+    /// N.
+    pub of: u64,
+}
+
+impl ShardSpec {
+    /// This shard's slice of `count` connections: (first, how many). The first
+    /// `count % N` shards take one more.
+    pub fn slice(&self, count: u64) -> (u64, u64) {
+        let (base, extra) = (count / self.of, count % self.of);
+        let first = self.index * base + self.index.min(extra);
+        (first, base + u64::from(self.index < extra))
+    }
+
+    fn parse(text: &str, job_index: Option<&str>) -> Result<ShardSpec, String> {
+        let number = |what: &str, v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{what} {v:?} is not a whole number"))
+        };
+        let (index, of) = match text.split_once('/') {
+            Some((i, n)) => (number("the shard index", i)?, number("the shard count", n)?),
+            None => {
+                let of = number("the shard count", text)?;
+                let Some(i) = job_index else {
+                    return Err(format!(
+                        "{text:?} gives no index and $JOB_COMPLETION_INDEX is not set; write I/N"
+                    ));
+                };
+                (number("$JOB_COMPLETION_INDEX", i)?, of)
+            }
+        };
+        if of == 0 || index >= of {
+            return Err(format!(
+                "shard {index} of {of}: the index must be in 0..{of}"
+            ));
+        }
+        Ok(ShardSpec { index, of })
+    }
+}
+
+impl std::str::FromStr for ShardSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<ShardSpec, String> {
+        let job = std::env::var("JOB_COMPLETION_INDEX").ok();
+        ShardSpec::parse(text, job.as_deref())
+    }
+}
+
+impl std::fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.of)
+    }
+}
+
+/// `--start-at`: a wall-clock instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartAt(pub std::time::SystemTime);
+
+impl std::str::FromStr for StartAt {
+    type Err = String;
+    fn from_str(text: &str) -> Result<StartAt, String> {
+        humantime::parse_rfc3339_weak(text.trim())
+            .map(StartAt)
+            .map_err(|e| {
+                format!(
+                    "{text:?}: an RFC 3339 instant such as 2026-12-03T12:00:00Z is expected ({e})"
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for StartAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_nanos(self.0))
+    }
+}
+
+/// What `merge` reads and writes.
+#[derive(clap::Args, Clone)]
+pub struct MergePlan {
+    /// The shard files (`shard-I.json`, or a log holding a `MCPBENCH-SHARD` line),
+    /// one per index 0..N-1.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to write the merged result (default
+    /// target/mcpbench/connections-merged.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 impl Plan {
@@ -135,6 +254,16 @@ impl Plan {
         }
         if self.count == 0 {
             return Err("--count must be at least 1".into());
+        }
+        if self.shard.is_some() {
+            if self.start_at.is_none() && !self.go_on_stdin {
+                return Err(
+                    "--shard needs --start-at: the instant every shard starts its calls".into(),
+                );
+            }
+            if self.processes > 1 || self.server_pid.is_some() || self.flamegraph.is_some() {
+                return Err("--shard is one process against --target: --processes, --server-pid and --flamegraph belong to the run that starts the servers".into());
+            }
         }
         check_rate("--rate", self.rate)?;
         check_seconds("--duration", self.duration, 86_400.0, "a day")
@@ -332,33 +461,6 @@ impl Protocol {
     }
 }
 
-/// One client process's share (set by `connections`).
-#[derive(clap::Args)]
-pub struct ClientArgs {
-    #[arg(long)]
-    pub target: Target,
-    #[arg(long, value_enum)]
-    pub protocol: Protocol,
-    #[arg(long)]
-    pub tool: String,
-    #[arg(long)]
-    pub arguments: String,
-    #[arg(long)]
-    pub abandon: bool,
-    #[arg(long)]
-    pub source: IpAddr,
-    #[arg(long)]
-    pub count: u64,
-    #[arg(long)]
-    pub rate: f64,
-    #[arg(long)]
-    pub duration: f64,
-    #[arg(long)]
-    pub connect_concurrency: usize,
-    #[arg(long)]
-    pub give_up_after: Option<u64>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +484,10 @@ mod tests {
             abandon: false,
             out: None,
             flamegraph: None,
+            shard: None,
+            start_at: None,
+            source: None,
+            go_on_stdin: false,
         }
     }
 
@@ -408,5 +514,58 @@ mod tests {
         let mut p = plan(10, 1.0, 30.0);
         p.tool = "a\"b".into();
         assert!(p.check().unwrap_err().contains("--tool"));
+    }
+
+    #[test]
+    fn a_shard_is_named_by_index_or_by_the_job_index() {
+        assert_eq!(
+            ShardSpec::parse("2/3", None),
+            Ok(ShardSpec { index: 2, of: 3 })
+        );
+        assert_eq!(
+            ShardSpec::parse("3", Some("1")),
+            Ok(ShardSpec { index: 1, of: 3 })
+        );
+        let e = ShardSpec::parse("3", None).unwrap_err();
+        assert!(e.contains("JOB_COMPLETION_INDEX"), "{e}");
+        assert!(ShardSpec::parse("3/3", None).unwrap_err().contains("0..3"));
+        assert!(ShardSpec::parse("0/0", None).is_err());
+        assert!(ShardSpec::parse("a/3", None).unwrap_err().contains("\"a\""));
+        assert!(
+            ShardSpec::parse("3", Some("x"))
+                .unwrap_err()
+                .contains("JOB_COMPLETION_INDEX")
+        );
+    }
+
+    #[test]
+    fn the_slices_of_a_run_cover_it_once() {
+        for (count, of) in [(10, 3), (3, 5), (90_000, 6), (1, 1)] {
+            let mut next = 0;
+            for index in 0..of {
+                let (first, n) = ShardSpec { index, of }.slice(count);
+                assert_eq!(first, next, "{count} over {of}: shard {index}");
+                next += n;
+            }
+            assert_eq!(next, count);
+        }
+        assert_eq!(ShardSpec { index: 0, of: 3 }.slice(10), (0, 4));
+    }
+
+    #[test]
+    fn a_shard_needs_a_start() {
+        let mut p = plan(10, 1.0, 30.0);
+        p.shard = Some(ShardSpec { index: 0, of: 2 });
+        assert!(p.check().unwrap_err().contains("--start-at"));
+        p.start_at = Some("2026-12-03T12:00:00Z".parse().unwrap());
+        assert!(p.check().is_ok());
+        p.processes = 2;
+        assert!(p.check().unwrap_err().contains("--processes"));
+        assert!(
+            "tomorrow"
+                .parse::<StartAt>()
+                .unwrap_err()
+                .contains("RFC 3339")
+        );
     }
 }

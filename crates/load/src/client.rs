@@ -1,24 +1,27 @@
-//! One client process: opens its share of the connections from its own source
-//! address (each: connect, initialize or discover, tools/list, each step timed),
-//! reports progress as JSON lines on stdout, waits for "go" on stdin, runs every
-//! connection's calls open-loop, then ends the sessions (DELETE) unless told to
-//! abandon them.
+//! One shard (`connections --shard I/N`): opens its slice of the connections
+//! (each: connect, initialize or discover, tools/list, each step timed), waits
+//! for the common start (`--start-at`, or `go RFC3339` on stdin from the local
+//! harness), runs every connection's calls open-loop from it, ends the sessions
+//! (DELETE) unless told to abandon them, and writes its [`ShardFile`].
 
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use mcpbench_files::shard::{SHARD_LINE_PREFIX, SHARD_SCHEMA, ShardFile, ShardRun};
+use mcpbench_files::{Requested, ServerKind as FileServerKind, Transport};
 
 use mcpbench_netio::Client;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::cli::{ClientArgs, Protocol};
+use crate::cli::{Plan, Protocol, StartAt};
 use crate::counters::{Phase, Step, Tally};
 use crate::http_client::{Generation, HttpMcp};
 use crate::schedule::{GRACE, Schedule};
-use crate::socket::bind_source;
+use crate::socket::{bind_source, open_file_limit};
 use crate::target::Target;
 
 /// Longest a connection may take to connect, start and list the tools.
@@ -45,7 +48,7 @@ impl McpConn {
         &mut self,
         n: u64,
         call: &Call,
-        reopen: (&Target, IpAddr),
+        reopen: (&Target, Option<IpAddr>),
         tally: &Tally,
     ) -> Result<Result<(), String>, String> {
         if let McpConn::Http(h) = self
@@ -90,7 +93,7 @@ impl McpConn {
     /// Ends the session (HTTP, handshake generation with a session id) and counts
     /// how that went. A connection that broke (a call given up at the deadline
     /// leaves it unusable) is opened again for the DELETE, as a real client would.
-    async fn end(self, tally: &Tally, target: &Target, source: IpAddr) {
+    async fn end(self, tally: &Tally, target: &Target, source: Option<IpAddr>) {
         let McpConn::Http(mut h) = self else { return };
         let mut outcome = h.delete().await;
         if let Some(Err(_)) = outcome {
@@ -115,31 +118,48 @@ impl McpConn {
     }
 }
 
-/// Runs one client process (`mcpbench-load client ...`).
-pub async fn run(args: ClientArgs) -> ExitCode {
-    let ClientArgs {
-        target,
-        protocol,
-        tool,
-        arguments,
-        abandon,
-        source,
-        count,
-        rate,
-        duration,
-        connect_concurrency,
-        give_up_after,
-    } = args;
+/// Runs one shard (`mcpbench-load connections --shard I/N ...`): its slice of the
+/// connections, from the common start, ending in its shard file.
+pub async fn run(plan: Plan) -> ExitCode {
+    match shard(&plan).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcpbench-load: shard: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn shard(plan: &Plan) -> Result<(), String> {
+    let (Some(spec), Some(target)) = (plan.shard, plan.target.clone()) else {
+        return Err("--shard needs --target".into());
+    };
+    let (first, count) = spec.slice(plan.count);
+    let limit = open_file_limit().unwrap_or(1024);
+    if count > limit.saturating_sub(200) {
+        return Err(format!(
+            "shard {spec} would hold {count} of the {} connections; one process may hold {} here (open-file limit {limit} − 200): use more shards",
+            plan.count,
+            limit.saturating_sub(200)
+        ));
+    }
+    let source = plan.source;
+    let harnessed = plan.go_on_stdin;
     let target = Arc::new(target);
-    let call = Arc::new(Call { tool, arguments });
+    let call = Arc::new(Call {
+        tool: plan.tool.clone(),
+        arguments: plan.arguments.clone(),
+    });
     let tally = Arc::new(Tally::default());
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
-    let gate = Arc::new(Semaphore::new(connect_concurrency.max(1)));
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let run_for = Duration::from_secs_f64(duration);
+    let gate = Arc::new(Semaphore::new(plan.connect_concurrency.max(1)));
+    let interval = Duration::from_secs_f64(1.0 / plan.rate);
+    let run_for = Duration::from_secs_f64(plan.duration);
+    let (protocol, give_up_after) = (plan.protocol, plan.give_up_after);
+    let began = Instant::now();
 
     let mut tasks = Vec::with_capacity(count as usize);
-    for k in 0..count {
+    for k in first..first + count {
         let (tally, gate, mut go) = (tally.clone(), gate.clone(), go_rx.clone());
         let (target, call) = (target.clone(), call.clone());
         tasks.push(tokio::spawn(async move {
@@ -150,7 +170,7 @@ pub async fn run(args: ClientArgs) -> ExitCode {
                     if failed >= limit {
                         tally.add(|c| c.failed += 1);
                         tally.note(format!(
-                            "not attempted: {limit} connections of this client process had failed (--give-up-after)"
+                            "not attempted: {limit} connections of this shard had failed (--give-up-after)"
                         ));
                         return None;
                     }
@@ -188,46 +208,125 @@ pub async fn run(args: ClientArgs) -> ExitCode {
                 &tally,
             )
             .await;
-            // Stays open until every connection of this process is done, so the
+            // Stays open until every connection of this shard is done, so the
             // load keeps its concurrency to the end.
             Some(conn)
         }));
     }
 
+    // Progress: a JSON line each second for the harness, a line for a person
+    // every 5 s otherwise.
     let say = |phase: Phase| {
-        println!(
-            "{}",
-            serde_json::to_string(&tally.report(phase)).unwrap_or_default()
-        )
+        if harnessed {
+            println!(
+                "{}",
+                serde_json::to_string(&tally.report(phase)).unwrap_or_default()
+            );
+        } else {
+            let c = tally.counters();
+            println!(
+                "shard {spec}: {}: connected {}/{count}, failed {}, sent {}, answered {}, {:.0} s",
+                format!("{phase:?}").to_lowercase(),
+                c.connected,
+                c.failed,
+                c.sent,
+                c.answered,
+                began.elapsed().as_secs_f64()
+            );
+        }
     };
-    // Connect phase, with a progress line every second.
+    let every = Duration::from_secs(if harnessed { 1 } else { 5 });
+    let mut last = None::<Instant>;
     loop {
         let c = tally.counters();
         if c.connected + c.failed >= count {
             break;
         }
-        say(Phase::Connecting);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        if last.is_none_or(|t| t.elapsed() >= every) {
+            say(Phase::Connecting);
+            last = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let connect_s = began.elapsed().as_secs_f64();
     say(Phase::Connected);
-    // Wait for "go" on stdin; EOF means the harness is gone: exit.
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    match stdin.next_line().await {
-        Ok(Some(line)) if line.trim() == "go" => {}
-        _ => return ExitCode::FAILURE,
+    let start_at = match plan.start_at {
+        Some(at) if !harnessed => at,
+        _ => match stdin.next_line().await {
+            // EOF means the harness is gone.
+            Ok(Some(line)) => match line.trim().strip_prefix("go ") {
+                Some(at) => at.parse::<StartAt>()?,
+                None => return Err(format!("expected `go RFC3339` on stdin, got {line:?}")),
+            },
+            _ => return Err("stdin closed before the start".into()),
+        },
+    };
+    // The wall-clock start as a monotonic instant; a shard that is late starts
+    // now and records by how much.
+    let (now_wall, now) = (SystemTime::now(), tokio::time::Instant::now());
+    if !harnessed && let Ok(ahead) = start_at.0.duration_since(now_wall) {
+        println!(
+            "shard {spec}: waiting for the common start {start_at} (in {:.1} s)",
+            ahead.as_secs_f64()
+        );
     }
-    let _ = go_tx.send(Some(tokio::time::Instant::now()));
+    let (start, start_offset_ns) = match start_at.0.duration_since(now_wall) {
+        Ok(ahead) => (now + ahead, 0),
+        Err(late) => (
+            now,
+            i64::try_from(late.duration().as_nanos()).unwrap_or(i64::MAX),
+        ),
+    };
+    if start_offset_ns > 0 && !harnessed {
+        println!(
+            "shard {spec}: connected {:.1} s after --start-at {start_at}: starting now",
+            start_offset_ns as f64 / 1e9
+        );
+    }
+    let _ = go_tx.send(Some(start));
     let all = join_all(tasks);
     tokio::pin!(all);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
     let open = loop {
         tokio::select! {
             open = &mut all => break open,
             _ = tick.tick() => say(Phase::Running),
-            line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { return ExitCode::FAILURE },
+            line = stdin.next_line(), if harnessed => if !matches!(line, Ok(Some(_))) {
+                return Err("stdin closed during the run".into());
+            },
         }
     };
-    if !abandon {
+    let run_s = tokio::time::Instant::now()
+        .saturating_duration_since(start)
+        .as_secs_f64();
+    let mut file = ShardFile {
+        schema: SHARD_SCHEMA.into(),
+        run: ShardRun {
+            requested: requested(plan, &target),
+            shards: spec.of,
+            start_at: start_at.to_string(),
+        },
+        index: spec.index,
+        host: host_name(),
+        first_connection: first,
+        connections: count,
+        open_file_limit: limit,
+        connect_s,
+        start_offset_ns,
+        run_s,
+        complete: false,
+        counters: tally.counters(),
+        errors: tally.errors(),
+        histograms: tally.histograms(),
+    };
+    let path = plan.out.clone().unwrap_or_else(|| {
+        crate::orchestrate::default_dir().join(format!("shard-{}.json", spec.index))
+    });
+    // Written before the sessions end too: a shard stopped while ending them
+    // leaves its calls counted, marked incomplete.
+    write_shard(&path, &file)?;
+    if !plan.abandon {
         // Every session ends (at most `connect_concurrency` DELETEs at once, each
         // bounded by GRACE), then the connections close with the process.
         let ends = open.into_iter().map(|conn| {
@@ -245,8 +344,67 @@ pub async fn run(args: ClientArgs) -> ExitCode {
             let _ = end.await;
         }
     }
-    say(Phase::Done);
-    ExitCode::SUCCESS
+    file.complete = true;
+    file.counters = tally.counters();
+    file.errors = tally.errors();
+    let line = write_shard(&path, &file)?;
+    if harnessed {
+        say(Phase::Done);
+    } else {
+        println!("shard {spec}: wrote {}", path.display());
+        println!("{SHARD_LINE_PREFIX}{line}");
+    }
+    Ok(())
+}
+
+/// Writes `file` to `path` whole (a temporary file renamed over it); returns its
+/// one-line JSON.
+fn write_shard(path: &std::path::Path, file: &ShardFile) -> Result<String, String> {
+    let line = serde_json::to_string(file).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let part = path.with_extension("json.part");
+    std::fs::write(&part, format!("{line}\n"))
+        .and_then(|()| std::fs::rename(&part, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(line)
+}
+
+/// What the whole run asked for, as every shard of it records it.
+pub fn requested(plan: &Plan, target: &Target) -> Requested {
+    Requested {
+        connections: plan.count,
+        rate_per_connection: plan.rate,
+        duration_s: plan.duration,
+        result_bytes: plan.size as u64,
+        server: FileServerKind::External,
+        transport: if target.is_http() {
+            Transport::Http
+        } else {
+            Transport::Tcp
+        },
+        target: target.to_string(),
+        protocol: if target.is_http() {
+            plan.protocol.name().into()
+        } else {
+            "tcp".into()
+        },
+        tool: plan.tool.clone(),
+        arguments: plan.arguments.clone(),
+        abandon: plan.abandon,
+    }
+}
+
+/// This machine's name (a pod's name in Kubernetes), for messages naming a shard.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// One connection's calls, open-loop: each is sent at its due time (or as soon as
@@ -254,7 +412,7 @@ pub async fn run(args: ClientArgs) -> ExitCode {
 async fn calls(
     conn: &mut McpConn,
     call: &Call,
-    reopen: (&Target, IpAddr),
+    reopen: (&Target, Option<IpAddr>),
     schedule: Schedule,
     tally: &Tally,
 ) {
@@ -328,7 +486,7 @@ async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<Option<T>>>) -> Vec<T> {
 /// step timed into its histogram.
 async fn open(
     target: &Target,
-    source: IpAddr,
+    source: Option<IpAddr>,
     protocol: Protocol,
     tally: &Tally,
 ) -> Result<McpConn, String> {
@@ -362,9 +520,17 @@ async fn open(
     }
 }
 
-/// A TCP connection to `target` from `source`, `TCP_NODELAY` set.
-async fn connect(target: &Target, source: IpAddr) -> Result<tokio::net::TcpStream, String> {
-    let socket = bind_source(source).map_err(|e| format!("bind {source}: {}", e.kind()))?;
+/// A TCP connection to `target` (from `source` when given), `TCP_NODELAY` set.
+async fn connect(target: &Target, source: Option<IpAddr>) -> Result<tokio::net::TcpStream, String> {
+    let socket = match source {
+        Some(source) => bind_source(source).map_err(|e| format!("bind {source}: {}", e.kind()))?,
+        None => if target.addr().is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(|e| format!("socket: {}", e.kind()))?,
+    };
     let stream = socket
         .connect(target.addr())
         .await

@@ -1,12 +1,12 @@
-//! What a client process counts, one struct: its connection tasks add to it, it
-//! reports it to the harness as a JSON line, and the harness merges the reports
-//! with `+=`.
+//! What a shard counts: its connection tasks add to a [`Tally`], which reports
+//! progress to the harness as JSON lines and ends as the shard's file; shard
+//! files are merged into one result with [`Merged::of`].
 
 use std::collections::BTreeMap;
-use std::ops::AddAssign;
 use std::sync::Mutex;
 
 use hdrhistogram::Histogram;
+use mcpbench_files::shard::{EncodedHistograms, ShardFile, decode_histogram, encode_histogram};
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::Schedule;
@@ -26,79 +26,10 @@ pub enum Phase {
     Done,
 }
 
-/// The counts of one client process, or of all of them merged.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    /// Connections opened and initialized.
-    pub connected: u64,
-    /// Connections that failed to open or initialize.
-    pub failed: u64,
-    /// Calls scheduled during the run (over every connection).
-    pub due: u64,
-    /// Calls sent.
-    pub sent: u64,
-    /// Calls answered with a result (by the deadline).
-    pub answered: u64,
-    /// Answered before the run's end (the achieved rate counts these).
-    pub answered_in_run: u64,
-    /// The server answered with a JSON-RPC error.
-    pub error_replies: u64,
-    /// No reply by the run's end + [`crate::schedule::GRACE`], or the connection broke.
-    pub unanswered: u64,
-    /// Calls never sent: due so late that the client stopped, or after the
-    /// connection broke.
-    pub not_sent: u64,
-    /// Latency samples recorded at the deadline, as lower bounds.
-    pub censored: u64,
-    /// Connections whose every due call was answered with a result.
-    pub fully_answered: u64,
-    /// Connections with calls due and at least one not answered with a result.
-    pub short: u64,
-    /// Connections with no call due (a run shorter than one interval).
-    pub no_calls_due: u64,
-    /// Connections that spoke the handshake generation (HTTP) or initialized (TCP).
-    pub handshake: u64,
-    /// Connections that spoke the stateless generation (HTTP).
-    pub stateless: u64,
-    /// Sessions ended with DELETE.
-    pub deleted: u64,
-    /// DELETEs refused or unanswered.
-    pub delete_failed: u64,
-    /// Connections the server closed between requests that were opened again.
-    pub reconnects: u64,
-}
+pub use mcpbench_files::shard::Counters;
 
-impl AddAssign for Counters {
-    fn add_assign(&mut self, o: Counters) {
-        self.connected += o.connected;
-        self.failed += o.failed;
-        self.due += o.due;
-        self.sent += o.sent;
-        self.answered += o.answered;
-        self.answered_in_run += o.answered_in_run;
-        self.error_replies += o.error_replies;
-        self.unanswered += o.unanswered;
-        self.not_sent += o.not_sent;
-        self.censored += o.censored;
-        self.fully_answered += o.fully_answered;
-        self.short += o.short;
-        self.no_calls_due += o.no_calls_due;
-        self.handshake += o.handshake;
-        self.stateless += o.stateless;
-        self.deleted += o.deleted;
-        self.delete_failed += o.delete_failed;
-        self.reconnects += o.reconnects;
-    }
-}
-
-impl Counters {
-    /// Calls lost: answered with an error, or never answered.
-    pub fn lost(&self) -> u64 {
-        self.error_replies + self.unanswered
-    }
-}
-
-/// What a client process reports, one JSON object per line.
+/// What a shard process run by the local harness reports on stdout, one JSON
+/// object per line: its progress. Its result is its [`ShardFile`].
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct ClientReport {
     /// Where it is.
@@ -106,13 +37,6 @@ pub struct ClientReport {
     /// Its counts so far.
     #[serde(flatten)]
     pub counters: Counters,
-    /// Failures by reason (final report only).
-    pub errors: BTreeMap<String, u64>,
-    /// Latency histogram as (value ns, count) pairs (final report only).
-    pub latency: Vec<(u64, u64)>,
-    /// The same for each step before the calls, in [`Step`] order (final report
-    /// only).
-    pub steps: [Vec<(u64, u64)>; 3],
 }
 
 /// A step of opening a connection, each with its latency histogram.
@@ -194,38 +118,51 @@ impl Tally {
         }
     }
 
-    /// The report of `phase`; the final one carries the errors and the histogram.
+    /// The progress report of `phase`.
     pub fn report(&self, phase: Phase) -> ClientReport {
-        let last = phase == Phase::Done;
-        let pairs = |h: &Option<Histogram<u64>>| -> Vec<(u64, u64)> {
-            h.iter()
-                .flat_map(|h| h.iter_recorded())
-                .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                .collect()
-        };
         ClientReport {
             phase,
             counters: self.counters(),
-            errors: match self.errors.lock() {
-                Ok(e) if last => e.clone(),
-                _ => BTreeMap::new(),
-            },
-            latency: match self.latency.lock() {
-                Ok(h) if last => pairs(&h),
-                _ => Vec::new(),
-            },
-            steps: match self.steps.lock() {
-                Ok(s) if last => [pairs(&s[0]), pairs(&s[1]), pairs(&s[2])],
-                _ => Default::default(),
-            },
+        }
+    }
+
+    /// Failures by reason so far.
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// The histograms so far, in HdrHistogram's serialized form.
+    pub fn histograms(&self) -> EncodedHistograms {
+        let encode = |h: Option<&Histogram<u64>>| match h {
+            Some(h) => encode_histogram(h),
+            None => encode_histogram(&histogram()),
+        };
+        let calls = match self.latency.lock() {
+            Ok(h) => encode(h.as_ref()),
+            Err(_) => encode(None),
+        };
+        let steps: [String; 3] = match self.steps.lock() {
+            Ok(s) => [
+                encode(s[0].as_ref()),
+                encode(s[1].as_ref()),
+                encode(s[2].as_ref()),
+            ],
+            Err(_) => [encode(None), encode(None), encode(None)],
+        };
+        let [connect, handshake, tools_list] = steps;
+        EncodedHistograms {
+            calls,
+            connect,
+            handshake,
+            tools_list,
         }
     }
 }
 
-/// Every client's final report, merged: counters added, errors added by reason,
-/// histograms added (exactly: the same buckets, never percentiles averaged).
+/// Shards merged: counters added, errors added by reason, histograms added
+/// (exactly: the same buckets, never percentiles averaged).
 pub struct Merged {
-    /// The counters of every client.
+    /// The counters of every shard.
     pub counters: Counters,
     /// Failures by reason.
     pub errors: BTreeMap<String, u64>,
@@ -233,36 +170,38 @@ pub struct Merged {
     pub latency: Histogram<u64>,
     /// Every sample of each [`Step`].
     pub steps: [Histogram<u64>; 3],
-    /// Clients whose last report was not "done".
-    pub unfinished: u64,
 }
 
 impl Merged {
-    /// Merges `reports`.
-    pub fn of(reports: &[ClientReport]) -> Merged {
+    /// Merges `shards`; a histogram that does not decode is an error naming the
+    /// shard (`name(i)`) and the histogram.
+    pub fn of(shards: &[ShardFile], name: impl Fn(usize) -> String) -> Result<Merged, String> {
         let mut m = Merged {
             counters: Counters::default(),
             errors: BTreeMap::new(),
             latency: histogram(),
             steps: [histogram(), histogram(), histogram()],
-            unfinished: 0,
         };
-        for r in reports {
-            m.counters += r.counters;
-            for (k, n) in &r.errors {
+        for (i, s) in shards.iter().enumerate() {
+            m.counters += s.counters;
+            for (k, n) in &s.errors {
                 *m.errors.entry(k.clone()).or_default() += n;
             }
-            for &(v, n) in &r.latency {
-                let _ = m.latency.record_n(v, n);
+            let h = &s.histograms;
+            let [connect, handshake, tools_list] = &mut m.steps;
+            let parts = [
+                (&mut m.latency, &h.calls, "histograms.calls"),
+                (connect, &h.connect, "histograms.connect"),
+                (handshake, &h.handshake, "histograms.handshake"),
+                (tools_list, &h.tools_list, "histograms.tools_list"),
+            ];
+            for (into, text, field) in parts {
+                let one = decode_histogram(text, field).map_err(|e| format!("{}: {e}", name(i)))?;
+                into.add(&one)
+                    .map_err(|e| format!("{}: {field}: cannot be added: {e:?}", name(i)))?;
             }
-            for (h, pairs) in m.steps.iter_mut().zip(&r.steps) {
-                for &(v, n) in pairs {
-                    let _ = h.record_n(v, n);
-                }
-            }
-            m.unfinished += u64::from(r.phase != Phase::Done);
         }
-        m
+        Ok(m)
     }
 
     /// The `q` quantile of the latency, 0 when there is no sample.
@@ -304,53 +243,29 @@ mod tests {
         let tally = Tally::default();
         tally.record(1_000_000);
         tally.censor(&s, 1, 3, deadline);
-        let r = tally.report(Phase::Done);
-        assert_eq!(r.counters.censored, 2);
-        assert_eq!(
-            r.latency.iter().map(|(_, n)| n).sum::<u64>(),
-            3,
-            "every call is a sample"
-        );
-        let max = r.latency.iter().map(|(v, _)| *v).max().unwrap();
+        assert_eq!(tally.counters().censored, 2);
+        let h = decode_histogram(&tally.histograms().calls, "calls").unwrap();
+        assert_eq!(h.len(), 3, "every call is a sample");
         // Call 1 was due at 1 s: 4 s before the deadline (3 significant digits).
-        assert!((3_990_000_000..=4_010_000_000).contains(&max), "{max}");
+        assert!(
+            (3_990_000_000..=4_010_000_000).contains(&h.max()),
+            "{}",
+            h.max()
+        );
     }
 
     #[test]
-    fn reports_merge_by_adding_counts_and_histograms() {
-        let a = Tally::default();
-        a.add(|c| {
-            c.connected += 2;
-            c.sent += 5;
-            c.answered += 4;
-            c.unanswered += 1;
-        });
-        a.record(1_000);
-        a.note("connect: refused".into());
-        let b = Tally::default();
-        b.add(|c| {
-            c.connected += 3;
-            c.error_replies += 2;
-        });
-        b.record(2_000_000);
-        b.note("connect: refused".into());
-        a.record_step(Step::Connect, 5_000);
-        b.record_step(Step::Connect, 7_000);
-        b.record_step(Step::ToolsList, 9_000);
-        let running = Tally::default().report(Phase::Running);
-        let m = Merged::of(&[a.report(Phase::Done), b.report(Phase::Done), running]);
-        assert_eq!(m.counters.connected, 5);
-        assert_eq!(m.counters.lost(), 3);
-        assert_eq!(m.errors["connect: refused"], 2);
-        assert_eq!(m.latency.len(), 2);
-        assert_eq!(m.unfinished, 1, "a client whose last word was not done");
-        assert!(m.quantile(1.0) >= 1_990_000);
-        let connect = m.step(Step::Connect);
-        assert_eq!(connect.count, 2, "one sample per connection, every process");
-        assert!((6_990..=7_010).contains(&connect.max), "{connect:?}");
-        assert_eq!(m.step(Step::ToolsList).count, 1);
-        assert_eq!(m.step(Step::Handshake).count, 0);
-        assert_eq!(m.step(Step::Handshake).p99, 0);
+    fn each_step_has_its_own_histogram() {
+        let t = Tally::default();
+        t.record_step(Step::Connect, 5_000);
+        t.record_step(Step::Connect, 7_000);
+        t.record_step(Step::ToolsList, 9_000);
+        let h = t.histograms();
+        let count = |text: &str| decode_histogram(text, "step").unwrap().len();
+        assert_eq!(count(&h.connect), 2);
+        assert_eq!(count(&h.handshake), 0);
+        assert_eq!(count(&h.tools_list), 1);
+        assert_eq!(count(&h.calls), 0);
     }
 
     #[test]

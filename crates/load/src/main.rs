@@ -26,6 +26,7 @@ mod compare;
 mod counters;
 mod http_client;
 mod lifecycle;
+mod merge;
 mod orchestrate;
 mod procs;
 mod scaling;
@@ -61,7 +62,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Cmd::Client(args) => rt.block_on(client::run(args)),
+        Cmd::Merge(plan) => merge::run(plan),
+        Cmd::Connections(plan) if plan.shard.is_some() => rt.block_on(client::run(plan)),
         Cmd::Compare(plan) => rt.block_on(interruptible(compare::run(plan))),
         Cmd::Capacity(plan) => rt.block_on(interruptible(capacity::run(plan))),
         Cmd::Lifecycle(plan) => rt.block_on(interruptible(lifecycle::run(plan))),

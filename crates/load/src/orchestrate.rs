@@ -5,16 +5,14 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mcpbench_files::{
-    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
-    Phases, Processes, Requested, ServerKind as FileServerKind, ServerMemory, ServerRss, Sessions,
-    Transport,
+    ConnectionsFile, Processes, ServerKind as FileServerKind, ServerMemory, ServerRss,
 };
 
-use crate::cli::{Plan, ServerKind, TransportKind};
-use crate::counters::{ClientReport, Merged, Phase, Step};
+use crate::cli::{Plan, ServerKind, StartAt, TransportKind};
+use crate::counters::{ClientReport, Phase};
 use crate::procs::{Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell};
 use crate::schedule::GRACE;
 use crate::socket::{open_file_limit, system_limits_allow};
@@ -85,11 +83,14 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
     let rss = || plan.server_pid.and_then(mcpbench_alloc::rss_bytes_of);
     let rss_before = rss();
     let heap_before = ask_servers(&mut servers).await;
-    let mut clients = start_clients(plan, &layout, &exe, &target)?;
-    let (mut latest, connect_secs) = connect(&mut clients, plan.count).await;
+    let dir = shard_dir(plan);
+    let mut clients = start_shards(plan, &layout, &exe, &target, &dir)?;
+    let connected = connect(&mut clients, plan.count).await;
     let heap_idle = ask_servers(&mut servers).await;
     let rss_idle = rss();
-    let run_secs = calls(&mut clients, &mut latest, plan.duration).await;
+    if let Some(latest) = connected {
+        calls(&mut clients, latest, plan.duration).await;
+    }
     println!(
         "load: {} every connection",
         if plan.abandon {
@@ -101,16 +102,25 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
     let heap_after = stats_after_close(&mut servers, &mut clients, !plan.abandon).await;
     let rss_after = rss();
 
-    let merged = Merged::of(&latest);
-    let result = result_file(
-        plan,
-        &target,
-        &layout,
-        (servers.len(), clients.len()),
-        &merged,
-        (connect_secs, run_secs),
-        (!servers.is_empty()).then_some([heap_before, heap_idle, heap_after]),
-    );
+    // The same merge as `mcpbench-load merge`, of the shards' files.
+    let files: Vec<PathBuf> = (0..clients.len())
+        .map(|k| dir.join(format!("shard-{k}.json")))
+        .collect();
+    let shards = crate::merge::read(&files)?;
+    let mut result = crate::merge::merge(&shards)?;
+    result.requested.server = match (&plan.target, plan.server) {
+        (Some(_), _) => FileServerKind::External,
+        (None, ServerKind::Mcp) => FileServerKind::Mcp,
+        (None, ServerKind::Bare) => FileServerKind::Bare,
+    };
+    result.processes = Processes {
+        servers: servers.len() as u64,
+        clients: clients.len() as u64,
+        per_process: layout.per_process,
+        open_file_limit: layout.limit,
+    };
+    result.server_memory = (!servers.is_empty())
+        .then(|| server_memory(plan, &result, [heap_before, heap_idle, heap_after]));
     // RSS of the server named with --server-pid, or of the servers we started
     // (summed from their stats replies; 0 from one that cannot read it).
     let rss = match (plan.server_pid, rss_before, rss_idle, rss_after) {
@@ -122,38 +132,59 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
         )),
         _ => None,
     };
-    let result = ConnectionsFile {
-        server_rss: rss.map(|(pid, processes, [before, idle, after])| {
-            let per = |v: u64| {
-                let n = result.connections.established;
-                (n > 0).then(|| (v as f64 - before as f64) / n as f64)
-            };
-            ServerRss {
-                pid,
-                before,
-                idle,
-                after,
-                per_connection_idle: per(idle),
-                per_connection_after: per(after),
-                processes,
-            }
-        }),
-        ..result
-    };
-    let path = write_result(plan, &result)?;
+    let established = result.connections.established;
+    result.server_rss = rss.map(|(pid, processes, [before, idle, after])| {
+        let per =
+            |v: u64| (established > 0).then(|| (v as f64 - before as f64) / established as f64);
+        ServerRss {
+            pid,
+            before,
+            idle,
+            after,
+            per_connection_idle: per(idle),
+            per_connection_after: per(after),
+            processes,
+        }
+    });
+    let path = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir().join(default_name(plan)));
+    write_file(&path, &result)?;
     println!("load: wrote {}", path.display());
     println!("{}", summary(&result));
     drop(clients);
     stop_servers(servers).await;
-    let why = failures(&result);
+    Ok(verdict(&result))
+}
+
+/// Prints why `result` failed, if it did; the exit code says which.
+pub fn verdict(result: &ConnectionsFile) -> ExitCode {
+    let why = failures(result);
     for reason in &why {
         eprintln!("mcpbench-load: FAILED: {reason}");
     }
-    Ok(if why.is_empty() {
+    if why.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
+}
+
+/// Where this run's shards write their files: beside the result, in a folder of
+/// its own (emptied first, so a file of an earlier run is never merged).
+fn shard_dir(plan: &Plan) -> PathBuf {
+    let out = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir().join(default_name(plan)));
+    let stem = out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("connections");
+    let dir = out.with_file_name(format!("{stem}.shards"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// As many server and client processes as the open-file limit needs.
@@ -265,20 +296,24 @@ async fn start_servers(
     Ok(servers)
 }
 
-/// Starts the client processes, each from its own source address with an even
-/// share (a process with more connections than the others falls behind first:
-/// each is one thread with an equal share of the CPU).
-fn start_clients(
+/// Starts the shards: N local processes of `connections --shard K/N`, each from
+/// its own source address with an even share (a process with more connections
+/// than the others falls behind first: each is one thread with an equal share of
+/// the CPU), each writing its file into `dir`.
+fn start_shards(
     plan: &Plan,
     l: &Layout,
     exe: &Path,
     target: &Target,
+    dir: &Path,
 ) -> Result<Vec<Proc>, String> {
-    let mut clients = Vec::new();
+    let mut shards = Vec::new();
     for k in 0..l.processes {
-        let n = plan.count / l.processes + u64::from(k < plan.count % l.processes);
         let mut args: Vec<String> = vec![
-            "client".into(),
+            "connections".into(),
+            "--shard".into(),
+            format!("{k}/{}", l.processes),
+            "--go-on-stdin".into(),
             "--target".into(),
             target.to_string(),
             "--protocol".into(),
@@ -290,13 +325,17 @@ fn start_clients(
             "--source".into(),
             format!("127.0.0.{}", k + 2),
             "--count".into(),
-            n.to_string(),
+            plan.count.to_string(),
             "--rate".into(),
             plan.rate.to_string(),
             "--duration".into(),
             plan.duration.to_string(),
+            "--size".into(),
+            plan.size.to_string(),
             "--connect-concurrency".into(),
             plan.connect_concurrency.to_string(),
+            "--out".into(),
+            dir.join(format!("shard-{k}.json")).display().to_string(),
         ];
         if plan.abandon {
             args.push("--abandon".into());
@@ -304,18 +343,18 @@ fn start_clients(
         if let Some(n) = plan.give_up_after {
             args.extend(["--give-up-after".into(), n.to_string()]);
         }
-        clients.push(
-            spawn(format!("client {k}"), exe, &args)
-                .map_err(|e| format!("cannot start client process {k}: {e}"))?,
+        shards.push(
+            spawn(format!("shard {k}"), exe, &args)
+                .map_err(|e| format!("cannot start shard process {k}: {e}"))?,
         );
     }
-    Ok(clients)
+    Ok(shards)
 }
 
-/// Waits for every client to report "connected", with a progress line each second;
-/// stops early when a client process ends (it can only end early by failing) or
-/// after 60 s + 10 ms per connection.
-async fn connect(clients: &mut [Proc], count: u64) -> (Vec<ClientReport>, f64) {
+/// Waits for every shard to report "connected", with a progress line each second;
+/// stops early when a shard process ends (it can only end early by failing:
+/// `None`, there is nothing to start) or after 60 s + 10 ms per connection.
+async fn connect(clients: &mut [Proc], count: u64) -> Option<Vec<ClientReport>> {
     let start = Instant::now();
     let mut latest: Vec<ClientReport> = vec![ClientReport::default(); clients.len()];
     let deadline = start + Duration::from_secs(60 + count / 100);
@@ -333,25 +372,27 @@ async fn connect(clients: &mut [Proc], count: u64) -> (Vec<ClientReport>, f64) {
             break;
         }
         if ended > 0 {
-            eprintln!("mcpbench-load: {ended} client process(es) ended during the connect phase");
-            break;
+            eprintln!("mcpbench-load: {ended} shard process(es) ended during the connect phase");
+            return None;
         }
         if Instant::now() > deadline {
             eprintln!("mcpbench-load: connect phase exceeded its time limit");
             break;
         }
     }
-    (latest, start.elapsed().as_secs_f64())
+    Some(latest)
 }
 
-/// Says "go" and follows the run with a progress line each second, until every
-/// client is done (or the run's end + twice the grace + 10 s).
-async fn calls(clients: &mut [Proc], latest: &mut [ClientReport], duration: f64) -> f64 {
-    tell(clients, "go").await;
+/// Gives every shard the common start (now + 0.2 s) and follows the run with a
+/// progress line each second, until every shard is done (or the run's end + twice
+/// the grace + 10 s).
+async fn calls(clients: &mut [Proc], mut latest: Vec<ClientReport>, duration: f64) {
+    let at = StartAt(SystemTime::now() + Duration::from_millis(200));
+    tell(clients, &format!("go {at}")).await;
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(duration) + 2 * GRACE + Duration::from_secs(10);
     loop {
-        let ended = poll_reports(clients, latest, Duration::from_secs(1)).await;
+        let ended = poll_reports(clients, &mut latest, Duration::from_secs(1)).await;
         let (s, a) = latest.iter().fold((0, 0), |x, r| {
             (x.0 + r.counters.sent, x.1 + r.counters.answered)
         });
@@ -366,152 +407,64 @@ async fn calls(clients: &mut [Proc], latest: &mut [ClientReport], duration: f64)
             break;
         }
     }
-    start.elapsed().as_secs_f64()
 }
 
-/// The result file of the run.
-fn result_file(
-    plan: &Plan,
-    target: &Target,
-    l: &Layout,
-    (servers, clients): (usize, usize),
-    m: &Merged,
-    (connect_secs, run_secs): (f64, f64),
-    heap: Option<[StatsSum; 3]>,
-) -> ConnectionsFile {
-    let c = &m.counters;
-    ConnectionsFile {
-        schema: CONNECTIONS_SCHEMA.to_string(),
-        requested: Requested {
-            connections: plan.count,
-            rate_per_connection: plan.rate,
-            duration_s: plan.duration,
-            result_bytes: plan.size as u64,
-            server: match (&plan.target, plan.server) {
-                (Some(_), _) => FileServerKind::External,
-                (None, ServerKind::Mcp) => FileServerKind::Mcp,
-                (None, ServerKind::Bare) => FileServerKind::Bare,
-            },
-            transport: if target.is_http() {
-                Transport::Http
-            } else {
-                Transport::Tcp
-            },
-            target: target.to_string(),
-            protocol: if target.is_http() {
-                plan.protocol.name().into()
-            } else {
-                "tcp".into()
-            },
-            tool: plan.tool.clone(),
-            arguments: plan.arguments.clone(),
-            abandon: plan.abandon,
+/// What the servers this run started held: heap before, idle and after close.
+fn server_memory(plan: &Plan, r: &ConnectionsFile, heap: [StatsSum; 3]) -> ServerMemory {
+    let [before, idle, after] = heap;
+    let connected = r.connections.established;
+    let per_conn =
+        |live: i64| (connected > 0).then(|| (live - before.live) as f64 / connected as f64);
+    ServerMemory {
+        live_bytes_before: before.live,
+        live_bytes_idle: idle.live,
+        bytes_per_idle_connection: per_conn(idle.live),
+        rss_bytes_idle: idle.rss,
+        live_bytes_after_close: after.live,
+        sessions_after_close: after.sessions,
+        retained_bytes_per_connection_after_close: per_conn(after.live),
+        retained_note: if plan.abandon {
+            "sessions abandoned (no DELETE): after every connection closed, minus before any, per connection: what the server holds for a session whose client is gone (tables keep capacity too, so an upper bound)".into()
+        } else {
+            "after every session ended and connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0".into()
         },
-        processes: Processes {
-            servers: servers as u64,
-            clients: clients as u64,
-            per_process: l.per_process,
-            open_file_limit: l.limit,
-        },
-        connections: Connections {
-            established: c.connected,
-            failed: c.failed,
-            errors: m.errors.clone(),
-            connect_s: connect_secs,
-            connect_per_s: c.connected as f64 / connect_secs.max(1e-9),
-            reopened: c.reconnects,
-        },
-        messages: Messages {
-            due: c.due,
-            sent: c.sent,
-            answered: c.answered,
-            lost: c.lost(),
-            error_replies: c.error_replies,
-            unanswered: c.unanswered,
-            not_sent_too_late: c.not_sent,
-            answered_in_run: c.answered_in_run,
-            achieved_per_s: c.answered_in_run as f64 / plan.duration,
-            answered_per_s_with_grace: c.answered as f64 / run_secs.max(1e-9),
-            requested_per_s: c.connected as f64 * plan.rate,
-        },
-        per_connection: PerConnection {
-            every_call_answered: c.fully_answered,
-            some_call_not_answered: c.short,
-            no_call_due: c.no_calls_due,
-        },
-        latency_ns: OpenLoopLatency {
-            method: "per-op, open-loop (from the intended send time); calls with no reply by the run's end + 10 s, or never sent, counted at that deadline (lower bounds); failed calls (error reply, broken connection) have no latency".into(),
-            count: m.latency.len(),
-            censored: c.censored,
-            p50: m.quantile(0.5),
-            p99: m.quantile(0.99),
-            p999: m.quantile(0.999),
-            max: m.latency.max(),
-        },
-        phases_ns: Phases {
-            connect: m.step(Step::Connect),
-            handshake: m.step(Step::Handshake),
-            tools_list: m.step(Step::ToolsList),
-        },
-        sessions: Sessions {
-            handshake: c.handshake,
-            stateless: c.stateless,
-            deleted: c.deleted,
-            delete_failed: c.delete_failed,
-        },
-        server_memory: heap.map(|[before, idle, after]| {
-            let per_conn = |live: i64| {
-                (c.connected > 0).then(|| (live - before.live) as f64 / c.connected as f64)
-            };
-            ServerMemory {
-                live_bytes_before: before.live,
-                live_bytes_idle: idle.live,
-                bytes_per_idle_connection: per_conn(idle.live),
-                rss_bytes_idle: idle.rss,
-                live_bytes_after_close: after.live,
-                sessions_after_close: after.sessions,
-                retained_bytes_per_connection_after_close: per_conn(after.live),
-                retained_note: if plan.abandon {
-                    "sessions abandoned (no DELETE): after every connection closed, minus before any, per connection: what the server holds for a session whose client is gone (tables keep capacity too, so an upper bound)".into()
-                } else {
-                    "after every session ended and connection closed, minus before any, per connection: the session and connection tables keep their capacity and tokio its I/O slab pages for reuse, so this is an upper bound, not a leak figure (benches/memory.rs measures leaks over a second cycle); sessions_after_close must be 0".into()
-                },
-                counted: idle.counted && after.counted,
-                servers_unreadable: before.unreadable.max(idle.unreadable).max(after.unreadable),
-            }
-        }),
-        server_rss: None,
-        unfinished_clients: m.unfinished,
+        counted: idle.counted && after.counted,
+        servers_unreadable: before.unreadable.max(idle.unreadable).max(after.unreadable),
     }
 }
 
-/// Writes the result where `--out` says, else where the report reads it.
-fn write_result(plan: &Plan, result: &ConnectionsFile) -> Result<PathBuf, String> {
-    let path = plan.out.clone().unwrap_or_else(|| {
-        let name = match (&plan.target, plan.transport, plan.server) {
-            (Some(_), _, _) => "connections-target.json",
-            (None, TransportKind::Tcp, ServerKind::Mcp) => "connections.json",
-            (None, TransportKind::Tcp, ServerKind::Bare) => "connections-bare.json",
-            (None, TransportKind::Http, ServerKind::Mcp) => "connections-http.json",
-            (None, TransportKind::Http, ServerKind::Bare) => "connections-http-bare.json",
-        };
-        // $CARGO_TARGET_DIR/mcpbench, else the workspace's target/mcpbench.
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let workspace = workspace.canonicalize().unwrap_or(workspace);
-        mcpbench_files::results_dir(&workspace).join(name)
-    });
+/// The result's file name when `--out` is not given.
+fn default_name(plan: &Plan) -> &'static str {
+    match (&plan.target, plan.transport, plan.server) {
+        (Some(_), _, _) => "connections-target.json",
+        (None, TransportKind::Tcp, ServerKind::Mcp) => "connections.json",
+        (None, TransportKind::Tcp, ServerKind::Bare) => "connections-bare.json",
+        (None, TransportKind::Http, ServerKind::Mcp) => "connections-http.json",
+        (None, TransportKind::Http, ServerKind::Bare) => "connections-http-bare.json",
+    }
+}
+
+/// `$CARGO_TARGET_DIR/mcpbench`, else the workspace's `target/mcpbench`: where
+/// the report reads results.
+pub fn default_dir() -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = workspace.canonicalize().unwrap_or(workspace);
+    mcpbench_files::results_dir(&workspace)
+}
+
+/// Writes `result` to `path` (and prints it).
+pub fn write_file(path: &Path, result: &ConnectionsFile) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
     print!("{text}");
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(path)
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The one-line summary printed last.
-fn summary(r: &ConnectionsFile) -> String {
+pub fn summary(r: &ConnectionsFile) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
     let (c, m, l, p) = (&r.connections, &r.messages, &r.latency_ns, &r.phases_ns);
     let bytes = |b: Option<f64>| b.map_or("unknown".to_string(), |b| format!("{b:.0} B"));

@@ -60,8 +60,33 @@ pub fn failures(r: &ConnectionsFile) -> Vec<String> {
             ));
         }
     }
+    // A merged run: which shard broke its promise, and whether their loads
+    // overlapped (a shard that starts late measures a different load).
+    for s in r.shards.iter().flat_map(|m| &m.each) {
+        if s.established < s.connections {
+            why.push(format!(
+                "shard {} ({}): {} of {} connections failed",
+                s.index,
+                s.host,
+                s.connections - s.established,
+                s.connections
+            ));
+        }
+        if s.start_offset_ns > LATE_START_NS {
+            why.push(format!(
+                "shard {} ({}) started {:.1} s after the common start {} (it was still connecting): give the shards more time before --start-at",
+                s.index,
+                s.host,
+                s.start_offset_ns as f64 / 1e9,
+                r.shards.as_ref().map_or("", |m| m.start_at.as_str()),
+            ));
+        }
+    }
     why
 }
+
+/// How late a shard may start its calls (its offset from the common start).
+pub const LATE_START_NS: i64 = 1_000_000_000;
 
 #[cfg(test)]
 mod tests {
