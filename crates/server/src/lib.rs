@@ -213,8 +213,10 @@ struct ClientInfoParams {
 #[derive(Deserialize)]
 struct CallParams {
     name: String,
+    /// Kept as the raw JSON text until a tool worker takes the call: a waiting
+    /// call holds its bytes, not a `Value` tree (up to ~16x larger: `[0,0,...]`).
     #[serde(default)]
-    arguments: Value,
+    arguments: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl McpServer {
@@ -264,13 +266,14 @@ impl McpServer {
                     drop(_slot);
                     let Some(server) = weak.upgrade() else { return };
                     match tool {
-                        Tool::Echo => server.answer(call, echo(&arguments)),
+                        Tool::Echo => server.answer(call, echo(arguments.as_deref())),
                         Tool::Text => server.answer(call, Ok(server.text.clone())),
                         Tool::Proxy => {
                             let upstream = upstream.clone();
                             tokio::spawn(async move {
                                 let limit = server.settings.call_timeout;
-                                let outcome = proxy(upstream.as_ref(), &arguments, limit).await;
+                                let outcome =
+                                    proxy(upstream.as_ref(), arguments.as_deref(), limit).await;
                                 server.answer(call, outcome);
                             });
                         }
@@ -641,5 +644,42 @@ impl Drop for McpServer {
     fn drop(&mut self) {
         // Ends the tool workers: they drain their mailbox, then stop.
         self.tools.for_each(|_, mailbox| mailbox.close());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_call_keeps_its_arguments_as_the_raw_bytes() {
+        // 64 Ki zeros: as a `Value` tree ~16x the 128 KiB of text.
+        let zeros = format!("[{}0]", "0,".repeat(65_535));
+        let frame = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{zeros}}}}}"#
+        );
+        let p: Params<CallParams> = serde_json::from_str(&frame).unwrap();
+        let args = p.params.unwrap().arguments.unwrap();
+        assert_eq!(
+            args.get().len(),
+            zeros.len(),
+            "the text as sent, nothing more"
+        );
+        let missing: Params<CallParams> =
+            serde_json::from_str(r#"{"params":{"name":"echo"}}"#).unwrap();
+        assert!(missing.params.unwrap().arguments.is_none());
+    }
+
+    #[test]
+    fn echo_reads_its_text_from_the_raw_arguments() {
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.into()).unwrap();
+        assert!(echo(Some(&raw(r#"{"text":"h\u00e9"}"#))).is_ok());
+        for bad in [r#"{"text":1}"#, "[]", "null"] {
+            assert!(
+                echo(Some(&raw(bad))).unwrap_err().contains("`text`"),
+                "{bad}"
+            );
+        }
+        assert!(echo(None).is_err());
     }
 }

@@ -9,8 +9,9 @@ use tokio::sync::OwnedSemaphorePermit;
 pub(crate) struct ToolCall {
     /// Key in the in-flight table (unique per server; client ids are per connection).
     pub(crate) call: u64,
-    /// The `arguments` object, as JSON.
-    pub(crate) arguments: Value,
+    /// The `arguments`, as the raw JSON text the client sent (parsed by the
+    /// tool, once it runs).
+    pub(crate) arguments: Option<Box<serde_json::value::RawValue>>,
     /// This call's place in the tool's mailbox, given back when the worker takes it.
     pub(crate) _slot: OwnedSemaphorePermit,
 }
@@ -74,9 +75,13 @@ pub(crate) fn text_content(text: &str, is_error: bool) -> Bytes {
     )
 }
 
-pub(crate) fn echo(arguments: &Value) -> Result<Bytes, String> {
-    match arguments.get("text").and_then(Value::as_str) {
-        Some(text) => Ok(text_content(text, false)),
-        None => Err("echo needs a string argument `text`".into()),
+pub(crate) fn echo(arguments: Option<&serde_json::value::RawValue>) -> Result<Bytes, String> {
+    #[derive(serde::Deserialize)]
+    struct Echo {
+        text: String,
+    }
+    match arguments.map(|raw| serde_json::from_str::<Echo>(raw.get())) {
+        Some(Ok(Echo { text })) => Ok(text_content(&text, false)),
+        _ => Err("echo needs a string argument `text`".into()),
     }
 }

@@ -22,10 +22,14 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Calls `echo` upstream with `arguments`, within `limit` (checkout included).
 pub(crate) async fn proxy(
     upstream: Option<&Pool<Upstream>>,
-    arguments: &Value,
+    arguments: Option<&serde_json::value::RawValue>,
     limit: Duration,
 ) -> Result<Bytes, String> {
     let pool = upstream.ok_or("no upstream configured (start with --upstream ADDR)")?;
+    let arguments: Value = match arguments {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| format!("arguments: {e}"))?,
+        None => Value::Null,
+    };
     let start = tokio::time::Instant::now();
     let late = || format!("upstream: no reply within {} ms", limit.as_millis());
     let mut conn = tokio::time::timeout(limit, pool.checkout())
