@@ -47,6 +47,9 @@ pub struct Workload {
 /// (`--toggle-collect=mcpbench_measured`). Unmangled so the name is exact;
 /// never inlined so it exists as a function at all.
 #[inline(never)]
+// SAFETY: `no_mangle` is unsafe because two symbols of one name would collide at
+// link time; `mcpbench_measured` is defined here only, and no library we link
+// exports that name.
 #[unsafe(no_mangle)]
 pub extern "Rust" fn mcpbench_measured(iteration: &mut dyn FnMut()) {
     iteration();

@@ -349,7 +349,8 @@ pub struct CapacityPlan {
     /// The highest rate tried.
     #[arg(long, default_value_t = 64.0)]
     pub max_rate: f64,
-    /// Bisections between the last pass and the first failure.
+    /// Bisections between the last pass and the first failure (a rate fails when
+    /// two trials in a row there fail; a crash at once).
     #[arg(long, default_value_t = 3)]
     pub steps: u32,
     /// Runs at the rate found (its spread).
