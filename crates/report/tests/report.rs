@@ -583,6 +583,23 @@ fn capacity_and_compare_results_enter_the_report_typed() {
         md.contains("## MCP servers side by side") && md.contains("| python | passed | 2000 / 0 |"),
         "{md}"
     );
+    // Ours far above its ceiling: the ceiling was not measured (a stall ended its
+    // search, as in a real run here): no verdict, not a pass.
+    let stalled = CapacityFile {
+        servers: vec![entry("mcpbench", 26.0), entry("bare", 1.375)],
+        ..capacity.clone()
+    };
+    write("capacity.json", serde_json::to_string(&stalled).unwrap());
+    let (report, md) = write_report(&paths, None, 5.0).unwrap();
+    let row = report
+        .executive
+        .iter()
+        .find(|r| r.metric.starts_with("Capacity at the SLO"))
+        .expect("a capacity row");
+    assert!(row.value.contains("above its ceiling"), "{}", row.value);
+    assert_eq!(row.status, render::Status::NoData, "18.9x is no pass");
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.contains("18.909× (above its ceiling"), "{md}");
     // A malformed file is refused with the file and the field named.
     write(
         "compare.json",

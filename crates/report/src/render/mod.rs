@@ -505,7 +505,14 @@ pub fn build(
             .servers
             .iter()
             .any(|s| s.capped && (s.name == "mcpbench" || s.name == "bare"));
-        let ratio = ours.zip(bare).map(|(o, b)| o / b).filter(|_| !capped);
+        // Above its ceiling by more than the margin: the ceiling was not measured.
+        let suspect = ours
+            .zip(bare)
+            .is_some_and(|(o, b)| o / b > mcpbench_files::compare::SUSPECT_ABOVE_CEILING);
+        let ratio = ours
+            .zip(bare)
+            .map(|(o, b)| o / b)
+            .filter(|_| !capped && !suspect);
         executive.push(ExecRow {
             metric: format!(
                 "Capacity at the SLO (`scripts/load capacity`: every call answered, p99 ≤ {}, {} connections)",
@@ -515,6 +522,10 @@ pub fn build(
             value: match (ours, bare) {
                 (Some(o), Some(b)) if capped => format!(
                     "≥ {o:.0} calls/s; bare ceiling ≥ {b:.0} calls/s (the search stopped at --max-rate: no ratio)"
+                ),
+                (Some(o), Some(b)) if suspect => format!(
+                    "{o:.0} calls/s; bare ceiling {b:.0} calls/s ({:.2}×: above its ceiling, so the ceiling's search met a stall; no verdict, rerun)",
+                    o / b
                 ),
                 (Some(o), Some(b)) => format!(
                     "{o:.0} calls/s; bare ceiling {b:.0} calls/s ({:.2}×)",
