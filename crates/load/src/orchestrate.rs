@@ -102,9 +102,11 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
     let heap_after = stats_after_close(&mut servers, &mut clients, !plan.abandon).await;
     let rss_after = rss();
 
-    // The same merge as `mcpbench-load merge`, of the shards' files.
+    // The same merge as `mcpbench-load merge`, of the shards' files (one that is
+    // absent is named by the merge: "shard K of N missing").
     let files: Vec<PathBuf> = (0..clients.len())
         .map(|k| dir.join(format!("shard-{k}.json")))
+        .filter(|f| f.exists())
         .collect();
     let shards = crate::merge::read(&files)?;
     let mut result = crate::merge::merge(&shards)?;
