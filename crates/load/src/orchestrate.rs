@@ -148,10 +148,7 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
             processes,
         }
     });
-    let path = plan
-        .out
-        .clone()
-        .unwrap_or_else(|| default_dir().join(default_name(plan)));
+    let path = result_path(plan);
     write_file(&path, &result)?;
     println!("load: wrote {}", path.display());
     println!("{}", summary(&result));
@@ -176,10 +173,7 @@ pub fn verdict(result: &ConnectionsFile) -> ExitCode {
 /// Where this run's shards write their files: beside the result, in a folder of
 /// its own (emptied first, so a file of an earlier run is never merged).
 fn shard_dir(plan: &Plan) -> PathBuf {
-    let out = plan
-        .out
-        .clone()
-        .unwrap_or_else(|| default_dir().join(default_name(plan)));
+    let out = result_path(plan);
     let stem = out
         .file_stem()
         .and_then(|s| s.to_str())
@@ -433,6 +427,13 @@ fn server_memory(plan: &Plan, r: &ConnectionsFile, heap: [StatsSum; 3]) -> Serve
         counted: idle.counted && after.counted,
         servers_unreadable: before.unreadable.max(idle.unreadable).max(after.unreadable),
     }
+}
+
+/// Where the result goes: `--out`, else [`default_dir`] / [`default_name`].
+fn result_path(plan: &Plan) -> PathBuf {
+    plan.out
+        .clone()
+        .unwrap_or_else(|| default_dir().join(default_name(plan)))
 }
 
 /// The result's file name when `--out` is not given.

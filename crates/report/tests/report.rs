@@ -512,6 +512,15 @@ fn connection_load_results_enter_the_executive_table() {
     );
 }
 
+/// The executive row of the capacity search.
+fn capacity_row(report: &render::Report) -> &render::ExecRow {
+    report
+        .executive
+        .iter()
+        .find(|r| r.metric.starts_with("Capacity at the SLO"))
+        .expect("a capacity row")
+}
+
 #[test]
 fn capacity_and_compare_results_enter_the_report_typed() {
     use mcpbench_files::compare::{
@@ -563,11 +572,7 @@ fn capacity_and_compare_results_enter_the_report_typed() {
         )
     });
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
-    let row = report
-        .executive
-        .iter()
-        .find(|r| r.metric.starts_with("Capacity at the SLO"))
-        .expect("a capacity row");
+    let row = capacity_row(&report);
     assert!(
         row.value.contains("20000 calls/s") && row.value.contains("(0.80×)"),
         "{}",
@@ -591,11 +596,7 @@ fn capacity_and_compare_results_enter_the_report_typed() {
     };
     write("capacity.json", serde_json::to_string(&stalled).unwrap());
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
-    let row = report
-        .executive
-        .iter()
-        .find(|r| r.metric.starts_with("Capacity at the SLO"))
-        .expect("a capacity row");
+    let row = capacity_row(&report);
     assert!(row.value.contains("above its ceiling"), "{}", row.value);
     assert_eq!(row.status, render::Status::NoData, "18.9x is no pass");
     let md = std::fs::read_to_string(md).unwrap();
