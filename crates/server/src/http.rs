@@ -301,12 +301,10 @@ impl McpHttp {
                 tokio::task::yield_now().await;
                 let outcome = match answer.try_recv() {
                     Ok(outcome) => outcome.ok(),
-                    Err(_) => {
-                        match tokio::time::timeout(self.state.settings.call_timeout, answer).await {
-                            Ok(Ok(outcome)) => outcome.ok(),
-                            _ => None,
-                        }
-                    }
+                    Err(_) => match tokio::time::timeout(self.state.answer_wait(), answer).await {
+                        Ok(Ok(outcome)) => outcome.ok(),
+                        _ => None,
+                    },
                 };
                 self.state.finish_call(id, call, outcome)
             }

@@ -188,6 +188,12 @@ fn result_raw(id: &RequestId, raw: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// The in-flight table's expiry is a backstop for a tool that never answers; it
+/// comes this long after the call timeout, so a tool that enforces the timeout
+/// itself (the proxy: "no reply within N ms") is the one that answers, not a race
+/// between the two (which the proxy test lost once in CI).
+const BACKSTOP_GRACE: Duration = Duration::from_millis(250);
+
 #[derive(Deserialize)]
 struct Params<T> {
     // A missing `params` is `None` (serde's rule for Option fields).
@@ -220,6 +226,12 @@ struct CallParams {
 }
 
 impl McpServer {
+    /// How long a caller waits for its tool's answer: the call timeout plus
+    /// [`BACKSTOP_GRACE`].
+    pub(crate) fn answer_wait(&self) -> Duration {
+        self.settings.call_timeout + BACKSTOP_GRACE
+    }
+
     /// A server with `settings`; its tool workers run on the current tokio runtime.
     pub fn new(settings: Settings) -> Arc<McpServer> {
         let text = result_text(settings.result_size);
@@ -512,7 +524,7 @@ impl McpServer {
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         let Ok(answer) = self
             .in_flight
-            .begin(call, Instant::now() + self.settings.call_timeout)
+            .begin(call, Instant::now() + self.answer_wait())
         else {
             return Err(error_response(
                 Some(id),
@@ -620,7 +632,7 @@ impl Handler for McpServer {
                 // out in completion order.
                 let this = self.me.upgrade()?;
                 let reply = conn.defer();
-                let wait = self.settings.call_timeout;
+                let wait = self.answer_wait();
                 tokio::spawn(async move {
                     let outcome = match tokio::time::timeout(wait, answer).await {
                         Ok(Ok(outcome)) => outcome.ok(),
