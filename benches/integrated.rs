@@ -2,7 +2,11 @@
 //!
 //! - `seed_mix/256x400`: the seed's mix on *shared* components (the seed's tasks
 //!   shared nothing): 256 tasks x 400 ops, 25% route registrations, 25% route
-//!   lookups, 25% iterations over a server's 100 tool routes, 25% mailbox push+pop.
+//!   lookups, 25% iterations over a server's 100 tool routes, 25% mailbox push+pop,
+//!   on two tokio workers. `seed_mix_1thread/256x400`: the same ops on one
+//!   thread, tasks in turn (the one whose instructions and allocations are
+//!   counted: threads make the two-worker run's counts vary). Both are defined in
+//!   `mcpbench::workloads::integrated`.
 //! - `tools_call/e2e_4KiB`: the real path of a `tools/call`, end to end on
 //!   loopback: client -> netio frame -> JSON-RPC envelope -> session touch ->
 //!   in-flight table -> registry route into the tool's mailbox -> tool worker task
@@ -18,12 +22,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use mcpbench::group::{BATCH, Group};
+use mcpbench::group::Group;
 use mcpbench::http::{HttpConn, post};
 use mcpbench::latency::Method;
 use mcpbench::messages::{tool_call, tool_result};
-use mcpbench::parallel::{repeat, run_tasks};
-use mcpbench::workloads::SeedMix;
 use mcpbench_netio::{
     Client, Conn, Handler, Message, RequestId, Server, ServerConfig, codes, error_response,
 };
@@ -32,8 +34,6 @@ use mcpbench_registry::{InFlight, Registry, RouteKey};
 use mcpbench_session::{ClientInfo, NewSession, SessionId, SessionStore};
 use serde::Deserialize;
 
-const TASKS: usize = 256;
-const OPS_PER_TASK: u64 = 400;
 const RESULT_SIZE: usize = 4096;
 
 /// The end-to-end MCP path. One session per connection is the TCP analogue of a
@@ -117,26 +117,9 @@ fn round_trips(
 
 fn benches(c: &mut Criterion) {
     let rt = mcpbench::runtime(2);
-    let mix = Arc::new(SeedMix::new(TASKS));
     let mut g = Group::new(c, "integrated");
-    g.elements(TASKS as u64 * OPS_PER_TASK);
-    g.custom(
-        "seed_mix",
-        "256x400",
-        Method::BatchMean(BATCH),
-        |iters, rec| {
-            repeat(iters, rec, || {
-                let shared = mix.clone();
-                let run = run_tasks(&rt, TASKS, OPS_PER_TASK, move |t, i| {
-                    shared.op(t, i);
-                    std::future::ready(())
-                });
-                // Undo the run's registrations, outside the clock.
-                mix.reset();
-                run
-            })
-        },
-    );
+    g.workload(mcpbench::workloads::get("integrated/seed_mix/256x400"));
+    g.workload(mcpbench::workloads::get("integrated/seed_mix_1thread/256x400"));
 
     // The end-to-end path.
     let mailbox = Arc::new(Mailbox::<(RequestId, Bytes)>::bounded(1024));

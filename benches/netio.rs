@@ -22,13 +22,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
 use mcpbench::group::Group;
 use mcpbench::latency::Method;
 use mcpbench::messages::tool_call;
 use mcpbench_netio::{
-    Conn, FrameDecoder, Handler, IoStrategy, Message, MessageKind, Server, ServerConfig, encode,
+    Conn, Handler, IoStrategy, Message, MessageKind, Server, ServerConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -39,10 +39,9 @@ use mcpbench::http::{HttpConn, post};
 use mcpbench_netio::http::{Request, Response};
 use mcpbench_netio::{HttpConfig, HttpHandler};
 
-const SIZE: usize = 4096;
-const FRAME: usize = SIZE + 1;
+use mcpbench::workloads::netio::{CODEC_FRAMES, FRAME, SIZE, frame};
+
 const IN_FLIGHT: usize = 64;
-const CODEC_FRAMES: usize = 256;
 
 /// Sends each request's frame back as the reply: the I/O path alone.
 struct Echo;
@@ -121,12 +120,6 @@ async fn connect(addr: SocketAddr) -> TcpStream {
         .expect("connect to the loopback server");
     s.set_nodelay(true).expect("nodelay");
     s
-}
-
-fn frame() -> Vec<u8> {
-    let mut f = tool_call(1, SIZE);
-    f.push(b'\n');
-    f
 }
 
 /// `iters` round trips on `stream`, each timed.
@@ -314,49 +307,16 @@ fn benches(c: &mut Criterion) {
         });
     }
 
-    // The codec alone: 256 frames of 4 KiB per iteration.
-    let stream_bytes: Vec<u8> = frame
-        .iter()
-        .copied()
-        .cycle()
-        .take(FRAME * CODEC_FRAMES)
-        .collect();
-    g.bytes((FRAME * CODEC_FRAMES) as u64);
-    // Framing alone, then framing plus the JSON-RPC envelope check.
-    let parse = |f: Bytes| Message::parse(f).expect("valid JSON-RPC").frame().len();
-    let decoders: [(&str, &dyn Fn(Bytes) -> usize); 2] = [
-        ("codec_decode", &|f: Bytes| f.len()),
-        ("codec_decode_parse", &parse),
-    ];
-    for (name, per_frame) in decoders {
-        g.criterion()
-            .bench_function(criterion::BenchmarkId::new(name, "4KiB"), |b| {
-                let mut decoder = FrameDecoder::default();
-                b.iter_batched(
-                    || BytesMut::from(&stream_bytes[..]),
-                    |mut buf| {
-                        let mut n = 0;
-                        while let Some(f) = decoder.decode(&mut buf).expect("valid frames") {
-                            n += per_frame(f);
-                        }
-                        n
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
+    // The codec alone: 256 frames of 4 KiB per iteration; framing alone, then
+    // framing plus the JSON-RPC envelope check, then encoding.
+    for id in [
+        "netio/codec_decode/4KiB",
+        "netio/codec_decode_parse/4KiB",
+        "netio/codec_encode/4KiB",
+    ] {
+        g.workload(mcpbench::workloads::get(id));
     }
-    let payload = &frame[..SIZE];
-    let mut out = BytesMut::with_capacity(FRAME * CODEC_FRAMES);
-    g.criterion()
-        .bench_function(criterion::BenchmarkId::new("codec_encode", "4KiB"), |b| {
-            b.iter(|| {
-                out.clear();
-                for _ in 0..CODEC_FRAMES {
-                    encode(payload, usize::MAX, &mut out).expect("no newline");
-                }
-                out.len()
-            })
-        });
+    g.bytes((FRAME * CODEC_FRAMES) as u64);
     let mut copy = Vec::with_capacity(FRAME * CODEC_FRAMES);
     g.criterion()
         .bench_function(criterion::BenchmarkId::new("ceiling_memcpy", "4KiB"), |b| {

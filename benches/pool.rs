@@ -135,21 +135,9 @@ fn benches(c: &mut Criterion) {
             })
         },
     );
-    let noop = Pool::new(NoopManager, &config).expect("valid config");
-    g.custom(
-        "ceiling_managed_noop_1task",
-        "100k",
-        Method::BatchMean(BATCH),
-        |iters, rec| {
-            repeat(iters, rec, || {
-                let noop = noop.clone();
-                run_tasks(&rt, 1, ALONE_OPS, move |_, _| {
-                    let noop = noop.clone();
-                    async move { drop(noop.checkout().await.expect("checkout")) }
-                })
-            })
-        },
-    );
+    // The pool's in-memory path: one task on the caller's thread.
+    g.workload(mcpbench::workloads::get("pool/ceiling_managed_noop_1task/100k"));
+    g.elements(ALONE_OPS);
     g.custom(
         "ceiling_unmanaged_1task",
         "100k",

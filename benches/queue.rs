@@ -8,14 +8,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
 use mcpbench::group::Group;
-use mcpbench::latency::Method;
 use mcpbench::parallel::run_threads;
 use mcpbench_queue::Mailbox;
 use std::hint::black_box;
 
 const N: u64 = 100_000;
-const CAPACITY: usize = 1024;
-const BATCH_OPS: usize = 64;
+use mcpbench::workloads::{self, queue::CAPACITY};
 
 /// The operations a workload needs, so one workload runs on the mailbox and on
 /// the bare queue alike.
@@ -99,38 +97,15 @@ fn benches(c: &mut Criterion) {
     g.elements(N);
 
     // One op = one push + one pop on the same thread (the seed's cycle).
-    g.batched("push_pop", "100k", N, |i| {
-        mailbox.try_push(i).expect("room");
-        black_box(mailbox.try_pop());
-    });
+    g.workload(workloads::get("queue/push_pop/100k"));
     g.batched("ceiling_arrayqueue", "100k", N, |i| {
         bare.push(i).expect("room");
         black_box(bare.pop());
     });
 
     // Batches of 64 pushed then popped; one op = one message through.
-    let mut out = Vec::with_capacity(BATCH_OPS);
-    g.custom(
-        "batch64",
-        "100k",
-        Method::BatchMean(BATCH_OPS as u64),
-        |iters, rec| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = std::time::Instant::now();
-                for b in 0..N / BATCH_OPS as u64 {
-                    let t = std::time::Instant::now();
-                    mailbox.try_push_batch(b * 64..b * 64 + 64).expect("room");
-                    out.clear();
-                    mailbox.try_pop_batch(BATCH_OPS, &mut out);
-                    black_box(&out);
-                    rec.record_batch(t.elapsed(), BATCH_OPS as u64);
-                }
-                total += start.elapsed();
-            }
-            total
-        },
-    );
+    g.workload(workloads::get("queue/batch64/100k"));
+    g.elements(N);
 
     for (name, producers, consumers) in [("spsc_threads", 1, 1), ("mpmc_2p2c", 2, 2)] {
         let ceiling = format!("ceiling_arrayqueue_{name}");

@@ -1,20 +1,22 @@
 //! Test 1, registry: the seed's 100K registrations + 100K lookups, plus routing
 //! into mailboxes, the in-flight request table, and lookups on 2 threads. Ceiling:
 //! a bare `DashMap` doing the same job the same way: the same names, each hashed
-//! once with ahash when its key is made, compared by pointer first.
+//! once with ahash when its key is made, compared by pointer first. The gated
+//! workloads (register, lookup, route_and_drain, inflight) are defined once in
+//! `mcpbench::workloads` and timed here.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 use mcpbench::ceilings::{PassThroughState, PreHashed};
 use mcpbench::group::{BATCH, Group};
 use mcpbench::latency::Method;
-use mcpbench::parallel::{threaded_batches, timed_batches};
+use mcpbench::parallel::threaded_batches;
+use mcpbench::workloads;
 use mcpbench::scattered;
 use mcpbench_queue::Mailbox;
-use mcpbench_registry::{InFlight, Registry, RouteKey};
+use mcpbench_registry::{Registry, RouteKey};
 use std::hint::black_box;
 
 const N: u64 = 100_000;
@@ -48,20 +50,7 @@ fn benches(c: &mut Criterion) {
     }
 
     let mut g = Group::new(c, "registry");
-    g.elements(N);
-    g.criterion()
-        .bench_function(criterion::BenchmarkId::new("register", "100k"), |b| {
-            b.iter_batched(
-                || (Registry::new(), keys.clone()),
-                |(table, keys)| {
-                    for k in keys {
-                        table.register(k, destination.clone()).expect("fresh key");
-                    }
-                    table
-                },
-                BatchSize::PerIteration,
-            )
-        });
+    g.workload(workloads::get("registry/register/100k"));
     g.criterion().bench_function(
         criterion::BenchmarkId::new("ceiling_dashmap_insert", "100k"),
         |b| {
@@ -78,9 +67,8 @@ fn benches(c: &mut Criterion) {
         },
     );
 
-    g.batched("lookup", "100k", N, |i| {
-        black_box(registry.lookup(&keys[order[i as usize]]).is_some());
-    });
+    g.workload(workloads::get("registry/lookup/100k"));
+    g.elements(N);
     g.batched("ceiling_dashmap_get", "100k", N, |i| {
         black_box(bare.get(&bare_keys[order[i as usize]]).is_some());
     });
@@ -107,66 +95,8 @@ fn benches(c: &mut Criterion) {
         },
     );
 
-    // route: deliver into the mailbox of 1,000 routes (100 messages each), then
-    // drain them; one op = one route + one pop.
-    let (router, routes) = mcpbench::workloads::upstream_routes();
-    g.custom(
-        "route_and_drain",
-        "100k",
-        Method::BatchMean(1000),
-        |iters, rec| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                total += timed_batches(
-                    N,
-                    1000,
-                    |i| {
-                        let (key, mailbox) = &routes[(i % 1000) as usize];
-                        router.route(key, i).expect("room for 100 per route");
-                        if i % 1000 == 999 {
-                            // Drain one batch worth: every route got one message.
-                            for (_, m) in &routes {
-                                black_box(m.try_pop());
-                            }
-                        }
-                        black_box(mailbox);
-                    },
-                    |d, n| rec.record_batch(d, n),
-                );
-            }
-            total
-        },
-    );
-
-    // In-flight table: begin + complete of 100K requests (the answers are read
-    // outside the clock).
-    g.custom(
-        "inflight_begin_complete",
-        "100k",
-        Method::BatchMean(BATCH),
-        |iters, rec| {
-            let table = InFlight::<u64, u64>::new();
-            let far = Instant::now() + Duration::from_secs(3600);
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut answers = Vec::with_capacity(N as usize);
-                total += timed_batches(
-                    N,
-                    BATCH,
-                    |id| answers.push(table.begin(id, far).expect("unique id")),
-                    |_, _| {},
-                );
-                total += timed_batches(
-                    N,
-                    BATCH,
-                    |id| table.complete(&id, id).expect("in flight"),
-                    |d, n| rec.record_batch(d, n),
-                );
-                black_box(answers);
-            }
-            total
-        },
-    );
+    g.workload(workloads::get("registry/route_and_drain/100k"));
+    g.workload(workloads::get("registry/inflight_begin_complete/100k"));
     g.finish();
 }
 

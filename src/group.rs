@@ -105,6 +105,42 @@ impl<'a> Group<'a> {
             });
     }
 
+    /// The registry's workload `w` (`crate::workloads`), timed as its
+    /// [`Iteration`](crate::workloads::Iteration) says: `prepare` outside the
+    /// clock, `run_batches` inside, its latency recorded when it has a batch size.
+    /// The workload sets its own throughput.
+    pub fn workload(&mut self, w: &'static crate::workloads::Workload) {
+        let mut parts = w.id.splitn(3, '/');
+        let (group, function, parameter) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        assert_eq!(group, self.name, "{} is not a workload of this group", w.id);
+        match w.unit {
+            crate::workloads::Unit::Elements => self.elements(w.per_iteration),
+            crate::workloads::Unit::Bytes => self.bytes(w.per_iteration),
+        };
+        let mut iteration = (w.build)();
+        let routine = move |iters: u64, rec: &mut Recorder| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                iteration.prepare();
+                total += iteration.run_batches(w.per_iteration, rec);
+            }
+            total
+        };
+        match w.batch {
+            Some(b) => self.custom(function, parameter, Method::BatchMean(b), routine),
+            None => {
+                // No latency side file: a recorder that is never written.
+                let mut rec = Recorder::new(w.id, Method::PerOp, Duration::ZERO);
+                let mut routine = routine;
+                self.timed(function, parameter, move |iters| routine(iters, &mut rec));
+            }
+        }
+    }
+
     /// Ends the group.
     pub fn finish(self) {
         self.inner.finish();

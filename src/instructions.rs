@@ -30,18 +30,7 @@ pub fn default_path() -> PathBuf {
         .join("instructions.json")
 }
 
-/// One CPU-bound workload: `setup` builds its fixture and returns the iteration,
-/// which the runner calls once to warm up and once more to count.
-pub struct Workload {
-    /// The id of the time bench it mirrors (`registry/lookup/100k`).
-    pub id: &'static str,
-    /// Operations per iteration.
-    pub per_iteration: u64,
-    /// How it differs from the time bench, or "".
-    pub note: &'static str,
-    /// Builds the fixture, outside any count.
-    pub setup: fn() -> Box<dyn FnMut()>,
-}
+pub use crate::workloads::Workload;
 
 /// The measured region: callgrind counts only inside this function
 /// (`--toggle-collect=mcpbench_measured`). Unmangled so the name is exact;
@@ -57,11 +46,14 @@ pub extern "Rust" fn mcpbench_measured(iteration: &mut dyn FnMut()) {
 
 /// Runs `workload` in this process: set-up, one warm-up iteration (lazy
 /// initialisation, first growth of tables), then one iteration in the measured
-/// region. Under callgrind that iteration is what gets counted.
+/// region, each after its `prepare` (outside). Under callgrind that iteration is
+/// what gets counted.
 pub fn run_child(workload: &Workload) {
-    let mut iteration = (workload.setup)();
-    iteration();
-    mcpbench_measured(&mut *iteration);
+    let mut iteration = (workload.build)();
+    iteration.prepare();
+    iteration.run();
+    iteration.prepare();
+    mcpbench_measured(&mut || iteration.run());
 }
 
 /// Why a count could not be taken.
@@ -140,7 +132,7 @@ pub fn count(exe: &Path, workload: &Workload, scratch: &Path) -> Result<Count, C
     Ok(Count {
         instructions,
         per_iteration: workload.per_iteration,
-        note: workload.note.to_string(),
+        note: String::new(),
     })
 }
 
@@ -185,19 +177,32 @@ mod tests {
 
     #[test]
     fn the_child_counts_one_iteration_after_a_warm_up() {
+        use crate::workloads::{Iteration, Prepared, Unit};
         use std::sync::atomic::{AtomicU32, Ordering};
+        static PREPARED: AtomicU32 = AtomicU32::new(0);
         static RUNS: AtomicU32 = AtomicU32::new(0);
+        fn build() -> Box<dyn Iteration> {
+            Prepared::boxed(
+                (),
+                |_: &mut ()| {
+                    PREPARED.fetch_add(1, Ordering::SeqCst);
+                },
+                |_: &mut ()| {
+                    RUNS.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+        }
         let w = Workload {
             id: "t/x/1",
             per_iteration: 4,
-            note: "",
-            setup: || {
-                Box::new(|| {
-                    RUNS.fetch_add(1, Ordering::SeqCst);
-                })
-            },
+            unit: Unit::Elements,
+            threads: 1,
+            batch: None,
+            counted: true,
+            build,
         };
         run_child(&w);
         assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+        assert_eq!(PREPARED.load(Ordering::SeqCst), 2);
     }
 }

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
 
-/// The system allocator, counting. Two relaxed atomic adds per call.
+/// The system allocator, counting. Three relaxed atomic adds per call.
 pub struct Counting;
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters only observe.
@@ -22,6 +23,7 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
         }
         p
     }
@@ -32,6 +34,7 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
         }
         p
     }
@@ -48,6 +51,7 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            ALLOCATED.fetch_add(new_size as u64, Ordering::Relaxed);
         }
         p
     }
@@ -62,6 +66,12 @@ pub fn live_bytes() -> i64 {
 /// Allocations (and reallocations) made so far.
 pub fn allocations() -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// Bytes requested by every allocation and reallocation so far (a reallocation
+/// counts its new size): what a workload allocates, freed or not.
+pub fn allocated_bytes() -> u64 {
+    ALLOCATED.load(Ordering::Relaxed)
 }
 
 /// True when [`Counting`] is the global allocator of this process.

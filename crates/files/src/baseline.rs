@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FileError;
 use crate::env::Environment;
+use crate::allocations::AllocCount;
 use crate::instructions::Count;
 
 /// Schema tag of [`Baseline`].
@@ -86,6 +87,10 @@ pub struct Baseline {
     /// existed have none, and an empty map is not written.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub instructions: BTreeMap<String, Count>,
+    /// Allocation counts by bench id (`benches/allocations.rs`), when the run had
+    /// them; absent like `instructions`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocations: BTreeMap<String, AllocCount>,
 }
 
 impl Baseline {
@@ -99,6 +104,7 @@ impl Baseline {
             environment: Environment::capture(),
             benches,
             instructions,
+            allocations: BTreeMap::new(),
         }
     }
 
@@ -129,6 +135,13 @@ impl Baseline {
         for (id, c) in &self.instructions {
             if c.instructions == 0 || c.per_iteration == 0 {
                 return Err(format!("{id}: an instruction count of 0 cannot be right"));
+            }
+        }
+        for (id, c) in &self.allocations {
+            if c.per_iteration == 0 {
+                return Err(format!(
+                    "{id}: field `allocations.{id}.per_iteration` is 0: an iteration performs at least one operation"
+                ));
             }
         }
         Ok(())

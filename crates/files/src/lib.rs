@@ -10,14 +10,15 @@
 //! - [`ServerStats`]: the one-line `stats` reply of `mcpbench-server` to its
 //!   harness, read by `mcpbench-load`.
 //! - [`latency::LatencyFile`], [`bench::MemoryFile`], [`bench::SustainedFile`],
-//!   [`instructions::InstructionsFile`]: the side files the benches write and the
+//!   [`instructions::InstructionsFile`], [`allocations::AllocationsFile`]: the side files the benches write and the
 //!   report reads; [`env::Environment`], recorded in every one of them.
 //! - [`baseline::Baseline`] (with [`baseline::Measured`] per bench) and
 //!   [`noise::NoiseFile`]: `baselines/NAME.json` and `baselines/noise-<machine>.json`,
 //!   written and read by the report's commands, kept across checkouts.
 //!
-//! Every field is required (the one exception, [`baseline::Baseline::instructions`],
-//! is absent from baselines saved before counts existed); [`parse`] refuses a
+//! Every field is required (the exceptions, [`baseline::Baseline::instructions`] and
+//! [`baseline::Baseline::allocations`], are absent from baselines saved before those
+//! counts existed); [`parse`] refuses a
 //! missing or mistyped one with the source and the field's path named.
 //!
 //! ```
@@ -34,6 +35,7 @@
 //! assert!(e.to_string().contains("missing field `sessions`"), "{e}");
 //! ```
 
+pub mod allocations;
 pub mod baseline;
 pub mod bench;
 pub mod compare;

@@ -1,5 +1,5 @@
-//! Workloads and fixtures shared by more than one bench (the time benches and
-//! their instruction-count twins in `benches/instructions.rs`).
+//! Fixtures shared by more than one workload or bench: the routes of
+//! `registry/route_and_drain`, the do-nothing pool manager, the seed's integrated mix.
 
 use std::sync::Arc;
 
