@@ -64,7 +64,10 @@ fn main() {
     if h.quick() {
         return;
     }
-    assert!(alloc::installed(), "the counting allocator is not installed");
+    assert!(
+        alloc::installed(),
+        "the counting allocator is not installed"
+    );
     let file = AllocationsFile {
         schema: ALLOCATIONS_SCHEMA.to_string(),
         environment: mcpbench::env::Environment::capture(),

@@ -119,7 +119,9 @@ fn benches(c: &mut Criterion) {
     let rt = mcpbench::runtime(2);
     let mut g = Group::new(c, "integrated");
     g.workload(mcpbench::workloads::get("integrated/seed_mix/256x400"));
-    g.workload(mcpbench::workloads::get("integrated/seed_mix_1thread/256x400"));
+    g.workload(mcpbench::workloads::get(
+        "integrated/seed_mix_1thread/256x400",
+    ));
 
     // The end-to-end path.
     let mailbox = Arc::new(Mailbox::<(RequestId, Bytes)>::bounded(1024));

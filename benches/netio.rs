@@ -27,9 +27,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcpbench::group::Group;
 use mcpbench::latency::Method;
 use mcpbench::messages::tool_call;
-use mcpbench_netio::{
-    Conn, Handler, IoStrategy, Message, MessageKind, Server, ServerConfig,
-};
+use mcpbench_netio::{Conn, Handler, IoStrategy, Message, MessageKind, Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;

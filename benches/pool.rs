@@ -136,7 +136,9 @@ fn benches(c: &mut Criterion) {
         },
     );
     // The pool's in-memory path: one task on the caller's thread.
-    g.workload(mcpbench::workloads::get("pool/ceiling_managed_noop_1task/100k"));
+    g.workload(mcpbench::workloads::get(
+        "pool/ceiling_managed_noop_1task/100k",
+    ));
     g.elements(ALONE_OPS);
     g.custom(
         "ceiling_unmanaged_1task",

@@ -15,8 +15,8 @@ use mcpbench::latency::Method;
 use mcpbench::parallel::threaded_batches;
 use mcpbench_session::{Session, SessionId};
 
-use mcpbench::workloads::session::{OPS, SESSIONS, filled_store, on_request};
 use mcpbench::workloads;
+use mcpbench::workloads::session::{OPS, SESSIONS, filled_store, on_request};
 
 fn benches(c: &mut Criterion) {
     let (store, ids, order, t0) = filled_store();

@@ -178,9 +178,18 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n, "a workload id defined twice");
         for w in all() {
-            assert_eq!(w.id.split('/').count(), 3, "{}: group/function/parameter", w.id);
+            assert_eq!(
+                w.id.split('/').count(),
+                3,
+                "{}: group/function/parameter",
+                w.id
+            );
             assert!(w.per_iteration > 0, "{}", w.id);
-            assert!(!w.counted || w.threads == 1, "{}: a counted workload runs on one thread", w.id);
+            assert!(
+                !w.counted || w.threads == 1,
+                "{}: a counted workload runs on one thread",
+                w.id
+            );
         }
     }
 
@@ -194,9 +203,17 @@ mod tests {
         it.prepare();
         it.run();
         it.prepare();
-        let mut rec = Recorder::new("t/x/1", crate::latency::Method::BatchMean(7), Duration::ZERO);
+        let mut rec = Recorder::new(
+            "t/x/1",
+            crate::latency::Method::BatchMean(7),
+            Duration::ZERO,
+        );
         it.run_batches(7, &mut rec);
-        assert_eq!(rec.summary().map(|s| s.count), Some(1), "one batch recorded");
+        assert_eq!(
+            rec.summary().map(|s| s.count),
+            Some(1),
+            "one batch recorded"
+        );
     }
 
     #[test]
@@ -205,9 +222,17 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let mut it = Ops::boxed(250, 100, move |i| s.lock().expect("not poisoned").push(i));
-        let mut rec = Recorder::new("t/x/1", crate::latency::Method::BatchMean(100), Duration::ZERO);
+        let mut rec = Recorder::new(
+            "t/x/1",
+            crate::latency::Method::BatchMean(100),
+            Duration::ZERO,
+        );
         it.run_batches(250, &mut rec);
-        assert_eq!(rec.summary().map(|s| s.count), Some(3), "batches of 100, 100 and 50");
+        assert_eq!(
+            rec.summary().map(|s| s.count),
+            Some(3),
+            "batches of 100, 100 and 50"
+        );
         it.run();
         let seen = seen.lock().expect("not poisoned");
         assert_eq!(seen.len(), 500);

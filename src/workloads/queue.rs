@@ -55,7 +55,8 @@ impl Batch64 {
             .try_push_batch(b * BATCH_OPS..b * BATCH_OPS + BATCH_OPS)
             .expect("room");
         self.out.clear();
-        self.mailbox.try_pop_batch(BATCH_OPS as usize, &mut self.out);
+        self.mailbox
+            .try_pop_batch(BATCH_OPS as usize, &mut self.out);
         black_box(&self.out);
     }
 }

@@ -157,9 +157,12 @@ impl Iteration for Inflight {
     /// Both halves timed; the completions' batches recorded.
     fn run_batches(&mut self, _ops: u64, rec: &mut Recorder) -> Duration {
         timed_batches(N, BATCH, |id| self.begin(id), |_, _| {})
-            + timed_batches(N, BATCH, |id| self.complete(id), |d, n| {
-                rec.record_batch(d, n)
-            })
+            + timed_batches(
+                N,
+                BATCH,
+                |id| self.complete(id),
+                |d, n| rec.record_batch(d, n),
+            )
     }
 }
 

@@ -89,7 +89,13 @@ impl Churn {
         timed_batches(
             SESSIONS as u64,
             BATCH,
-            |_| made.push(store.create(inputs.next().expect("one per op"), now).expect("room")),
+            |_| {
+                made.push(
+                    store
+                        .create(inputs.next().expect("one per op"), now)
+                        .expect("room"),
+                )
+            },
             |_, _| {},
         )
     }

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::FileError;
-use crate::env::Environment;
 use crate::allocations::AllocCount;
+use crate::env::Environment;
 use crate::instructions::Count;
 
 /// Schema tag of [`Baseline`].

@@ -45,6 +45,7 @@ pub mod instructions;
 pub mod latency;
 pub mod lifecycle;
 pub mod noise;
+pub mod paired;
 pub mod shard;
 
 use std::path::{Path, PathBuf};

@@ -1,41 +1,58 @@
 //! Comparing two versions: the pull-request regression gate.
 //!
-//! Each side is one or more rounds (baselines) of one version, ideally run
-//! alternately with the other side's rounds (`scripts/gate`), so drift hits both.
-//! Each bench is judged on one channel:
+//! Each side is one or more rounds (baselines) of one version, run alternately
+//! with the other side's rounds (`scripts/gate`), and, from the gate, a paired
+//! run of both ([`crate::paired`]). A bench is judged on every channel that has
+//! data for it on both sides, one table row per channel:
 //!
-//! - **instructions**, when both sides have a callgrind count for it (the CPU-bound
-//!   benches): a change counts beyond `max(--instructions-threshold, its measured
-//!   instruction spread)`. Counts do not move with the machine's load.
-//! - **wall clock** otherwise (I/O-bound and threaded benches): the change of the
-//!   median of the rounds counts beyond `max(--threshold, the bench's run-to-run
-//!   spread from the noise file, the spread within either side's rounds)`, and only
-//!   when the two sides' ranges (every round's 95% interval) do not overlap.
+//! - **instructions**: callgrind counts of the workload, one count per side (all
+//!   rounds of a side must carry the same count: they are that side's one count,
+//!   never a mix). A change beyond `max(--instructions-threshold, the noise file's
+//!   instruction spread)` counts.
+//! - **allocations**: allocations per iteration, exact for single-threaded
+//!   workloads. An increase beyond `max(--allocations-threshold % of the base, 2
+//!   allocations per iteration)` counts.
+//! - **paired**: base and new timed sample by sample in ABBA order in one run; the
+//!   mean log ratio's z-score and a minimum effect decide; what it detects was
+//!   measured by injection in the same run.
+//! - **wall clock**: for benches without a paired result, the change of the median
+//!   of the Criterion rounds, beyond `max(--threshold, the bench's run-to-run
+//!   spread, the spread within either side's rounds)`, and only when every
+//!   round's 95% interval lies apart. Where that threshold is above the noise
+//!   file's bound (default 25%), the bench is *not judged*: the table says what
+//!   it would have detected rather than "no change".
 //!
-//! That threshold is also the smallest change the gate could detect on the bench,
-//! and the table shows it. Benches whose measured spread is above the noise file's
-//! bound are named unstable. Improvements and noise are shown, never failed;
-//! benches on one side only are listed, never dropped.
+//! Nothing is silent: a bench in the base only, or a channel with data on one side
+//! only, is named in a section of its own and fails the gate unless
+//! `allow_removed`. Benches new on the head side are listed.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use serde::Serialize;
 
 use crate::baseline::Baseline;
 use crate::noise::{NoiseFile, median, spread_pct};
+use crate::paired::{PairedFile, judge};
 
-/// What happened to one bench.
+/// What happened to one bench on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Slower beyond the applied threshold (and, on the wall clock, ranges apart):
-    /// fails the gate.
+    /// Slower (or more) beyond the applied threshold: fails the gate.
     Regression,
-    /// Faster beyond the applied threshold.
+    /// Faster (or fewer) beyond the applied threshold.
     Improvement,
-    /// Within the threshold, or ranges overlap.
+    /// Within the threshold, which is small enough to mean "no change".
     Noise,
-    /// Only in the base.
+    /// Within the threshold, but the threshold is too large to call it "no
+    /// change": the row says what the gate could have detected.
+    NotJudged,
+    /// The channel has data in the base but not on the new side (a count or a
+    /// paired result lost): fails the gate unless `allow_removed`. (Data only on
+    /// the new side, a channel the head added, is [`Verdict::Added`].)
+    Missing,
+    /// Only in the base: fails the gate unless `allow_removed`.
     Removed,
     /// Only in the new side.
     Added,
@@ -46,21 +63,38 @@ impl Verdict {
         match self {
             Verdict::Regression => "REGRESSION",
             Verdict::Improvement => "improvement",
-            Verdict::Noise => "no change (noise)",
-            Verdict::Removed => "only in base",
+            Verdict::Noise => "no change",
+            Verdict::NotJudged => "not judged",
+            Verdict::Missing => "MISSING on one side",
+            Verdict::Removed => "REMOVED (only in base)",
             Verdict::Added => "only in new",
         }
     }
 }
 
-/// Which measurement decided a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Which measurement a row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// callgrind instruction counts.
     Instructions,
-    /// Criterion's wall-clock times.
+    /// Allocations per iteration (the counting allocator).
+    Allocations,
+    /// Base and new timed sample by sample in one run.
+    Paired,
+    /// Criterion's wall-clock times, rounds run alternately.
     WallClock,
+}
+
+impl Channel {
+    fn label(self) -> &'static str {
+        match self {
+            Channel::Instructions => "instructions",
+            Channel::Allocations => "allocations",
+            Channel::Paired => "paired clock",
+            Channel::WallClock => "wall clock (rounds)",
+        }
+    }
 }
 
 /// Where the applied threshold came from.
@@ -73,6 +107,10 @@ pub enum ThresholdSource {
     Noise,
     /// The spread of this comparison's own rounds.
     Rounds,
+    /// An injected slowdown flagged in this run (paired channel).
+    Injection,
+    /// No injected slowdown up to the ladder's top was flagged (paired channel).
+    NotDetected,
 }
 
 /// The settings of one comparison.
@@ -82,33 +120,44 @@ pub struct Gate<'a> {
     pub threshold_pct: f64,
     /// Least instruction-count change that counts, percent.
     pub instructions_threshold_pct: f64,
+    /// Least allocation-count increase that counts, percent of the base's count
+    /// (and at least [`MIN_EXTRA_ALLOCATIONS`] per iteration).
+    pub allocations_threshold_pct: f64,
     /// This machine's measured run-to-run noise, if any.
     pub noise: Option<&'a NoiseFile>,
+    /// The paired run of the two sides, if any.
+    pub paired: Option<&'a PairedFile>,
+    /// Benches or channel data present in the base only do not fail the gate.
+    pub allow_removed: bool,
 }
 
-/// One line of the comparison.
+/// Extra allocations per iteration that never count, whatever the percentage: a
+/// one-time allocation (a lazily grown buffer) is not a per-operation cost.
+pub const MIN_EXTRA_ALLOCATIONS: f64 = 2.0;
+
+/// Spread above which a wall-clock bench is not judged when no noise file says
+/// otherwise, percent.
+pub const NOT_JUDGED_ABOVE_PCT: f64 = 25.0;
+
+/// One line of the comparison: one bench on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     /// Bench id.
     pub id: String,
-    /// Median base typical ns per iteration over its rounds.
-    pub base_ns: Option<f64>,
-    /// Median new typical ns per iteration.
-    pub new_ns: Option<f64>,
-    /// Change of the median time, percent (positive = slower).
-    pub change_pct: Option<f64>,
-    /// Base instructions per iteration, when counted.
-    pub base_instructions: Option<u64>,
-    /// New instructions per iteration, when counted.
-    pub new_instructions: Option<u64>,
-    /// Change of the instruction count, percent.
-    pub instructions_change_pct: Option<f64>,
-    /// The channel that decided, when both sides have the bench.
+    /// The channel, `None` for a bench on one side only.
     pub channel: Option<Channel>,
-    /// The threshold applied on that channel, percent: also the smallest change
-    /// this comparison could detect on this bench.
+    /// The base's figure on that channel: ns per iteration (the median of the
+    /// rounds, or of the paired samples), instructions or allocations per
+    /// iteration.
+    pub base: Option<f64>,
+    /// The new side's figure.
+    pub new: Option<f64>,
+    /// Change, percent (positive = slower, or more).
+    pub change_pct: Option<f64>,
+    /// The smallest change this comparison could have flagged on this bench and
+    /// channel, percent (`None`: nothing up to the injection ladder's top).
     pub threshold_pct: Option<f64>,
-    /// Where that threshold came from.
+    /// Where that came from.
     pub threshold_source: Option<ThresholdSource>,
     /// The bench's run-to-run wall-clock spread from the noise file, percent.
     pub noise_pct: Option<f64>,
@@ -116,14 +165,33 @@ pub struct Row {
     pub unstable: bool,
     /// The verdict.
     pub verdict: Verdict,
+    /// What else the row needs to be read (the paired z-score, what is missing).
+    pub note: String,
 }
 
-/// One side's times for one bench over its rounds.
+impl Row {
+    fn new(id: &str, channel: Option<Channel>, verdict: Verdict) -> Row {
+        Row {
+            id: id.to_string(),
+            channel,
+            base: None,
+            new: None,
+            change_pct: None,
+            threshold_pct: None,
+            threshold_source: None,
+            noise_pct: None,
+            unstable: false,
+            verdict,
+            note: String::new(),
+        }
+    }
+}
+
+/// One side's figures for one bench over its rounds.
 struct Times {
     typical: Vec<f64>,
     lowest: f64,
     highest: f64,
-    instructions: Option<u64>,
 }
 
 fn times(side: &[Baseline], id: &str) -> Option<Times> {
@@ -131,10 +199,6 @@ fn times(side: &[Baseline], id: &str) -> Option<Times> {
     if measured.is_empty() {
         return None;
     }
-    let counts: Vec<f64> = side
-        .iter()
-        .filter_map(|b| b.instructions.get(id).map(|c| c.instructions as f64))
-        .collect();
     Some(Times {
         typical: measured.iter().map(|m| m.typical_ns).collect(),
         lowest: measured
@@ -145,12 +209,62 @@ fn times(side: &[Baseline], id: &str) -> Option<Times> {
             .iter()
             .map(|m| m.ci_upper_ns)
             .fold(f64::NEG_INFINITY, f64::max),
-        instructions: median(&counts).map(|c| c.round() as u64),
     })
 }
 
+/// One side's counts: by bench id, the instructions and allocations per
+/// iteration its rounds carry.
+#[derive(Default)]
+struct Counts {
+    instructions: BTreeMap<String, u64>,
+    allocations: BTreeMap<String, u64>,
+}
+
+/// Checks that the rounds of one side are one version and carry one count per
+/// workload, and returns those counts. Refused, naming the rounds: rounds
+/// measured at different commits, and rounds whose counts of one workload differ
+/// (counts are deterministic: two different counts on one side mean another
+/// version's counts got in, as when rounds 2..R borrowed the head's).
+fn side_counts(side: &[Baseline], label: &str) -> Result<Counts, String> {
+    let commits: BTreeSet<&str> = side
+        .iter()
+        .map(|b| b.environment.git_commit.as_str())
+        .collect();
+    if commits.len() > 1 {
+        return Err(format!(
+            "the {label} rounds were measured at different commits ({}): each side's rounds must be one version",
+            commits.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mut counts = Counts::default();
+    for (k, round) in side.iter().enumerate() {
+        let one = |map: &mut BTreeMap<String, u64>, id: &str, v: u64, what: &str| match map.get(id)
+        {
+            Some(&seen) if seen != v => Err(format!(
+                "the {label} rounds carry different {what} counts of {id} ({seen} in an earlier round, {v} in round {}): one side has one count, and another version's count got in",
+                k + 1
+            )),
+            _ => {
+                map.insert(id.to_string(), v);
+                Ok(())
+            }
+        };
+        for (id, c) in &round.instructions {
+            one(&mut counts.instructions, id, c.instructions, "instruction")?;
+        }
+        for (id, c) in &round.allocations {
+            one(&mut counts.allocations, id, c.allocations, "allocation")?;
+        }
+    }
+    Ok(counts)
+}
+
 fn pct(base: f64, new: f64) -> f64 {
-    (new - base) / base * 100.0
+    if base == 0.0 {
+        if new == 0.0 { 0.0 } else { f64::INFINITY }
+    } else {
+        (new - base) / base * 100.0
+    }
 }
 
 /// The larger of a threshold and its candidates, with where it came from.
@@ -163,105 +277,215 @@ fn applied(candidates: &[(f64, ThresholdSource)]) -> (f64, ThresholdSource) {
         })
 }
 
-/// Compares every bench of the `base` rounds with the `new` rounds.
-pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Vec<Row> {
-    let mut ids: Vec<&String> = base
-        .iter()
-        .chain(new)
-        .flat_map(|b| b.benches.keys())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids.into_iter()
-        .map(|id| {
-            let noise = gate.noise.and_then(|n| n.benches.get(id));
-            let mut row = Row {
-                id: id.clone(),
-                base_ns: None,
-                new_ns: None,
-                change_pct: None,
-                base_instructions: None,
-                new_instructions: None,
-                instructions_change_pct: None,
-                channel: None,
-                threshold_pct: None,
-                threshold_source: None,
-                noise_pct: noise.map(|n| n.spread_pct),
-                unstable: gate.noise.is_some_and(|n| n.unstable(id)),
-                verdict: Verdict::Noise,
+/// A row for a count channel (`instructions`, `allocations`), or a `Missing`
+/// row when only one side has the count.
+fn count_row(
+    id: &str,
+    channel: Channel,
+    base: Option<u64>,
+    new: Option<u64>,
+    judge: impl Fn(f64, f64) -> (Verdict, f64, ThresholdSource),
+) -> Option<Row> {
+    match (base, new) {
+        (None, None) => None,
+        (Some(b), Some(n)) => {
+            let (b, n) = (b as f64, n as f64);
+            let (verdict, t, source) = judge(b, n);
+            let mut row = Row::new(id, Some(channel), verdict);
+            row.base = Some(b);
+            row.new = Some(n);
+            row.change_pct = Some(pct(b, n));
+            row.threshold_pct = Some(t);
+            row.threshold_source = Some(source);
+            Some(row)
+        }
+        (b, _) => {
+            // Data the head lost fails the gate; data it gained is listed.
+            let verdict = if b.is_some() {
+                Verdict::Missing
+            } else {
+                Verdict::Added
             };
-            let (b, n) = match (times(base, id), times(new, id)) {
-                (Some(b), Some(n)) => (b, n),
-                (b, n) => {
-                    row.base_ns = b.and_then(|t| median(&t.typical));
-                    row.new_ns = n.and_then(|t| median(&t.typical));
-                    row.verdict = if row.base_ns.is_some() {
-                        Verdict::Removed
-                    } else {
-                        Verdict::Added
-                    };
-                    return row;
-                }
-            };
-            let (bm, nm) = (
-                median(&b.typical).unwrap_or(f64::NAN),
-                median(&n.typical).unwrap_or(f64::NAN),
+            let mut row = Row::new(id, Some(channel), verdict);
+            row.note = format!(
+                "{} has no {} count",
+                if b.is_some() { "new side" } else { "base" },
+                channel.label()
             );
-            let change = pct(bm, nm);
-            row.base_ns = Some(bm);
-            row.new_ns = Some(nm);
-            row.change_pct = Some(change);
-            row.base_instructions = b.instructions;
-            row.new_instructions = n.instructions;
-            if let (Some(bi), Some(ni)) = (b.instructions, n.instructions) {
-                let change = pct(bi as f64, ni as f64);
+            row.base = b.map(|v| v as f64);
+            row.new = new.map(|v| v as f64);
+            Some(row)
+        }
+    }
+}
+
+/// Compares every bench of the `base` rounds with the `new` rounds (and the
+/// paired run, if the gate has one). Refuses sides that are not one version each
+/// ([`side_counts`]).
+pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<Row>, String> {
+    let bc = side_counts(base, "base")?;
+    let nc = side_counts(new, "new")?;
+    let mut ids: BTreeSet<&str> = BTreeSet::new();
+    for b in base.iter().chain(new) {
+        ids.extend(b.benches.keys().map(String::as_str));
+    }
+    for c in [&bc, &nc] {
+        ids.extend(c.instructions.keys().map(String::as_str));
+        ids.extend(c.allocations.keys().map(String::as_str));
+    }
+    if let Some(p) = gate.paired {
+        ids.extend(p.benches.keys().map(String::as_str));
+        ids.extend(p.only_in_base.iter().map(String::as_str));
+        ids.extend(p.only_in_new.iter().map(String::as_str));
+    }
+    let unstable_above = gate
+        .noise
+        .map_or(NOT_JUDGED_ABOVE_PCT, |n| n.unstable_above_pct);
+    let mut rows = Vec::new();
+    for id in ids {
+        let noise = gate.noise.and_then(|n| n.benches.get(id));
+        let before = rows.len();
+        let instructions_floor = noise.and_then(|n| n.instructions_spread_pct).unwrap_or(0.0);
+        rows.extend(count_row(
+            id,
+            Channel::Instructions,
+            bc.instructions.get(id).copied(),
+            nc.instructions.get(id).copied(),
+            |b, n| {
                 let (t, source) = applied(&[
                     (gate.instructions_threshold_pct, ThresholdSource::Flag),
-                    (
-                        noise.and_then(|n| n.instructions_spread_pct).unwrap_or(0.0),
-                        ThresholdSource::Noise,
-                    ),
+                    (instructions_floor, ThresholdSource::Noise),
                 ]);
-                row.instructions_change_pct = Some(change);
-                row.channel = Some(Channel::Instructions);
-                // Counts do not share the clock's noise: the bench is judged on a
-                // stable channel, whatever its times do.
-                row.unstable = false;
-                row.threshold_pct = Some(t);
-                row.threshold_source = Some(source);
-                row.verdict = if change > t {
+                let change = pct(b, n);
+                let v = if change > t {
                     Verdict::Regression
                 } else if change < -t {
                     Verdict::Improvement
                 } else {
                     Verdict::Noise
                 };
-                return row;
+                (v, t, source)
+            },
+        ));
+        rows.extend(count_row(
+            id,
+            Channel::Allocations,
+            bc.allocations.get(id).copied(),
+            nc.allocations.get(id).copied(),
+            |b, n| {
+                let allowed =
+                    (b * gate.allocations_threshold_pct / 100.0).max(MIN_EXTRA_ALLOCATIONS);
+                let v = if n - b > allowed {
+                    Verdict::Regression
+                } else if b - n > allowed {
+                    Verdict::Improvement
+                } else {
+                    Verdict::Noise
+                };
+                (v, gate.allocations_threshold_pct, ThresholdSource::Flag)
+            },
+        ));
+        let mut paired_row = false;
+        if let Some(p) = gate.paired {
+            if let Some(pb) = p.benches.get(id) {
+                paired_row = true;
+                let s = &pb.stats;
+                let verdict = match judge(s, &p.settings) {
+                    1 => Verdict::Regression,
+                    -1 => Verdict::Improvement,
+                    _ if pb.detects_pct.is_none() => Verdict::NotJudged,
+                    _ => Verdict::Noise,
+                };
+                let mut row = Row::new(id, Some(Channel::Paired), verdict);
+                row.base = Some(s.base_ns);
+                row.new = Some(s.new_ns);
+                row.change_pct = Some(s.change_pct);
+                row.threshold_pct = pb.detects_pct;
+                row.threshold_source = Some(match pb.detects_pct {
+                    Some(_) => ThresholdSource::Injection,
+                    None => ThresholdSource::NotDetected,
+                });
+                row.note = format!(
+                    "95% CI {:+.1}%..{:+.1}%, z {:.1}, {} pairs",
+                    s.ci_low_pct, s.ci_high_pct, s.z, s.pairs
+                );
+                rows.push(row);
+            } else if p.only_in_base.iter().any(|b| b == id) {
+                paired_row = true;
+                let mut row = Row::new(id, Some(Channel::Paired), Verdict::Missing);
+                row.note = "the new side's worker has no such workload".into();
+                rows.push(row);
+            } else if p.only_in_new.iter().any(|b| b == id) {
+                paired_row = true;
+                let mut row = Row::new(id, Some(Channel::Paired), Verdict::Added);
+                row.note = "the base's worker has no such workload".into();
+                rows.push(row);
             }
-            let rounds = spread_pct(&b.typical).max(spread_pct(&n.typical));
-            let (t, source) = applied(&[
-                (gate.threshold_pct, ThresholdSource::Flag),
-                (noise.map_or(0.0, |n| n.spread_pct), ThresholdSource::Noise),
-                (rounds, ThresholdSource::Rounds),
-            ]);
-            row.channel = Some(Channel::WallClock);
-            row.threshold_pct = Some(t);
-            row.threshold_source = Some(source);
-            row.verdict = if change > t && n.lowest > b.highest {
-                Verdict::Regression
-            } else if change < -t && n.highest < b.lowest {
-                Verdict::Improvement
-            } else {
-                Verdict::Noise
-            };
-            row
-        })
-        .collect()
+        }
+        if !paired_row {
+            match (times(base, id), times(new, id)) {
+                (Some(b), Some(n)) => {
+                    let (bm, nm) = (
+                        median(&b.typical).unwrap_or(f64::NAN),
+                        median(&n.typical).unwrap_or(f64::NAN),
+                    );
+                    let change = pct(bm, nm);
+                    let rounds = spread_pct(&b.typical).max(spread_pct(&n.typical));
+                    let (t, source) = applied(&[
+                        (gate.threshold_pct, ThresholdSource::Flag),
+                        (noise.map_or(0.0, |n| n.spread_pct), ThresholdSource::Noise),
+                        (rounds, ThresholdSource::Rounds),
+                    ]);
+                    let verdict = if change > t && n.lowest > b.highest {
+                        Verdict::Regression
+                    } else if change < -t && n.highest < b.lowest {
+                        Verdict::Improvement
+                    } else if t > unstable_above {
+                        Verdict::NotJudged
+                    } else {
+                        Verdict::Noise
+                    };
+                    let mut row = Row::new(id, Some(Channel::WallClock), verdict);
+                    row.base = Some(bm);
+                    row.new = Some(nm);
+                    row.change_pct = Some(change);
+                    row.threshold_pct = Some(t);
+                    row.threshold_source = Some(source);
+                    row.unstable = gate.noise.is_some_and(|n| n.unstable(id));
+                    rows.push(row);
+                }
+                (Some(b), None) if rows.len() == before => {
+                    let mut row = Row::new(id, None, Verdict::Removed);
+                    row.base = median(&b.typical);
+                    rows.push(row);
+                }
+                (None, Some(n)) if rows.len() == before => {
+                    let mut row = Row::new(id, None, Verdict::Added);
+                    row.new = median(&n.typical);
+                    rows.push(row);
+                }
+                (Some(_), None) | (None, Some(_)) => {
+                    let mut row = Row::new(id, Some(Channel::WallClock), Verdict::Missing);
+                    row.note = "Criterion times on one side only".into();
+                    rows.push(row);
+                }
+                (None, None) => {}
+            }
+        }
+        for r in &mut rows[before..] {
+            r.noise_pct = noise.map(|n| n.spread_pct);
+        }
+    }
+    Ok(rows)
 }
 
-/// True when any row is a regression.
-pub fn regressed(rows: &[Row]) -> bool {
-    rows.iter().any(|r| r.verdict == Verdict::Regression)
+/// True when the gate fails: a regression, or (unless `allow_removed`) a bench or
+/// a channel's data missing on the new side or the base.
+pub fn regressed(rows: &[Row], allow_removed: bool) -> bool {
+    rows.iter().any(|r| {
+        r.verdict == Verdict::Regression
+            || (!allow_removed && matches!(r.verdict, Verdict::Removed | Verdict::Missing))
+    })
 }
 
 /// A time in the most readable unit.
@@ -278,41 +502,92 @@ fn signed(v: Option<f64>) -> String {
     v.map_or("—".to_string(), |c| format!("{c:+.1}%"))
 }
 
-/// The comparison as a Markdown table with a summary that says what the gate could
-/// detect. `rounds` is the number of rounds per side.
+fn figure(channel: Option<Channel>, v: Option<f64>) -> String {
+    match (channel, v) {
+        (_, None) => "—".into(),
+        (Some(Channel::Instructions | Channel::Allocations), Some(v)) => format!("{v:.0}"),
+        (_, Some(v)) => human_ns(v),
+    }
+}
+
+/// The comparison as Markdown: a summary, what each channel detects here, the
+/// benches missing on one side, then one row per bench and channel. `rounds` is
+/// the number of Criterion rounds per side.
 pub fn markdown(rows: &[Row], gate: &Gate, rounds: (usize, usize)) -> String {
     let mut out = String::new();
     let count = |v| rows.iter().filter(|r| r.verdict == v).count();
     let on = |c| rows.iter().filter(|r| r.channel == Some(c)).count();
     let _ = writeln!(
         out,
-        "**{} regression(s)**, {} improvement(s), {} within noise, {} only in base, {} only in new.\n",
+        "**{} regression(s)**, {} missing on one side{}, {} improvement(s), {} no change, {} not judged, {} only in new.\n",
         count(Verdict::Regression),
+        count(Verdict::Missing) + count(Verdict::Removed),
+        if gate.allow_removed {
+            " (allowed by --allow-removed)"
+        } else {
+            ""
+        },
         count(Verdict::Improvement),
         count(Verdict::Noise),
-        count(Verdict::Removed),
+        count(Verdict::NotJudged),
         count(Verdict::Added)
     );
     let noise = match gate.noise {
         Some(n) => format!(
-            "run-to-run noise from `noise-{}.json` ({} runs; unstable above {}%)",
+            "run-to-run noise from `noise-{}.json` ({} runs; not judged above {}%)",
             n.machine,
             n.runs.len(),
             n.unstable_above_pct
         ),
-        None => "no noise file for this machine (`scripts/noise` measures it): wall-clock thresholds come from the flag and the rounds only".to_string(),
+        None => format!(
+            "no noise file for this machine (`scripts/noise` measures it): thresholds from the flag and the rounds only; not judged above {NOT_JUDGED_ABOVE_PCT}%"
+        ),
     };
     let _ = writeln!(
         out,
-        "{} bench(es) judged on instruction counts (threshold ≥ {}%), {} on wall-clock medians of {} base and {} new round(s) (threshold ≥ {}%, and every round's 95% interval apart); {noise}. \
-         The *detects* column is the smallest change the gate could have flagged on each bench.\n",
+        "Channels: {} bench(es) on **instruction counts** (one count per side; flagged beyond {}%), \
+         {} on **allocation counts** (flagged beyond {}% of the base and {MIN_EXTRA_ALLOCATIONS} per iteration), \
+         {} on the **paired clock**{}, \
+         {} on **wall-clock rounds** (medians of {} base and {} new round(s), beyond {}% and every round's 95% interval apart; {noise}). \
+         The *detects* column is the smallest change the gate could have flagged on that bench and channel: \
+         measured by injection on the paired clock, the applied threshold elsewhere.\n",
         on(Channel::Instructions),
         gate.instructions_threshold_pct,
+        on(Channel::Allocations),
+        gate.allocations_threshold_pct,
+        on(Channel::Paired),
+        gate.paired.map_or(String::new(), |p| format!(
+            " (ABBA pairs, {} s per bench; flagged at z > {} and beyond {}%)",
+            p.settings.seconds_per_bench, p.settings.z, p.settings.min_effect_pct
+        )),
         on(Channel::WallClock),
         rounds.0,
         rounds.1,
         gate.threshold_pct
     );
+    let missing: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Missing | Verdict::Removed))
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Missing on one side ({})\n",
+            if gate.allow_removed {
+                "allowed by --allow-removed"
+            } else {
+                "fails the gate; --allow-removed accepts a removal on purpose"
+            }
+        );
+        for r in &missing {
+            let what = match r.channel {
+                None => "the bench is in the base only".to_string(),
+                Some(c) => format!("{}: {}", c.label(), r.note),
+            };
+            let _ = writeln!(out, "- `{}`: {what}", r.id);
+        }
+        out.push('\n');
+    }
     let unstable: Vec<String> = rows
         .iter()
         .filter(|r| r.unstable)
@@ -321,38 +596,14 @@ pub fn markdown(rows: &[Row], gate: &Gate, rounds: (usize, usize)) -> String {
     if !unstable.is_empty() {
         let _ = writeln!(
             out,
-            "Unstable here (run-to-run spread above the bound; gated only beyond it): {}.\n",
+            "Unstable here (run-to-run spread above the bound; judged only beyond it): {}.\n",
             unstable.join(", ")
         );
     }
     out.push_str(
-        "| bench | channel | base | new | change | time change | detects ≥ | verdict |\n|---|---|---:|---:|---:|---:|---:|---|\n",
+        "| bench | channel | base | new | change | detects ≥ | verdict | note |\n|---|---|---:|---:|---:|---:|---|---|\n",
     );
     for r in rows {
-        let time = |v: Option<f64>| v.map_or("—".to_string(), human_ns);
-        let (channel, base, new, change) = match r.channel {
-            Some(Channel::Instructions) => (
-                "instructions",
-                r.base_instructions.map_or("—".into(), |v| v.to_string()),
-                r.new_instructions.map_or("—".into(), |v| v.to_string()),
-                signed(r.instructions_change_pct),
-            ),
-            _ => (
-                if r.channel.is_some() {
-                    "wall clock"
-                } else {
-                    "—"
-                },
-                time(r.base_ns),
-                time(r.new_ns),
-                signed(r.change_pct),
-            ),
-        };
-        let time_change = if r.channel == Some(Channel::Instructions) {
-            signed(r.change_pct)
-        } else {
-            "".to_string()
-        };
         let detects = match (r.threshold_pct, r.threshold_source) {
             (Some(t), Some(s)) => format!(
                 "{t:.1}% ({})",
@@ -360,19 +611,29 @@ pub fn markdown(rows: &[Row], gate: &Gate, rounds: (usize, usize)) -> String {
                     ThresholdSource::Flag => "flag",
                     ThresholdSource::Noise => "noise",
                     ThresholdSource::Rounds => "rounds",
+                    ThresholdSource::Injection => "injected",
+                    ThresholdSource::NotDetected => "—",
                 }
             ),
+            (None, Some(ThresholdSource::NotDetected)) => "> ladder top".into(),
             _ => "—".to_string(),
         };
-        let verdict = if r.unstable {
-            format!("{}, unstable", r.verdict.label())
-        } else {
-            r.verdict.label().to_string()
-        };
+        let mut verdict = r.verdict.label().to_string();
+        if r.verdict == Verdict::NotJudged {
+            verdict = format!("not judged (detects {detects})");
+        }
+        if r.unstable {
+            verdict.push_str(", unstable");
+        }
         let _ = writeln!(
             out,
-            "| `{}` | {channel} | {base} | {new} | {change} | {time_change} | {detects} | {verdict} |",
-            r.id
+            "| `{}` | {} | {} | {} | {} | {detects} | {verdict} | {} |",
+            r.id,
+            r.channel.map_or("—", Channel::label),
+            figure(r.channel, r.base),
+            figure(r.channel, r.new),
+            signed(r.change_pct),
+            r.note
         );
     }
     out
@@ -386,10 +647,11 @@ mod tests {
     use crate::baseline::BASELINE_SCHEMA;
     use crate::criterion::Measured;
     use crate::noise::{BenchNoise, NOISE_SCHEMA};
+    use mcpbench_files::allocations::AllocCount;
     use mcpbench_files::env::Environment;
     use mcpbench_files::instructions::Count;
 
-    /// A round with one bench at `ns` (interval ±1%) and, if given, its count.
+    /// A round with one bench at `ns` (interval ±1%) and, if given, its counts.
     fn round(id: &str, ns: f64, instructions: Option<u64>) -> Baseline {
         let measured = Measured {
             typical_ns: ns,
@@ -414,11 +676,26 @@ mod tests {
                     BTreeMap::from([(id.to_string(), count)])
                 })
                 .unwrap_or_default(),
+            allocations: BTreeMap::new(),
         }
     }
 
     fn rounds(id: &str, times: &[f64], instructions: Option<u64>) -> Vec<Baseline> {
         times.iter().map(|&t| round(id, t, instructions)).collect()
+    }
+
+    fn with_allocations(mut side: Vec<Baseline>, id: &str, n: u64) -> Vec<Baseline> {
+        for b in &mut side {
+            b.allocations.insert(
+                id.into(),
+                AllocCount {
+                    allocations: n,
+                    bytes: n * 64,
+                    per_iteration: 100_000,
+                },
+            );
+        }
+        side
     }
 
     fn noise(id: &str, spread_pct: f64) -> NoiseFile {
@@ -444,80 +721,236 @@ mod tests {
         Gate {
             threshold_pct: 5.0,
             instructions_threshold_pct: 2.0,
+            allocations_threshold_pct: 1.0,
             noise,
+            paired: None,
+            allow_removed: false,
         }
     }
 
+    fn only(rows: &[Row], channel: Channel) -> Row {
+        let mut on: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.channel == Some(channel) && !r.id.starts_with("gone/"))
+            .collect();
+        assert_eq!(on.len(), 1, "{rows:?}");
+        on.remove(0).clone()
+    }
+
     #[test]
-    fn a_wall_clock_change_within_the_measured_noise_is_not_flagged() {
+    fn a_wall_clock_change_within_the_measured_noise_is_not_judged() {
         let n = noise("io/x", 30.0);
         let base = rounds("io/x", &[100.0, 101.0, 99.0], None);
         let new = rounds("io/x", &[125.0, 126.0, 124.0], None);
-        let rows = compare(&base, &new, &gate(Some(&n)));
-        assert_eq!(rows[0].verdict, Verdict::Noise, "{rows:?}");
+        let rows = compare(&base, &new, &gate(Some(&n))).unwrap();
+        assert_eq!(rows[0].verdict, Verdict::NotJudged, "{rows:?}");
         assert_eq!(rows[0].threshold_pct, Some(30.0));
         assert_eq!(rows[0].threshold_source, Some(ThresholdSource::Noise));
         assert!(rows[0].unstable, "30% is above the 25% bound");
+        let md = markdown(&rows, &gate(Some(&n)), (3, 3));
+        assert!(md.contains("not judged (detects 30.0% (noise))"), "{md}");
         // Without the noise file the same rounds are a regression.
-        let rows = compare(&base, &new, &gate(None));
+        let rows = compare(&base, &new, &gate(None)).unwrap();
         assert_eq!(rows[0].verdict, Verdict::Regression);
     }
 
     #[test]
-    fn rounds_that_overlap_are_noise_however_large_the_median_change() {
+    fn rounds_that_overlap_are_not_a_regression_however_large_the_median_change() {
         let base = rounds("io/x", &[100.0, 100.0, 140.0], None);
         let new = rounds("io/x", &[139.0, 180.0, 182.0], None);
-        let rows = compare(&base, &new, &gate(None));
-        // +80% median change, but the spread of the rounds (40%, 31%) raises the
-        // threshold to 40% and a base round overlaps a new one.
+        let rows = compare(&base, &new, &gate(None)).unwrap();
         assert_eq!(rows[0].threshold_source, Some(ThresholdSource::Rounds));
-        assert_eq!(rows[0].verdict, Verdict::Noise, "{rows:?}");
+        assert_eq!(rows[0].verdict, Verdict::NotJudged, "{rows:?}");
     }
 
     #[test]
-    fn instruction_counts_decide_when_both_sides_have_them() {
+    fn instruction_counts_are_judged_beside_the_clock() {
         let n = noise("cpu/x", 40.0);
-        // Wall clock moved by +50% (noise here), instructions by +10%: flagged on
-        // instructions.
         let base = rounds("cpu/x", &[100.0, 100.0], Some(1_000_000));
         let new = rounds("cpu/x", &[150.0, 150.0], Some(1_100_000));
-        let rows = compare(&base, &new, &gate(Some(&n)));
-        assert_eq!(rows[0].channel, Some(Channel::Instructions));
-        assert_eq!(rows[0].verdict, Verdict::Regression);
-        assert_eq!(rows[0].threshold_pct, Some(2.0));
-        // Wall clock +50% with the same instructions: not a regression.
-        let same = rounds("cpu/x", &[150.0, 150.0], Some(1_000_500));
-        let rows = compare(&base, &same, &gate(Some(&n)));
-        assert_eq!(rows[0].verdict, Verdict::Noise);
-        assert!(!regressed(&rows));
+        let rows = compare(&base, &new, &gate(Some(&n))).unwrap();
+        let i = only(&rows, Channel::Instructions);
+        assert_eq!(i.verdict, Verdict::Regression);
+        assert_eq!(i.threshold_pct, Some(2.0));
+        assert!((i.change_pct.unwrap() - 10.0).abs() < 1e-9);
+        // The same instructions: the count row is quiet (the clock row is the
+        // clock's business: 40% noise here, not judged).
+        let same = rounds("cpu/x", &[130.0, 130.0], Some(1_000_500));
+        let rows = compare(&base, &same, &gate(Some(&n))).unwrap();
+        assert_eq!(only(&rows, Channel::Instructions).verdict, Verdict::Noise);
+        assert_eq!(only(&rows, Channel::WallClock).verdict, Verdict::NotJudged);
+        assert!(!regressed(&rows, false));
     }
 
     #[test]
-    fn the_table_names_the_channel_what_it_detects_and_unstable_benches() {
-        let n = noise("io/x", 30.0);
-        let base = rounds("io/x", &[100.0, 101.0], None);
-        let new = rounds("io/x", &[100.0, 102.0], None);
-        let md = markdown(
-            &compare(&base, &new, &gate(Some(&n))),
-            &gate(Some(&n)),
-            (2, 2),
-        );
-        assert!(md.contains("**0 regression(s)**"), "{md}");
-        assert!(md.contains("| `io/x` | wall clock |"), "{md}");
-        assert!(md.contains("30.0% (noise)"), "{md}");
+    fn a_side_whose_rounds_carry_two_counts_is_refused() {
+        // The old bug: base round 1 counted itself, rounds 2 and 3 carried the
+        // head's count. Refused, naming the bench and the rounds.
+        let mut base = rounds("q/p", &[100.0, 100.0, 100.0], Some(1_000_000));
+        base[1].instructions.get_mut("q/p").unwrap().instructions = 1_130_000;
+        base[2].instructions.get_mut("q/p").unwrap().instructions = 1_130_000;
+        let new = rounds("q/p", &[100.0, 100.0, 100.0], Some(1_130_000));
+        let e = compare(&base, &new, &gate(None)).unwrap_err();
         assert!(
-            md.contains("Unstable here") && md.contains("`io/x` (30%)"),
+            e.contains("base rounds carry different instruction counts of q/p")
+                && e.contains("1000000")
+                && e.contains("1130000 in round 2"),
+            "{e}"
+        );
+        // One count per side (round 1 only, or the same in every round): judged.
+        for b in &mut base[1..] {
+            b.instructions.clear();
+        }
+        let rows = compare(&base, &new, &gate(None)).unwrap();
+        let i = only(&rows, Channel::Instructions);
+        assert_eq!(i.verdict, Verdict::Regression);
+        assert!((i.change_pct.unwrap() - 13.0).abs() < 1e-9, "{i:?}");
+    }
+
+    #[test]
+    fn rounds_of_one_side_at_different_commits_are_refused() {
+        let mut base = rounds("q/p", &[100.0, 100.0], None);
+        base[1].environment.git_commit = "abc123".into();
+        let e = compare(&base, &base.clone(), &gate(None)).unwrap_err();
+        assert!(
+            e.contains("base rounds were measured at different commits"),
+            "{e}"
+        );
+        assert!(e.contains("abc123"), "{e}");
+    }
+
+    #[test]
+    fn one_extra_allocation_per_operation_is_flagged_and_a_one_time_one_is_not() {
+        let base = with_allocations(rounds("q/p", &[100.0], None), "q/p", 100);
+        let more = with_allocations(rounds("q/p", &[100.0], None), "q/p", 100_100);
+        let rows = compare(&base, &more, &gate(None)).unwrap();
+        assert_eq!(
+            only(&rows, Channel::Allocations).verdict,
+            Verdict::Regression
+        );
+        // From none to one or two per iteration: a lazily made buffer, not a cost
+        // per operation.
+        let zero = with_allocations(rounds("q/p", &[100.0], None), "q/p", 0);
+        let two = with_allocations(rounds("q/p", &[100.0], None), "q/p", 2);
+        let rows = compare(&zero, &two, &gate(None)).unwrap();
+        assert_eq!(only(&rows, Channel::Allocations).verdict, Verdict::Noise);
+        let fewer = compare(&more, &base, &gate(None)).unwrap();
+        assert_eq!(
+            only(&fewer, Channel::Allocations).verdict,
+            Verdict::Improvement
+        );
+    }
+
+    #[test]
+    fn a_count_on_one_side_only_is_missing_and_fails_unless_allowed() {
+        let base = rounds("q/p", &[100.0], Some(1_000));
+        let new = rounds("q/p", &[100.0], None);
+        let rows = compare(&base, &new, &gate(None)).unwrap();
+        let i = only(&rows, Channel::Instructions);
+        assert_eq!(i.verdict, Verdict::Missing);
+        assert!(
+            i.note.contains("new side has no instructions count"),
+            "{i:?}"
+        );
+        assert!(regressed(&rows, false));
+        assert!(!regressed(&rows, true));
+        // The other way round (the head added the channel): listed, not failing.
+        let added = compare(&new, &base, &gate(None)).unwrap();
+        assert_eq!(only(&added, Channel::Instructions).verdict, Verdict::Added);
+        assert!(!regressed(&added, false));
+        let md = markdown(&rows, &gate(None), (1, 1));
+        assert!(md.contains("#### Missing on one side"), "{md}");
+        assert!(
+            md.contains("- `q/p`: instructions: new side has no instructions count"),
             "{md}"
         );
     }
 
     #[test]
-    fn benches_on_one_side_are_listed() {
+    fn a_removed_bench_fails_unless_allowed_and_an_added_one_is_listed() {
         let base = rounds("a/x", &[100.0], None);
         let new = rounds("b/y", &[100.0], None);
-        let rows = compare(&base, &new, &gate(None));
+        let rows = compare(&base, &new, &gate(None)).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].verdict, Verdict::Removed);
         assert_eq!(rows[1].verdict, Verdict::Added);
+        assert!(regressed(&rows, false));
+        assert!(!regressed(&rows, true));
+    }
+
+    fn paired(id: &str, change_pct: f64, z: f64, detects: Option<f64>) -> PairedFile {
+        use mcpbench_files::paired::{PAIRED_SCHEMA, PairedBench, PairedStats};
+        let stats = PairedStats {
+            pairs: 200,
+            kept: 198,
+            iterations_per_sample: 2,
+            base_ns: 1000.0,
+            new_ns: 1000.0 * (1.0 + change_pct / 100.0),
+            change_pct,
+            ci_low_pct: change_pct - 1.0,
+            ci_high_pct: change_pct + 1.0,
+            z,
+        };
+        PairedFile {
+            schema: PAIRED_SCHEMA.into(),
+            environment: Environment::capture(),
+            base_commit: "b".into(),
+            new_commit: "n".into(),
+            settings: crate::paired::default_settings(),
+            benches: BTreeMap::from([(
+                id.to_string(),
+                PairedBench {
+                    per_iteration: 1,
+                    threads: 1,
+                    stats,
+                    injections: Vec::new(),
+                    detects_pct: detects,
+                },
+            )]),
+            only_in_base: vec!["gone/x/1".into()],
+            only_in_new: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_paired_channel_replaces_the_rounds_and_says_what_it_detects() {
+        let base = rounds("q/p", &[100.0, 100.0], None);
+        let new = rounds("q/p", &[160.0, 160.0], None);
+        let p = paired("q/p", 5.2, 8.0, Some(5.0));
+        let g = Gate {
+            paired: Some(&p),
+            ..gate(None)
+        };
+        let rows = compare(&base, &new, &g).unwrap();
+        let r = only(&rows, Channel::Paired);
+        assert_eq!(r.verdict, Verdict::Regression);
+        assert_eq!(r.threshold_pct, Some(5.0));
+        assert!(
+            rows.iter().all(|r| r.channel != Some(Channel::WallClock)),
+            "{rows:?}"
+        );
+        // A worker without the workload: missing.
+        let gone = rows.iter().find(|r| r.id == "gone/x/1").expect("listed");
+        assert_eq!(gone.verdict, Verdict::Missing);
+        // Within the noise: no change where the ladder flagged 5%, not judged
+        // where it flagged nothing.
+        let quiet = paired("q/p", 0.4, 0.9, Some(5.0));
+        let g = Gate {
+            paired: Some(&quiet),
+            ..gate(None)
+        };
+        assert_eq!(
+            only(&compare(&base, &new, &g).unwrap(), Channel::Paired).verdict,
+            Verdict::Noise
+        );
+        let blind = paired("q/p", 0.4, 0.9, None);
+        let g = Gate {
+            paired: Some(&blind),
+            ..gate(None)
+        };
+        let rows = compare(&base, &new, &g).unwrap();
+        assert_eq!(only(&rows, Channel::Paired).verdict, Verdict::NotJudged);
+        let md = markdown(&rows, &g, (2, 2));
+        assert!(md.contains("not judged (detects > ladder top)"), "{md}");
     }
 }

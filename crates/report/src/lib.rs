@@ -11,6 +11,7 @@ pub mod criterion;
 pub mod error;
 pub mod inputs;
 pub mod noise;
+pub mod paired;
 pub mod render;
 pub mod targets;
 
@@ -22,6 +23,7 @@ use baseline::Baseline;
 use noise::NoiseFile;
 
 use inputs::Run;
+use mcpbench_files::allocations::{ALLOCATIONS_SCHEMA, AllocationsFile};
 use mcpbench_files::instructions::{INSTRUCTIONS_SCHEMA, InstructionsFile};
 use targets::Targets;
 
@@ -32,6 +34,11 @@ pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
 /// binary repeat to within ~0.1% here (hash seeds differ per process); 2% leaves
 /// room and still catches a 10% slowdown of a component path.
 pub const DEFAULT_INSTRUCTIONS_THRESHOLD_PCT: f64 = 2.0;
+/// Default least allocation-count increase `compare` counts, percent of the base
+/// (and at least [`compare::MIN_EXTRA_ALLOCATIONS`] per iteration). Counts of a
+/// single-threaded workload repeat exactly here; 1% leaves room for a table
+/// that grows at another point when hash seeds differ.
+pub const DEFAULT_ALLOCATIONS_THRESHOLD_PCT: f64 = 1.0;
 
 /// What a percentage setting must be: finite, above 0 (a threshold of 0 would
 /// call every change a regression) and at most 1000.
@@ -167,18 +174,115 @@ pub fn save_baseline_of(
     commit: Option<&str>,
     baselines_dir: &Path,
 ) -> Result<PathBuf, ReportError> {
+    save_baseline_with(
+        name,
+        &SaveInputs {
+            criterion_dir,
+            instructions,
+            allocations: None,
+            commit,
+        },
+        baselines_dir,
+    )
+}
+
+/// What `baseline save` stores: the Criterion run, and counts when given.
+#[derive(Debug, Clone, Copy)]
+pub struct SaveInputs<'a> {
+    /// Criterion's output folder.
+    pub criterion_dir: &'a Path,
+    /// An instructions file (`benches/instructions.rs`).
+    pub instructions: Option<&'a Path>,
+    /// An allocations file (`benches/allocations.rs`).
+    pub allocations: Option<&'a Path>,
+    /// The commit the run was measured at, when not this checkout's.
+    pub commit: Option<&'a str>,
+}
+
+/// Refuses counts measured at another commit than the baseline's: a baseline
+/// holds one version's figures, never another's.
+fn check_counted_at(path: &Path, counted: &str, baseline: &str) -> Result<(), ReportError> {
+    if counted == baseline {
+        Ok(())
+    } else {
+        Err(ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "counted at commit {counted}, but the baseline is of commit {baseline}: counts of another version are not saved with it"
+            ),
+        })
+    }
+}
+
+/// Saves the run of `inputs` as baseline `name`, with its counts, each refused
+/// unless counted at the baseline's commit ([`check_counted_at`]).
+pub fn save_baseline_with(
+    name: &str,
+    inputs: &SaveInputs,
+    baselines_dir: &Path,
+) -> Result<PathBuf, ReportError> {
     let path = baseline::save_path(name, baselines_dir)?;
-    let run = criterion::read_run(criterion_dir)?;
-    let counts = match instructions {
-        Some(file) => load_instructions(file)?.counts,
-        None => Default::default(),
-    };
-    let mut baseline = Baseline::new(run, counts);
-    if let Some(commit) = commit {
+    let run = criterion::read_run(inputs.criterion_dir)?;
+    let mut baseline = Baseline::new(run, Default::default());
+    if let Some(commit) = inputs.commit {
         baseline.environment.git_commit = commit.to_string();
+    }
+    if let Some(file) = inputs.instructions {
+        let counts = load_instructions(file)?;
+        check_counted_at(
+            file,
+            &counts.environment.git_commit,
+            &baseline.environment.git_commit,
+        )?;
+        baseline.instructions = counts.counts;
+    }
+    if let Some(file) = inputs.allocations {
+        let counts = load_allocations(file)?;
+        check_counted_at(
+            file,
+            &counts.environment.git_commit,
+            &baseline.environment.git_commit,
+        )?;
+        baseline.allocations = counts.counts;
     }
     baseline::save(&baseline, &path)?;
     Ok(path)
+}
+
+/// Reads and checks `target/mcpbench/allocations.json` (or another such file).
+pub fn load_allocations(path: &Path) -> Result<AllocationsFile, ReportError> {
+    let file: AllocationsFile = error::load_json(
+        path,
+        "allocation counts written by `cargo bench --bench allocations`",
+    )?;
+    if file.schema != ALLOCATIONS_SCHEMA {
+        return Err(ReportError::Schema {
+            path: path.to_path_buf(),
+            found: file.schema,
+            expected: ALLOCATIONS_SCHEMA,
+        });
+    }
+    if let Some((id, _)) = file.counts.iter().find(|(_, c)| c.per_iteration == 0) {
+        return Err(ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("{id}: per_iteration 0: an iteration performs at least one operation"),
+        });
+    }
+    Ok(file)
+}
+
+/// Reads and checks `target/mcpbench/paired.json` (or another such file).
+pub fn load_paired(path: &Path) -> Result<paired::PairedFile, ReportError> {
+    let file: paired::PairedFile =
+        error::load_json(path, "a paired run written by `mcpbench paired`")?;
+    if file.schema != paired::PAIRED_SCHEMA {
+        return Err(ReportError::Schema {
+            path: path.to_path_buf(),
+            found: file.schema,
+            expected: paired::PAIRED_SCHEMA,
+        });
+    }
+    Ok(file)
 }
 
 /// Reads and checks `target/mcpbench/instructions.json` (or another such file).
@@ -225,8 +329,14 @@ pub struct CompareOptions {
     pub threshold_pct: f64,
     /// Least instruction-count change that counts, percent.
     pub instructions_threshold_pct: f64,
+    /// Least allocation-count increase that counts, percent.
+    pub allocations_threshold_pct: f64,
     /// The noise file.
     pub noise: NoiseChoice,
+    /// The paired run of the two sides (`mcpbench paired`), if any.
+    pub paired: Option<PathBuf>,
+    /// Benches or channel data in the base only do not fail the gate.
+    pub allow_removed: bool,
 }
 
 impl CompareOptions {
@@ -235,7 +345,10 @@ impl CompareOptions {
         CompareOptions {
             threshold_pct: pct,
             instructions_threshold_pct: DEFAULT_INSTRUCTIONS_THRESHOLD_PCT,
+            allocations_threshold_pct: DEFAULT_ALLOCATIONS_THRESHOLD_PCT,
             noise: NoiseChoice::Off,
+            paired: None,
+            allow_removed: false,
         }
     }
 }
@@ -263,6 +376,8 @@ pub fn compare_runs(
         "--instructions-threshold",
         options.instructions_threshold_pct,
     )?;
+    check_setting("--allocations-threshold", options.allocations_threshold_pct)?;
+    let paired = options.paired.as_deref().map(load_paired).transpose()?;
     let base_rounds = load_side(base, baselines_dir)?;
     let (new_rounds, new_name) = match new {
         Some(n) => (load_side(n, baselines_dir)?, format!("`{n}`")),
@@ -300,16 +415,24 @@ pub fn compare_runs(
     let gate = compare::Gate {
         threshold_pct: options.threshold_pct,
         instructions_threshold_pct: options.instructions_threshold_pct,
+        allocations_threshold_pct: options.allocations_threshold_pct,
         noise: noise.as_ref(),
+        paired: paired.as_ref(),
+        allow_removed: options.allow_removed,
     };
-    let rows = compare::compare(&base_rounds, &new_rounds, &gate);
+    let rows = compare::compare(&base_rounds, &new_rounds, &gate).map_err(|reason| {
+        ReportError::Invalid {
+            path: baseline::resolve(base.split(',').next().unwrap_or(base), baselines_dir),
+            reason,
+        }
+    })?;
     let mut md = format!("### Benchmark comparison: `{base}` → {new_name}\n\n");
     md.push_str(&compare::markdown(
         &rows,
         &gate,
         (base_rounds.len(), new_rounds.len()),
     ));
-    Ok((md, compare::regressed(&rows)))
+    Ok((md, compare::regressed(&rows, options.allow_removed)))
 }
 
 /// Computes the noise of the runs `names` (baselines of one commit) and writes it

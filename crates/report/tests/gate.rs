@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use mcpbench_report::baseline::Baseline;
-use mcpbench_report::compare::{Channel, Gate, Verdict, compare, markdown};
+use mcpbench_report::compare::{Channel, Gate, Row, Verdict, compare, markdown};
 use mcpbench_report::noise::NoiseFile;
 
 fn dir() -> PathBuf {
@@ -43,12 +43,19 @@ fn gate(noise: &NoiseFile) -> Gate<'_> {
     Gate {
         threshold_pct: mcpbench_report::DEFAULT_THRESHOLD_PCT,
         instructions_threshold_pct: mcpbench_report::DEFAULT_INSTRUCTIONS_THRESHOLD_PCT,
+        allocations_threshold_pct: mcpbench_report::DEFAULT_ALLOCATIONS_THRESHOLD_PCT,
         noise: Some(noise),
+        paired: None,
+        allow_removed: false,
     }
 }
 
+fn judged(base: &[Baseline], head: &[Baseline], g: &Gate) -> Vec<Row> {
+    compare(base, head, g).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn flagged(base: &[Baseline], head: &[Baseline], n: &NoiseFile) -> Vec<String> {
-    compare(base, head, &gate(n))
+    judged(base, head, &gate(n))
         .into_iter()
         .filter(|r| r.verdict == Verdict::Regression)
         .map(|r| r.id)
@@ -61,7 +68,7 @@ fn three_interleaved_rounds_of_one_commit_flag_nothing() {
     let base = rounds("aa-base-");
     let head = rounds("aa-head-");
     assert_eq!((base.len(), head.len()), (3, 3), "three pairs of rounds");
-    let rows = compare(&base, &head, &gate(&n));
+    let rows = judged(&base, &head, &gate(&n));
     assert_eq!(
         flagged(&base, &head, &n),
         Vec::<String>::new(),
@@ -100,7 +107,7 @@ fn an_injected_cpu_slowdown_is_caught_by_the_instruction_channel() {
     let n = noise();
     let base = rounds("cpu-base-");
     let head = rounds("cpu-head-");
-    let rows = compare(&base, &head, &gate(&n));
+    let rows = judged(&base, &head, &gate(&n));
     let flagged: Vec<&str> = rows
         .iter()
         .filter(|r| r.verdict == Verdict::Regression)
@@ -124,17 +131,22 @@ fn an_injected_io_slowdown_is_caught_on_the_wall_clock_where_it_exceeds_the_nois
     // 16 us of CPU per message in netio's server: several times the time of a
     // pipelined message, a third of a 2-thread round trip.
     let n = noise();
-    let rows = compare(&rounds("io-base-"), &rounds("io-head-"), &gate(&n));
-    let row = |id: &str| rows.iter().find(|r| r.id == id).expect(id).clone();
+    let rows = judged(&rounds("io-base-"), &rounds("io-head-"), &gate(&n));
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r.id == id && r.channel == Some(Channel::WallClock))
+            .expect(id)
+            .clone()
+    };
     for id in ["netio/pipelined64/zero_copy", "netio/pipelined64/naive"] {
         let r = row(id);
         assert_eq!(r.channel, Some(Channel::WallClock), "{r:?}");
         assert_eq!(r.verdict, Verdict::Regression, "{r:?}");
     }
     // +33% on the round trip is inside this bench's measured spread (71%): the
-    // gate says it could not tell, rather than guessing.
+    // gate says it could not tell ("not judged"), rather than "no change".
     let r = row("netio/pingpong/zero_copy");
-    assert_eq!(r.verdict, Verdict::Noise, "{r:?}");
+    assert_eq!(r.verdict, Verdict::NotJudged, "{r:?}");
     assert!(r.change_pct.unwrap() > 20.0 && r.threshold_pct.unwrap() > r.change_pct.unwrap());
     // The bare tokio echo does not run our server: unchanged, not flagged.
     assert_eq!(
@@ -158,10 +170,10 @@ fn benches_above_the_noise_bound_are_named_unstable() {
     let base = rounds("aa-base-");
     let head = rounds("aa-head-");
     let g = gate(&n);
-    let rows = compare(&base, &head, &g);
+    let rows = judged(&base, &head, &g);
     let row = rows
         .iter()
-        .find(|r| r.id == worst)
+        .find(|r| r.id == worst && r.channel == Some(Channel::WallClock))
         .expect("worst bench compared");
     assert!(row.unstable, "{row:?}");
     let md = markdown(&rows, &g, (base.len(), head.len()));

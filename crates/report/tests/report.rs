@@ -360,6 +360,7 @@ fn baseline_from_another_bench_set_is_refused() {
             .map(|(id, m)| (format!("elsewhere/{id}"), m))
             .collect(),
         instructions: Default::default(),
+        allocations: Default::default(),
     };
     std::fs::create_dir_all(s.baselines()).unwrap();
     mcpbench_report::baseline::save(&other, &s.baselines().join("other.json")).unwrap();

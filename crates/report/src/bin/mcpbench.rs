@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mcpbench_report::noise::DEFAULT_UNSTABLE_ABOVE_PCT;
 use mcpbench_report::{
-    self as report, CompareOptions, DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, DEFAULT_THRESHOLD_PCT,
-    NoiseChoice, ReportPaths, workspace_root,
+    self as report, CompareOptions, DEFAULT_ALLOCATIONS_THRESHOLD_PCT,
+    DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, DEFAULT_THRESHOLD_PCT, NoiseChoice, ReportPaths,
+    workspace_root,
 };
 
 #[derive(Parser)]
@@ -63,6 +64,18 @@ enum Command {
         /// Least instruction-count change, percent, that counts.
         #[arg(long, default_value_t = DEFAULT_INSTRUCTIONS_THRESHOLD_PCT, value_parser = percent, allow_hyphen_values = true)]
         instructions_threshold: f64,
+        /// Least allocation-count increase, percent of the base, that counts (and
+        /// always more than 2 allocations per iteration).
+        #[arg(long, default_value_t = DEFAULT_ALLOCATIONS_THRESHOLD_PCT, value_parser = percent, allow_hyphen_values = true)]
+        allocations_threshold: f64,
+        /// A paired run of the two sides (`mcpbench paired`): its benches are
+        /// judged on it instead of the wall-clock rounds.
+        #[arg(long)]
+        paired: Option<PathBuf>,
+        /// A bench, or a channel's data, present in the base only does not fail
+        /// the comparison (a bench removed or renamed on purpose).
+        #[arg(long)]
+        allow_removed: bool,
         /// The noise file; default: baselines/noise-<this machine>.json if it exists.
         #[arg(long, conflicts_with = "no_noise")]
         noise: Option<PathBuf>,
@@ -72,6 +85,24 @@ enum Command {
         /// Criterion's output folder, for the latest run.
         #[arg(long)]
         criterion: Option<PathBuf>,
+    },
+    /// Time the registry's workloads of two checkouts sample by sample (ABBA) in
+    /// one run, and measure by injection what that detects; writes
+    /// target/mcpbench/paired.json for `compare --paired`. Each checkout's
+    /// `benches/paired.rs` runs as a worker (built with `cargo bench` there).
+    Paired {
+        /// The base checkout.
+        base: PathBuf,
+        /// The new side's checkout.
+        new: PathBuf,
+        /// Only workloads whose id matches this regex.
+        filter: Option<String>,
+        /// Time budget per comparison, seconds.
+        #[arg(long, default_value_t = 1.5)]
+        seconds_per_bench: f64,
+        /// Where to write (default target/mcpbench/paired.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Measure run-to-run noise: from baselines of one commit (at least 3, run one
     /// after another on this machine; `scripts/noise` makes them), write each
@@ -112,30 +143,88 @@ enum BaselineAction {
         /// when it was written at this commit.
         #[arg(long)]
         instructions: Option<PathBuf>,
+        /// Allocation counts to store beside the times (a file written by `cargo
+        /// bench --bench allocations`). Default as for --instructions.
+        #[arg(long)]
+        allocations: Option<PathBuf>,
         /// The commit the run was measured at, when it is not this checkout's
-        /// (`scripts/round --dir` measures another checkout).
+        /// (`scripts/round --dir` measures another checkout). With it, counts are
+        /// saved only from the files given, and only if counted at that commit.
         #[arg(long)]
         commit: Option<String>,
     },
 }
 
-/// The default instruction counts of `baseline save`: target/mcpbench/instructions.json,
-/// only when it was counted at the commit being saved (a file left by another
-/// commit would give the baseline another version's counts).
-fn current_instructions() -> Option<PathBuf> {
-    let path = mcpbench_files::results_dir(&workspace_root()).join("instructions.json");
-    let file = report::load_instructions(&path).ok()?;
+/// The default counts of `baseline save` of this checkout: `name`
+/// (target/mcpbench/instructions.json or allocations.json) when it was counted
+/// at this checkout's commit (a file left by another commit would give the
+/// baseline another version's counts). `commit` reads the file's commit.
+fn current_counts(
+    name: &str,
+    commit: impl Fn(&std::path::Path) -> Option<String>,
+) -> Option<PathBuf> {
+    let path = mcpbench_files::results_dir(&workspace_root()).join(name);
+    if !path.exists() {
+        return None;
+    }
+    let counted = commit(&path)?;
     let here = mcpbench_files::env::Environment::capture().git_commit;
-    if file.environment.git_commit == here {
+    if counted == here {
         Some(path)
     } else {
         eprintln!(
-            "note: {} was counted at {}, not at {here}: saved without instruction counts",
-            path.display(),
-            file.environment.git_commit
+            "note: {} was counted at {counted}, not at {here}: saved without its counts",
+            path.display()
         );
         None
     }
+}
+
+/// `mcpbench paired`: runs [`report::paired::run`] and writes its file.
+fn paired(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    filter: Option<&str>,
+    seconds_per_bench: f64,
+    out: Option<PathBuf>,
+) -> Result<bool, report::ReportError> {
+    if !(seconds_per_bench.is_finite() && (0.05..=600.0).contains(&seconds_per_bench)) {
+        return Err(report::ReportError::Setting {
+            flag: "--seconds-per-bench",
+            value: format!("{seconds_per_bench}"),
+            reason: "a number of seconds from 0.05 to 600".into(),
+        });
+    }
+    let filter =
+        filter
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| report::ReportError::Setting {
+                flag: "FILTER",
+                value: filter.unwrap_or_default().to_string(),
+                reason: format!("not a regex: {e}"),
+            })?;
+    let selected = |id: &str| filter.as_ref().is_none_or(|f| f.is_match(id));
+    let settings = report::paired::PairedSettings {
+        seconds_per_bench,
+        ..report::paired::default_settings()
+    };
+    let file = report::paired::run(base, new, &selected, &settings, &mut |line| {
+        eprintln!("{line}")
+    })
+    .map_err(|e| report::ReportError::Invalid {
+        path: base.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let path =
+        out.unwrap_or_else(|| mcpbench_files::results_dir(&workspace_root()).join("paired.json"));
+    report::error::write_json(&path, &file)?;
+    println!(
+        "paired: wrote {} ({} benches)",
+        path.display(),
+        file.benches.len()
+    );
+    Ok(true)
 }
 
 fn main() -> ExitCode {
@@ -174,6 +263,7 @@ fn main() -> ExitCode {
                     name,
                     criterion,
                     instructions,
+                    allocations,
                     commit,
                 },
         } => match report::baseline::check_name(&name) {
@@ -182,12 +272,40 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             Ok(()) => {
-                let counts = instructions.or_else(current_instructions);
-                report::save_baseline_of(
+                // Counts of this checkout by default; of another checkout
+                // (--commit) only from the files given.
+                let this_checkout = commit.is_none();
+                let instructions = instructions.or_else(|| {
+                    this_checkout
+                        .then(|| {
+                            current_counts("instructions.json", |p| {
+                                report::load_instructions(p)
+                                    .ok()
+                                    .map(|f| f.environment.git_commit)
+                            })
+                        })
+                        .flatten()
+                });
+                let allocations = allocations.or_else(|| {
+                    this_checkout
+                        .then(|| {
+                            current_counts("allocations.json", |p| {
+                                report::load_allocations(p)
+                                    .ok()
+                                    .map(|f| f.environment.git_commit)
+                            })
+                        })
+                        .flatten()
+                });
+                let criterion = criterion.unwrap_or(defaults.criterion);
+                report::save_baseline_with(
                     &name,
-                    &criterion.unwrap_or(defaults.criterion),
-                    counts.as_deref(),
-                    commit.as_deref(),
+                    &report::SaveInputs {
+                        criterion_dir: &criterion,
+                        instructions: instructions.as_deref(),
+                        allocations: allocations.as_deref(),
+                        commit: commit.as_deref(),
+                    },
                     &baselines,
                 )
                 .map(|path| {
@@ -201,6 +319,9 @@ fn main() -> ExitCode {
             new,
             threshold,
             instructions_threshold,
+            allocations_threshold,
+            paired,
+            allow_removed,
             noise,
             no_noise,
             criterion,
@@ -208,6 +329,9 @@ fn main() -> ExitCode {
             let options = CompareOptions {
                 threshold_pct: threshold,
                 instructions_threshold_pct: instructions_threshold,
+                allocations_threshold_pct: allocations_threshold,
+                paired,
+                allow_removed,
                 noise: match (noise, no_noise) {
                     (Some(p), _) => NoiseChoice::File(p),
                     (None, true) => NoiseChoice::Off,
@@ -226,6 +350,13 @@ fn main() -> ExitCode {
                 !regressed
             })
         }
+        Command::Paired {
+            base,
+            new,
+            filter,
+            seconds_per_bench,
+            out,
+        } => paired(&base, &new, filter.as_deref(), seconds_per_bench, out),
         Command::Noise {
             runs,
             unstable_above,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::baseline::Baseline;
-use crate::compare::{Gate, Verdict, compare};
+use crate::compare::{Channel, Gate, Verdict, compare};
 use crate::criterion::{Measured, Unit};
 use crate::inputs::Run;
 use crate::noise::NoiseFile;
@@ -209,14 +209,24 @@ pub fn build(
             let gate = Gate {
                 threshold_pct,
                 instructions_threshold_pct: crate::DEFAULT_INSTRUCTIONS_THRESHOLD_PCT,
+                allocations_threshold_pct: crate::DEFAULT_ALLOCATIONS_THRESHOLD_PCT,
                 noise: None,
+                paired: None,
+                allow_removed: true,
             };
+            // The time rows only: a saved baseline's counts are not the latest
+            // run's (which has none), and the column is the time's change.
+            let mut only_times = b.clone();
+            only_times.instructions.clear();
+            only_times.allocations.clear();
             compare(
-                std::slice::from_ref(b),
+                std::slice::from_ref(&only_times),
                 std::slice::from_ref(&latest),
                 &gate,
             )
+            .unwrap_or_default()
             .into_iter()
+            .filter(|r| matches!(r.channel, None | Some(Channel::WallClock)))
             .map(|r| (r.id, (r.change_pct, r.verdict)))
             .collect()
         })

@@ -1,0 +1,449 @@
+//! The paired wall-clock channel: base and new side timed sample by sample, in
+//! one run, and judged on the paired differences.
+//!
+//! Criterion rounds of two versions run minutes apart; on a shared 2-core VM the
+//! machine drifts by tens of percent in that time, so a round-based verdict can
+//! only see large changes. Here each side runs as a worker process
+//! (`benches/paired.rs`, built in its own checkout) holding one workload of
+//! `mcpbench::workloads` at a time; the coordinator asks them for samples in ABBA
+//! order (A B, B A, A B, ...), each sample a few milliseconds, so the two samples
+//! of a pair see the same machine. For each pair the log ratio `ln(new / base)`
+//! is taken; symmetric outlier fences (1.5 IQR) drop pairs a stall hit; the
+//! verdict is the mean log ratio's z-score (mean / standard error) together with a
+//! minimum effect, the rule of `tango-bench` (which runs both sides at once on
+//! two cores: on this machine's two noisy cores, one at a time is the fairer
+//! choice; see ARCHITECTURE.md).
+//!
+//! What a comparison can detect is not computed but measured: the base is run
+//! against a second copy of itself with a busy wait of a known share of an
+//! iteration added inside the clock, up a ladder of shares, until the rule flags
+//! one ([`PairedBench::detects_pct`]).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+use mcpbench_files::env::Environment;
+pub use mcpbench_files::paired::{
+    Command, Injection, PAIRED_SCHEMA, PairedBench, PairedFile, PairedSettings, PairedStats, Reply,
+    WorkerWorkload,
+};
+
+/// The default settings of `mcpbench paired`.
+pub fn default_settings() -> PairedSettings {
+    PairedSettings {
+        seconds_per_bench: 1.5,
+        min_pairs: 20,
+        max_pairs: 2000,
+        z: 3.0,
+        min_effect_pct: 3.0,
+        injection_ladder_pct: vec![5.0, 10.0, 20.0, 40.0, 80.0],
+    }
+}
+
+/// A sample's target length: long enough that the timer is nothing, short
+/// enough that the two samples of a pair see the same machine.
+const SAMPLE_TARGET: Duration = Duration::from_millis(5);
+
+/// What went wrong in a paired run, with the side and the input named.
+#[derive(Debug, thiserror::Error)]
+pub enum PairedError {
+    /// The worker could not be started.
+    #[error("{side}: cannot start `cargo bench --bench paired -- --worker` in {}: {source}", dir.display())]
+    Spawn {
+        /// `base` or `new`.
+        side: String,
+        /// Its checkout.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The worker stopped answering (it exited, or its checkout has no
+    /// `benches/paired.rs`).
+    #[error("{side}: the paired worker in {} stopped answering ({reason}); does that checkout have benches/paired.rs?", dir.display())]
+    Gone {
+        /// `base` or `new`.
+        side: String,
+        /// Its checkout.
+        dir: PathBuf,
+        /// What was seen.
+        reason: String,
+    },
+    /// The worker answered with an error or something unexpected.
+    #[error("{side}: {message}")]
+    Reply {
+        /// `base` or `new`.
+        side: String,
+        /// Its message, or what was expected.
+        message: String,
+    },
+}
+
+/// One side's worker process.
+pub struct Worker {
+    side: String,
+    dir: PathBuf,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Worker {
+    /// Starts the worker of the checkout `dir` (`cargo bench --quiet --bench
+    /// paired -- --worker`, built in `dir/target`: `CARGO_TARGET_DIR` is removed
+    /// so that two checkouts never share a build).
+    pub fn spawn(side: &str, dir: &Path) -> Result<Worker, PairedError> {
+        let mut child =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+                .args(["bench", "--quiet", "--bench", "paired", "--", "--worker"])
+                .current_dir(dir)
+                .env_remove("CARGO_TARGET_DIR")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|source| PairedError::Spawn {
+                    side: side.into(),
+                    dir: dir.into(),
+                    source,
+                })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(PairedError::Gone {
+                side: side.into(),
+                dir: dir.into(),
+                reason: "no pipes".into(),
+            });
+        };
+        Ok(Worker {
+            side: side.into(),
+            dir: dir.into(),
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        })
+    }
+
+    fn gone(&self, reason: impl Into<String>) -> PairedError {
+        PairedError::Gone {
+            side: self.side.clone(),
+            dir: self.dir.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn ask(&mut self, command: &Command) -> Result<Reply, PairedError> {
+        let line = serde_json::to_string(command).map_err(|e| self.gone(e.to_string()))?;
+        writeln!(self.stdin, "{line}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| self.gone(e.to_string()))?;
+        let mut reply = String::new();
+        let n = self
+            .stdout
+            .read_line(&mut reply)
+            .map_err(|e| self.gone(e.to_string()))?;
+        if n == 0 {
+            return Err(self.gone("end of its output"));
+        }
+        match serde_json::from_str::<Reply>(&reply) {
+            Ok(Reply::Error { message }) => Err(PairedError::Reply {
+                side: self.side.clone(),
+                message,
+            }),
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.gone(format!("not a reply ({e}): {:?}", reply.trim()))),
+        }
+    }
+
+    fn unexpected(&self, wanted: &str, got: &Reply) -> PairedError {
+        PairedError::Reply {
+            side: self.side.clone(),
+            message: format!("expected {wanted}, got {got:?}"),
+        }
+    }
+
+    /// The workloads this side has, and its commit.
+    pub fn list(&mut self) -> Result<(Vec<WorkerWorkload>, String), PairedError> {
+        match self.ask(&Command::List)? {
+            Reply::Workloads { workloads, commit } => Ok((workloads, commit)),
+            other => Err(self.unexpected("workloads", &other)),
+        }
+    }
+
+    /// Builds `id` with `inject_ns` per iteration; the warm-up iteration's time.
+    pub fn prepare(&mut self, id: &str, inject_ns: u64) -> Result<u64, PairedError> {
+        let command = Command::Prepare {
+            id: id.into(),
+            inject_ns,
+        };
+        match self.ask(&command)? {
+            Reply::Ready { warm_up_ns } => Ok(warm_up_ns),
+            other => Err(self.unexpected("ready", &other)),
+        }
+    }
+
+    /// One sample of `iterations`: its time in ns.
+    pub fn sample(&mut self, iterations: u64) -> Result<f64, PairedError> {
+        match self.ask(&Command::Sample { iterations })? {
+            Reply::Sample { ns } => Ok(ns.max(1) as f64),
+            other => Err(self.unexpected("sample", &other)),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing stdin ends the worker's loop; wait so no process is left behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// The statistics of `pairs` (base ns, new ns) of samples of `iterations`
+/// iterations each. See the [module docs](self).
+pub fn stats(pairs: &[(f64, f64)], iterations: u64) -> PairedStats {
+    let mut d: Vec<f64> = pairs.iter().map(|&(a, b)| (b / a).ln()).collect();
+    d.sort_by(f64::total_cmp);
+    let kept: Vec<f64> = if d.len() >= 4 {
+        let (q1, q3) = (quantile(&d, 0.25), quantile(&d, 0.75));
+        let fence = 1.5 * (q3 - q1);
+        d.iter()
+            .copied()
+            .filter(|&x| x >= q1 - fence && x <= q3 + fence)
+            .collect()
+    } else {
+        d.clone()
+    };
+    let n = kept.len() as f64;
+    let mean = kept.iter().sum::<f64>() / n.max(1.0);
+    let var = if kept.len() > 1 {
+        kept.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    let se = (var / n.max(1.0)).sqrt();
+    let z = if se > 0.0 {
+        mean / se
+    } else if mean == 0.0 {
+        0.0
+    } else {
+        mean.signum() * f64::INFINITY
+    };
+    let pct = |x: f64| (x.exp() - 1.0) * 100.0;
+    let per_iter = iterations.max(1) as f64;
+    PairedStats {
+        pairs: pairs.len() as u64,
+        kept: kept.len() as u64,
+        iterations_per_sample: iterations,
+        base_ns: median(&mut pairs.iter().map(|p| p.0).collect::<Vec<_>>()) / per_iter,
+        new_ns: median(&mut pairs.iter().map(|p| p.1).collect::<Vec<_>>()) / per_iter,
+        change_pct: pct(mean),
+        ci_low_pct: pct(mean - 1.96 * se),
+        ci_high_pct: pct(mean + 1.96 * se),
+        z,
+    }
+}
+
+/// The paired rule's reading of `s`: +1 slower (a regression), -1 faster, 0
+/// neither.
+pub fn judge(s: &PairedStats, settings: &PairedSettings) -> i8 {
+    if s.z > settings.z && s.change_pct > settings.min_effect_pct {
+        1
+    } else if s.z < -settings.z && s.change_pct < -settings.min_effect_pct {
+        -1
+    } else {
+        0
+    }
+}
+
+/// One comparison of `id`: `a` (plain) against `b` (with `inject_ns` per
+/// iteration), in ABBA order within the settings' budget.
+pub fn compare_one(
+    a: &mut Worker,
+    b: &mut Worker,
+    id: &str,
+    inject_ns: u64,
+    settings: &PairedSettings,
+) -> Result<PairedStats, PairedError> {
+    let wa = a.prepare(id, 0)?;
+    let wb = b.prepare(id, inject_ns)?;
+    let one = wa.min(wb).max(1);
+    let iterations = (SAMPLE_TARGET.as_nanos() as u64)
+        .div_ceil(one)
+        .clamp(1, 1000);
+    let budget = Duration::from_secs_f64(settings.seconds_per_bench);
+    let start = Instant::now();
+    let mut pairs = Vec::new();
+    while (pairs.len() as u64) < settings.max_pairs
+        && ((pairs.len() as u64) < settings.min_pairs || start.elapsed() < budget)
+    {
+        let pair = if pairs.len() % 2 == 0 {
+            let x = a.sample(iterations)?;
+            (x, b.sample(iterations)?)
+        } else {
+            let y = b.sample(iterations)?;
+            (a.sample(iterations)?, y)
+        };
+        pairs.push(pair);
+    }
+    Ok(stats(&pairs, iterations))
+}
+
+/// A paired run: `base` and `new` checkouts, the workloads whose id `selected`
+/// accepts. `progress` gets one line per bench.
+pub fn run(
+    base_dir: &Path,
+    new_dir: &Path,
+    selected: &dyn Fn(&str) -> bool,
+    settings: &PairedSettings,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PairedFile, PairedError> {
+    let mut base = Worker::spawn("base", base_dir)?;
+    let mut new = Worker::spawn("new", new_dir)?;
+    // A second copy of the base, for the injection ladder.
+    let mut control = Worker::spawn("base (injection copy)", base_dir)?;
+    let (base_list, base_commit) = base.list()?;
+    let (new_list, new_commit) = new.list()?;
+    let in_new = |id: &str| new_list.iter().any(|w| w.id == id);
+    let in_base = |id: &str| base_list.iter().any(|w| w.id == id);
+    let common: Vec<&WorkerWorkload> = base_list
+        .iter()
+        .filter(|w| selected(&w.id) && in_new(&w.id))
+        .collect();
+    let mut file = PairedFile {
+        schema: PAIRED_SCHEMA.into(),
+        environment: Environment::capture(),
+        base_commit,
+        new_commit,
+        settings: settings.clone(),
+        benches: Default::default(),
+        only_in_base: base_list
+            .iter()
+            .filter(|w| selected(&w.id) && !in_new(&w.id))
+            .map(|w| w.id.clone())
+            .collect(),
+        only_in_new: new_list
+            .iter()
+            .filter(|w| selected(&w.id) && !in_base(&w.id))
+            .map(|w| w.id.clone())
+            .collect(),
+    };
+    for (k, w) in common.iter().enumerate() {
+        let stats = compare_one(&mut base, &mut new, &w.id, 0, settings)?;
+        let mut injections = Vec::new();
+        let mut detects_pct = None;
+        for &pct in &settings.injection_ladder_pct {
+            let inject_ns = (stats.base_ns * pct / 100.0).round() as u64;
+            let s = compare_one(&mut base, &mut control, &w.id, inject_ns, settings)?;
+            let flagged = judge(&s, settings) > 0;
+            injections.push(Injection {
+                inject_pct: pct,
+                stats: s,
+                flagged,
+            });
+            if flagged {
+                detects_pct = Some(pct);
+                break;
+            }
+        }
+        progress(&format!(
+            "paired: [{}/{}] {}: {:+.1}% (z {:.1}, {} pairs), detects {}",
+            k + 1,
+            common.len(),
+            w.id,
+            stats.change_pct,
+            stats.z,
+            stats.pairs,
+            detects_pct.map_or("nothing up to the ladder's top".into(), |p| format!(
+                "≥ {p}%"
+            ))
+        ));
+        file.benches.insert(
+            w.id.clone(),
+            PairedBench {
+                per_iteration: w.per_iteration,
+                threads: w.threads,
+                stats,
+                injections,
+                detects_pct,
+            },
+        );
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pairs whose new side is `ratio` times the base, with a drift that moves
+    /// both sides of a pair alike, and a jitter of ±`jitter` on the new side.
+    fn pairs(n: usize, ratio: f64, jitter: f64) -> Vec<(f64, f64)> {
+        (0..n)
+            .map(|i| {
+                let drift = 1.0 + 0.5 * ((i as f64) / 7.0).sin();
+                let j = if i % 2 == 0 {
+                    1.0 + jitter
+                } else {
+                    1.0 - jitter
+                };
+                (1000.0 * drift, 1000.0 * drift * ratio * j)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_drift_shared_by_both_sides_of_a_pair_cancels() {
+        let s = stats(&pairs(200, 1.05, 0.01), 1);
+        assert!((s.change_pct - 5.0).abs() < 0.1, "{s:?}");
+        assert!(s.z > 10.0, "{s:?}");
+        assert_eq!(judge(&s, &default_settings()), 1);
+        let same = stats(&pairs(200, 1.0, 0.01), 1);
+        assert!(same.change_pct.abs() < 0.1, "{same:?}");
+        assert_eq!(judge(&same, &default_settings()), 0);
+        let faster = stats(&pairs(200, 0.9, 0.01), 1);
+        assert_eq!(judge(&faster, &default_settings()), -1);
+    }
+
+    #[test]
+    fn a_small_change_is_not_flagged_below_the_minimum_effect() {
+        // Significant (z large) but 1%: below the 3% minimum effect.
+        let s = stats(&pairs(400, 1.01, 0.001), 1);
+        assert!(s.z > 10.0, "{s:?}");
+        assert_eq!(judge(&s, &default_settings()), 0);
+    }
+
+    #[test]
+    fn one_stalled_sample_is_fenced_off_and_does_not_decide() {
+        let mut p = pairs(100, 1.0, 0.01);
+        p[40].1 *= 20.0; // a 100 ms stall in one new sample
+        let s = stats(&p, 1);
+        assert_eq!(s.kept, 99, "{s:?}");
+        assert!(s.change_pct.abs() < 0.5, "{s:?}");
+        assert_eq!(judge(&s, &default_settings()), 0);
+    }
+
+    #[test]
+    fn noise_without_a_change_has_a_small_z() {
+        // Alternating ±10% jitter, no change: the mean is 0 within its error.
+        let s = stats(&pairs(101, 1.0, 0.10), 4);
+        assert!(s.z.abs() < 3.0, "{s:?}");
+        assert_eq!(s.iterations_per_sample, 4);
+        assert!((s.base_ns - 250.0).abs() < 150.0, "per iteration: {s:?}");
+    }
+}
