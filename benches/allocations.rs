@@ -36,12 +36,9 @@ fn count(w: &Workload) -> AllocCount {
 
 fn main() {
     let h = Harness::from_env();
-    let counted: Vec<&'static Workload> = workloads::all().filter(|w| w.counted).collect();
-    let ids: Vec<&str> = counted.iter().map(|w| w.id).collect();
-    if h.list(&ids) {
+    let Some(selected) = workloads::counted_selected(&h) else {
         return;
-    }
-    let selected: Vec<&Workload> = counted.into_iter().filter(|w| h.selected(w.id)).collect();
+    };
     let mut counts = std::collections::BTreeMap::new();
     for (k, w) in selected.iter().enumerate() {
         let c = count(w);

@@ -25,12 +25,9 @@ fn main() {
         }
     }
     let h = Harness::from_env();
-    let counted: Vec<&'static Workload> = workloads::all().filter(|w| w.counted).collect();
-    let ids: Vec<&str> = counted.iter().map(|w| w.id).collect();
-    if h.list(&ids) {
+    let Some(selected) = workloads::counted_selected(&h) else {
         return;
-    }
-    let selected: Vec<&Workload> = counted.into_iter().filter(|w| h.selected(w.id)).collect();
+    };
     if h.quick() {
         for w in &selected {
             run_child(w);

@@ -12,6 +12,7 @@ use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
 use mcpbench::harness::Harness;
+use mcpbench::latency::{Method, Recorder};
 use mcpbench::workloads::{self, Iteration, Workload};
 use mcpbench_files::paired::{Command, Reply, WorkerWorkload};
 
@@ -28,19 +29,26 @@ fn spin(ns: u64) {
 
 /// The workload being sampled.
 struct Prepared {
+    workload: &'static Workload,
     iteration: Box<dyn Iteration>,
+    /// Where `run_batches` records its latencies; never written.
+    scratch: Recorder,
     inject_ns: u64,
 }
 
 impl Prepared {
     /// `iterations` iterations, each prepared outside the clock; the time of
-    /// their measured regions (and of the injected wait, if any).
+    /// their measured regions as the Criterion bench measures them
+    /// (`run_batches`: threaded workloads time themselves from their threads'
+    /// common start), plus the injected wait, if any.
     fn sample(&mut self, iterations: u64) -> Duration {
         let mut total = Duration::ZERO;
         for _ in 0..iterations {
             self.iteration.prepare();
+            total += self
+                .iteration
+                .run_batches(self.workload.per_iteration, &mut self.scratch);
             let t = Instant::now();
-            self.iteration.run();
             spin(self.inject_ns);
             total += t.elapsed();
         }
@@ -68,7 +76,9 @@ fn answer(command: Command, current: &mut Option<Prepared>) -> Reply {
                 // The previous fixture is dropped before the next is built.
                 *current = None;
                 let mut p = Prepared {
+                    workload: w,
                     iteration: (w.build)(),
+                    scratch: Recorder::new(w.id, Method::PerOp, Duration::ZERO),
                     inject_ns: 0,
                 };
                 let warm_up = p.sample(1);

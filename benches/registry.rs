@@ -74,16 +74,7 @@ fn benches(c: &mut Criterion) {
     });
 
     // Two threads, each half of the lookups, one wall clock around both.
-    g.custom(
-        "lookup_2threads",
-        "100k",
-        Method::BatchMean(BATCH),
-        |iters, rec| {
-            threaded_batches(iters, 2, N, rec, |i| {
-                black_box(registry.lookup(&keys[order[i as usize]]).is_some())
-            })
-        },
-    );
+    g.workload(workloads::get("registry/lookup_2threads/100k"));
     g.custom(
         "ceiling_dashmap_get_2threads",
         "100k",

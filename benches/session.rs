@@ -33,16 +33,7 @@ fn benches(c: &mut Criterion) {
     g.batched("ceiling_dashmap_get_mut", "10kx100", OPS, |i| {
         black_box(bare.get_mut(id_of(i)).map(|mut s| on_request(&mut s, t0)));
     });
-    g.custom(
-        "lookup_update_2threads",
-        "10kx100",
-        Method::BatchMean(BATCH),
-        |iters, rec| {
-            threaded_batches(iters, 2, OPS, rec, |i| {
-                store.update(id_of(i), |s| on_request(s, t0)).is_some()
-            })
-        },
-    );
+    g.workload(workloads::get("session/lookup_update_2threads/10kx100"));
     g.custom(
         "ceiling_dashmap_get_mut_2threads",
         "10kx100",

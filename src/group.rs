@@ -12,6 +12,10 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use crate::latency::{Method, Recorder};
 use crate::parallel::timed_batches;
 
+/// Set (to anything) to skip every registry workload's Criterion bench: the
+/// gate's rounds then time only the benches the paired clock does not run.
+pub const SKIP_WORKLOADS_ENV: &str = "MCPBENCH_SKIP_WORKLOADS";
+
 /// Timer reads per batch for sub-microsecond operations (docs/method.md).
 pub const BATCH: u64 = 100;
 
@@ -109,7 +113,13 @@ impl<'a> Group<'a> {
     /// [`Iteration`](crate::workloads::Iteration) says: `prepare` outside the
     /// clock, `run_batches` inside, its latency recorded when it has a batch size.
     /// The workload sets its own throughput.
+    ///
+    /// With [`SKIP_WORKLOADS_ENV`] set (the gate's rounds, when the paired clock
+    /// judges these workloads), the bench is not run at all.
     pub fn workload(&mut self, w: &'static crate::workloads::Workload) {
+        if std::env::var_os(SKIP_WORKLOADS_ENV).is_some() {
+            return;
+        }
         let mut parts = w.id.splitn(3, '/');
         let (group, function, parameter) = (
             parts.next().unwrap_or_default(),
@@ -131,6 +141,7 @@ impl<'a> Group<'a> {
             total
         };
         match w.batch {
+            Some(1) => self.custom(function, parameter, Method::PerOp, routine),
             Some(b) => self.custom(function, parameter, Method::BatchMean(b), routine),
             None => {
                 // No latency side file: a recorder that is never written.

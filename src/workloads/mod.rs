@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub use fixtures::{NoopManager, Route, SeedMix, upstream_routes};
 
 use crate::latency::Recorder;
-use crate::parallel::timed_batches;
+use crate::parallel::{threaded_batches, timed_batches};
 
 /// What one iteration processes, for Criterion's throughput.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,8 @@ pub struct Workload {
     /// Threads the measured region runs on (1: the caller's own).
     pub threads: usize,
     /// Operations per latency batch in the Criterion bench's side file
-    /// (`Method::BatchMean`), or `None` when it records no latency.
+    /// (`Method::BatchMean`; 1: each op timed, `Method::PerOp`), or `None` when it
+    /// records no latency.
     pub batch: Option<u64>,
     /// Whether its instruction and allocation counts repeat from run to run
     /// (single-threaded, no I/O): only then is it counted.
@@ -114,6 +115,34 @@ impl<F: FnMut(u64)> Iteration for Ops<F> {
     }
 }
 
+/// An iteration of `ops` calls `op(i)` split over `threads` threads released
+/// together, each timing batches of [`crate::group::BATCH`]; one wall clock from
+/// the first thread's start to the last one's end ([`threaded_batches`]). Its
+/// `run` is the same, its latencies dropped: the threads' clocks are part of the
+/// workload as the bench measures it.
+pub struct Threaded<F> {
+    threads: usize,
+    ops: u64,
+    op: F,
+}
+
+impl<R, F: Fn(u64) -> R + Sync + 'static> Threaded<F> {
+    /// `ops` calls of `op` on `threads` threads, boxed as an [`Iteration`].
+    pub fn boxed(threads: usize, ops: u64, op: F) -> Box<dyn Iteration> {
+        Box::new(Threaded { threads, ops, op })
+    }
+}
+
+impl<R, F: Fn(u64) -> R + Sync> Iteration for Threaded<F> {
+    fn run(&mut self) {
+        let mut scratch = Recorder::new("", crate::latency::Method::PerOp, Duration::ZERO);
+        self.run_batches(self.ops, &mut scratch);
+    }
+    fn run_batches(&mut self, _ops: u64, rec: &mut Recorder) -> Duration {
+        threaded_batches(1, self.threads, self.ops, rec, &self.op)
+    }
+}
+
 /// An iteration with a step outside the measured region before each run.
 pub struct Prepared<S, P: FnMut(&mut S), R: FnMut(&mut S)> {
     state: S,
@@ -153,6 +182,18 @@ pub fn all() -> impl Iterator<Item = &'static Workload> {
     ]
     .into_iter()
     .flatten()
+}
+
+/// The counted workloads (`counted: true`) the command line selects, for the
+/// counting harnesses (`benches/instructions.rs`, `benches/allocations.rs`); `None`
+/// in `--list` mode, after listing them as Criterion does.
+pub fn counted_selected(h: &crate::harness::Harness) -> Option<Vec<&'static Workload>> {
+    let counted: Vec<&'static Workload> = all().filter(|w| w.counted).collect();
+    let ids: Vec<&str> = counted.iter().map(|w| w.id).collect();
+    if h.list(&ids) {
+        return None;
+    }
+    Some(counted.into_iter().filter(|w| h.selected(w.id)).collect())
 }
 
 /// The workload with bench id `id`.

@@ -3,11 +3,14 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::Backoff;
 use mcpbench_queue::Mailbox;
 
 use super::{Iteration, Ops, Unit, Workload};
 use crate::group::BATCH;
 use crate::latency::Recorder;
+use crate::parallel::run_threads;
 
 const N: u64 = 100_000;
 /// The mailbox's capacity in every queue bench.
@@ -25,6 +28,24 @@ pub(super) const ALL: &[Workload] = &[
         build: push_pop,
     },
     Workload {
+        id: "queue/spsc_threads/100k",
+        per_iteration: N,
+        unit: Unit::Elements,
+        threads: 2,
+        batch: None,
+        counted: false,
+        build: || threads(1, 1),
+    },
+    Workload {
+        id: "queue/mpmc_2p2c/100k",
+        per_iteration: N,
+        unit: Unit::Elements,
+        threads: 4,
+        batch: None,
+        counted: false,
+        build: || threads(2, 2),
+    },
+    Workload {
         id: "queue/batch64/100k",
         per_iteration: N,
         unit: Unit::Elements,
@@ -34,6 +55,83 @@ pub(super) const ALL: &[Workload] = &[
         build: batch64,
     },
 ];
+
+/// The operations a threaded workload needs, so one workload runs on the mailbox and on
+/// the bare queue alike.
+pub trait Queue: Sync {
+    /// Pushes, or hands the message back when full.
+    fn push(&self, v: u64) -> Result<(), u64>;
+    /// Pops, if anything is there.
+    fn pop(&self) -> Option<u64>;
+}
+
+impl Queue for Mailbox<u64> {
+    #[inline]
+    fn push(&self, v: u64) -> Result<(), u64> {
+        self.try_push(v).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn pop(&self) -> Option<u64> {
+        self.try_pop()
+    }
+}
+
+impl Queue for ArrayQueue<u64> {
+    #[inline]
+    fn push(&self, v: u64) -> Result<(), u64> {
+        ArrayQueue::push(self, v)
+    }
+    #[inline]
+    fn pop(&self) -> Option<u64> {
+        ArrayQueue::pop(self)
+    }
+}
+
+/// `producers` threads push `N` messages in all, `consumers` threads pop them all;
+/// a full or empty queue backs off (crossbeam's `Backoff`: a few spins, then
+/// yields), so a waiting thread neither burns its core's share with yields at once
+/// nor sleeps through a slot freed a moment later. Returns the wall time.
+pub fn threaded<Q: Queue>(q: &Q, producers: usize, consumers: usize) -> Duration {
+    let per_producer = N / producers as u64;
+    let total = per_producer * producers as u64;
+    let popped = std::sync::atomic::AtomicU64::new(0);
+    let (elapsed, sums) = run_threads(producers + consumers, |t| {
+        if t < producers {
+            let backoff = Backoff::new();
+            for i in 0..per_producer {
+                let mut v = i;
+                while let Err(back) = q.push(v) {
+                    v = back;
+                    backoff.snooze();
+                }
+                backoff.reset();
+            }
+            0
+        } else {
+            let backoff = Backoff::new();
+            let mut sum = 0u64;
+            while popped.load(std::sync::atomic::Ordering::Relaxed) < total {
+                match q.pop() {
+                    Some(v) => {
+                        sum = sum.wrapping_add(v);
+                        popped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        backoff.reset();
+                    }
+                    None => backoff.snooze(),
+                }
+            }
+            sum
+        }
+    });
+    // Every message arrived exactly once: the sums of what was pushed and popped agree.
+    let expect = producers as u64 * (per_producer * (per_producer - 1) / 2);
+    assert_eq!(
+        sums.iter().sum::<u64>(),
+        expect,
+        "messages lost or duplicated"
+    );
+    elapsed
+}
 
 /// One op = one push + one pop on the same thread (the seed's cycle).
 fn push_pop() -> Box<dyn Iteration> {
@@ -84,5 +182,30 @@ fn batch64() -> Box<dyn Iteration> {
     Box::new(Batch64 {
         mailbox: Mailbox::bounded(CAPACITY),
         out: Vec::with_capacity(BATCH_OPS as usize),
+    })
+}
+
+struct Threads {
+    mailbox: Mailbox<u64>,
+    producers: usize,
+    consumers: usize,
+}
+
+impl Iteration for Threads {
+    fn run(&mut self) {
+        threaded(&self.mailbox, self.producers, self.consumers);
+    }
+    /// The threads' own wall clock: first start to last end.
+    fn run_batches(&mut self, _ops: u64, _rec: &mut Recorder) -> Duration {
+        threaded(&self.mailbox, self.producers, self.consumers)
+    }
+}
+
+/// `producers` + `consumers` threads through one mailbox ([`threaded`]).
+fn threads(producers: usize, consumers: usize) -> Box<dyn Iteration> {
+    Box::new(Threads {
+        mailbox: Mailbox::bounded(CAPACITY),
+        producers,
+        consumers,
     })
 }

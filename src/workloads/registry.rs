@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use mcpbench_queue::Mailbox;
 use mcpbench_registry::{Answer, InFlight, Registry, RouteKey};
 
-use super::{Iteration, Ops, Prepared, Unit, Workload, upstream_routes};
+use super::{Iteration, Ops, Prepared, Threaded, Unit, Workload, upstream_routes};
 use crate::group::BATCH;
 use crate::latency::Recorder;
 use crate::parallel::timed_batches;
@@ -34,6 +34,15 @@ pub(super) const ALL: &[Workload] = &[
         batch: Some(BATCH),
         counted: true,
         build: lookup,
+    },
+    Workload {
+        id: "registry/lookup_2threads/100k",
+        per_iteration: N,
+        unit: Unit::Elements,
+        threads: 2,
+        batch: Some(BATCH),
+        counted: false,
+        build: lookup_2threads,
     },
     Workload {
         id: "registry/route_and_drain/100k",
@@ -93,8 +102,8 @@ fn register() -> Box<dyn Iteration> {
     )
 }
 
-/// 100K lookups of registered keys in a scattered order.
-fn lookup() -> Box<dyn Iteration> {
+/// A registry holding the 100K route keys, the keys, and a scattered order.
+fn filled() -> (Registry<u64>, Vec<RouteKey>, Vec<usize>) {
     let keys = route_keys();
     let destination = Arc::new(Mailbox::<u64>::bounded(1024));
     let registry = Registry::new();
@@ -103,9 +112,22 @@ fn lookup() -> Box<dyn Iteration> {
             .register(k.clone(), destination.clone())
             .expect("fresh key");
     }
-    let order: Vec<usize> = scattered(N as usize).collect();
+    (registry, keys, scattered(N as usize).collect())
+}
+
+/// 100K lookups of registered keys in a scattered order.
+fn lookup() -> Box<dyn Iteration> {
+    let (registry, keys, order) = filled();
     Ops::boxed(N, BATCH, move |i| {
         black_box(registry.lookup(&keys[order[i as usize]]).is_some());
+    })
+}
+
+/// The same lookups on two threads, each half of them.
+fn lookup_2threads() -> Box<dyn Iteration> {
+    let (registry, keys, order) = filled();
+    Threaded::boxed(2, N, move |i| {
+        registry.lookup(&keys[order[i as usize]]).is_some()
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use mcpbench_session::{NewSession, Session, SessionId, SessionStore};
 
-use super::{Iteration, Ops, Prepared, Unit, Workload};
+use super::{Iteration, Ops, Prepared, Threaded, Unit, Workload};
 use crate::group::BATCH;
 use crate::latency::Recorder;
 use crate::messages::new_session;
@@ -28,6 +28,15 @@ pub(super) const ALL: &[Workload] = &[
         batch: Some(BATCH),
         counted: true,
         build: lookup_update,
+    },
+    Workload {
+        id: "session/lookup_update_2threads/10kx100",
+        per_iteration: OPS,
+        unit: Unit::Elements,
+        threads: 2,
+        batch: Some(BATCH),
+        counted: false,
+        build: lookup_update_2threads,
     },
     Workload {
         id: "session/create_remove/10k",
@@ -73,6 +82,16 @@ fn lookup_update() -> Box<dyn Iteration> {
     Ops::boxed(OPS, BATCH, move |i| {
         let id = &ids[order[(i % SESSIONS as u64) as usize]];
         black_box(store.update(id, |s| on_request(s, t0)));
+    })
+}
+
+/// The same on two threads, each half of the operations.
+fn lookup_update_2threads() -> Box<dyn Iteration> {
+    let (store, ids, order, t0) = filled_store();
+    Threaded::boxed(2, OPS, move |i| {
+        store
+            .update(&ids[order[(i % SESSIONS as u64) as usize]], |s| on_request(s, t0))
+            .is_some()
     })
 }
 

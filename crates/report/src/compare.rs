@@ -499,7 +499,11 @@ pub fn human_ns(ns: f64) -> String {
 }
 
 fn signed(v: Option<f64>) -> String {
-    v.map_or("—".to_string(), |c| format!("{c:+.1}%"))
+    match v {
+        None => "—".to_string(),
+        Some(c) if c.is_infinite() => "from 0".to_string(),
+        Some(c) => format!("{c:+.1}%"),
+    }
 }
 
 fn figure(channel: Option<Channel>, v: Option<f64>) -> String {

@@ -249,19 +249,33 @@ pub fn save_baseline_with(
     Ok(path)
 }
 
-/// Reads and checks `target/mcpbench/allocations.json` (or another such file).
-pub fn load_allocations(path: &Path) -> Result<AllocationsFile, ReportError> {
-    let file: AllocationsFile = error::load_json(
-        path,
-        "allocation counts written by `cargo bench --bench allocations`",
-    )?;
-    if file.schema != ALLOCATIONS_SCHEMA {
+/// Reads `path` as a `T` (`what` it should hold, for the error when it is
+/// missing) and refuses a `schema` other than `expected`.
+fn load_tagged<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    expected: &'static str,
+    schema: impl Fn(&T) -> &str,
+) -> Result<T, ReportError> {
+    let file: T = error::load_json(path, what)?;
+    if schema(&file) != expected {
         return Err(ReportError::Schema {
             path: path.to_path_buf(),
-            found: file.schema,
-            expected: ALLOCATIONS_SCHEMA,
+            found: schema(&file).to_string(),
+            expected,
         });
     }
+    Ok(file)
+}
+
+/// Reads and checks `target/mcpbench/allocations.json` (or another such file).
+pub fn load_allocations(path: &Path) -> Result<AllocationsFile, ReportError> {
+    let file: AllocationsFile = load_tagged(
+        path,
+        "allocation counts written by `cargo bench --bench allocations`",
+        ALLOCATIONS_SCHEMA,
+        |f: &AllocationsFile| &f.schema,
+    )?;
     if let Some((id, _)) = file.counts.iter().find(|(_, c)| c.per_iteration == 0) {
         return Err(ReportError::Invalid {
             path: path.to_path_buf(),
@@ -273,31 +287,22 @@ pub fn load_allocations(path: &Path) -> Result<AllocationsFile, ReportError> {
 
 /// Reads and checks `target/mcpbench/paired.json` (or another such file).
 pub fn load_paired(path: &Path) -> Result<paired::PairedFile, ReportError> {
-    let file: paired::PairedFile =
-        error::load_json(path, "a paired run written by `mcpbench paired`")?;
-    if file.schema != paired::PAIRED_SCHEMA {
-        return Err(ReportError::Schema {
-            path: path.to_path_buf(),
-            found: file.schema,
-            expected: paired::PAIRED_SCHEMA,
-        });
-    }
-    Ok(file)
+    load_tagged(
+        path,
+        "a paired run written by `mcpbench paired`",
+        paired::PAIRED_SCHEMA,
+        |f: &paired::PairedFile| &f.schema,
+    )
 }
 
 /// Reads and checks `target/mcpbench/instructions.json` (or another such file).
 pub fn load_instructions(path: &Path) -> Result<InstructionsFile, ReportError> {
-    let file: InstructionsFile = error::load_json(
+    let file: InstructionsFile = load_tagged(
         path,
         "instruction counts written by `cargo bench --bench instructions`",
+        INSTRUCTIONS_SCHEMA,
+        |f: &InstructionsFile| &f.schema,
     )?;
-    if file.schema != INSTRUCTIONS_SCHEMA {
-        return Err(ReportError::Schema {
-            path: path.to_path_buf(),
-            found: file.schema,
-            expected: INSTRUCTIONS_SCHEMA,
-        });
-    }
     if let Some((id, _)) = file
         .counts
         .iter()

@@ -191,7 +191,7 @@ fn a_run_compared_with_itself_flags_nothing() {
     let (md, regressed) = s.compare("a", None).unwrap();
     assert!(!regressed, "{md}");
     assert!(md.contains("**0 regression(s)**"), "{md}");
-    assert_eq!(md.matches("no change (noise)").count(), 7, "{md}");
+    assert_eq!(md.matches("| no change |").count(), 7, "{md}");
 }
 
 /// Scales a bench's typical time and interval by `factor`.
@@ -250,17 +250,31 @@ fn a_slowdown_within_the_intervals_is_noise() {
 }
 
 #[test]
-fn benches_on_one_side_only_are_listed() {
+fn a_bench_removed_from_the_new_side_fails_and_is_named() {
     let s = Scratch::new();
     s.save_baseline("base");
     std::fs::remove_dir_all(s.criterion().join("netio/codec_decode")).unwrap();
     let (md, regressed) = s.compare("base", None).unwrap();
-    assert!(!regressed);
+    assert!(regressed, "a bench the new side lost fails the gate: {md}");
+    assert!(md.contains("#### Missing on one side"), "{md}");
     assert!(
         md.lines()
-            .any(|l| l.contains("netio/codec_decode/4KiB") && l.contains("only in base")),
+            .any(|l| l.contains("netio/codec_decode/4KiB") && l.contains("REMOVED (only in base)")),
         "{md}"
     );
+    assert!(
+        md.contains("- `netio/codec_decode/4KiB`: the bench is in the base only"),
+        "{md}"
+    );
+    // Removed on purpose: --allow-removed.
+    let allow = CompareOptions {
+        allow_removed: true,
+        ..CompareOptions::threshold(5.0)
+    };
+    let (md, regressed) =
+        compare_runs("base", None, &s.criterion(), &s.baselines(), &allow).unwrap();
+    assert!(!regressed, "{md}");
+    assert!(md.contains("allowed by --allow-removed"), "{md}");
 }
 
 fn expect_err(s: &Scratch) -> ReportError {
