@@ -73,16 +73,27 @@ pub enum Reply {
     },
 }
 
+fn one() -> u64 {
+    1
+}
+
 /// The settings of one paired run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairedSettings {
     /// Time budget per comparison (one bench, one pair of sides), seconds.
     pub seconds_per_bench: f64,
+    /// Blocks per comparison: each block starts a fresh worker process per side
+    /// (new hash seeds, new addresses; single-threaded workloads of both sides
+    /// pinned to the same CPU, the next block to the next CPU), so process-level
+    /// effects vary from block to block instead of deciding the verdict. Runs
+    /// recorded before blocks existed had one.
+    #[serde(default = "one")]
+    pub blocks: u64,
     /// Fewest pairs a comparison takes, whatever the budget.
     pub min_pairs: u64,
     /// Most pairs a comparison takes.
     pub max_pairs: u64,
-    /// A change must have at least this |z| to count.
+    /// A change must have at least this |z| (the blocks' t statistic) to count.
     pub z: f64,
     /// ... and be larger than this, percent (the minimum effect).
     pub min_effect_pct: f64,
@@ -94,8 +105,13 @@ pub struct PairedSettings {
 /// in ABBA order, and the statistics of their log ratios.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairedStats {
-    /// Pairs taken.
+    /// Pairs taken, over every block.
     pub pairs: u64,
+    /// Blocks (fresh process pairs) they came from; the verdict's statistic is
+    /// over the blocks' mean log ratios. Runs recorded before blocks existed had
+    /// one, and their `z` is over the pairs.
+    #[serde(default = "one")]
+    pub blocks: u64,
     /// Pairs left after the symmetric outlier fences (1.5 IQR of the log
     /// ratios), from which the figures below come.
     pub kept: u64,
@@ -111,7 +127,8 @@ pub struct PairedStats {
     pub ci_low_pct: f64,
     /// Its upper end.
     pub ci_high_pct: f64,
-    /// Mean log ratio over its standard error.
+    /// The mean of the blocks' mean log ratios over its standard error (a t
+    /// statistic with `blocks - 1` degrees of freedom).
     pub z: f64,
 }
 

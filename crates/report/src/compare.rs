@@ -886,6 +886,7 @@ mod tests {
         use mcpbench_files::paired::{PAIRED_SCHEMA, PairedBench, PairedStats};
         let stats = PairedStats {
             pairs: 200,
+            blocks: 6,
             kept: 198,
             iterations_per_sample: 2,
             base_ns: 1000.0,

@@ -34,9 +34,12 @@ pub use mcpbench_files::paired::{
 pub fn default_settings() -> PairedSettings {
     PairedSettings {
         seconds_per_bench: 1.5,
-        min_pairs: 20,
+        blocks: 8,
+        min_pairs: 8,
         max_pairs: 2000,
-        z: 3.0,
+        // A t statistic over at most 8 blocks (7 degrees of freedom, fewer when
+        // a block is fenced off): 4.0 is beyond its one-sided 0.5% point (3.5).
+        z: 4.0,
         min_effect_pct: 3.0,
         injection_ladder_pct: vec![5.0, 10.0, 20.0, 40.0, 80.0],
     }
@@ -50,7 +53,7 @@ const SAMPLE_TARGET: Duration = Duration::from_millis(5);
 #[derive(Debug, thiserror::Error)]
 pub enum PairedError {
     /// The worker could not be started.
-    #[error("{side}: cannot start `cargo bench --bench paired -- --worker` in {}: {source}", dir.display())]
+    #[error("{side}: cannot start the paired worker of {}: {source}", dir.display())]
     Spawn {
         /// `base` or `new`.
         side: String,
@@ -59,8 +62,7 @@ pub enum PairedError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The worker stopped answering (it exited, or its checkout has no
-    /// `benches/paired.rs`).
+    /// The worker stopped answering, or could not be built.
     #[error("{side}: the paired worker in {} stopped answering ({reason}); does that checkout have benches/paired.rs?", dir.display())]
     Gone {
         /// `base` or `new`.
@@ -90,24 +92,30 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker of the checkout `dir` (`cargo bench --quiet --bench
-    /// paired -- --worker`, built in `dir/target`: `CARGO_TARGET_DIR` is removed
-    /// so that two checkouts never share a build).
-    pub fn spawn(side: &str, dir: &Path) -> Result<Worker, PairedError> {
-        let mut child =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-                .args(["bench", "--quiet", "--bench", "paired", "--", "--worker"])
-                .current_dir(dir)
-                .env_remove("CARGO_TARGET_DIR")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .map_err(|source| PairedError::Spawn {
-                    side: side.into(),
-                    dir: dir.into(),
-                    source,
-                })?;
+    /// Starts the worker `exe` (a side's `paired` bench binary, [`worker_exe`])
+    /// in `dir`, pinned to CPU `cpu` when given (with `taskset`, where it exists).
+    pub fn spawn(side: &str, dir: &Path, exe: &Path, cpu: Option<usize>) -> Result<Worker, PairedError> {
+        let pin = cpu.filter(|_| taskset_available());
+        let mut command = match pin {
+            Some(c) => {
+                let mut t = std::process::Command::new("taskset");
+                t.arg("-c").arg(c.to_string()).arg(exe);
+                t
+            }
+            None => std::process::Command::new(exe),
+        };
+        let mut child = command
+            .arg("--worker")
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| PairedError::Spawn {
+                side: side.into(),
+                dir: dir.into(),
+                source,
+            })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(PairedError::Gone {
                 side: side.into(),
@@ -133,6 +141,7 @@ impl Worker {
     }
 
     fn ask(&mut self, command: &Command) -> Result<Reply, PairedError> {
+        // (One line out, one line back; a worker that dies is named by its side.)
         let line = serde_json::to_string(command).map_err(|e| self.gone(e.to_string()))?;
         writeln!(self.stdin, "{line}")
             .and_then(|_| self.stdin.flush())
@@ -199,6 +208,54 @@ impl Drop for Worker {
     }
 }
 
+/// Whether `taskset` (util-linux) can pin a worker here.
+fn taskset_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::process::Command::new("taskset")
+            .arg("-p")
+            .arg(std::process::id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// Builds the checkout `dir`'s `paired` bench (`cargo bench --no-run`, in its
+/// own target directory: `CARGO_TARGET_DIR` is removed so two checkouts never
+/// share a build) and returns its executable.
+pub fn worker_exe(side: &str, dir: &Path) -> Result<PathBuf, PairedError> {
+    let gone = |reason: String| PairedError::Gone {
+        side: side.into(),
+        dir: dir.into(),
+        reason,
+    };
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args(["bench", "--quiet", "--no-run", "--bench", "paired", "--message-format=json"])
+        .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|source| PairedError::Spawn {
+            side: side.into(),
+            dir: dir.into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(gone(format!(
+            "`cargo bench --no-run --bench paired` exited with {}; does that checkout have benches/paired.rs?",
+            out.status
+        )));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "paired")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| gone("cargo named no `paired` executable".into()))
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -214,29 +271,73 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// The statistics of `pairs` (base ns, new ns) of samples of `iterations`
-/// iterations each. See the [module docs](self).
-pub fn stats(pairs: &[(f64, f64)], iterations: u64) -> PairedStats {
-    let mut d: Vec<f64> = pairs.iter().map(|&(a, b)| (b / a).ln()).collect();
+/// The log ratios `ln(new / base)` of `pairs`, inside symmetric fences of 1.5
+/// IQR (all of them when there are fewer than 4).
+fn fenced_log_ratios(pairs: &[(f64, f64)]) -> Vec<f64> {
+    fenced_values(pairs.iter().map(|&(a, b)| (b / a).ln()).collect())
+}
+
+/// `d` inside symmetric fences of 1.5 IQR (all of it when it has fewer than 4
+/// values), sorted.
+fn fenced_values(mut d: Vec<f64>) -> Vec<f64> {
     d.sort_by(f64::total_cmp);
-    let kept: Vec<f64> = if d.len() >= 4 {
-        let (q1, q3) = (quantile(&d, 0.25), quantile(&d, 0.75));
-        let fence = 1.5 * (q3 - q1);
-        d.iter()
-            .copied()
-            .filter(|&x| x >= q1 - fence && x <= q3 + fence)
-            .collect()
-    } else {
-        d.clone()
-    };
-    let n = kept.len() as f64;
-    let mean = kept.iter().sum::<f64>() / n.max(1.0);
-    let var = if kept.len() > 1 {
-        kept.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    if d.len() < 4 {
+        return d;
+    }
+    let (q1, q3) = (quantile(&d, 0.25), quantile(&d, 0.75));
+    let fence = 1.5 * (q3 - q1);
+    d.into_iter()
+        .filter(|&x| x >= q1 - fence && x <= q3 + fence)
+        .collect()
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n.max(1.0);
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
     } else {
         0.0
     };
-    let se = (var / n.max(1.0)).sqrt();
+    (mean, var.sqrt())
+}
+
+/// Student's t, two-sided 95%, for `df` degrees of freedom (1.96 beyond 30).
+fn t95(df: usize) -> f64 {
+    const T: [f64; 10] = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23];
+    match df {
+        0 => f64::INFINITY,
+        d if d <= T.len() => T[d - 1],
+        d if d <= 30 => 2.23 - (d as f64 - 10.0) * (0.19 / 20.0),
+        _ => 1.96,
+    }
+}
+
+/// The statistics of one block of `pairs` (base ns, new ns) of samples of
+/// `iterations` iterations each: its z over the pairs. See [`blocks_stats`].
+pub fn stats(pairs: &[(f64, f64)], iterations: u64) -> PairedStats {
+    blocks_stats(&[pairs.to_vec()], iterations)
+}
+
+/// The statistics of `blocks` of pairs, each block from its own pair of worker
+/// processes. Each block's pairs give a fenced mean log ratio; with two blocks or
+/// more, the verdict's statistic is the mean of the block means over its standard
+/// error (a t statistic: process-level effects, such as another hash seed or
+/// another CPU, count as the noise they are); with one block, over the pairs.
+pub fn blocks_stats(blocks: &[Vec<(f64, f64)>], iterations: u64) -> PairedStats {
+    let fenced: Vec<Vec<f64>> = blocks.iter().map(|b| fenced_log_ratios(b)).collect();
+    let all: Vec<(f64, f64)> = blocks.iter().flatten().copied().collect();
+    let (mean, se, df) = if blocks.len() >= 2 {
+        // A block whose processes drew an outlying layout (a hash seed that
+        // crowds one shard, a stall) is fenced off like an outlying pair.
+        let means = fenced_values(fenced.iter().map(|d| mean_sd(d).0).collect());
+        let (m, sd) = mean_sd(&means);
+        (m, sd / (means.len() as f64).sqrt(), means.len().saturating_sub(1))
+    } else {
+        let d = fenced.first().cloned().unwrap_or_default();
+        let (m, sd) = mean_sd(&d);
+        (m, sd / (d.len().max(1) as f64).sqrt(), d.len().saturating_sub(1))
+    };
     let z = if se > 0.0 {
         mean / se
     } else if mean == 0.0 {
@@ -246,15 +347,17 @@ pub fn stats(pairs: &[(f64, f64)], iterations: u64) -> PairedStats {
     };
     let pct = |x: f64| (x.exp() - 1.0) * 100.0;
     let per_iter = iterations.max(1) as f64;
+    let t = t95(df);
     PairedStats {
-        pairs: pairs.len() as u64,
-        kept: kept.len() as u64,
+        pairs: all.len() as u64,
+        blocks: blocks.len() as u64,
+        kept: fenced.iter().map(|d| d.len() as u64).sum(),
         iterations_per_sample: iterations,
-        base_ns: median(&mut pairs.iter().map(|p| p.0).collect::<Vec<_>>()) / per_iter,
-        new_ns: median(&mut pairs.iter().map(|p| p.1).collect::<Vec<_>>()) / per_iter,
+        base_ns: median(&mut all.iter().map(|p| p.0).collect::<Vec<_>>()) / per_iter,
+        new_ns: median(&mut all.iter().map(|p| p.1).collect::<Vec<_>>()) / per_iter,
         change_pct: pct(mean),
-        ci_low_pct: pct(mean - 1.96 * se),
-        ci_high_pct: pct(mean + 1.96 * se),
+        ci_low_pct: pct(mean - t * se),
+        ci_high_pct: pct(mean + t * se),
         z,
     }
 }
@@ -271,37 +374,68 @@ pub fn judge(s: &PairedStats, settings: &PairedSettings) -> i8 {
     }
 }
 
-/// One comparison of `id`: `a` (plain) against `b` (with `inject_ns` per
-/// iteration), in ABBA order within the settings' budget.
+/// One side of a comparison: its checkout and its worker executable.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// `base`, `new`, ...
+    pub label: String,
+    /// Its checkout.
+    pub dir: PathBuf,
+    /// Its `paired` bench binary ([`worker_exe`]).
+    pub exe: PathBuf,
+}
+
+impl Side {
+    fn spawn(&self, cpu: Option<usize>) -> Result<Worker, PairedError> {
+        Worker::spawn(&self.label, &self.dir, &self.exe, cpu)
+    }
+}
+
+/// One comparison of workload `w`: `a` (plain) against `b` (with `inject_ns`
+/// per iteration), in [`PairedSettings::blocks`] blocks, each with fresh worker
+/// processes and pairs in ABBA order; a single-threaded workload's two workers
+/// share one CPU, the next block's the next CPU.
 pub fn compare_one(
-    a: &mut Worker,
-    b: &mut Worker,
-    id: &str,
+    a: &Side,
+    b: &Side,
+    w: &WorkerWorkload,
     inject_ns: u64,
     settings: &PairedSettings,
 ) -> Result<PairedStats, PairedError> {
-    let wa = a.prepare(id, 0)?;
-    let wb = b.prepare(id, inject_ns)?;
-    let one = wa.min(wb).max(1);
-    let iterations = (SAMPLE_TARGET.as_nanos() as u64)
-        .div_ceil(one)
-        .clamp(1, 1000);
-    let budget = Duration::from_secs_f64(settings.seconds_per_bench);
-    let start = Instant::now();
-    let mut pairs = Vec::new();
-    while (pairs.len() as u64) < settings.max_pairs
-        && ((pairs.len() as u64) < settings.min_pairs || start.elapsed() < budget)
-    {
-        let pair = if pairs.len() % 2 == 0 {
-            let x = a.sample(iterations)?;
-            (x, b.sample(iterations)?)
-        } else {
-            let y = b.sample(iterations)?;
-            (a.sample(iterations)?, y)
-        };
-        pairs.push(pair);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let blocks = settings.blocks.max(1);
+    let budget = Duration::from_secs_f64(settings.seconds_per_bench / blocks as f64);
+    let min_pairs = settings.min_pairs.max(2);
+    let mut iterations = 0;
+    let mut all = Vec::new();
+    for k in 0..blocks {
+        let cpu = (w.threads <= 1).then_some(k as usize % cpus);
+        let mut wa = a.spawn(cpu)?;
+        let mut wb = b.spawn(cpu)?;
+        let ta = wa.prepare(&w.id, 0)?;
+        let tb = wb.prepare(&w.id, inject_ns)?;
+        if iterations == 0 {
+            // Fixed for the whole comparison, from the faster side's warm-up.
+            let one = ta.min(tb).max(1);
+            iterations = (SAMPLE_TARGET.as_nanos() as u64).div_ceil(one).clamp(1, 1000);
+        }
+        let start = Instant::now();
+        let mut pairs = Vec::new();
+        while (pairs.len() as u64) < settings.max_pairs / blocks
+            && ((pairs.len() as u64) < min_pairs || start.elapsed() < budget)
+        {
+            let pair = if pairs.len() % 2 == 0 {
+                let x = wa.sample(iterations)?;
+                (x, wb.sample(iterations)?)
+            } else {
+                let y = wb.sample(iterations)?;
+                (wa.sample(iterations)?, y)
+            };
+            pairs.push(pair);
+        }
+        all.push(pairs);
     }
-    Ok(stats(&pairs, iterations))
+    Ok(blocks_stats(&all, iterations))
 }
 
 /// A paired run: `base` and `new` checkouts, the workloads whose id `selected`
@@ -313,12 +447,23 @@ pub fn run(
     settings: &PairedSettings,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PairedFile, PairedError> {
-    let mut base = Worker::spawn("base", base_dir)?;
-    let mut new = Worker::spawn("new", new_dir)?;
-    // A second copy of the base, for the injection ladder.
-    let mut control = Worker::spawn("base (injection copy)", base_dir)?;
-    let (base_list, base_commit) = base.list()?;
-    let (new_list, new_commit) = new.list()?;
+    let base = Side {
+        label: "base".into(),
+        dir: base_dir.into(),
+        exe: worker_exe("base", base_dir)?,
+    };
+    let new = Side {
+        label: "new".into(),
+        dir: new_dir.into(),
+        exe: worker_exe("new", new_dir)?,
+    };
+    // A second copy of the base (its own processes), for the injection ladder.
+    let control = Side {
+        label: "base (injection copy)".into(),
+        ..base.clone()
+    };
+    let (base_list, base_commit) = base.spawn(None)?.list()?;
+    let (new_list, new_commit) = new.spawn(None)?.list()?;
     let in_new = |id: &str| new_list.iter().any(|w| w.id == id);
     let in_base = |id: &str| base_list.iter().any(|w| w.id == id);
     let common: Vec<&WorkerWorkload> = base_list
@@ -344,12 +489,12 @@ pub fn run(
             .collect(),
     };
     for (k, w) in common.iter().enumerate() {
-        let stats = compare_one(&mut base, &mut new, &w.id, 0, settings)?;
+        let stats = compare_one(&base, &new, w, 0, settings)?;
         let mut injections = Vec::new();
         let mut detects_pct = None;
         for &pct in &settings.injection_ladder_pct {
             let inject_ns = (stats.base_ns * pct / 100.0).round() as u64;
-            let s = compare_one(&mut base, &mut control, &w.id, inject_ns, settings)?;
+            let s = compare_one(&base, &control, w, inject_ns, settings)?;
             let flagged = judge(&s, settings) > 0;
             injections.push(Injection {
                 inject_pct: pct,
@@ -362,16 +507,15 @@ pub fn run(
             }
         }
         progress(&format!(
-            "paired: [{}/{}] {}: {:+.1}% (z {:.1}, {} pairs), detects {}",
+            "paired: [{}/{}] {}: {:+.1}% (t {:.1} over {} blocks, {} pairs), detects {}",
             k + 1,
             common.len(),
             w.id,
             stats.change_pct,
             stats.z,
+            stats.blocks,
             stats.pairs,
-            detects_pct.map_or("nothing up to the ladder's top".into(), |p| format!(
-                "≥ {p}%"
-            ))
+            detects_pct.map_or("nothing up to the ladder's top".into(), |p| format!("≥ {p}%"))
         ));
         file.benches.insert(
             w.id.clone(),
@@ -436,6 +580,27 @@ mod tests {
         assert_eq!(s.kept, 99, "{s:?}");
         assert!(s.change_pct.abs() < 0.5, "{s:?}");
         assert_eq!(judge(&s, &default_settings()), 0);
+    }
+
+    #[test]
+    fn a_process_level_offset_in_one_block_does_not_decide() {
+        // Six blocks of precise pairs, one block 10% off (another hash seed in
+        // one process): over the pairs that would be "significant"; over the
+        // blocks it is the noise it is.
+        let mut blocks: Vec<Vec<(f64, f64)>> = (0..6).map(|_| pairs(50, 1.0, 0.001)).collect();
+        blocks[3] = pairs(50, 1.10, 0.001);
+        let s = blocks_stats(&blocks, 1);
+        assert_eq!((s.blocks, s.pairs), (6, 300));
+        assert!(s.change_pct.abs() < 0.5, "the outlying block is fenced off: {s:?}");
+        assert_eq!(judge(&s, &default_settings()), 0);
+        // A change every block shares is found.
+        let shifted: Vec<Vec<(f64, f64)>> = (0..6)
+            .map(|k| pairs(50, 1.05 + 0.002 * k as f64, 0.001))
+            .collect();
+        let s = blocks_stats(&shifted, 1);
+        assert!(s.change_pct > 5.0 && s.change_pct < 6.2, "{s:?}");
+        assert_eq!(judge(&s, &default_settings()), 1);
+        assert!(s.ci_low_pct > 4.0 && s.ci_high_pct < 7.0, "{s:?}");
     }
 
     #[test]
