@@ -41,7 +41,6 @@ use mcpbench::workloads::netio::{CODEC_FRAMES, Echo, FRAME, SIZE, frame};
 
 const IN_FLIGHT: usize = 64;
 
-
 /// Answers every HTTP request with the same JSON body: netio's HTTP path alone.
 struct HttpReply(Bytes);
 

@@ -90,7 +90,9 @@ fn lookup_update_2threads() -> Box<dyn Iteration> {
     let (store, ids, order, t0) = filled_store();
     Threaded::boxed(2, OPS, move |i| {
         store
-            .update(&ids[order[(i % SESSIONS as u64) as usize]], |s| on_request(s, t0))
+            .update(&ids[order[(i % SESSIONS as u64) as usize]], |s| {
+                on_request(s, t0)
+            })
             .is_some()
     })
 }

@@ -94,7 +94,12 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker `exe` (a side's `paired` bench binary, [`worker_exe`])
     /// in `dir`, pinned to CPU `cpu` when given (with `taskset`, where it exists).
-    pub fn spawn(side: &str, dir: &Path, exe: &Path, cpu: Option<usize>) -> Result<Worker, PairedError> {
+    pub fn spawn(
+        side: &str,
+        dir: &Path,
+        exe: &Path,
+        cpu: Option<usize>,
+    ) -> Result<Worker, PairedError> {
         let pin = cpu.filter(|_| taskset_available());
         let mut command = match pin {
             Some(c) => {
@@ -232,7 +237,14 @@ pub fn worker_exe(side: &str, dir: &Path) -> Result<PathBuf, PairedError> {
         reason,
     };
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .args(["bench", "--quiet", "--no-run", "--bench", "paired", "--message-format=json"])
+        .args([
+            "bench",
+            "--quiet",
+            "--no-run",
+            "--bench",
+            "paired",
+            "--message-format=json",
+        ])
         .current_dir(dir)
         .env_remove("CARGO_TARGET_DIR")
         .stderr(Stdio::inherit())
@@ -332,11 +344,19 @@ pub fn blocks_stats(blocks: &[Vec<(f64, f64)>], iterations: u64) -> PairedStats 
         // crowds one shard, a stall) is fenced off like an outlying pair.
         let means = fenced_values(fenced.iter().map(|d| mean_sd(d).0).collect());
         let (m, sd) = mean_sd(&means);
-        (m, sd / (means.len() as f64).sqrt(), means.len().saturating_sub(1))
+        (
+            m,
+            sd / (means.len() as f64).sqrt(),
+            means.len().saturating_sub(1),
+        )
     } else {
         let d = fenced.first().cloned().unwrap_or_default();
         let (m, sd) = mean_sd(&d);
-        (m, sd / (d.len().max(1) as f64).sqrt(), d.len().saturating_sub(1))
+        (
+            m,
+            sd / (d.len().max(1) as f64).sqrt(),
+            d.len().saturating_sub(1),
+        )
     };
     let z = if se > 0.0 {
         mean / se
@@ -417,7 +437,9 @@ pub fn compare_one(
         if iterations == 0 {
             // Fixed for the whole comparison, from the faster side's warm-up.
             let one = ta.min(tb).max(1);
-            iterations = (SAMPLE_TARGET.as_nanos() as u64).div_ceil(one).clamp(1, 1000);
+            iterations = (SAMPLE_TARGET.as_nanos() as u64)
+                .div_ceil(one)
+                .clamp(1, 1000);
         }
         let start = Instant::now();
         let mut pairs = Vec::new();
@@ -515,7 +537,9 @@ pub fn run(
             stats.z,
             stats.blocks,
             stats.pairs,
-            detects_pct.map_or("nothing up to the ladder's top".into(), |p| format!("≥ {p}%"))
+            detects_pct.map_or("nothing up to the ladder's top".into(), |p| format!(
+                "≥ {p}%"
+            ))
         ));
         file.benches.insert(
             w.id.clone(),
@@ -591,7 +615,10 @@ mod tests {
         blocks[3] = pairs(50, 1.10, 0.001);
         let s = blocks_stats(&blocks, 1);
         assert_eq!((s.blocks, s.pairs), (6, 300));
-        assert!(s.change_pct.abs() < 0.5, "the outlying block is fenced off: {s:?}");
+        assert!(
+            s.change_pct.abs() < 0.5,
+            "the outlying block is fenced off: {s:?}"
+        );
         assert_eq!(judge(&s, &default_settings()), 0);
         // A change every block shares is found.
         let shifted: Vec<Vec<(f64, f64)>> = (0..6)

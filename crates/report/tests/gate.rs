@@ -59,7 +59,6 @@ fn judged(base: &[Baseline], head: &[Baseline], g: &Gate) -> Vec<Row> {
     compare(base, head, g).unwrap_or_else(|e| panic!("{e}"))
 }
 
-
 #[test]
 fn the_2026_11_27_recordings_are_refused_their_base_carries_the_heads_counts() {
     // Recorded by the gate before each side counted its own instructions: base
@@ -183,7 +182,10 @@ fn an_injected_instruction_increase_in_the_mailbox_is_caught_at_its_true_size() 
     let rows = judged(&base, &head, &ci_gate(&paired));
     assert_eq!(
         regressions(&rows),
-        vec![("queue/push_pop/100k".to_string(), Some(Channel::Instructions))]
+        vec![(
+            "queue/push_pop/100k".to_string(),
+            Some(Channel::Instructions)
+        )]
     );
     let row = rows
         .iter()
@@ -192,7 +194,10 @@ fn an_injected_instruction_increase_in_the_mailbox_is_caught_at_its_true_size() 
     // Each side's own count: +3 instructions per push+pop of 105.
     let ratio = row.new.unwrap() / row.base.unwrap();
     assert!((row.change_pct.unwrap() - (ratio - 1.0) * 100.0).abs() < 1e-9);
-    assert!((row.change_pct.unwrap() - 300.0 / 105.0).abs() < 0.2, "{row:?}");
+    assert!(
+        (row.change_pct.unwrap() - 300.0 / 105.0).abs() < 0.2,
+        "{row:?}"
+    );
     // The same rounds, the base's rounds 2 and 3 given the head's counts (the
     // old bug): refused, not "+0.0%".
     let mut mixed = base.clone();
@@ -200,7 +205,10 @@ fn an_injected_instruction_increase_in_the_mailbox_is_caught_at_its_true_size() 
         r.instructions = head[0].instructions.clone();
     }
     let e = compare(&mixed, &head, &ci_gate(&paired)).unwrap_err();
-    assert!(e.contains("queue/push_pop/100k") && e.contains("round 2"), "{e}");
+    assert!(
+        e.contains("queue/push_pop/100k") && e.contains("round 2"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -210,7 +218,12 @@ fn a_recorded_gate_table_says_what_each_channel_detects() {
     let rows = judged(&base, &head, &g);
     let md = markdown(&rows, &g, (3, 3));
     assert!(md.contains("**1 regression(s)**"), "{md}");
-    for channel in ["instructions", "allocations", "paired clock", "wall clock (rounds)"] {
+    for channel in [
+        "instructions",
+        "allocations",
+        "paired clock",
+        "wall clock (rounds)",
+    ] {
         assert!(md.contains(&format!("| {channel} |")), "{channel}: {md}");
     }
     // The paired clock's detectable change was measured by injection.
@@ -227,7 +240,10 @@ fn an_injected_instruction_increase_in_the_registry_is_caught_at_its_true_size()
     let rows = judged(&base, &head, &ci_gate(&paired));
     assert_eq!(
         regressions(&rows),
-        vec![("registry/lookup/100k".to_string(), Some(Channel::Instructions))]
+        vec![(
+            "registry/lookup/100k".to_string(),
+            Some(Channel::Instructions)
+        )]
     );
     let row = rows
         .iter()
@@ -246,7 +262,11 @@ fn one_extra_allocation_per_push_is_caught_on_the_allocation_channel() {
         .find(|r| r.id == "queue/push_pop/100k" && r.channel == Some(Channel::Allocations))
         .expect("counted");
     assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
-    assert_eq!((row.base, row.new), (Some(0.0), Some(100_000.0)), "one per push+pop");
+    assert_eq!(
+        (row.base, row.new),
+        (Some(0.0), Some(100_000.0)),
+        "one per push+pop"
+    );
     // batch64 does not call try_push: untouched on every channel.
     assert!(
         rows.iter()
@@ -265,7 +285,11 @@ fn the_benches_an_injection_does_not_touch_are_quiet_in_every_recorded_run() {
         ("registry-instructions", &["registry/lookup/100k"][..]),
         (
             "queue-allocation",
-            &["queue/push_pop/100k", "queue/spsc_threads/100k", "queue/mpmc_2p2c/100k"][..],
+            &[
+                "queue/push_pop/100k",
+                "queue/spsc_threads/100k",
+                "queue/mpmc_2p2c/100k",
+            ][..],
         ),
     ] {
         let (base, head, paired) = recorded(run);
