@@ -12,9 +12,10 @@
 //! - **allocations**: allocations per iteration, exact for single-threaded
 //!   workloads. An increase beyond `max(--allocations-threshold % of the base, 2
 //!   allocations per iteration)` counts.
-//! - **paired**: base and new timed sample by sample in ABBA order in one run; the
-//!   mean log ratio's z-score and a minimum effect decide; what it detects was
-//!   measured by injection in the same run.
+//! - **paired**: base and new timed sample by sample in ABBA order in one run, in
+//!   blocks of fresh worker processes; a t statistic over the blocks and a
+//!   minimum effect decide; what it detects was measured by injection in the same
+//!   run.
 //! - **wall clock**: for benches without a paired result, the change of the median
 //!   of the Criterion rounds, beyond `max(--threshold, the bench's run-to-run
 //!   spread, the spread within either side's rounds)`, and only when every
@@ -406,8 +407,8 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
                     None => ThresholdSource::NotDetected,
                 });
                 row.note = format!(
-                    "95% CI {:+.1}%..{:+.1}%, z {:.1}, {} pairs",
-                    s.ci_low_pct, s.ci_high_pct, s.z, s.pairs
+                    "95% CI {:+.1}%..{:+.1}%, t {:.1} over {} block(s), {} pairs",
+                    s.ci_low_pct, s.ci_high_pct, s.z, s.blocks, s.pairs
                 );
                 rows.push(row);
             } else if p.only_in_base.iter().any(|b| b == id) {
@@ -561,8 +562,8 @@ pub fn markdown(rows: &[Row], gate: &Gate, rounds: (usize, usize)) -> String {
         gate.allocations_threshold_pct,
         on(Channel::Paired),
         gate.paired.map_or(String::new(), |p| format!(
-            " (ABBA pairs, {} s per bench; flagged at z > {} and beyond {}%)",
-            p.settings.seconds_per_bench, p.settings.z, p.settings.min_effect_pct
+            " (ABBA pairs in {} block(s) of fresh processes, {} s per bench; flagged at t > {} and beyond {}%)",
+            p.settings.blocks, p.settings.seconds_per_bench, p.settings.z, p.settings.min_effect_pct
         )),
         on(Channel::WallClock),
         rounds.0,

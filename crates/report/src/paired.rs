@@ -8,11 +8,17 @@
 //! `mcpbench::workloads` at a time; the coordinator asks them for samples in ABBA
 //! order (A B, B A, A B, ...), each sample a few milliseconds, so the two samples
 //! of a pair see the same machine. For each pair the log ratio `ln(new / base)`
-//! is taken; symmetric outlier fences (1.5 IQR) drop pairs a stall hit; the
-//! verdict is the mean log ratio's z-score (mean / standard error) together with a
-//! minimum effect, the rule of `tango-bench` (which runs both sides at once on
-//! two cores: on this machine's two noisy cores, one at a time is the fairer
-//! choice; see ARCHITECTURE.md).
+//! is taken; symmetric outlier fences (1.5 IQR) drop pairs a stall hit.
+//!
+//! Two processes of one binary differ systematically here (measured: the vCPU
+//! each runs on, and per-process draws such as ahash's seeds, moved A/A pairs by
+//! up to ±20%), so a comparison is made of blocks, each with a fresh worker per
+//! side (a single-threaded workload's two pinned to one CPU, the next block to
+//! the next CPU), and the verdict is a t statistic over the blocks' mean log
+//! ratios (outlying blocks fenced off too) together with a minimum effect: the
+//! rule of `tango-bench` (|z| and a minimum effect), at the level where the noise
+//! is. tango runs both sides at once on two cores; on this machine's two noisy
+//! cores one at a time is the fairer choice (see ARCHITECTURE.md).
 //!
 //! What a comparison can detect is not computed but measured: the base is run
 //! against a second copy of itself with a busy wait of a known share of an
