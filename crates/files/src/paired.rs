@@ -77,6 +77,10 @@ fn one() -> u64 {
     1
 }
 
+fn threaded_min_effect() -> f64 {
+    3.0
+}
+
 /// The settings of one paired run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairedSettings {
@@ -97,6 +101,12 @@ pub struct PairedSettings {
     pub z: f64,
     /// ... and be larger than this, percent (the minimum effect).
     pub min_effect_pct: f64,
+    /// The minimum effect of a multi-threaded workload, percent: two builds of
+    /// one commit (another checkout path, another code layout) read
+    /// `queue/mpmc_2p2c` 22% and `queue/spsc_threads` 33% apart here, so threads
+    /// are judged only beyond this. Runs recorded before it existed had 3%.
+    #[serde(default = "threaded_min_effect")]
+    pub threaded_min_effect_pct: f64,
     /// The injected slowdowns tried, percent of an iteration, smallest first.
     pub injection_ladder_pct: Vec<f64>,
 }
@@ -112,6 +122,14 @@ pub struct PairedStats {
     /// one, and their `z` is over the pairs.
     #[serde(default = "one")]
     pub blocks: u64,
+    /// Blocks left after the outlier fences over the blocks' means (0 for one
+    /// block, and in runs recorded before this was kept).
+    #[serde(default)]
+    pub blocks_kept: u64,
+    /// Of those, the blocks whose mean says the new side is slower: a change is
+    /// only flagged when every kept block agrees on its direction.
+    #[serde(default)]
+    pub blocks_slower: u64,
     /// Pairs left after the symmetric outlier fences (1.5 IQR of the log
     /// ratios), from which the figures below come.
     pub kept: u64,

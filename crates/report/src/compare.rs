@@ -391,7 +391,7 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
             if let Some(pb) = p.benches.get(id) {
                 paired_row = true;
                 let s = &pb.stats;
-                let verdict = match judge(s, &p.settings) {
+                let verdict = match judge(s, &p.settings, pb.threads) {
                     1 => Verdict::Regression,
                     -1 => Verdict::Improvement,
                     _ if pb.detects_pct.is_none() => Verdict::NotJudged,
@@ -888,6 +888,8 @@ mod tests {
         let stats = PairedStats {
             pairs: 200,
             blocks: 6,
+            blocks_kept: 6,
+            blocks_slower: if change_pct > 0.0 { 6 } else { 0 },
             kept: 198,
             iterations_per_sample: 2,
             base_ns: 1000.0,

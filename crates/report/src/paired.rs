@@ -47,6 +47,7 @@ pub fn default_settings() -> PairedSettings {
         // a block is fenced off): 4.0 is beyond its one-sided 0.5% point (3.5).
         z: 4.0,
         min_effect_pct: 3.0,
+        threaded_min_effect_pct: 50.0,
         injection_ladder_pct: vec![5.0, 10.0, 20.0, 40.0, 80.0],
     }
 }
@@ -345,10 +346,13 @@ pub fn stats(pairs: &[(f64, f64)], iterations: u64) -> PairedStats {
 pub fn blocks_stats(blocks: &[Vec<(f64, f64)>], iterations: u64) -> PairedStats {
     let fenced: Vec<Vec<f64>> = blocks.iter().map(|b| fenced_log_ratios(b)).collect();
     let all: Vec<(f64, f64)> = blocks.iter().flatten().copied().collect();
+    let (mut blocks_kept, mut blocks_slower) = (0, 0);
     let (mean, se, df) = if blocks.len() >= 2 {
         // A block whose processes drew an outlying layout (a hash seed that
         // crowds one shard, a stall) is fenced off like an outlying pair.
         let means = fenced_values(fenced.iter().map(|d| mean_sd(d).0).collect());
+        blocks_kept = means.len() as u64;
+        blocks_slower = means.iter().filter(|&&m| m > 0.0).count() as u64;
         let (m, sd) = mean_sd(&means);
         (
             m,
@@ -377,6 +381,8 @@ pub fn blocks_stats(blocks: &[Vec<(f64, f64)>], iterations: u64) -> PairedStats 
     PairedStats {
         pairs: all.len() as u64,
         blocks: blocks.len() as u64,
+        blocks_kept,
+        blocks_slower,
         kept: fenced.iter().map(|d| d.len() as u64).sum(),
         iterations_per_sample: iterations,
         base_ns: median(&mut all.iter().map(|p| p.0).collect::<Vec<_>>()) / per_iter,
@@ -388,12 +394,30 @@ pub fn blocks_stats(blocks: &[Vec<(f64, f64)>], iterations: u64) -> PairedStats 
     }
 }
 
-/// The paired rule's reading of `s`: +1 slower (a regression), -1 faster, 0
-/// neither.
-pub fn judge(s: &PairedStats, settings: &PairedSettings) -> i8 {
-    if s.z > settings.z && s.change_pct > settings.min_effect_pct {
+/// The paired rule's reading of `s`, a comparison of a workload on `threads`
+/// threads: +1 slower (a regression), -1 faster, 0 neither. A change counts when
+/// its t is beyond the setting, it is beyond the minimum effect (the threaded one
+/// for more than one thread), and every kept block agrees on its direction (a
+/// sign test: 8 of 8 by chance is 1 in 256).
+pub fn judge(s: &PairedStats, settings: &PairedSettings, threads: usize) -> i8 {
+    let effect = if threads > 1 {
+        settings
+            .min_effect_pct
+            .max(settings.threaded_min_effect_pct)
+    } else {
+        settings.min_effect_pct
+    };
+    let agree = |slower: bool| {
+        s.blocks_kept < 2
+            || if slower {
+                s.blocks_slower == s.blocks_kept
+            } else {
+                s.blocks_slower == 0
+            }
+    };
+    if s.z > settings.z && s.change_pct > effect && agree(true) {
         1
-    } else if s.z < -settings.z && s.change_pct < -settings.min_effect_pct {
+    } else if s.z < -settings.z && s.change_pct < -effect && agree(false) {
         -1
     } else {
         0
@@ -523,7 +547,7 @@ pub fn run(
         for &pct in &settings.injection_ladder_pct {
             let inject_ns = (stats.base_ns * pct / 100.0).round() as u64;
             let s = compare_one(&base, &control, w, inject_ns, settings)?;
-            let flagged = judge(&s, settings) > 0;
+            let flagged = judge(&s, settings, w.threads) > 0;
             injections.push(Injection {
                 inject_pct: pct,
                 stats: s,
@@ -586,12 +610,12 @@ mod tests {
         let s = stats(&pairs(200, 1.05, 0.01), 1);
         assert!((s.change_pct - 5.0).abs() < 0.1, "{s:?}");
         assert!(s.z > 10.0, "{s:?}");
-        assert_eq!(judge(&s, &default_settings()), 1);
+        assert_eq!(judge(&s, &default_settings(), 1), 1);
         let same = stats(&pairs(200, 1.0, 0.01), 1);
         assert!(same.change_pct.abs() < 0.1, "{same:?}");
-        assert_eq!(judge(&same, &default_settings()), 0);
+        assert_eq!(judge(&same, &default_settings(), 1), 0);
         let faster = stats(&pairs(200, 0.9, 0.01), 1);
-        assert_eq!(judge(&faster, &default_settings()), -1);
+        assert_eq!(judge(&faster, &default_settings(), 1), -1);
     }
 
     #[test]
@@ -599,7 +623,7 @@ mod tests {
         // Significant (z large) but 1%: below the 3% minimum effect.
         let s = stats(&pairs(400, 1.01, 0.001), 1);
         assert!(s.z > 10.0, "{s:?}");
-        assert_eq!(judge(&s, &default_settings()), 0);
+        assert_eq!(judge(&s, &default_settings(), 1), 0);
     }
 
     #[test]
@@ -609,7 +633,7 @@ mod tests {
         let s = stats(&p, 1);
         assert_eq!(s.kept, 99, "{s:?}");
         assert!(s.change_pct.abs() < 0.5, "{s:?}");
-        assert_eq!(judge(&s, &default_settings()), 0);
+        assert_eq!(judge(&s, &default_settings(), 1), 0);
     }
 
     #[test]
@@ -625,15 +649,30 @@ mod tests {
             s.change_pct.abs() < 0.5,
             "the outlying block is fenced off: {s:?}"
         );
-        assert_eq!(judge(&s, &default_settings()), 0);
+        assert_eq!(judge(&s, &default_settings(), 1), 0);
         // A change every block shares is found.
         let shifted: Vec<Vec<(f64, f64)>> = (0..6)
             .map(|k| pairs(50, 1.05 + 0.002 * k as f64, 0.001))
             .collect();
         let s = blocks_stats(&shifted, 1);
         assert!(s.change_pct > 5.0 && s.change_pct < 6.2, "{s:?}");
-        assert_eq!(judge(&s, &default_settings()), 1);
+        assert_eq!(judge(&s, &default_settings(), 1), 1);
         assert!(s.ci_low_pct > 4.0 && s.ci_high_pct < 7.0, "{s:?}");
+        assert_eq!((s.blocks_kept, s.blocks_slower), (6, 6));
+        // On two threads the same +5% is inside the threaded minimum effect.
+        assert_eq!(judge(&s, &default_settings(), 2), 0);
+        // Blocks that do not agree on the direction: not flagged.
+        let split: Vec<Vec<(f64, f64)>> = [1.08, 1.02, 0.99, 1.06, 1.10, 1.04]
+            .iter()
+            .map(|&r| pairs(50, r, 0.001))
+            .collect();
+        let s = blocks_stats(&split, 1);
+        assert_eq!((s.blocks_kept, s.blocks_slower), (6, 5), "{s:?}");
+        assert_eq!(judge(&s, &default_settings(), 1), 0);
+        // The sign test alone decides where t would pass: a t past the bound with
+        // one block the other way is still not flagged.
+        let forced = PairedStats { z: 10.0, ..s };
+        assert_eq!(judge(&forced, &default_settings(), 1), 0);
     }
 
     #[test]
