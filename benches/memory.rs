@@ -4,9 +4,13 @@
 //! reported beside, labelled). Not a Criterion bench: it writes
 //! `target/mcpbench/memory.json` (schema `mcpbench.memory/1`) and prints a table.
 //!
-//! Each workload runs twice and only the second run is measured: the first pays
-//! for one-time allocations (lazy statics, tokio's I/O slab pages, which tokio keeps
-//! for reuse), so that "after == before" means no leak, not "nothing was cached".
+//! Each workload runs three times: once to pay for one-time allocations (lazy
+//! statics, tokio's I/O slab pages, which tokio keeps for reuse), then with N items
+//! and with 2N items. The leak is the slope, (residue at 2N - residue at N) / N
+//! bytes per item: anything kept per item grows it by at least one byte, while a
+//! buffer of the runtime that grows to a new high-water mark in one of the runs
+//! (seen: 0 to 288 B after 2,000 connections, varying run to run) does not scale
+//! with N and reads as a fraction of a byte.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,19 +62,32 @@ impl Probe {
     }
 }
 
+/// Live bytes after teardown minus before, of one run.
+fn residue(id: &str, p: &Probe) -> (Snapshot, Snapshot) {
+    let (Some(before), Some(after)) = (p.before, p.after) else {
+        panic!("workload {id} must call start() and end()");
+    };
+    (before, after)
+}
+
+/// Runs `workload` with `items` (discarded: one-time allocations), `items` and
+/// `2 * items`; `ops` is the operations of the run with `items`.
 fn measure(
     id: &str,
     item: &str,
     items: u64,
     ops: u64,
-    mut workload: impl FnMut(&mut Probe),
+    mut workload: impl FnMut(&mut Probe, u64),
 ) -> MemoryComponent {
-    workload(&mut Probe::default());
+    workload(&mut Probe::default(), items);
     let mut p = Probe::default();
-    workload(&mut p);
-    let (Some(before), Some(after)) = (p.before, p.after) else {
-        panic!("workload {id} must call start() and end()");
-    };
+    workload(&mut p, items);
+    let (before, after) = residue(id, &p);
+    let mut twice = Probe::default();
+    workload(&mut twice, 2 * items);
+    let (before_2n, after_2n) = residue(id, &twice);
+    let leaked = after.live_bytes - before.live_bytes;
+    let leaked_2n = after_2n.live_bytes - before_2n.live_bytes;
     let per_item = p
         .marks
         .iter()
@@ -94,74 +111,70 @@ fn measure(
             .collect(),
         bytes_per_item: per_item,
         after,
-        leaked_bytes: after.live_bytes - before.live_bytes,
+        leaked_bytes: leaked,
+        leaked_bytes_2n: Some(leaked_2n),
+        leak_per_item: Some((leaked_2n - leaked) as f64 / items as f64),
     }
 }
 
-fn registry(n: u64) -> impl FnMut(&mut Probe) {
-    move |p| {
-        let names: Vec<String> = (0..n)
-            .map(|i| format!("tools/server_{}/tool_{i}", i % 128))
-            .collect();
-        let mailbox = Arc::new(Mailbox::<u64>::bounded(n as usize));
-        p.start();
-        let table = Registry::new();
-        let keys: Vec<RouteKey> = names.iter().map(|s| RouteKey::new(s)).collect();
-        for k in &keys {
-            table
-                .register(k.clone(), mailbox.clone())
-                .expect("fresh key");
-        }
-        p.mark("loaded");
-        for (i, k) in keys.iter().enumerate() {
-            table.route(k, i as u64).expect("room");
-        }
-        while mailbox.try_pop().is_some() {}
-        for k in &keys {
-            table.unregister(k).expect("registered");
-        }
-        drop((table, keys));
-        p.end();
+fn registry(p: &mut Probe, n: u64) {
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("tools/server_{}/tool_{i}", i % 128))
+        .collect();
+    let mailbox = Arc::new(Mailbox::<u64>::bounded(n as usize));
+    p.start();
+    let table = Registry::new();
+    let keys: Vec<RouteKey> = names.iter().map(|s| RouteKey::new(s)).collect();
+    for k in &keys {
+        table
+            .register(k.clone(), mailbox.clone())
+            .expect("fresh key");
     }
+    p.mark("loaded");
+    for (i, k) in keys.iter().enumerate() {
+        table.route(k, i as u64).expect("room");
+    }
+    while mailbox.try_pop().is_some() {}
+    for k in &keys {
+        table.unregister(k).expect("registered");
+    }
+    drop((table, keys));
+    p.end();
 }
 
-fn session(n: u64) -> impl FnMut(&mut Probe) {
-    move |p| {
-        let t0 = Instant::now();
-        p.start();
-        let store = SessionStore::new(n as usize);
-        let ids: Vec<_> = (0..n)
-            .map(|_| store.create(new_session(), t0).expect("room"))
-            .collect();
-        p.mark("loaded");
-        for id in &ids {
-            store.update(id, |s| s.requests += 1).expect("live");
-        }
-        assert_eq!(
-            store.evict_idle(t0 + Duration::from_secs(301), Duration::from_secs(300)),
-            n as usize
-        );
-        drop((store, ids));
-        p.end();
+fn session(p: &mut Probe, n: u64) {
+    let t0 = Instant::now();
+    p.start();
+    let store = SessionStore::new(n as usize);
+    let ids: Vec<_> = (0..n)
+        .map(|_| store.create(new_session(), t0).expect("room"))
+        .collect();
+    p.mark("loaded");
+    for id in &ids {
+        store.update(id, |s| s.requests += 1).expect("live");
     }
+    assert_eq!(
+        store.evict_idle(t0 + Duration::from_secs(301), Duration::from_secs(300)),
+        n as usize
+    );
+    drop((store, ids));
+    p.end();
 }
 
-fn queue(n: u64) -> impl FnMut(&mut Probe) {
-    move |p| {
-        p.start();
-        let q = Mailbox::unbounded();
-        for i in 0..n {
-            q.try_push(i).expect("unbounded");
-        }
-        p.mark("loaded");
-        let mut popped = 0;
-        while q.try_pop().is_some() {
-            popped += 1;
-        }
-        assert_eq!(popped, n);
-        drop(q);
-        p.end();
+fn queue(p: &mut Probe, n: u64) {
+    p.start();
+    let q = Mailbox::unbounded();
+    for i in 0..n {
+        q.try_push(i).expect("unbounded");
     }
+    p.mark("loaded");
+    let mut popped = 0;
+    while q.try_pop().is_some() {
+        popped += 1;
+    }
+    assert_eq!(popped, n);
+    drop(q);
+    p.end();
 }
 
 /// A loopback upstream on a plain thread, holding what it accepts in a list sized
@@ -181,9 +194,14 @@ fn holding_upstream(max: usize) -> SocketAddr {
     addr
 }
 
-fn pool(rt: &tokio::runtime::Runtime, pools: usize, ops_per_pool: u64) -> impl FnMut(&mut Probe) {
-    let upstream = holding_upstream(pools * 4);
-    move |p| {
+fn pool(
+    rt: &tokio::runtime::Runtime,
+    max_pools: usize,
+    ops_per_pool: u64,
+) -> impl FnMut(&mut Probe, u64) {
+    let upstream = holding_upstream(max_pools * 4);
+    move |p, pools| {
+        let pools = pools as usize;
         p.start();
         rt.block_on(async {
             let set = PoolSet::new(
@@ -226,7 +244,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn connections(rt: &tokio::runtime::Runtime, n: usize) -> impl FnMut(&mut Probe) {
+fn connections(rt: &tokio::runtime::Runtime, max: usize) -> impl FnMut(&mut Probe, u64) {
     let server = rt
         .block_on(Server::bind(
             "127.0.0.1:0",
@@ -237,8 +255,10 @@ fn connections(rt: &tokio::runtime::Runtime, n: usize) -> impl FnMut(&mut Probe)
     let mut request = tool_call(1, 1024);
     request.push(b'\n');
     let mut reply = vec![0u8; request.len()];
-    let mut clients: Vec<TcpStream> = Vec::with_capacity(n);
-    move |p| {
+    let mut clients: Vec<TcpStream> = Vec::with_capacity(max);
+    move |p, n| {
+        let n = n as usize;
+        assert!(n <= max, "room for {max} clients made up front, {n} asked");
         let accepted = server.stats().accepted;
         p.start();
         for _ in 0..n {
@@ -271,7 +291,9 @@ fn main() {
     let h = Harness::from_env();
     let quick = h.quick();
     let (n, conns, pools, per_pool) = if quick {
-        (10_000, 200, 8, 100)
+        // Connections stay at 2,000: the runtime's residue (up to ~300 B) must be
+        // a fraction of a byte per connection for the slope to tell.
+        (10_000, 2_000, 8, 100)
     } else {
         (100_000, 2_000, 128, 1000)
     };
@@ -298,22 +320,22 @@ fn main() {
     for id in ids.iter().filter(|id| h.selected(id)) {
         let started = Instant::now();
         let c = match *id {
-            "memory/registry/100k" => measure(id, "route", n, n, registry(n)),
-            "memory/session/100k" => measure(id, "session", n, n, session(n)),
-            "memory/queue/100k" => measure(id, "queued message", n, n, queue(n)),
+            "memory/registry/100k" => measure(id, "route", n, n, registry),
+            "memory/session/100k" => measure(id, "session", n, n, session),
+            "memory/queue/100k" => measure(id, "queued message", n, n, queue),
             "memory/pool/128x1000" => measure(
                 id,
                 "pooled connection",
                 pools as u64,
                 pools as u64 * per_pool,
-                pool(&rt, pools, per_pool),
+                pool(&rt, 2 * pools, per_pool),
             ),
             _ => measure(
                 id,
                 "connection",
                 conns as u64,
                 conns as u64,
-                connections(&rt, conns),
+                connections(&rt, 2 * conns),
             ),
         };
         let per: Vec<String> = c
@@ -322,13 +344,15 @@ fn main() {
             .map(|(k, v)| format!("{k} {v:.0} B/{}", c.item))
             .collect();
         println!(
-            "{id:<24} before {:>10} B  after {:>10} B  leaked {:>6} B  {}  (RSS {:.1} MiB; {:.1} s)",
-            c.before.live_bytes,
-            c.after.live_bytes,
+            "{id:<24} residue {:>5} B at {} {item}s, {:>5} B at twice that: leak {:.2} B per {item}  {}  (RSS {:.1} MiB; {:.1} s)",
             c.leaked_bytes,
+            c.items,
+            c.leaked_bytes_2n.unwrap_or(0),
+            c.leak_per_item.unwrap_or(0.0),
             per.join(", "),
             c.after.rss_bytes as f64 / 1048576.0,
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            item = c.item,
         );
         components.push(c);
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FileError;
 use crate::allocations::AllocCount;
+use crate::bench::MemoryCount;
 use crate::env::Environment;
 use crate::instructions::Count;
 
@@ -91,6 +92,10 @@ pub struct Baseline {
     /// them; absent like `instructions`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub allocations: BTreeMap<String, AllocCount>,
+    /// Live bytes and leak per item by memory component (`benches/memory.rs`),
+    /// when the run had them; absent like `instructions`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub memory: BTreeMap<String, MemoryCount>,
 }
 
 impl Baseline {
@@ -105,6 +110,7 @@ impl Baseline {
             benches,
             instructions,
             allocations: BTreeMap::new(),
+            memory: BTreeMap::new(),
         }
     }
 
@@ -142,6 +148,18 @@ impl Baseline {
                 return Err(format!(
                     "{id}: field `allocations.{id}.per_iteration` is 0: an iteration performs at least one operation"
                 ));
+            }
+        }
+        for (id, m) in &self.memory {
+            let leak = m.leak_per_item.unwrap_or(0.0);
+            if !(m.bytes_per_item.is_finite() && m.bytes_per_item >= 0.0 && leak.is_finite()) {
+                return Err(format!(
+                    "{id}: field `memory.{id}` holds {} bytes per item and a leak of {leak} per item: both must be finite, the first at least 0",
+                    m.bytes_per_item
+                ));
+            }
+            if m.items == 0 {
+                return Err(format!("{id}: field `memory.{id}.items` is 0"));
             }
         }
         Ok(())

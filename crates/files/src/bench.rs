@@ -42,8 +42,55 @@ pub struct MemoryComponent {
     pub bytes_per_item: BTreeMap<String, f64>,
     /// After teardown.
     pub after: Snapshot,
-    /// Live bytes after teardown - before: non-zero is a leak.
+    /// Live bytes after teardown - before, in the run with `items`. Not a leak
+    /// by itself: a runtime buffer may reach a new high-water mark in any run.
     pub leaked_bytes: i64,
+    /// The same in a run with twice the items (absent in files written before
+    /// the slope existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaked_bytes_2n: Option<i64>,
+    /// The leak: `(leaked_bytes_2n - leaked_bytes) / items`, bytes kept per item.
+    /// Anything kept per item adds at least one byte; a one-time allocation adds
+    /// nothing (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak_per_item: Option<f64>,
+}
+
+/// What a baseline keeps of one memory component (`memory.json`), for the
+/// gate's live-bytes and leak channels: exact allocator counts, no time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryCount {
+    /// What one item is.
+    pub item: String,
+    /// Items loaded (N).
+    pub items: u64,
+    /// Live bytes per item at the component's fullest mark.
+    pub bytes_per_item: f64,
+    /// Bytes kept per item after teardown (the N vs 2N slope), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak_per_item: Option<f64>,
+}
+
+impl From<&MemoryComponent> for MemoryCount {
+    fn from(c: &MemoryComponent) -> MemoryCount {
+        MemoryCount {
+            item: c.item.clone(),
+            items: c.items,
+            bytes_per_item: c.bytes_per_item.values().copied().fold(0.0, f64::max),
+            leak_per_item: c.leak_per_item,
+        }
+    }
+}
+
+impl MemoryComponent {
+    /// Whether this component leaks more than `max_per_item` bytes per item: the
+    /// slope when the file has one, else (older files) any residue at all.
+    pub fn leaks(&self, max_per_item: f64) -> bool {
+        match self.leak_per_item {
+            Some(slope) => slope > max_per_item,
+            None => self.leaked_bytes > 0,
+        }
+    }
 }
 
 /// `target/mcpbench/memory.json`.

@@ -35,6 +35,7 @@ use serde::Serialize;
 use crate::baseline::Baseline;
 use crate::noise::{NoiseFile, median, spread_pct};
 use crate::paired::{PairedFile, judge};
+use mcpbench_files::bench::MemoryCount;
 
 /// What happened to one bench on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,6 +82,11 @@ pub enum Channel {
     Instructions,
     /// Allocations per iteration (the counting allocator).
     Allocations,
+    /// Live bytes per item of a memory component, loaded (the counting
+    /// allocator).
+    LiveBytes,
+    /// Bytes a memory component keeps per item after teardown (N vs 2N).
+    Leak,
     /// Base and new timed sample by sample in one run.
     Paired,
     /// Criterion's wall-clock times, rounds run alternately.
@@ -92,6 +98,8 @@ impl Channel {
         match self {
             Channel::Instructions => "instructions",
             Channel::Allocations => "allocations",
+            Channel::LiveBytes => "live bytes per item",
+            Channel::Leak => "leak per item",
             Channel::Paired => "paired clock",
             Channel::WallClock => "wall clock (rounds)",
         }
@@ -131,6 +139,14 @@ pub struct Gate<'a> {
     /// Benches or channel data present in the base only do not fail the gate.
     pub allow_removed: bool,
 }
+
+/// Extra live bytes per item that never count, whatever the percentage.
+pub const MIN_EXTRA_BYTES_PER_ITEM: f64 = 1.0;
+
+/// Bytes kept per item after teardown above which the new side leaks, whatever
+/// the base does (the report's target, `max_leak_per_item_bytes`): anything kept
+/// per item costs at least one byte.
+pub const MAX_LEAK_PER_ITEM: f64 = 0.5;
 
 /// Extra allocations per iteration that never count, whatever the percentage: a
 /// one-time allocation (a lazily grown buffer) is not a per-operation cost.
@@ -219,6 +235,7 @@ fn times(side: &[Baseline], id: &str) -> Option<Times> {
 struct Counts {
     instructions: BTreeMap<String, u64>,
     allocations: BTreeMap<String, u64>,
+    memory: BTreeMap<String, MemoryCount>,
 }
 
 /// Checks that the rounds of one side are one version and carry one count per
@@ -256,6 +273,22 @@ fn side_counts(side: &[Baseline], label: &str) -> Result<Counts, String> {
         for (id, c) in &round.allocations {
             one(&mut counts.allocations, id, c.allocations, "allocation")?;
         }
+        for (id, m) in &round.memory {
+            match counts.memory.get(id) {
+                Some(seen) if seen != m => {
+                    return Err(format!(
+                        "the {label} rounds carry different memory figures of {id} ({} B per {} in an earlier round, {} B in round {}): one side has one count, and another version's count got in",
+                        seen.bytes_per_item,
+                        seen.item,
+                        m.bytes_per_item,
+                        k + 1
+                    ));
+                }
+                _ => {
+                    counts.memory.insert(id.clone(), m.clone());
+                }
+            }
+        }
     }
     Ok(counts)
 }
@@ -283,14 +316,13 @@ fn applied(candidates: &[(f64, ThresholdSource)]) -> (f64, ThresholdSource) {
 fn count_row(
     id: &str,
     channel: Channel,
-    base: Option<u64>,
-    new: Option<u64>,
+    base: Option<f64>,
+    new: Option<f64>,
     judge: impl Fn(f64, f64) -> (Verdict, f64, ThresholdSource),
 ) -> Option<Row> {
     match (base, new) {
         (None, None) => None,
         (Some(b), Some(n)) => {
-            let (b, n) = (b as f64, n as f64);
             let (verdict, t, source) = judge(b, n);
             let mut row = Row::new(id, Some(channel), verdict);
             row.base = Some(b);
@@ -313,8 +345,8 @@ fn count_row(
                 if b.is_some() { "new side" } else { "base" },
                 channel.label()
             );
-            row.base = b.map(|v| v as f64);
-            row.new = new.map(|v| v as f64);
+            row.base = b;
+            row.new = new;
             Some(row)
         }
     }
@@ -333,6 +365,7 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
     for c in [&bc, &nc] {
         ids.extend(c.instructions.keys().map(String::as_str));
         ids.extend(c.allocations.keys().map(String::as_str));
+        ids.extend(c.memory.keys().map(String::as_str));
     }
     if let Some(p) = gate.paired {
         ids.extend(p.benches.keys().map(String::as_str));
@@ -350,8 +383,8 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
         rows.extend(count_row(
             id,
             Channel::Instructions,
-            bc.instructions.get(id).copied(),
-            nc.instructions.get(id).copied(),
+            bc.instructions.get(id).map(|&c| c as f64),
+            nc.instructions.get(id).map(|&c| c as f64),
             |b, n| {
                 let (t, source) = applied(&[
                     (gate.instructions_threshold_pct, ThresholdSource::Flag),
@@ -371,8 +404,8 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
         rows.extend(count_row(
             id,
             Channel::Allocations,
-            bc.allocations.get(id).copied(),
-            nc.allocations.get(id).copied(),
+            bc.allocations.get(id).map(|&c| c as f64),
+            nc.allocations.get(id).map(|&c| c as f64),
             |b, n| {
                 let allowed =
                     (b * gate.allocations_threshold_pct / 100.0).max(MIN_EXTRA_ALLOCATIONS);
@@ -386,6 +419,55 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
                 (v, gate.allocations_threshold_pct, ThresholdSource::Flag)
             },
         ));
+        let (bm, nm) = (bc.memory.get(id), nc.memory.get(id));
+        rows.extend(count_row(
+            id,
+            Channel::LiveBytes,
+            bm.map(|m| m.bytes_per_item),
+            nm.map(|m| m.bytes_per_item),
+            |b, n| {
+                let allowed =
+                    (b * gate.allocations_threshold_pct / 100.0).max(MIN_EXTRA_BYTES_PER_ITEM);
+                let v = if n - b > allowed {
+                    Verdict::Regression
+                } else if b - n > allowed {
+                    Verdict::Improvement
+                } else {
+                    Verdict::Noise
+                };
+                (v, gate.allocations_threshold_pct, ThresholdSource::Flag)
+            },
+        ));
+        rows.extend(
+            count_row(
+                id,
+                Channel::Leak,
+                bm.and_then(|m| m.leak_per_item),
+                nm.and_then(|m| m.leak_per_item),
+                // Judged on the new side alone: a leak fails whatever the base did.
+                |_, n| {
+                    let v = if n > MAX_LEAK_PER_ITEM {
+                        Verdict::Regression
+                    } else {
+                        Verdict::Noise
+                    };
+                    (v, MAX_LEAK_PER_ITEM, ThresholdSource::Flag)
+                },
+            )
+            .map(|mut row| {
+                // An absolute bound in bytes, not a change in percent.
+                if row.base.is_some() && row.new.is_some() {
+                    row.change_pct = None;
+                    row.threshold_pct = None;
+                    row.threshold_source = None;
+                    row.note = format!(
+                        "bytes kept per {} after teardown (runs of N and 2N); fails above {MAX_LEAK_PER_ITEM} B",
+                        nm.map_or("item", |m| m.item.as_str())
+                    );
+                }
+                row
+            }),
+        );
         let mut paired_row = false;
         if let Some(p) = gate.paired {
             if let Some(pb) = p.benches.get(id) {
@@ -511,6 +593,8 @@ fn figure(channel: Option<Channel>, v: Option<f64>) -> String {
     match (channel, v) {
         (_, None) => "—".into(),
         (Some(Channel::Instructions | Channel::Allocations), Some(v)) => format!("{v:.0}"),
+        (Some(Channel::LiveBytes), Some(v)) => format!("{v:.1} B"),
+        (Some(Channel::Leak), Some(v)) => format!("{v:.2} B"),
         (_, Some(v)) => human_ns(v),
     }
 }
@@ -552,6 +636,7 @@ pub fn markdown(rows: &[Row], gate: &Gate, rounds: (usize, usize)) -> String {
         out,
         "Channels: {} bench(es) on **instruction counts** (one count per side; flagged beyond {}%), \
          {} on **allocation counts** (flagged beyond {}% of the base and {MIN_EXTRA_ALLOCATIONS} per iteration), \
+         {} memory component(s) on **live bytes per item** (flagged beyond {}% and {MIN_EXTRA_BYTES_PER_ITEM} B per item) and {} on **leak per item** (the new side fails above {MAX_LEAK_PER_ITEM} B kept per item, whatever the base), \
          {} on the **paired clock**{}, \
          {} on **wall-clock rounds** (medians of {} base and {} new round(s), beyond {}% and every round's 95% interval apart; {noise}). \
          The *detects* column is the smallest change the gate could have flagged on that bench and channel: \
@@ -560,6 +645,9 @@ pub fn markdown(rows: &[Row], gate: &Gate, rounds: (usize, usize)) -> String {
         gate.instructions_threshold_pct,
         on(Channel::Allocations),
         gate.allocations_threshold_pct,
+        on(Channel::LiveBytes),
+        gate.allocations_threshold_pct,
+        on(Channel::Leak),
         on(Channel::Paired),
         gate.paired.map_or(String::new(), |p| format!(
             " (ABBA pairs in {} block(s) of fresh processes, {} s per bench; flagged at t > {} and beyond {}%)",
@@ -682,6 +770,7 @@ mod tests {
                 })
                 .unwrap_or_default(),
             allocations: BTreeMap::new(),
+            memory: BTreeMap::new(),
         }
     }
 
@@ -697,6 +786,21 @@ mod tests {
                     allocations: n,
                     bytes: n * 64,
                     per_iteration: 100_000,
+                },
+            );
+        }
+        side
+    }
+
+    fn with_memory(mut side: Vec<Baseline>, id: &str, bytes: f64, leak: f64) -> Vec<Baseline> {
+        for b in &mut side {
+            b.memory.insert(
+                id.into(),
+                MemoryCount {
+                    item: "session".into(),
+                    items: 100_000,
+                    bytes_per_item: bytes,
+                    leak_per_item: Some(leak),
                 },
             );
         }
@@ -844,6 +948,41 @@ mod tests {
             only(&fewer, Channel::Allocations).verdict,
             Verdict::Improvement
         );
+    }
+
+    #[test]
+    fn memory_live_bytes_and_leaks_are_judged_and_a_leak_fails_whatever_the_base() {
+        let at = |bytes, leak| with_memory(rounds("q/p", &[100.0], None), "memory/s", bytes, leak);
+        // The runtime's residue (a fraction of a byte per item either way): quiet.
+        let rows = compare(&at(300.0, 0.0), &at(300.4, -0.26), &gate(None)).unwrap();
+        assert_eq!(only(&rows, Channel::LiveBytes).verdict, Verdict::Noise);
+        let leak = only(&rows, Channel::Leak);
+        assert_eq!(leak.verdict, Verdict::Noise);
+        assert_eq!(leak.change_pct, None, "a bound in bytes, not a change");
+        assert!(!regressed(&rows, false));
+        // Eight more bytes per session loaded: flagged (beyond 1% and 1 B).
+        let rows = compare(&at(300.0, 0.0), &at(308.0, 0.0), &gate(None)).unwrap();
+        assert_eq!(only(&rows, Channel::LiveBytes).verdict, Verdict::Regression);
+        // One byte kept per session: fails, and so it does when the base leaked too.
+        for base_leak in [0.0, 1.0] {
+            let rows = compare(&at(300.0, base_leak), &at(300.0, 1.0), &gate(None)).unwrap();
+            assert_eq!(only(&rows, Channel::Leak).verdict, Verdict::Regression);
+            assert!(regressed(&rows, false));
+        }
+        let md = markdown(
+            &compare(&at(300.0, 0.0), &at(300.0, 1.0), &gate(None)).unwrap(),
+            &gate(None),
+            (1, 1),
+        );
+        assert!(
+            md.contains("| `memory/s` | leak per item | 0.00 B | 1.00 B |"),
+            "{md}"
+        );
+        // Figures of two versions on one side are refused, like counts.
+        let mut mixed = at(300.0, 0.0);
+        mixed.extend(at(308.0, 0.0));
+        let e = compare(&mixed, &at(300.0, 0.0), &gate(None)).unwrap_err();
+        assert!(e.contains("different memory figures of memory/s"), "{e}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use noise::NoiseFile;
 
 use inputs::Run;
 use mcpbench_files::allocations::{ALLOCATIONS_SCHEMA, AllocationsFile};
+use mcpbench_files::bench::{MEMORY_SCHEMA, MemoryFile};
 use mcpbench_files::instructions::{INSTRUCTIONS_SCHEMA, InstructionsFile};
 use targets::Targets;
 
@@ -180,6 +181,7 @@ pub fn save_baseline_of(
             criterion_dir,
             instructions,
             allocations: None,
+            memory: None,
             commit,
         },
         baselines_dir,
@@ -195,6 +197,8 @@ pub struct SaveInputs<'a> {
     pub instructions: Option<&'a Path>,
     /// An allocations file (`benches/allocations.rs`).
     pub allocations: Option<&'a Path>,
+    /// A memory file (`benches/memory.rs`).
+    pub memory: Option<&'a Path>,
     /// The commit the run was measured at, when not this checkout's.
     pub commit: Option<&'a str>,
 }
@@ -245,6 +249,19 @@ pub fn save_baseline_with(
         )?;
         baseline.allocations = counts.counts;
     }
+    if let Some(file) = inputs.memory {
+        let m = load_memory(file)?;
+        check_counted_at(
+            file,
+            &m.environment.git_commit,
+            &baseline.environment.git_commit,
+        )?;
+        baseline.memory = m
+            .components
+            .iter()
+            .map(|c| (c.id.clone(), c.into()))
+            .collect();
+    }
     baseline::save(&baseline, &path)?;
     Ok(path)
 }
@@ -283,6 +300,16 @@ pub fn load_allocations(path: &Path) -> Result<AllocationsFile, ReportError> {
         });
     }
     Ok(file)
+}
+
+/// Reads and checks `target/mcpbench/memory.json` (or another such file).
+pub fn load_memory(path: &Path) -> Result<MemoryFile, ReportError> {
+    load_tagged(
+        path,
+        "the memory test's results written by `cargo bench --bench memory`",
+        MEMORY_SCHEMA,
+        |f: &MemoryFile| &f.schema,
+    )
 }
 
 /// Reads and checks `target/mcpbench/paired.json` (or another such file).

@@ -70,8 +70,9 @@ pub struct Targets {
     pub max_p95_ns: u64,
     /// Largest p99 latency, ns.
     pub max_p99_ns: u64,
-    /// Largest allocator-counted leak of any memory component, bytes.
-    pub max_leaked_bytes: i64,
+    /// Largest allocator-counted leak of any memory component, bytes kept per
+    /// item (the slope between runs with N and 2N items).
+    pub max_leak_per_item_bytes: f64,
     /// Largest live-bytes growth over the sustained run, bytes.
     pub max_sustained_growth_bytes: i64,
     /// Largest server heap per idle connection in the connection load, bytes.

@@ -375,6 +375,7 @@ fn baseline_from_another_bench_set_is_refused() {
             .collect(),
         instructions: Default::default(),
         allocations: Default::default(),
+        memory: Default::default(),
     };
     std::fs::create_dir_all(s.baselines()).unwrap();
     mcpbench_report::baseline::save(&other, &s.baselines().join("other.json")).unwrap();
@@ -451,8 +452,8 @@ fn connection_load_results_enter_the_executive_table() {
     write("connections-bare.json", &bare);
     let paths = s.paths_with_targets(|t| {
         t.replace(
-            "max_leaked_bytes = 0\n",
-            "max_leaked_bytes = 0\nmax_bytes_per_idle_connection = 2048\n",
+            "max_leak_per_item_bytes = 0.5\n",
+            "max_leak_per_item_bytes = 0.5\nmax_bytes_per_idle_connection = 2048\n",
         ) + "\n[[test]]\nname = \"connections\"\ntitle = \"Concurrent connections\"\nkind = \"connections\"\n"
     });
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
@@ -582,8 +583,8 @@ fn capacity_and_compare_results_enter_the_report_typed() {
     write("compare.json", serde_json::to_string(&compare).unwrap());
     let paths = s.paths_with_targets(|t| {
         t.replace(
-            "max_leaked_bytes = 0\n",
-            "max_leaked_bytes = 0\nmin_capacity_ratio = 0.85\n",
+            "max_leak_per_item_bytes = 0.5\n",
+            "max_leak_per_item_bytes = 0.5\nmin_capacity_ratio = 0.85\n",
         )
     });
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
@@ -665,4 +666,59 @@ fn a_ratio_above_its_ceiling_is_called_weak_unless_the_targets_explain_it() {
             .unwrap()
             .contains("above its ceiling (explained below)")
     );
+}
+
+/// The leak verdict is the slope between runs of N and 2N items: a residue that
+/// does not grow with N (a runtime buffer's new high-water mark) passes, one byte
+/// kept per item fails and is named; a file without the slope (older) is judged
+/// on its residue alone.
+#[test]
+fn a_leak_is_a_slope_over_n_and_2n_items_not_a_residue() {
+    let s = Scratch::new();
+    let leak_row = |s: &Scratch| {
+        let (report, _) = write_report(&s.paths(), None, 5.0).unwrap();
+        report
+            .executive
+            .iter()
+            .find(|r| r.metric.starts_with("Leaks"))
+            .unwrap()
+            .clone()
+    };
+    let set = |s: &Scratch, residue: i64, residue_2n: Option<i64>| {
+        s.edit_json("mcpbench/memory.json", |v| {
+            let c = &mut v["components"][4];
+            let items = c["items"].as_i64().unwrap();
+            c["leaked_bytes"] = residue.into();
+            match residue_2n {
+                Some(r2) => {
+                    c["leaked_bytes_2n"] = r2.into();
+                    c["leak_per_item"] = ((r2 - residue) as f64 / items as f64).into();
+                }
+                None => {
+                    c.as_object_mut().unwrap().remove("leaked_bytes_2n");
+                    c.as_object_mut().unwrap().remove("leak_per_item");
+                }
+            }
+        })
+    };
+    set(&s, 288, Some(-224));
+    assert_eq!(leak_row(&s).status, render::Status::Pass);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.side().join("memory.json")).unwrap())
+            .unwrap();
+    let (id, items) = (
+        v["components"][4]["id"].as_str().unwrap(),
+        v["components"][4]["items"].as_i64().unwrap(),
+    );
+    set(&s, 64, Some(64 + items));
+    let row = leak_row(&s);
+    assert_eq!(row.status, render::Status::Fail);
+    assert!(
+        row.value.contains(id) && row.value.contains("1.00 B per"),
+        "{row:?}"
+    );
+    set(&s, 64, None);
+    assert_eq!(leak_row(&s).status, render::Status::Fail);
+    set(&s, 0, None);
+    assert_eq!(leak_row(&s).status, render::Status::Pass);
 }

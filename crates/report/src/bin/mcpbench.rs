@@ -147,6 +147,11 @@ enum BaselineAction {
         /// bench --bench allocations`). Default as for --instructions.
         #[arg(long)]
         allocations: Option<PathBuf>,
+        /// Memory figures (live bytes and leak per item) to store beside the
+        /// times (a file written by `cargo bench --bench memory`). Default as for
+        /// --instructions.
+        #[arg(long)]
+        memory: Option<PathBuf>,
         /// The commit the run was measured at, when it is not this checkout's
         /// (`scripts/round --dir` measures another checkout). With it, counts are
         /// saved only from the files given, and only if counted at that commit.
@@ -156,7 +161,7 @@ enum BaselineAction {
 }
 
 /// The default counts of `baseline save` of this checkout: `name`
-/// (target/mcpbench/instructions.json or allocations.json) when it was counted
+/// (target/mcpbench/instructions.json, allocations.json or memory.json) when it was counted
 /// at this checkout's commit (a file left by another commit would give the
 /// baseline another version's counts). `commit` reads the file's commit.
 fn current_counts(
@@ -264,6 +269,7 @@ fn main() -> ExitCode {
                     criterion,
                     instructions,
                     allocations,
+                    memory,
                     commit,
                 },
         } => match report::baseline::check_name(&name) {
@@ -297,6 +303,17 @@ fn main() -> ExitCode {
                         })
                         .flatten()
                 });
+                let memory = memory.or_else(|| {
+                    this_checkout
+                        .then(|| {
+                            current_counts("memory.json", |p| {
+                                report::load_memory(p)
+                                    .ok()
+                                    .map(|f| f.environment.git_commit)
+                            })
+                        })
+                        .flatten()
+                });
                 let criterion = criterion.unwrap_or(defaults.criterion);
                 report::save_baseline_with(
                     &name,
@@ -304,6 +321,7 @@ fn main() -> ExitCode {
                         criterion_dir: &criterion,
                         instructions: instructions.as_deref(),
                         allocations: allocations.as_deref(),
+                        memory: memory.as_deref(),
                         commit: commit.as_deref(),
                     },
                     &baselines,

@@ -138,7 +138,7 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
         if t.name == "memory"
             && let Some(m) = &r.memory
         {
-            o.push_str("\n| component | items | live before | live after teardown | leaked | bytes per item | RSS after (context) |\n|---|---:|---:|---:|---:|---|---:|\n");
+            o.push_str("\n| component | items (N) | live before | live after teardown | residue at N / 2N | leak per item | bytes per item | RSS after (context) |\n|---|---:|---:|---:|---:|---:|---|---:|\n");
             for c in &m.components {
                 let per: Vec<String> = c
                     .bytes_per_item
@@ -147,12 +147,14 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                     .collect();
                 let _ = writeln!(
                     o,
-                    "| `{}` | {} | {} B | {} B | {} B | {} | {:.1} MiB |",
+                    "| `{}` | {} | {} B | {} B | {} B / {} | {} | {} | {:.1} MiB |",
                     c.id,
                     c.items,
                     c.before.live_bytes,
                     c.after.live_bytes,
                     c.leaked_bytes,
+                    c.leaked_bytes_2n.map_or("—".into(), |b| format!("{b} B")),
+                    c.leak_per_item.map_or("—".into(), |s| format!("{s:.2} B")),
                     per.join("; "),
                     c.after.rss_bytes as f64 / 1048576.0
                 );

@@ -333,8 +333,11 @@ pub fn build(
                     let leaking: Vec<String> = m
                         .components
                         .iter()
-                        .filter(|c| c.leaked_bytes > targets.max_leaked_bytes)
-                        .map(|c| format!("{} ({} B)", c.id, c.leaked_bytes))
+                        .filter(|c| c.leaks(targets.max_leak_per_item_bytes))
+                        .map(|c| match c.leak_per_item {
+                            Some(slope) => format!("{} ({slope:.2} B per {})", c.id, c.item),
+                            None => format!("{} ({} B)", c.id, c.leaked_bytes),
+                        })
                         .collect();
                     block.status = Status::of(leaking.is_empty() && !m.components.is_empty());
                     executive.push(ExecRow {
@@ -344,7 +347,10 @@ pub fn build(
                         } else {
                             leaking.join(", ")
                         },
-                        target: format!("≤ {} B per component", targets.max_leaked_bytes),
+                        target: format!(
+                            "≤ {} B kept per item (N vs 2N items)",
+                            targets.max_leak_per_item_bytes
+                        ),
                         status: block.status,
                     });
                 }
