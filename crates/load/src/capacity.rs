@@ -15,8 +15,10 @@ use mcpbench_files::compare::{
 };
 use mcpbench_files::results_dir;
 
-use crate::cli::{CapacityPlan, ComparePlan};
-use crate::compare::{Setup, one, peer, write_with_table};
+use crate::cli::CapacityPlan;
+use crate::output::write_with_table;
+use crate::procs::Binaries;
+use crate::runner::{LoadArgs, Setup, one};
 
 /// What one trial found.
 fn trial(rate: f64, e: &CompareEntry, slo_ns: u64) -> Trial {
@@ -59,7 +61,7 @@ pub fn next_rate(
 }
 
 /// Runs the search for every server; writes `capacity.json` and a table.
-pub async fn run(plan: CapacityPlan) -> ExitCode {
+pub async fn run(plan: CapacityPlan, bins: Binaries) -> ExitCode {
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if !positive(plan.start)
         || !positive(plan.max_rate)
@@ -73,12 +75,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let Setup {
-        names,
-        exe,
-        root,
-        dir,
-    } = match Setup::new(&plan.servers, "capacity") {
+    let setup = match Setup::new(&plan.servers, "capacity", bins) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("mcpbench-load: {e}");
@@ -87,10 +84,9 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
     };
     let slo_ns = (plan.slo_p99_ms * 1e6) as u64;
     let mut servers = Vec::new();
-    for name in &names {
-        let name = name.as_str();
+    for &name in &setup.names {
         let mut entry = CapacityEntry {
-            name: name.into(),
+            name: name.name().into(),
             description: String::new(),
             capacity_per_connection: None,
             capped: false,
@@ -99,23 +95,23 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
             trials: Vec::new(),
             why: Vec::new(),
         };
-        let p = match peer(name, &exe, &root, plan.shape.size) {
+        let p = match setup.peer(name, plan.shape.size) {
             Ok(p) => p,
             Err(why) => {
                 println!("capacity: {name}: {why}");
-                entry.why.push(why);
+                entry.why.push(why.to_string());
                 servers.push(entry);
                 continue;
             }
         };
-        let at = |rate: f64| ComparePlan {
+        let at = |rate: f64| LoadArgs {
             count: plan.count,
-            servers: name.into(),
             rate,
-            shape: plan.shape.clone(),
-            out: None,
+            shape: &plan.shape,
+            abandon: false,
+            give_up_after: None,
         };
-        let out = dir.join(format!("{name}.json"));
+        let out = setup.dir.join(format!("{name}.json"));
         let (mut lo, mut hi) = (None, None);
         let mut bisections = plan.steps;
         while let Some(rate) = next_rate(lo, hi, bisections, plan.start, plan.max_rate) {
@@ -128,7 +124,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
             // Both trials are kept.
             let mut passed = false;
             for attempt in 0..2 {
-                let e = one(name, &p, &at(rate), &exe, &out).await;
+                let e = one(&p, &at(rate), &setup.bins, &out).await;
                 entry.description = e.description.clone();
                 let t = trial(rate, &e, slo_ns);
                 println!(
@@ -169,7 +165,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
                 entry.repeats_achieved_per_s.extend(first);
                 entry.repeats_passed = 1;
                 for _ in 1..plan.repeats {
-                    let e = one(name, &p, &at(rate), &exe, &out).await;
+                    let e = one(&p, &at(rate), &setup.bins, &out).await;
                     let t = trial(rate, &e, slo_ns);
                     entry.repeats_achieved_per_s.push(t.achieved_per_s);
                     entry.repeats_passed += u64::from(t.passed);
@@ -198,7 +194,7 @@ pub async fn run(plan: CapacityPlan) -> ExitCode {
     let out = plan
         .out
         .clone()
-        .unwrap_or_else(|| results_dir(&root).join("capacity.json"));
+        .unwrap_or_else(|| results_dir(&setup.root).join("capacity.json"));
     if let Err(e) = write_with_table(&out, &file, &file.table(), "capacity") {
         eprintln!("mcpbench-load: {e}");
         return ExitCode::from(2);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::peers::PeerName;
 use crate::target::Target;
 
 #[derive(Parser)]
@@ -300,8 +301,13 @@ pub struct ComparePlan {
     pub count: u64,
     /// The servers, in order, comma-separated: mcpbench, bare, rmcp, python,
     /// python-stateless, typescript, typescript-stateless.
-    #[arg(long, default_value = "mcpbench,bare,rmcp,python,typescript")]
-    pub servers: String,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mcpbench,bare,rmcp,python,typescript"
+    )]
+    pub servers: Vec<PeerName>,
     /// tools/call (`text`) per second per connection.
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
@@ -338,8 +344,13 @@ pub struct CapacityPlan {
     #[arg(long)]
     pub count: u64,
     /// The servers, in order, comma-separated (as for `compare`).
-    #[arg(long, default_value = "mcpbench,bare")]
-    pub servers: String,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mcpbench,bare"
+    )]
+    pub servers: Vec<PeerName>,
     /// The SLO: p99 at most this many milliseconds, every call answered.
     #[arg(long, default_value_t = 15.0)]
     pub slo_p99_ms: f64,
@@ -373,8 +384,13 @@ pub struct LifecyclePlan {
     pub count: u64,
     /// The servers, in order, comma-separated (those that keep sessions: mcpbench,
     /// rmcp, python, typescript).
-    #[arg(long, default_value = "mcpbench,rmcp,python,typescript")]
-    pub servers: String,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mcpbench,rmcp,python,typescript"
+    )]
+    pub servers: Vec<PeerName>,
     /// The idle expiry, seconds, given to every server that has the setting (each
     /// runs with its own default otherwise; the table says which). More than twice
     /// the call interval, or sessions expire while in use.
@@ -406,8 +422,13 @@ pub struct ScalingPlan {
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,30000,100000")]
     pub counts: Vec<u64>,
     /// The servers, in order, comma-separated (as for `compare`).
-    #[arg(long, default_value = "mcpbench,bare,rmcp,python,typescript")]
-    pub servers: String,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mcpbench,bare,rmcp,python,typescript"
+    )]
+    pub servers: Vec<PeerName>,
     /// tools/call (`text`) per second per connection.
     #[arg(long, default_value_t = 0.05)]
     pub rate: f64,

@@ -320,9 +320,10 @@ async fn shard(plan: &Plan) -> Result<(), String> {
         errors: tally.errors(),
         histograms: tally.histograms(),
     };
-    let path = plan.out.clone().unwrap_or_else(|| {
-        crate::orchestrate::default_dir().join(format!("shard-{}.json", spec.index))
-    });
+    let path = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::output::default_dir().join(format!("shard-{}.json", spec.index)));
     // Written before the sessions end too: a shard stopped while ending them
     // leaves its calls counted, marked incomplete.
     write_shard(&path, &file)?;

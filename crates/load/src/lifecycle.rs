@@ -26,10 +26,11 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::cli::{LifecyclePlan, Protocol, check_rate, check_seconds};
-use crate::compare::{
-    LoadArgs, Peer, Running, Setup, entry, finish, load_into, peer, session_settings,
-};
 use crate::http_client::{Generation, HttpMcp};
+use crate::output::finish;
+use crate::peers::{Peer, PeerName, session_settings};
+use crate::procs::{Binaries, Running};
+use crate::runner::{LoadArgs, Setup, entry, load_into};
 use crate::target::Target;
 
 /// How the load's sessions end.
@@ -94,7 +95,7 @@ pub fn check(plan: &LifecyclePlan) -> Result<u64, String> {
 
 /// Runs every scenario for every server; 0 when each ran (whatever it found), 1
 /// when one could not run, 2 on a bad plan.
-pub async fn run(plan: LifecyclePlan) -> ExitCode {
+pub async fn run(plan: LifecyclePlan, bins: Binaries) -> ExitCode {
     let cap = match check(&plan) {
         Ok(cap) => cap,
         Err(e) => {
@@ -102,7 +103,7 @@ pub async fn run(plan: LifecyclePlan) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let setup = match Setup::new(&plan.servers, "lifecycle") {
+    let setup = match Setup::new(&plan.servers, "lifecycle", bins) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("mcpbench-load: {e}");
@@ -119,8 +120,7 @@ pub async fn run(plan: LifecyclePlan) -> ExitCode {
     );
     let mut servers = Vec::new();
     let mut incomplete = false;
-    for name in &setup.names {
-        let name = name.as_str();
+    for &name in &setup.names {
         println!("lifecycle: == {name}");
         let e = one_server(name, &plan, cap, &times, &setup).await;
         for why in &e.why {
@@ -150,14 +150,14 @@ pub async fn run(plan: LifecyclePlan) -> ExitCode {
 
 /// The three scenarios of one server.
 async fn one_server(
-    name: &str,
+    name: PeerName,
     plan: &LifecyclePlan,
     cap: u64,
     times: &[f64],
     setup: &Setup,
 ) -> LifecycleEntry {
     let mut e = LifecycleEntry {
-        name: name.into(),
+        name: name.name().into(),
         description: String::new(),
         idle_flags: Vec::new(),
         default_idle: String::new(),
@@ -171,14 +171,14 @@ async fn one_server(
             .push(format!("{name} keeps no sessions: nothing to watch"));
         return e;
     };
-    let base = match peer(name, &setup.exe, &setup.root, plan.shape.size) {
+    let base = match setup.peer(name, plan.shape.size) {
         Ok(p) => p,
         Err(why) => {
-            e.why.push(why);
+            e.why.push(why.to_string());
             return e;
         }
     };
-    e.description = entry(name, &base).description;
+    e.description = base.description.clone();
     e.idle_flags = settings.idle.clone();
     e.default_idle = settings.default_idle.into();
     // Room for every session of the DELETE and abandon scenarios where the server
@@ -193,16 +193,7 @@ async fn one_server(
     let out = |what: &str| setup.dir.join(format!("{name}-{what}.json"));
     for ending in [Ending::Delete, Ending::Abandon] {
         let p = clone_with(&base, &flags);
-        let w = watched(
-            name,
-            &p,
-            plan,
-            ending,
-            times,
-            &setup.exe,
-            &out(ending.name()),
-        )
-        .await;
+        let w = watched(&p, plan, ending, times, &setup.bins, &out(ending.name())).await;
         match ending {
             Ending::Delete => e.deleted = Some(w),
             Ending::Abandon => e.abandoned = Some(w),
@@ -211,7 +202,7 @@ async fn one_server(
     let mut cap_flags = settings.idle.clone();
     cap_flags.extend(settings.cap.clone().unwrap_or_default());
     let p = clone_with(&base, &cap_flags);
-    let mut run = entry(name, &p);
+    let mut run = entry(&p);
     println!(
         "lifecycle: {name} past the cap: {} sessions, {}",
         plan.count,
@@ -229,10 +220,10 @@ async fn one_server(
                 abandon: false,
                 give_up_after: None,
             };
-            load_into(&mut run, &mut server, &a, &setup.exe, &out("cap")).await;
+            load_into(&mut run, &mut server, &a, &setup.bins, &out("cap")).await;
             server.stop().await;
         }
-        Err(why) => run.why.push(why),
+        Err(why) => run.why.push(why.to_string()),
     }
     e.past_cap = Some(PastCap {
         cap: settings.cap.as_ref().map(|_| cap),
@@ -248,23 +239,23 @@ fn clone_with(p: &Peer, flags: &[String]) -> Peer {
 
 /// One DELETE or abandon scenario on a fresh server.
 async fn watched(
-    name: &str,
     p: &Peer,
     plan: &LifecyclePlan,
     ending: Ending,
     times: &[f64],
-    exe: &Path,
+    bins: &Binaries,
     out: &Path,
 ) -> Watched {
+    let name = p.name;
     let mut w = Watched {
-        run: entry(name, p),
+        run: entry(p),
         samples: Vec::new(),
         probes: Vec::new(),
     };
     let mut server = match Running::start(p).await {
         Ok(s) => s,
         Err(why) => {
-            w.run.why.push(why);
+            w.run.why.push(why.to_string());
             return w;
         }
     };
@@ -312,7 +303,7 @@ async fn watched(
         }
     };
     tokio::select! {
-        () = load_into(&mut w.run, &mut server, &a, exe, out) => {}
+        () = load_into(&mut w.run, &mut server, &a, bins, out) => {}
         () = keep_using => {}
     }
     // The probe sessions end as the load's did: DELETE, or a last request now (so

@@ -1,45 +1,13 @@
-//! `mcpbench-load connections --count N`: N concurrent MCP connections, actually
-//! opened, against `mcpbench-server`, measured.
-//!
-//! A process here may hold 20,000 open files and a loopback source address has about
-//! 28,000 ephemeral ports per destination, so the harness runs as many server
-//! processes (sharing one port with `SO_REUSEPORT`) and client processes (each from
-//! its own source address 127.0.0.x) as N needs. Every child watches its stdin and
-//! exits when the harness goes away, whatever the reason.
-//!
-//! Phases: connect + `initialize` every connection; read the servers' allocator-
-//! counted heap (idle connections); then each connection calls `tools/call` at the
-//! given rate, open-loop (latency from the intended send time), for the duration.
-//! Result: `target/mcpbench/connections.json` and a summary; exit 1 when a
-//! connection failed or a message was lost.
-//!
-//! Code map: `cli` (command line), `orchestrate` (the harness, one function per
-//! phase), `client` (one client process), `schedule` (when calls are due),
-//! `counters` (what is counted, merged with `+=`), `procs` (child processes and
-//! their replies), `socket` (source-bound sockets, system limits), `verdict` (the
-//! exit policy).
-
-mod capacity;
-mod cli;
-mod client;
-mod compare;
-mod counters;
-mod http_client;
-mod lifecycle;
-mod merge;
-mod orchestrate;
-mod procs;
-mod scaling;
-mod schedule;
-mod socket;
-mod target;
-mod verdict;
+//! `mcpbench-load`: the command line of the load library (`lib.rs`): parses,
+//! starts the runtime, runs the command, maps its outcome to the exit code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Cmd};
+use mcpbench_load::cli::{Cli, Cmd};
+use mcpbench_load::procs::Binaries;
+use mcpbench_load::{capacity, client, compare, lifecycle, merge, orchestrate, scaling};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -61,14 +29,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let bins = match Binaries::beside_current_exe() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
         Cmd::Merge(plan) => merge::run(plan),
         Cmd::Connections(plan) if plan.shard.is_some() => rt.block_on(client::run(plan)),
-        Cmd::Compare(plan) => rt.block_on(interruptible(compare::run(plan))),
-        Cmd::Capacity(plan) => rt.block_on(interruptible(capacity::run(plan))),
-        Cmd::Lifecycle(plan) => rt.block_on(interruptible(lifecycle::run(plan))),
-        Cmd::Scaling(plan) => rt.block_on(interruptible(scaling::run(plan))),
-        Cmd::Connections(plan) => rt.block_on(interruptible(orchestrate::run(plan))),
+        Cmd::Compare(plan) => rt.block_on(interruptible(compare::run(plan, bins))),
+        Cmd::Capacity(plan) => rt.block_on(interruptible(capacity::run(plan, bins))),
+        Cmd::Lifecycle(plan) => rt.block_on(interruptible(lifecycle::run(plan, bins))),
+        Cmd::Scaling(plan) => rt.block_on(interruptible(scaling::run(plan, bins))),
+        Cmd::Connections(plan) => rt.block_on(interruptible(orchestrate::run(plan, bins))),
     }
 }
 

@@ -39,8 +39,8 @@ pub fn run(plan: MergePlan) -> ExitCode {
     };
     let out = plan
         .out
-        .unwrap_or_else(|| crate::orchestrate::default_dir().join("connections-merged.json"));
-    if let Err(e) = crate::orchestrate::write_file(&out, &result) {
+        .unwrap_or_else(|| crate::output::default_dir().join("connections-merged.json"));
+    if let Err(e) = crate::output::write_file(&out, &result) {
         eprintln!("mcpbench-load: merge: {e}");
         return ExitCode::from(2);
     }
@@ -50,8 +50,8 @@ pub fn run(plan: MergePlan) -> ExitCode {
         result.requested.connections,
         out.display()
     );
-    println!("{}", crate::orchestrate::summary(&result));
-    crate::orchestrate::verdict(&result)
+    println!("{}", crate::output::summary(&result));
+    crate::output::verdict(&result)
 }
 
 /// Reads every shard file (or pod log), naming the one that cannot be read.

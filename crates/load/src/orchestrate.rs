@@ -13,14 +13,14 @@ use mcpbench_files::{
 
 use crate::cli::{Plan, ServerKind, StartAt, TransportKind};
 use crate::counters::{ClientReport, Phase};
-use crate::procs::{Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell};
+use crate::error::LoadError;
+use crate::output::{default_dir, summary, verdict, write_file};
+use crate::procs::{
+    Binaries, Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell,
+};
 use crate::schedule::GRACE;
-use crate::socket::{open_file_limit, system_limits_allow};
+use crate::socket::{PER_PROCESS, open_file_limit, system_limits_allow};
 use crate::target::Target;
-use crate::verdict::failures;
-
-/// Connections per process: leaves room under the 20,000-file limit.
-pub const PER_PROCESS: u64 = 15_000;
 
 /// How many processes of each kind, and how many connections each.
 struct Layout {
@@ -30,9 +30,9 @@ struct Layout {
 }
 
 /// Runs the whole load; the exit code is the verdict.
-pub async fn run(plan: Plan) -> ExitCode {
-    match phases(&plan).await {
-        Ok(code) => code,
+pub async fn run(plan: Plan, bins: Binaries) -> ExitCode {
+    match run_connections(&plan, &bins).await {
+        Ok(result) => verdict(&result),
         Err(e) => {
             eprintln!("mcpbench-load: {e}");
             ExitCode::from(2)
@@ -40,18 +40,22 @@ pub async fn run(plan: Plan) -> ExitCode {
     }
 }
 
-async fn phases(plan: &Plan) -> Result<ExitCode, String> {
+/// Runs `plan`: lays out the processes, starts the servers (unless `--target`)
+/// and the client shards (`bins.load connections --shard K/N`), connects, calls,
+/// closes, merges the shards, writes the result (and prints it with its summary)
+/// and returns it. Whether the run passed is [`crate::verdict::failures`] of it.
+pub async fn run_connections(plan: &Plan, bins: &Binaries) -> Result<ConnectionsFile, LoadError> {
     let layout = lay_out(plan.count, plan.processes)?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
     let (target, mut servers) = match &plan.target {
         Some(target) => (target.clone(), Vec::new()),
         None => {
-            let server_bin = exe.with_file_name("mcpbench-server");
+            let server_bin = &bins.server;
             if !server_bin.exists() {
-                return Err(format!(
-                    "{} not found; build it: cargo build --release -p mcpbench-server",
-                    server_bin.display()
-                ));
+                return Err(LoadError::NotInstalled {
+                    name: "mcpbench-server",
+                    missing: server_bin.clone(),
+                    hint: "build it: cargo build --release -p mcpbench-server",
+                });
             }
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -67,7 +71,7 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
                 },
             };
             announce(plan, &layout, &target);
-            let servers = start_servers(plan, &layout, &server_bin, addr).await?;
+            let servers = start_servers(plan, &layout, server_bin, addr).await?;
             (target, servers)
         }
     };
@@ -84,7 +88,7 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
     let rss_before = rss();
     let heap_before = ask_servers(&mut servers).await;
     let dir = shard_dir(plan);
-    let mut clients = start_shards(plan, &layout, &exe, &target, &dir)?;
+    let mut clients = start_shards(plan, &layout, &bins.load, &target, &dir)?;
     let connected = connect(&mut clients, plan.count).await;
     let heap_idle = ask_servers(&mut servers).await;
     let rss_idle = rss();
@@ -154,20 +158,7 @@ async fn phases(plan: &Plan) -> Result<ExitCode, String> {
     println!("{}", summary(&result));
     drop(clients);
     stop_servers(servers).await;
-    Ok(verdict(&result))
-}
-
-/// Prints why `result` failed, if it did; the exit code says which.
-pub fn verdict(result: &ConnectionsFile) -> ExitCode {
-    let why = failures(result);
-    for reason in &why {
-        eprintln!("mcpbench-load: FAILED: {reason}");
-    }
-    if why.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(result)
 }
 
 /// Where this run's shards write their files: beside the result, in a folder of
@@ -445,93 +436,6 @@ fn default_name(plan: &Plan) -> &'static str {
         (None, TransportKind::Http, ServerKind::Mcp) => "connections-http.json",
         (None, TransportKind::Http, ServerKind::Bare) => "connections-http-bare.json",
     }
-}
-
-/// `$CARGO_TARGET_DIR/mcpbench`, else the workspace's `target/mcpbench`: where
-/// the report reads results.
-pub fn default_dir() -> PathBuf {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let workspace = workspace.canonicalize().unwrap_or(workspace);
-    mcpbench_files::results_dir(&workspace)
-}
-
-/// Writes `result` to `path` (and prints it).
-pub fn write_file(path: &Path, result: &ConnectionsFile) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
-    print!("{text}");
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// The one-line summary printed last.
-pub fn summary(r: &ConnectionsFile) -> String {
-    let ms = |ns: u64| ns as f64 / 1e6;
-    let (c, m, l, p) = (&r.connections, &r.messages, &r.latency_ns, &r.phases_ns);
-    let bytes = |b: Option<f64>| b.map_or("unknown".to_string(), |b| format!("{b:.0} B"));
-    let memory = match &r.server_memory {
-        Some(mem) => format!(
-            "server heap {} per idle connection, RSS {:.0} MB; after every connection closed: {} sessions left, {} per connection retained",
-            bytes(mem.bytes_per_idle_connection),
-            mem.rss_bytes_idle as f64 / 1e6,
-            mem.sessions_after_close,
-            bytes(mem.retained_bytes_per_connection_after_close),
-        ),
-        None => match &r.server_rss {
-            Some(rss) => format!(
-                "server RSS {:.0} MB idle, {} per idle connection, {} per connection still held after close (RSS, kernel view)",
-                rss.idle as f64 / 1e6,
-                bytes(rss.per_connection_idle),
-                bytes(rss.per_connection_after),
-            ),
-            None => "server memory not read (a server this run did not start; --server-pid reads its RSS)".into(),
-        },
-    };
-    format!(
-        "load: summary: {}/{} connections ({} failed) in {:.1} s ({:.0}/s; connect p99 {:.2} ms, {} p99 {:.2} ms, tools/list p99 {:.2} ms); \
-         calls due {}, sent {}, answered {}, lost {} ({} error replies, {} unanswered), not sent {}; \
-         {} connections had every call answered, {} did not; \
-         {:.0} msg/s answered during the {} s of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms over {} calls, {} of them counted at the deadline (target P99 <= 15 ms); \
-         sessions: {} handshake, {} stateless, {} deleted, {} delete failed; {} connections reopened after the server closed them; {memory}",
-        c.established,
-        r.requested.connections,
-        c.failed,
-        c.connect_s,
-        c.connect_per_s,
-        ms(p.connect.p99),
-        if r.sessions.stateless > 0 && r.sessions.handshake == 0 {
-            "discover"
-        } else {
-            "initialize"
-        },
-        ms(p.handshake.p99),
-        ms(p.tools_list.p99),
-        m.due,
-        m.sent,
-        m.answered,
-        m.lost,
-        m.error_replies,
-        m.unanswered,
-        m.not_sent_too_late,
-        r.per_connection.every_call_answered,
-        r.per_connection.some_call_not_answered,
-        m.achieved_per_s,
-        r.requested.duration_s,
-        m.requested_per_s,
-        ms(l.p50),
-        ms(l.p99),
-        ms(l.p999),
-        ms(l.max),
-        l.count,
-        l.censored,
-        r.sessions.handshake,
-        r.sessions.stateless,
-        r.sessions.deleted,
-        r.sessions.delete_failed,
-        c.reopened,
-    )
 }
 
 /// Closes the servers' stdin and lets them shut down (and write flamegraphs);

@@ -1,7 +1,10 @@
-//! The processes the harness starts: servers and clients, each killed when dropped
-//! and exiting by itself when its stdin closes; their stats and reports.
+//! The processes the load tool starts, each killed when dropped: the harness's
+//! servers and client shards ([`Proc`]: they exit by themselves when their stdin
+//! closes; their stats and reports), the server of an experiment ([`Running`]:
+//! its URL read from its ready line, stopped with SIGTERM) and the load of an
+//! experiment ([`LoadChild`]: its progress lines echoed).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,31 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
 use crate::counters::{ClientReport, Phase};
+use crate::error::LoadError;
+use crate::peers::Peer;
+
+/// The programs a run starts: the load tool itself (its shards and the load of
+/// each experiment) and our server.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    /// `mcpbench-load`.
+    pub load: PathBuf,
+    /// `mcpbench-server`.
+    pub server: PathBuf,
+}
+
+impl Binaries {
+    /// This executable, and the `mcpbench-server` beside it (cargo builds both
+    /// into one folder).
+    pub fn beside_current_exe() -> Result<Binaries, LoadError> {
+        let load =
+            std::env::current_exe().map_err(|e| LoadError::io("find", "my own executable", e))?;
+        Ok(Binaries {
+            server: load.with_file_name("mcpbench-server"),
+            load,
+        })
+    }
+}
 
 /// A started child: killed when dropped (`kill_on_drop`), and it exits by itself
 /// when its stdin closes, which happens when this process ends however it ends.
@@ -167,4 +195,144 @@ pub async fn poll_reports(
         }
     }
     ended
+}
+
+/// A server process started for a load, with its URL.
+pub struct Running {
+    child: Child,
+    /// Where it listens (from its ready line).
+    pub url: String,
+    /// Its process id.
+    pub pid: u32,
+}
+
+impl Running {
+    /// Starts `p` and waits (at most 30 s) for the line naming its URL.
+    pub async fn start(p: &Peer) -> Result<Running, LoadError> {
+        let mut child = Command::new(&p.program)
+            .args(&p.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| LoadError::Spawn {
+                program: p.program.clone(),
+                source,
+            })?;
+        let child_error = |why: &str| LoadError::Child {
+            program: p.program.display().to_string(),
+            why: why.to_string(),
+        };
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| child_error("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = url_in(&line) {
+                    return Some(url);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| child_error("printed no URL within 30 s"))?;
+        // Keep reading its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let pid = child.id().ok_or_else(|| child_error("exited at once"))?;
+        Ok(Running { child, url, pid })
+    }
+
+    /// The process is gone (crashed or exited).
+    pub fn gone(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// SIGTERM, then kill after 5 s.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on a pid we started and have not reaped.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// The first `http://...` in `line`.
+fn url_in(line: &str) -> Option<String> {
+    let at = line.find("http://")?;
+    Some(
+        line[at..]
+            .split(|c: char| c.is_whitespace() || c == ')' || c == ',')
+            .next()?
+            .to_string(),
+    )
+}
+
+/// The load of an experiment: `mcpbench-load connections ...` as a child.
+pub struct LoadChild;
+
+impl LoadChild {
+    /// Runs `load` with `args` for at most `limit`, its progress lines prefixed
+    /// with `name`; returns how it ended, in words (the row's reason when it
+    /// left no result).
+    pub async fn run(load: &Path, args: &[String], name: &str, limit: Duration) -> String {
+        let child = Command::new(load)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return format!("the load could not start: {e}"),
+        };
+        let Some(stdout) = child.stdout.take() else {
+            return "the load has no stdout".into();
+        };
+        let mut lines = BufReader::new(stdout).lines();
+        let follow = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                // Progress and summary lines, not the JSON it also prints.
+                if line.starts_with("load:") {
+                    println!("[{name}] {line}");
+                }
+            }
+            child.wait().await
+        };
+        match tokio::time::timeout(limit, follow).await {
+            Ok(Ok(status)) => format!("load {status}"),
+            Ok(Err(e)) => format!("load: {e}"),
+            Err(_) => format!("load stopped after {} s", limit.as_secs()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_found_in_each_servers_ready_line() {
+        assert_eq!(
+            url_in("mcpbench-server: ready on http://127.0.0.1:5/mcp (pid 9)").as_deref(),
+            Some("http://127.0.0.1:5/mcp")
+        );
+        assert_eq!(
+            url_in("listening on http://127.0.0.1:8000/mcp").as_deref(),
+            Some("http://127.0.0.1:8000/mcp")
+        );
+        assert_eq!(url_in("starting"), None);
+    }
 }

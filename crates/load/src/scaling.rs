@@ -16,11 +16,11 @@ use mcpbench_files::compare::{CompareEntry, Outcome};
 use mcpbench_files::lifecycle::{SCALING_SCHEMA, ScalingEntry, ScalingFile};
 
 use crate::cli::{ScalingPlan, check_rate, check_seconds};
-use crate::compare::{
-    LoadArgs, Running, Setup, entry, finish, limit, load, load_into, peer, plan_args, read_result,
-    session_settings,
-};
-use crate::orchestrate::PER_PROCESS;
+use crate::output::finish;
+use crate::peers::{PeerName, session_settings};
+use crate::procs::{Binaries, LoadChild, Running};
+use crate::runner::{LoadArgs, Setup, entry, limit, load_into, plan_args, read_result};
+use crate::socket::PER_PROCESS;
 use crate::socket::open_file_limit;
 
 /// Failed connections per client process after which the rest are not attempted:
@@ -44,12 +44,12 @@ pub fn check(plan: &ScalingPlan) -> Result<(), String> {
 
 /// Runs the curve; 0 when every server ran (whatever it reached), 1 when one
 /// could not run, 2 on a bad plan.
-pub async fn run(plan: ScalingPlan) -> ExitCode {
+pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
     if let Err(e) = check(&plan) {
         eprintln!("mcpbench-load: {e}");
         return ExitCode::from(2);
     }
-    let setup = match Setup::new(&plan.servers, "scaling") {
+    let setup = match Setup::new(&plan.servers, "scaling", bins) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("mcpbench-load: {e}");
@@ -59,19 +59,18 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
     let files = open_file_limit();
     let mut servers = Vec::new();
     let mut not_run = false;
-    for name in &setup.names {
-        let name = name.as_str();
+    for &name in &setup.names {
         let mut s = ScalingEntry {
-            name: name.into(),
+            name: name.name().into(),
             description: String::new(),
             points: Vec::new(),
             stopped: None,
         };
-        let p = match peer(name, &setup.exe, &setup.root, plan.shape.size) {
+        let p = match setup.peer(name, plan.shape.size) {
             Ok(p) => p,
             Err(why) => {
                 println!("scaling: {name}: {why}");
-                s.stopped = Some(why);
+                s.stopped = Some(why.to_string());
                 not_run = true;
                 servers.push(s);
                 continue;
@@ -85,11 +84,11 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
             Some(flags) => p.with_args(&flags),
             None => p,
         };
-        s.description = entry(name, &p).description;
+        s.description = p.description.clone();
         for &count in &plan.counts {
             println!("scaling: == {name} at {count} sessions");
             let out = setup.dir.join(format!("{name}-{count}.json"));
-            let ours = matches!(name, "mcpbench" | "bare");
+            let ours = name.ours();
             let mut e = if ours && count > PER_PROCESS {
                 spread(name, count, &plan, &setup, &out).await
             } else {
@@ -100,17 +99,17 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
                     abandon: false,
                     give_up_after: Some(GIVE_UP),
                 };
-                let mut e = entry(name, &p);
+                let mut e = entry(&p);
                 match Running::start(&p).await {
                     Ok(mut server) => {
                         println!(
                             "scaling: {name} listening on {} (pid {})",
                             server.url, server.pid
                         );
-                        load_into(&mut e, &mut server, &a, &setup.exe, &out).await;
+                        load_into(&mut e, &mut server, &a, &setup.bins, &out).await;
                         server.stop().await;
                     }
-                    Err(why) => e.why.push(why),
+                    Err(why) => e.why.push(why.to_string()),
                 }
                 e
             };
@@ -156,7 +155,7 @@ pub async fn run(plan: ScalingPlan) -> ExitCode {
 /// Ours past one process: the `connections` harness starts one server process
 /// per 15,000 connections on a shared port (one thread each) and sums their RSS.
 async fn spread(
-    name: &str,
+    name: PeerName,
     count: u64,
     plan: &ScalingPlan,
     setup: &Setup,
@@ -164,7 +163,7 @@ async fn spread(
 ) -> CompareEntry {
     let processes = count.div_ceil(PER_PROCESS);
     let mut args: Vec<String> = vec!["connections".into(), "--transport".into(), "http".into()];
-    if name == "bare" {
+    if name == PeerName::Bare {
         args.extend(["--server".into(), "bare".into()]);
     }
     let a = LoadArgs {
@@ -176,16 +175,16 @@ async fn spread(
     };
     args.extend(plan_args(&a, out));
     let mut e = CompareEntry {
-        name: name.into(),
+        name: name.name().into(),
         description: format!(
             "{processes} {} processes sharing one port (SO_REUSEPORT), one thread each, started by the connections harness",
-            if name == "bare" {
+            if name == PeerName::Bare {
                 "bare ceiling"
             } else {
                 "mcpbench-server"
             }
         ),
-        command: std::iter::once(setup.exe.display().to_string())
+        command: std::iter::once(setup.bins.load.display().to_string())
             .chain(args.iter().cloned())
             .collect(),
         outcome: Outcome::NotRun,
@@ -194,7 +193,7 @@ async fn spread(
         result: None,
     };
     println!("scaling: {}", e.description);
-    let status = load(&setup.exe, &args, name, limit(&a)).await;
+    let status = LoadChild::run(&setup.bins.load, &args, name.name(), limit(&a)).await;
     read_result(&mut e, out, &status);
     e
 }
@@ -207,7 +206,7 @@ mod tests {
     fn plan(counts: Vec<u64>) -> ScalingPlan {
         ScalingPlan {
             counts,
-            servers: "mcpbench".into(),
+            servers: vec![PeerName::Mcpbench],
             rate: 0.05,
             shape: RunShape {
                 duration: 10.0,

@@ -3,6 +3,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+/// Connections per process: leaves room under the 20,000-file limit.
+pub const PER_PROCESS: u64 = 15_000;
+
 /// Checks the machine-wide limits N connections need: two descriptors each (client
 /// and server side) under `fs.file-max`, and `per_address` ephemeral ports per
 /// source address (one client process's share). A limit that cannot be read is not checked.

@@ -1,0 +1,197 @@
+//! One load against one started server, as `compare`, `capacity`, `lifecycle` and
+//! `scaling` all run it: the load is `connections --target URL --server-pid PID`,
+//! a child process of its own (so its RSS reading and its processes are the same
+//! as any user's run), and its result file becomes one row of the experiment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mcpbench_files::compare::{CompareEntry, Outcome};
+use mcpbench_files::{ConnectionsFile, results_dir};
+
+use crate::cli::RunShape;
+use crate::error::LoadError;
+use crate::peers::{Peer, PeerName, PeerPaths};
+use crate::procs::{Binaries, LoadChild, Running};
+use crate::schedule::GRACE;
+
+/// What every experiment starts from: the servers (in order), the programs, the
+/// repository (the current directory) and a scratch directory for each run's
+/// `connections` file.
+pub struct Setup {
+    /// The servers, in order.
+    pub names: Vec<PeerName>,
+    /// The load and server programs.
+    pub bins: Binaries,
+    /// Where the peers are.
+    pub peers: PeerPaths,
+    /// The repository.
+    pub root: PathBuf,
+    /// `target/mcpbench/<scratch>/`.
+    pub dir: PathBuf,
+}
+
+impl Setup {
+    /// Makes `target/mcpbench/<scratch>/` under the current directory.
+    pub fn new(names: &[PeerName], scratch: &str, bins: Binaries) -> Result<Setup, LoadError> {
+        if names.is_empty() {
+            return Err(LoadError::Plan(
+                "--servers: name at least one server".into(),
+            ));
+        }
+        let root = std::env::current_dir()
+            .map_err(|e| LoadError::io("read", "the current directory", e))?;
+        let dir = results_dir(&root).join(scratch);
+        std::fs::create_dir_all(&dir).map_err(|e| LoadError::io("create", &dir, e))?;
+        Ok(Setup {
+            names: names.to_vec(),
+            peers: PeerPaths::new(bins.server.clone(), &root),
+            bins,
+            root,
+            dir,
+        })
+    }
+
+    /// How to start `name` with `size`-byte results, or why it cannot be.
+    pub fn peer(&self, name: PeerName, size: usize) -> Result<Peer, LoadError> {
+        crate::peers::peer(name, &self.peers, size)
+    }
+}
+
+/// What one load against a started server is: its size and shape.
+pub struct LoadArgs<'a> {
+    /// Connections.
+    pub count: u64,
+    /// Calls per second per connection.
+    pub rate: f64,
+    /// Duration, size, protocol, processes.
+    pub shape: &'a RunShape,
+    /// Leave the sessions open at the end (no DELETE).
+    pub abandon: bool,
+    /// `connections --give-up-after`.
+    pub give_up_after: Option<u64>,
+}
+
+/// A row for `p` before anything ran.
+pub fn entry(p: &Peer) -> CompareEntry {
+    CompareEntry {
+        name: p.name.name().into(),
+        description: p.description.clone(),
+        command: p.command(),
+        outcome: Outcome::NotRun,
+        why: Vec::new(),
+        crashed: false,
+        result: None,
+    }
+}
+
+/// A row for a server that could not even be prepared (not installed...).
+pub fn not_run(name: PeerName, why: &LoadError) -> CompareEntry {
+    CompareEntry {
+        name: name.name().into(),
+        description: String::new(),
+        command: Vec::new(),
+        outcome: Outcome::NotRun,
+        why: vec![why.to_string()],
+        crashed: false,
+        result: None,
+    }
+}
+
+/// Starts one server, loads it, stops it.
+pub async fn one(p: &Peer, a: &LoadArgs<'_>, bins: &Binaries, out: &Path) -> CompareEntry {
+    let mut e = entry(p);
+    let mut server = match Running::start(p).await {
+        Ok(s) => s,
+        Err(why) => {
+            e.why.push(why.to_string());
+            return e;
+        }
+    };
+    println!(
+        "compare: {} listening on {} (pid {})",
+        p.name, server.url, server.pid
+    );
+    load_into(&mut e, &mut server, a, bins, out).await;
+    server.stop().await;
+    e
+}
+
+/// Runs one load (`connections --target`, a child process) against `server`; its
+/// result, outcome and reasons go into `entry`.
+pub async fn load_into(
+    entry: &mut CompareEntry,
+    server: &mut Running,
+    a: &LoadArgs<'_>,
+    bins: &Binaries,
+    out: &Path,
+) {
+    let _ = std::fs::remove_file(out);
+    let mut args: Vec<String> = vec![
+        "connections".into(),
+        "--target".into(),
+        server.url.clone(),
+        "--server-pid".into(),
+        server.pid.to_string(),
+    ];
+    args.extend(plan_args(a, out));
+    let status = LoadChild::run(&bins.load, &args, &entry.name, limit(a)).await;
+    entry.crashed = server.gone();
+    read_result(entry, out, &status);
+}
+
+/// The `connections` flags of one load, writing to `out`.
+pub fn plan_args(a: &LoadArgs<'_>, out: &Path) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--count".into(),
+        a.count.to_string(),
+        "--rate".into(),
+        a.rate.to_string(),
+        "--duration".into(),
+        a.shape.duration.to_string(),
+        "--protocol".into(),
+        a.shape.protocol.name().into(),
+        "--size".into(),
+        a.shape.size.to_string(),
+        "--processes".into(),
+        a.shape.processes.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    if a.abandon {
+        args.push("--abandon".into());
+    }
+    if let Some(n) = a.give_up_after {
+        args.extend(["--give-up-after".into(), n.to_string()]);
+    }
+    args
+}
+
+/// How long one load may take: the connect phase's own limit, the run, twice the
+/// grace, a margin.
+pub fn limit(a: &LoadArgs<'_>) -> Duration {
+    Duration::from_secs(60 + a.count / 100 + 60)
+        + Duration::from_secs_f64(a.shape.duration)
+        + 2 * GRACE
+}
+
+/// Reads the load's result file into `entry`: outcome, reasons, result.
+pub fn read_result(entry: &mut CompareEntry, out: &Path, status: &str) {
+    match ConnectionsFile::load(out) {
+        Ok(r) => {
+            entry.why = crate::verdict::failures(&r);
+            entry.outcome = if entry.why.is_empty() {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            };
+            entry.result = Some(r);
+        }
+        Err(e) => entry.why.push(format!("no result ({status}): {e}")),
+    }
+    if entry.crashed {
+        entry
+            .why
+            .push("the server process was gone at the end of the load (crashed or exited)".into());
+    }
+}
