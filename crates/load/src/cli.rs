@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 
 use crate::peers::PeerName;
 use crate::target::Target;
@@ -36,13 +37,18 @@ pub enum Cmd {
     /// For each server, on fresh processes: N sessions ended with DELETE, N
     /// abandoned, N past its session cap; memory and old session ids watched after.
     Lifecycle(LifecyclePlan),
+    /// A child of the harness or of an experiment: runs the plan read from the
+    /// first line of stdin ([`crate::wire::ToChild::Plan`]).
+    #[command(hide = true)]
+    Child,
     /// For each server, the same load at growing session counts, stopping at its
     /// first failure.
     Scaling(ScalingPlan),
 }
 
-/// What `connections` runs.
-#[derive(clap::Args, Clone)]
+/// What `connections` runs: parsed from the command line, or passed whole to a
+/// child process as JSON ([`crate::wire::ToChild`]), never rebuilt as argv.
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Concurrent connections to open.
     #[arg(long)]
@@ -80,6 +86,7 @@ pub struct Plan {
     /// `http://HOST:PORT/PATH` (MCP Streamable HTTP) or `tcp://HOST:PORT`
     /// (newline-delimited JSON-RPC). Its memory cannot be read then.
     #[arg(long)]
+    #[serde(with = "as_text")]
     pub target: Option<Target>,
     /// With --target: the server's process id, so its RSS can be read from /proc
     /// before, with every connection idle, and after.
@@ -121,20 +128,50 @@ pub struct Plan {
     /// {json}`; `merge` gives the verdict, the shard's exit code only says it
     /// reported (0) or could not run (2).
     #[arg(long, requires = "target")]
+    #[serde(with = "as_text")]
     pub shard: Option<ShardSpec>,
     /// With --shard: when every shard starts its calls, an RFC 3339 instant
     /// (`2026-12-03T12:00:00Z`; clocks are assumed synchronised). A shard still
     /// connecting then starts once connected, and its file records how late.
     #[arg(long, requires = "shard")]
+    #[serde(with = "as_text")]
     pub start_at: Option<StartAt>,
     /// With --shard: the local address its connections are opened from (default:
     /// the system's choice).
     #[arg(long, requires = "shard")]
     pub source: Option<IpAddr>,
-    /// With --shard, for the local harness: the start comes as a `go RFC3339`
-    /// line on stdin, progress goes out as JSON lines, stdin closing ends it.
-    #[arg(long, hide = true, requires = "shard")]
+    /// A shard of the local harness: the start comes as a [`crate::wire::ToChild::Go`]
+    /// line on stdin, progress goes out as JSON lines, stdin closing ends it. Set
+    /// by the harness in the plan it sends, never on a command line.
+    #[arg(skip)]
+    #[serde(default)]
     pub go_on_stdin: bool,
+}
+
+/// (De)serializes an optional value as its command-line text (`Display` and
+/// `FromStr`), so a plan's JSON reads like its flags.
+mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// `--shard I/N`.
@@ -233,6 +270,19 @@ pub struct MergePlan {
 }
 
 impl Plan {
+    /// A plan of `count` connections with every other setting at its command-line
+    /// default (the defaults live in one place: the flags above).
+    pub fn with_defaults(count: u64) -> Plan {
+        let count = count.to_string();
+        match Cli::try_parse_from(["mcpbench-load", "connections", "--count", &count]) {
+            Ok(Cli {
+                command: Cmd::Connections(plan),
+            }) => plan,
+            // The defaults are constants of this file: a test parses them.
+            _ => unreachable!("the default plan parses"),
+        }
+    }
+
     /// Refuses a plan no run could carry out: nothing to open, a rate or duration
     /// that is not a positive finite number (or would overflow the schedule),
     /// arguments that are not a JSON object.
@@ -442,7 +492,8 @@ pub struct ScalingPlan {
 }
 
 /// Which of our servers the load starts.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ServerKind {
     /// mcpbench-server.
     Mcp,
@@ -451,7 +502,8 @@ pub enum ServerKind {
 }
 
 /// The transport of our servers.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     /// Newline-delimited JSON-RPC over TCP.
     Tcp,
@@ -460,13 +512,16 @@ pub enum TransportKind {
 }
 
 /// The MCP protocol generation an HTTP client speaks.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// 2025-11-25: initialize, a session, DELETE.
     #[value(name = "2025-11-25")]
+    #[serde(rename = "2025-11-25")]
     Handshake,
     /// 2026-07-28: stateless, server/discover.
     #[value(name = "2026-07-28")]
+    #[serde(rename = "2026-07-28")]
     Stateless,
     /// Probe stateless, fall back to initialize.
     Auto,
@@ -511,6 +566,18 @@ mod tests {
             source: None,
             go_on_stdin: false,
         }
+    }
+
+    #[test]
+    fn the_default_plan_is_the_command_lines() {
+        let p = Plan::with_defaults(7);
+        assert_eq!(p.count, 7);
+        assert!(p.check().is_ok());
+        // The flags' defaults, as --help states them.
+        assert_eq!((p.rate, p.duration, p.size), (1.0, 30.0, 4096));
+        assert_eq!((p.tool.as_str(), p.arguments.as_str()), ("text", "{}"));
+        assert_eq!(p.protocol, Protocol::Handshake);
+        assert!(p.target.is_none() && p.shard.is_none() && !p.go_on_stdin);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One shard (`connections --shard I/N`): opens its slice of the connections
 //! (each: connect, initialize or discover, tools/list, each step timed), waits
-//! for the common start (`--start-at`, or `go RFC3339` on stdin from the local
-//! harness), runs every connection's calls open-loop from it, ends the sessions
+//! for the common start (`--start-at`, or [`ToChild::Go`] on stdin from the local
+//! harness, which sends the plan itself the same way), runs every connection's calls open-loop from it, ends the sessions
 //! (DELETE) unless told to abandon them, and writes its [`ShardFile`].
 
 use std::net::IpAddr;
@@ -17,12 +17,16 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::cli::{Plan, Protocol, StartAt};
+use crate::cli::{Plan, Protocol};
 use crate::counters::{Phase, Step, Tally};
 use crate::http_client::{Generation, HttpMcp};
 use crate::schedule::{GRACE, Schedule};
 use crate::socket::{bind_source, open_file_limit};
 use crate::target::Target;
+use crate::wire::ToChild;
+
+/// The shard's stdin, line by line.
+type StdinLines = tokio::io::Lines<BufReader<tokio::io::Stdin>>;
 
 /// Longest a connection may take to connect, start and list the tools.
 const OPEN_LIMIT: Duration = Duration::from_secs(60);
@@ -121,7 +125,12 @@ impl McpConn {
 /// Runs one shard (`mcpbench-load connections --shard I/N ...`): its slice of the
 /// connections, from the common start, ending in its shard file.
 pub async fn run(plan: Plan) -> ExitCode {
-    match shard(&plan).await {
+    let stdin = BufReader::new(tokio::io::stdin()).lines();
+    exit_code(shard(&plan, stdin).await)
+}
+
+fn exit_code(r: Result<(), String>) -> ExitCode {
+    match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mcpbench-load: shard: {e}");
@@ -130,7 +139,34 @@ pub async fn run(plan: Plan) -> ExitCode {
     }
 }
 
-async fn shard(plan: &Plan) -> Result<(), String> {
+/// Reads the plan from the first line of stdin ([`ToChild::Plan`]): how the
+/// harness starts its shards and an experiment its load (`mcpbench-load child`).
+/// Returns it with the rest of stdin (a shard's start comes there).
+pub async fn plan_from_stdin() -> Result<(Plan, StdinLines), String> {
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let line = match stdin.next_line().await {
+        Ok(Some(line)) => line,
+        Ok(None) => return Err("child: stdin closed before a plan came".into()),
+        Err(e) => return Err(format!("child: cannot read stdin: {e}")),
+    };
+    match ToChild::parse(&line)? {
+        ToChild::Plan { plan } => {
+            plan.check()
+                .map_err(|e| format!("the plan on stdin: {e}"))?;
+            Ok((*plan, stdin))
+        }
+        other => Err(format!(
+            "child: the first line on stdin must be the plan, got {other:?}"
+        )),
+    }
+}
+
+/// Runs a shard whose plan came on stdin (the rest of stdin carries its start).
+pub async fn run_with(plan: Plan, stdin: StdinLines) -> ExitCode {
+    exit_code(shard(&plan, stdin).await)
+}
+
+async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
     let (Some(spec), Some(target)) = (plan.shard, plan.target.clone()) else {
         return Err("--shard needs --target".into());
     };
@@ -250,14 +286,13 @@ async fn shard(plan: &Plan) -> Result<(), String> {
     }
     let connect_s = began.elapsed().as_secs_f64();
     say(Phase::Connected);
-    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let start_at = match plan.start_at {
         Some(at) if !harnessed => at,
         _ => match stdin.next_line().await {
             // EOF means the harness is gone.
-            Ok(Some(line)) => match line.trim().strip_prefix("go ") {
-                Some(at) => at.parse::<StartAt>()?,
-                None => return Err(format!("expected `go RFC3339` on stdin, got {line:?}")),
+            Ok(Some(line)) => match ToChild::parse(&line)? {
+                ToChild::Go { at } => at,
+                other => return Err(format!("expected the start on stdin, got {other:?}")),
             },
             _ => return Err("stdin closed before the start".into()),
         },
@@ -323,7 +358,7 @@ async fn shard(plan: &Plan) -> Result<(), String> {
     let path = plan
         .out
         .clone()
-        .unwrap_or_else(|| crate::output::default_dir().join(format!("shard-{}.json", spec.index)));
+        .unwrap_or_else(|| crate::output::shard_file(&crate::output::default_dir(), spec.index));
     // Written before the sessions end too: a shard stopped while ending them
     // leaves its calls counted, marked incomplete.
     write_shard(&path, &file)?;

@@ -46,6 +46,7 @@ pub mod schedule;
 pub mod socket;
 pub mod target;
 pub mod verdict;
+pub mod wire;
 
 pub use error::LoadError;
 pub use orchestrate::run_connections;

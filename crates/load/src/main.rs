@@ -39,6 +39,16 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Merge(plan) => merge::run(plan),
         Cmd::Connections(plan) if plan.shard.is_some() => rt.block_on(client::run(plan)),
+        Cmd::Child => rt.block_on(async {
+            match client::plan_from_stdin().await {
+                Ok((plan, stdin)) if plan.shard.is_some() => client::run_with(plan, stdin).await,
+                Ok((plan, _)) => interruptible(orchestrate::run(plan, bins)).await,
+                Err(e) => {
+                    eprintln!("mcpbench-load: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }),
         Cmd::Compare(plan) => rt.block_on(interruptible(compare::run(plan, bins))),
         Cmd::Capacity(plan) => rt.block_on(interruptible(capacity::run(plan, bins))),
         Cmd::Lifecycle(plan) => rt.block_on(interruptible(lifecycle::run(plan, bins))),

@@ -11,16 +11,17 @@ use mcpbench_files::{
     ConnectionsFile, Processes, ServerKind as FileServerKind, ServerMemory, ServerRss,
 };
 
-use crate::cli::{Plan, ServerKind, StartAt, TransportKind};
+use crate::cli::{Plan, ServerKind, ShardSpec, StartAt, TransportKind};
 use crate::counters::{ClientReport, Phase};
 use crate::error::LoadError;
-use crate::output::{default_dir, summary, verdict, write_file};
+use crate::output::{default_dir, shard_file, summary, verdict, write_file};
 use crate::procs::{
     Binaries, Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell,
 };
 use crate::schedule::GRACE;
 use crate::socket::{PER_PROCESS, open_file_limit, system_limits_allow};
 use crate::target::Target;
+use crate::wire::ToChild;
 
 /// How many processes of each kind, and how many connections each.
 struct Layout {
@@ -88,7 +89,7 @@ pub async fn run_connections(plan: &Plan, bins: &Binaries) -> Result<Connections
     let rss_before = rss();
     let heap_before = ask_servers(&mut servers).await;
     let dir = shard_dir(plan);
-    let mut clients = start_shards(plan, &layout, &bins.load, &target, &dir)?;
+    let mut clients = start_shards(plan, &layout, &bins.load, &target, &dir).await?;
     let connected = connect(&mut clients, plan.count).await;
     let heap_idle = ask_servers(&mut servers).await;
     let rss_idle = rss();
@@ -109,7 +110,7 @@ pub async fn run_connections(plan: &Plan, bins: &Binaries) -> Result<Connections
     // The same merge as `mcpbench-load merge`, of the shards' files (one that is
     // absent is named by the merge: "shard K of N missing").
     let files: Vec<PathBuf> = (0..clients.len())
-        .map(|k| dir.join(format!("shard-{k}.json")))
+        .map(|k| shard_file(&dir, k as u64))
         .filter(|f| f.exists())
         .collect();
     let shards = crate::merge::read(&files)?;
@@ -283,57 +284,51 @@ async fn start_servers(
     Ok(servers)
 }
 
-/// Starts the shards: N local processes of `connections --shard K/N`, each from
-/// its own source address with an even share (a process with more connections
-/// than the others falls behind first: each is one thread with an equal share of
-/// the CPU), each writing its file into `dir`.
-fn start_shards(
+/// Starts the shards: N local processes of `mcpbench-load child`, each sent its
+/// plan ([`ToChild::Plan`]: the run's plan as shard K/N, from its own source
+/// address with an even share, writing its file into `dir`). A process with more
+/// connections than the others falls behind first: each is one thread with an
+/// equal share of the CPU.
+async fn start_shards(
     plan: &Plan,
     l: &Layout,
     exe: &Path,
     target: &Target,
     dir: &Path,
-) -> Result<Vec<Proc>, String> {
+) -> Result<Vec<Proc>, LoadError> {
     let mut shards = Vec::new();
     for k in 0..l.processes {
-        let mut args: Vec<String> = vec![
-            "connections".into(),
-            "--shard".into(),
-            format!("{k}/{}", l.processes),
-            "--go-on-stdin".into(),
-            "--target".into(),
-            target.to_string(),
-            "--protocol".into(),
-            plan.protocol.name().into(),
-            "--tool".into(),
-            plan.tool.clone(),
-            "--arguments".into(),
-            plan.arguments.clone(),
-            "--source".into(),
-            format!("127.0.0.{}", k + 2),
-            "--count".into(),
-            plan.count.to_string(),
-            "--rate".into(),
-            plan.rate.to_string(),
-            "--duration".into(),
-            plan.duration.to_string(),
-            "--size".into(),
-            plan.size.to_string(),
-            "--connect-concurrency".into(),
-            plan.connect_concurrency.to_string(),
-            "--out".into(),
-            dir.join(format!("shard-{k}.json")).display().to_string(),
-        ];
-        if plan.abandon {
-            args.push("--abandon".into());
-        }
-        if let Some(n) = plan.give_up_after {
-            args.extend(["--give-up-after".into(), n.to_string()]);
-        }
-        shards.push(
-            spawn(format!("shard {k}"), exe, &args)
-                .map_err(|e| format!("cannot start shard process {k}: {e}"))?,
-        );
+        let mut p = spawn(format!("shard {k}"), exe, &["child".to_string()]).map_err(|source| {
+            LoadError::Spawn {
+                program: exe.to_path_buf(),
+                source,
+            }
+        })?;
+        let shard = Plan {
+            target: Some(target.clone()),
+            shard: Some(ShardSpec {
+                index: k,
+                of: l.processes,
+            }),
+            go_on_stdin: true,
+            start_at: None,
+            source: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, (k + 2) as u8))),
+            out: Some(shard_file(dir, k)),
+            processes: 1,
+            server_pid: None,
+            flamegraph: None,
+            ..plan.clone()
+        };
+        tell(
+            std::slice::from_mut(&mut p),
+            ToChild::Plan {
+                plan: Box::new(shard),
+            }
+            .line()
+            .trim_end(),
+        )
+        .await;
+        shards.push(p);
     }
     Ok(shards)
 }
@@ -375,7 +370,7 @@ async fn connect(clients: &mut [Proc], count: u64) -> Option<Vec<ClientReport>> 
 /// the grace + 10 s).
 async fn calls(clients: &mut [Proc], mut latest: Vec<ClientReport>, duration: f64) {
     let at = StartAt(SystemTime::now() + Duration::from_millis(200));
-    tell(clients, &format!("go {at}")).await;
+    tell(clients, ToChild::Go { at }.line().trim_end()).await;
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(duration) + 2 * GRACE + Duration::from_secs(10);
     loop {

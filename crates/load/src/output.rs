@@ -17,6 +17,11 @@ pub fn default_dir() -> PathBuf {
     mcpbench_files::results_dir(&workspace)
 }
 
+/// Shard `index`'s file in `dir`: where a shard writes and the merge reads.
+pub fn shard_file(dir: &Path, index: u64) -> PathBuf {
+    dir.join(format!("shard-{index}.json"))
+}
+
 /// Writes `result` to `path` (and prints it).
 pub fn write_file(path: &Path, result: &ConnectionsFile) -> Result<(), LoadError> {
     if let Some(dir) = path.parent() {

@@ -12,9 +12,11 @@ use mcpbench_files::ServerStats;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
+use crate::cli::Plan;
 use crate::counters::{ClientReport, Phase};
 use crate::error::LoadError;
 use crate::peers::Peer;
+use crate::wire::ToChild;
 
 /// The programs a run starts: the load tool itself (its shards and the load of
 /// each experiment) and our server.
@@ -280,16 +282,32 @@ fn url_in(line: &str) -> Option<String> {
     )
 }
 
-/// The load of an experiment: `mcpbench-load connections ...` as a child.
+/// The load of an experiment: `mcpbench-load child`, sent its plan on stdin.
 pub struct LoadChild;
 
 impl LoadChild {
-    /// Runs `load` with `args` for at most `limit`, its progress lines prefixed
-    /// with `name`; returns how it ended, in words (the row's reason when it
-    /// left no result).
-    pub async fn run(load: &Path, args: &[String], name: &str, limit: Duration) -> String {
+    /// The command line of a load child with `plan`, as result files record it
+    /// (the plan is the first line of its stdin).
+    pub fn command(load: &Path, plan: &Plan) -> Vec<String> {
+        vec![
+            load.display().to_string(),
+            "child".into(),
+            ToChild::Plan {
+                plan: Box::new(plan.clone()),
+            }
+            .line()
+            .trim_end()
+            .to_string(),
+        ]
+    }
+
+    /// Runs `load child` with `plan` for at most `limit`, its progress lines
+    /// prefixed with `name`; returns how it ended, in words (the row's reason
+    /// when it left no result).
+    pub async fn run(load: &Path, plan: &Plan, name: &str, limit: Duration) -> String {
         let child = Command::new(load)
-            .args(args)
+            .arg("child")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -298,6 +316,18 @@ impl LoadChild {
             Ok(c) => c,
             Err(e) => return format!("the load could not start: {e}"),
         };
+        let message = ToChild::Plan {
+            plan: Box::new(plan.clone()),
+        };
+        // The plan, then stdin closes: the load reads nothing more.
+        match child.stdin.take() {
+            Some(mut stdin) => {
+                if let Err(e) = stdin.write_all(message.line().as_bytes()).await {
+                    return format!("the load did not take its plan: {e}");
+                }
+            }
+            None => return "the load has no stdin".into(),
+        }
         let Some(stdout) = child.stdout.take() else {
             return "the load has no stdout".into();
         };

@@ -9,11 +9,12 @@ use std::time::Duration;
 use mcpbench_files::compare::{CompareEntry, Outcome};
 use mcpbench_files::{ConnectionsFile, results_dir};
 
-use crate::cli::RunShape;
+use crate::cli::{Plan, RunShape};
 use crate::error::LoadError;
 use crate::peers::{Peer, PeerName, PeerPaths};
 use crate::procs::{Binaries, LoadChild, Running};
 use crate::schedule::GRACE;
+use crate::target::Target;
 
 /// What every experiment starts from: the servers (in order), the programs, the
 /// repository (the current directory) and a scratch directory for each run's
@@ -127,44 +128,38 @@ pub async fn load_into(
     out: &Path,
 ) {
     let _ = std::fs::remove_file(out);
-    let mut args: Vec<String> = vec![
-        "connections".into(),
-        "--target".into(),
-        server.url.clone(),
-        "--server-pid".into(),
-        server.pid.to_string(),
-    ];
-    args.extend(plan_args(a, out));
-    let status = LoadChild::run(&bins.load, &args, &entry.name, limit(a)).await;
+    let target = match server.url.parse::<Target>() {
+        Ok(t) => t,
+        Err(e) => {
+            entry.why.push(format!("the server's URL: {e}"));
+            return;
+        }
+    };
+    let plan = Plan {
+        target: Some(target),
+        server_pid: Some(server.pid),
+        ..a.plan(out)
+    };
+    let status = LoadChild::run(&bins.load, &plan, &entry.name, limit(a)).await;
     entry.crashed = server.gone();
     read_result(entry, out, &status);
 }
 
-/// The `connections` flags of one load, writing to `out`.
-pub fn plan_args(a: &LoadArgs<'_>, out: &Path) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "--count".into(),
-        a.count.to_string(),
-        "--rate".into(),
-        a.rate.to_string(),
-        "--duration".into(),
-        a.shape.duration.to_string(),
-        "--protocol".into(),
-        a.shape.protocol.name().into(),
-        "--size".into(),
-        a.shape.size.to_string(),
-        "--processes".into(),
-        a.shape.processes.to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    if a.abandon {
-        args.push("--abandon".into());
+impl LoadArgs<'_> {
+    /// The `connections` plan of one load, writing to `out` (no target yet).
+    pub fn plan(&self, out: &Path) -> Plan {
+        Plan {
+            rate: self.rate,
+            duration: self.shape.duration,
+            protocol: self.shape.protocol,
+            size: self.shape.size,
+            processes: self.shape.processes,
+            out: Some(out.to_path_buf()),
+            abandon: self.abandon,
+            give_up_after: self.give_up_after,
+            ..Plan::with_defaults(self.count)
+        }
     }
-    if let Some(n) = a.give_up_after {
-        args.extend(["--give-up-after".into(), n.to_string()]);
-    }
-    args
 }
 
 /// How long one load may take: the connect phase's own limit, the run, twice the

@@ -15,11 +15,11 @@ use std::process::ExitCode;
 use mcpbench_files::compare::{CompareEntry, Outcome};
 use mcpbench_files::lifecycle::{SCALING_SCHEMA, ScalingEntry, ScalingFile};
 
-use crate::cli::{ScalingPlan, check_rate, check_seconds};
+use crate::cli::{Plan, ScalingPlan, ServerKind, TransportKind, check_rate, check_seconds};
 use crate::output::finish;
 use crate::peers::{PeerName, session_settings};
 use crate::procs::{Binaries, LoadChild, Running};
-use crate::runner::{LoadArgs, Setup, entry, limit, load_into, plan_args, read_result};
+use crate::runner::{LoadArgs, Setup, entry, limit, load_into, read_result};
 use crate::socket::PER_PROCESS;
 use crate::socket::open_file_limit;
 
@@ -162,10 +162,6 @@ async fn spread(
     out: &std::path::Path,
 ) -> CompareEntry {
     let processes = count.div_ceil(PER_PROCESS);
-    let mut args: Vec<String> = vec!["connections".into(), "--transport".into(), "http".into()];
-    if name == PeerName::Bare {
-        args.extend(["--server".into(), "bare".into()]);
-    }
     let a = LoadArgs {
         count,
         rate: plan.rate,
@@ -173,7 +169,15 @@ async fn spread(
         abandon: false,
         give_up_after: Some(GIVE_UP),
     };
-    args.extend(plan_args(&a, out));
+    let load = Plan {
+        transport: TransportKind::Http,
+        server: if name == PeerName::Bare {
+            ServerKind::Bare
+        } else {
+            ServerKind::Mcp
+        },
+        ..a.plan(out)
+    };
     let mut e = CompareEntry {
         name: name.name().into(),
         description: format!(
@@ -184,16 +188,14 @@ async fn spread(
                 "mcpbench-server"
             }
         ),
-        command: std::iter::once(setup.bins.load.display().to_string())
-            .chain(args.iter().cloned())
-            .collect(),
+        command: LoadChild::command(&setup.bins.load, &load),
         outcome: Outcome::NotRun,
         why: Vec::new(),
         crashed: false,
         result: None,
     };
     println!("scaling: {}", e.description);
-    let status = LoadChild::run(&setup.bins.load, &args, name.name(), limit(&a)).await;
+    let status = LoadChild::run(&setup.bins.load, &load, name.name(), limit(&a)).await;
     read_result(&mut e, out, &status);
     e
 }

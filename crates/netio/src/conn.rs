@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use mcpbench_queue::UnboundedMailbox;
 
+use crate::config::CloseReason;
 use crate::jsonrpc::Message;
-use crate::server::CloseReason;
 
 /// One accepted connection, as the handler sees it (lent for one `handle` call).
 #[derive(Debug)]

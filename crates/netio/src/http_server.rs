@@ -5,20 +5,21 @@
 //! keep-alive connection holds only its task and socket.
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::CloseReason;
+use crate::conn::Conn;
 use crate::guard::{Guards, Timer, expiry};
 use crate::http::{Decoded, HttpError, HttpLimits, Request, RequestDecoder, Response};
-use crate::server::{CloseReason, Conn, Protocol, Read, Server, read_some, write_out};
+use crate::io::{Protocol, Read, read_some};
+use crate::write::write_out;
 
 /// What an HTTP server does with each request. One instance serves every
 /// connection.
@@ -59,9 +60,10 @@ impl Default for HttpConfig {
     }
 }
 
-struct Http<H> {
-    handler: Arc<H>,
-    config: HttpConfig,
+/// HTTP/1.1: an [`HttpHandler`] per request.
+pub(crate) struct Http<H> {
+    pub(crate) handler: Arc<H>,
+    pub(crate) config: HttpConfig,
 }
 
 impl<H: HttpHandler> Protocol for Http<H> {
@@ -75,33 +77,6 @@ impl<H: HttpHandler> Protocol for Http<H> {
 
     fn refusal(&self) -> &'static [u8] {
         b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 32\r\nconnection: close\r\n\r\nserver at its connection limit\r\n"
-    }
-}
-
-impl Server {
-    /// Serves HTTP/1.1 with `handler` on a listener (from [`crate::listen`], say).
-    /// Call from a tokio runtime. [`Server::shutdown`] lets each connection finish
-    /// the request it is serving, then closes it.
-    pub fn serve_http<H: HttpHandler>(
-        listener: TcpListener,
-        handler: Arc<H>,
-        config: HttpConfig,
-    ) -> io::Result<Server> {
-        Server::start(
-            listener,
-            Arc::new(Http { handler, config }),
-            config.nodelay,
-            config.guards.max_connections,
-        )
-    }
-
-    /// Binds `addr` and serves HTTP/1.1 with `handler`. Call from a tokio runtime.
-    pub fn bind_http<H: HttpHandler>(
-        addr: SocketAddr,
-        handler: Arc<H>,
-        config: HttpConfig,
-    ) -> io::Result<Server> {
-        Server::serve_http(crate::listen(addr, false)?, handler, config)
     }
 }
 

@@ -48,21 +48,26 @@
 //! # Ok(()) }
 //! ```
 
+// Leaves first, the accept loop on top: config, codec, jsonrpc, guard, http (the
+// HTTP/1.1 parser) <- conn, write, io <- line, http_server <- server.
 mod client;
 mod codec;
+mod config;
 mod conn;
 mod guard;
 pub mod http;
 mod http_server;
+mod io;
 mod jsonrpc;
+mod line;
 mod server;
 mod write;
 
 pub use client::{Client, ClientError};
 pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
+pub use config::{CloseReason, IoStrategy, ServerConfig};
+pub use conn::{Conn, Handler};
 pub use guard::{Deadline, Guards};
 pub use http_server::{HttpConfig, HttpHandler};
 pub use jsonrpc::{Message, MessageKind, ProtocolError, RequestId, codes, error_response};
-pub use server::{
-    BACKLOG, CloseReason, Conn, Handler, IoStrategy, Server, ServerConfig, ServerStats, listen,
-};
+pub use server::{BACKLOG, Server, ServerStats, listen};

@@ -9,9 +9,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::codec::encode;
+use crate::config::{CloseReason, IoStrategy};
 use crate::conn::{Conn, Outbox};
 use crate::guard::Deadline;
-use crate::server::{CloseReason, IoStrategy};
 
 /// Sends what waits in the outbox plus a last error reply, best effort: the
 /// connection is closing anyway.
