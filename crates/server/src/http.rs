@@ -28,7 +28,8 @@ use mcpbench_session::SessionId;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{McpServer, SUPPORTED_VERSIONS, Served, result, server_info};
+use crate::McpServer;
+use crate::protocol::{SUPPORTED_VERSIONS, Served, result, server_info};
 
 /// The stateless generation's revision.
 pub const STATELESS_VERSION: &str = "2026-07-28";
@@ -430,7 +431,7 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_and_listed_origins_are_allowed_others_are_not() {
-        let state = McpServer::new(Settings::default());
+        let state = McpServer::new(Settings::default()).expect("no upstream: no pool to fail");
         let http = McpHttp::new(
             state,
             HttpSettings {

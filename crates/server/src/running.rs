@@ -50,7 +50,7 @@ pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> 
         guards: settings.guards,
         ..ServerConfig::default()
     };
-    let state = McpServer::new(settings);
+    let state = McpServer::new(settings).map_err(io::Error::other)?;
     let server = Server::serve(listener, state.clone(), config)?;
     Ok(Running { server, state })
 }
@@ -68,7 +68,7 @@ pub fn start_http(
         guards: settings.guards,
         ..Default::default()
     };
-    let state = McpServer::new(settings);
+    let state = McpServer::new(settings).map_err(io::Error::other)?;
     state.sweep_expired();
     let server = Server::serve_http(
         listener,

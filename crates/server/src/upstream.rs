@@ -14,18 +14,54 @@ use mcpbench_netio::Client;
 use mcpbench_pool::{Checkout, Manager, Metrics, Pool, RecycleError, RecycleResult};
 use serde_json::{Value, json};
 
-use crate::PROTOCOL_VERSION;
+use crate::error::ToolError;
+use crate::protocol::PROTOCOL_VERSION;
+use crate::tools::Tool;
+
+/// `proxy`: calls `echo` upstream with its `text` argument, through the pool.
+pub(crate) struct Proxy {
+    /// The pool (`None`: no `--upstream`, every call says so).
+    pub(crate) upstream: Option<Pool<Upstream>>,
+    /// Each call's limit, checkout included.
+    pub(crate) limit: Duration,
+}
+
+impl Tool for Proxy {
+    fn name(&self) -> &'static str {
+        "proxy"
+    }
+
+    fn describe(&self) -> (&'static str, Value) {
+        (
+            "Calls `echo` on the upstream server with its `text` argument.",
+            json!({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}),
+        )
+    }
+
+    fn concurrent(&self) -> bool {
+        true
+    }
+
+    async fn call(
+        &self,
+        arguments: Option<&serde_json::value::RawValue>,
+    ) -> Result<Bytes, ToolError> {
+        let pool = self.upstream.as_ref().ok_or(ToolError::NoUpstream)?;
+        proxy(pool, arguments, self.limit)
+            .await
+            .map_err(ToolError::Upstream)
+    }
+}
 
 /// Request ids sent upstream, unique per process (from 1; 0 is `initialize`).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Calls `echo` upstream with `arguments`, within `limit` (checkout included).
-pub(crate) async fn proxy(
-    upstream: Option<&Pool<Upstream>>,
+async fn proxy(
+    pool: &Pool<Upstream>,
     arguments: Option<&serde_json::value::RawValue>,
     limit: Duration,
 ) -> Result<Bytes, String> {
-    let pool = upstream.ok_or("no upstream configured (start with --upstream ADDR)")?;
     let arguments: Value = match arguments {
         Some(raw) => serde_json::from_str(raw.get()).map_err(|e| format!("arguments: {e}"))?,
         None => Value::Null,

@@ -20,7 +20,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::{RequestId, result_raw, result_text, text_content};
+use mcpbench_netio::RequestId;
+
+use crate::protocol::result_raw;
+use crate::tools::{result_text, text_content};
 
 /// The session id the bare server hands every client (it keeps no session).
 pub const BARE_SESSION_ID: &str = "00000000000000000000000000000000";

@@ -17,7 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::{RequestId, result_raw, result_text, text_content};
+use mcpbench_netio::RequestId;
+
+use crate::protocol::result_raw;
+use crate::tools::{result_text, text_content};
 
 /// A running bare server; dropping it stops accepting (open connections end with
 /// the runtime).

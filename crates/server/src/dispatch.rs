@@ -1,0 +1,144 @@
+//! A request of an established session (or a stateless one) served: `ping`,
+//! `mcpbench/stats`, `tools/list`, and `tools/call` routed by tool name to the
+//! tool's mailbox, its answer awaited in the in-flight table.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use mcpbench_netio::{Message, RequestId, codes, error_response};
+use mcpbench_registry::{Answer, RouteKey};
+use serde_json::json;
+
+use crate::McpServer;
+use crate::error::ToolError;
+use crate::protocol::{CallParams, Params, Served, result, result_raw};
+use crate::tools::{ToolCall, text_content};
+
+impl McpServer {
+    /// Serves a request of an established session (or a stateless one): the reply
+    /// now, or a tool call whose answer is on its way.
+    pub(crate) async fn serve(&self, id: &RequestId, msg: &Message, method: &str) -> Served {
+        Served::Now(match method {
+            "ping" => result(id, json!({})),
+            "mcpbench/stats" => result(id, serde_json::to_value(self.stats()).unwrap_or_default()),
+            // The cache fields are required by the stateless generation and ignored
+            // by the handshake one.
+            "tools/list" => result(
+                id,
+                json!({"tools": self.listed, "resultType": "complete", "ttlMs": 0, "cacheScope": "private"}),
+            ),
+            "tools/call" => {
+                return match self.start_call(id, msg).await {
+                    Ok((call, answer)) => Served::Call { call, answer },
+                    Err(reply) => Served::Now(reply),
+                };
+            }
+            other => error_response(
+                Some(id),
+                codes::METHOD_NOT_FOUND,
+                &format!("method not found: {other}"),
+            ),
+        })
+    }
+
+    /// Routes a `tools/call` to its tool; returns the call's key and where its
+    /// answer will arrive, or the error reply to send at once.
+    async fn start_call(
+        &self,
+        id: &RequestId,
+        msg: &Message,
+    ) -> Result<(u64, Answer<Result<Bytes, ToolError>>), Bytes> {
+        let params = match serde_json::from_slice::<Params<CallParams>>(msg.frame()) {
+            Ok(Params { params: Some(p) }) => p,
+            Ok(_) => {
+                return Err(error_response(
+                    Some(id),
+                    codes::INVALID_PARAMS,
+                    "tools/call needs params.name",
+                ));
+            }
+            Err(e) => {
+                return Err(error_response(
+                    Some(id),
+                    codes::INVALID_PARAMS,
+                    &format!("tools/call params: {e}"),
+                ));
+            }
+        };
+        let key = RouteKey::new(&params.name);
+        let gate = self.gates.iter().find(|(name, _)| *name == params.name);
+        let (Some((_, gate)), Some(_)) = (gate, self.tools.lookup(&key)) else {
+            return Err(error_response(
+                Some(id),
+                codes::INVALID_PARAMS,
+                &format!("unknown tool: {}", params.name),
+            ));
+        };
+        // A full tool mailbox makes this connection wait (and stop reading), in
+        // arrival order: load backs up into the clients' sockets instead of failing
+        // calls. The gate is never closed.
+        let Ok(slot) = gate.clone().acquire_owned().await else {
+            return Err(error_response(
+                Some(id),
+                codes::INTERNAL_ERROR,
+                "tool gate closed",
+            ));
+        };
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let Ok(answer) = self
+            .in_flight
+            .begin(call, Instant::now() + self.answer_wait())
+        else {
+            return Err(error_response(
+                Some(id),
+                codes::INTERNAL_ERROR,
+                "call id reused",
+            ));
+        };
+        // The slot guarantees room; waiting stays possible should anything else
+        // fill the mailbox.
+        let routed = self
+            .tools
+            .route_wait(
+                &key,
+                ToolCall {
+                    call,
+                    arguments: params.arguments,
+                    _slot: slot,
+                },
+            )
+            .await;
+        if let Err(e) = routed {
+            self.in_flight.cancel(&call);
+            return Err(error_response(
+                Some(id),
+                codes::INTERNAL_ERROR,
+                &format!("tool {}: {e}", params.name),
+            ));
+        }
+        Ok((call, answer))
+    }
+
+    /// The reply to a call once its answer is in (or is not coming).
+    pub(crate) fn finish_call(
+        &self,
+        id: &RequestId,
+        call: u64,
+        outcome: Option<Result<Bytes, ToolError>>,
+    ) -> Bytes {
+        match outcome {
+            Some(Ok(raw)) => result_raw(id, &raw),
+            // A tool that fails answers with isError, as MCP asks (not a protocol error).
+            Some(Err(why)) => result_raw(id, &text_content(&why.to_string(), true)),
+            None => {
+                self.in_flight.cancel(&call);
+                error_response(
+                    Some(id),
+                    codes::INTERNAL_ERROR,
+                    "the tool did not answer in time",
+                )
+            }
+        }
+    }
+}
