@@ -228,7 +228,7 @@ fn main() -> ExitCode {
         let server = match started {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("mcpbench-server: cannot listen on {}: {e}", args.listen);
+                eprintln!("mcpbench-server: cannot start on {}: {e}", args.listen);
                 return ExitCode::FAILURE;
             }
         };
