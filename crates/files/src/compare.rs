@@ -213,7 +213,43 @@ pub struct CapacityFile {
     pub servers: Vec<CapacityEntry>,
 }
 
+/// A server's capacity against the bare ceiling's, from one capacity run: the
+/// one verdict the table and the report both print.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VsBare {
+    /// Its capacity over the bare ceiling's.
+    Ratio(f64),
+    /// Above its ceiling by more than [`SUSPECT_ABOVE_CEILING`]: the ceiling's
+    /// search met a stall, no verdict.
+    Suspect(f64),
+    /// A search (its own or the ceiling's) stopped at `--max-rate`: lower
+    /// bounds, no ratio.
+    Capped,
+    /// Either has no capacity (not in the run, or no rate passed).
+    Unknown,
+}
+
 impl CapacityFile {
+    /// Calls/s server `name` answered at its capacity, over every connection.
+    pub fn total(&self, name: &str) -> Option<f64> {
+        self.servers
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.capacity_per_connection)
+            .map(|r| r * self.connections as f64)
+    }
+
+    /// Server `name` against the bare ceiling of the same run.
+    pub fn vs_bare(&self, name: &str) -> VsBare {
+        let capped = |n: &str| self.servers.iter().any(|s| s.name == n && s.capped);
+        match (self.total(name), self.total("bare")) {
+            (Some(_), Some(_)) if capped(name) || capped("bare") => VsBare::Capped,
+            (Some(c), Some(b)) if c / b > SUSPECT_ABOVE_CEILING => VsBare::Suspect(c / b),
+            (Some(c), Some(b)) => VsBare::Ratio(c / b),
+            _ => VsBare::Unknown,
+        }
+    }
+
     /// One row per server: capacity, its spread over the repeats, its ratio to the
     /// bare ceiling when that ran too.
     pub fn table(&self) -> String {
@@ -258,22 +294,13 @@ impl CapacityFile {
                 },
                 s.repeats_passed,
                 s.repeats_achieved_per_s.len(),
-                match (total(s), bare) {
-                    (Some(c), Some(b))
-                        if s.name != "bare"
-                            && !s.capped
-                            && !bare_capped
-                            && c / b > SUSPECT_ABOVE_CEILING =>
-                    {
-                        format!(
-                            "{:.3}× (above its ceiling: the ceiling's search is suspect; rerun)",
-                            c / b
-                        )
-                    }
-                    (Some(c), Some(b)) if s.name != "bare" && !s.capped && !bare_capped => {
-                        format!("{:.3}×", c / b)
-                    }
-                    _ => "—".into(),
+                match f.vs_bare(&s.name) {
+                    _ if s.name == "bare" => "—".into(),
+                    VsBare::Suspect(r) => format!(
+                        "{r:.3}× (above its ceiling: the ceiling's search is suspect; rerun)"
+                    ),
+                    VsBare::Ratio(r) => format!("{r:.3}×"),
+                    VsBare::Capped | VsBare::Unknown => "—".into(),
                 },
                 s.trials.len(),
                 s.why.join("; ")

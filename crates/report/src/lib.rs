@@ -9,6 +9,8 @@ pub mod baseline;
 pub mod compare;
 pub mod criterion;
 pub mod error;
+pub mod evaluate;
+pub mod format;
 pub mod inputs;
 pub mod noise;
 pub mod paired;
@@ -25,6 +27,7 @@ use noise::NoiseFile;
 use inputs::Run;
 use mcpbench_files::allocations::{ALLOCATIONS_SCHEMA, AllocationsFile};
 use mcpbench_files::bench::{MEMORY_SCHEMA, MemoryFile};
+use mcpbench_files::env::Environment;
 use mcpbench_files::instructions::{INSTRUCTIONS_SCHEMA, InstructionsFile};
 use targets::Targets;
 
@@ -101,7 +104,7 @@ pub fn write_report(
     paths: &ReportPaths,
     baseline: Option<&str>,
     threshold_pct: f64,
-) -> Result<(render::Report, PathBuf), ReportError> {
+) -> Result<(evaluate::Report, PathBuf), ReportError> {
     check_setting("--threshold", threshold_pct)?;
     let targets = Targets::load(&paths.targets)?;
     let run = Run::read(&paths.criterion, &paths.side)?;
@@ -120,26 +123,33 @@ pub fn write_report(
     } else {
         None
     };
-    let report = render::build(
+    let report = evaluate::evaluate(
         &run,
         &targets,
         loaded.as_ref().map(|(n, b)| (*n, b)),
         threshold_pct,
         noise.as_ref(),
+        Environment::capture(),
     );
     let md_path = paths.out.join("report.md");
     error::write(
         &paths.out.join("throughput.svg"),
         &render::svg(&report, &targets),
     )?;
-    if let Some(c) = &report.compare {
+    if let Some(c) = &run.compare {
         error::write(&paths.out.join("servers.svg"), &render::charts::servers(c))?;
     }
-    if let Some(s) = &report.scaling {
+    if let Some(s) = &run.scaling {
         error::write(&paths.out.join("scaling.svg"), &render::charts::scaling(s))?;
     }
-    error::write(&md_path, &render::markdown(&report, Some("throughput.svg")))?;
-    error::write(&paths.out.join("report.json"), &pretty(&report))?;
+    error::write(
+        &md_path,
+        &render::markdown(&report, &run, Some("throughput.svg")),
+    )?;
+    error::write(
+        &paths.out.join("report.json"),
+        &pretty(&render::report_json(&report, &run)),
+    )?;
     error::write(
         &paths.out.join("bench-results.json"),
         &pretty(&render::bench_results(&run)),

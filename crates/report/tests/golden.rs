@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use mcpbench_files::env::Environment;
+use mcpbench_report::evaluate::evaluate;
 use mcpbench_report::inputs::Run;
 use mcpbench_report::render;
 use mcpbench_report::targets::Targets;
@@ -65,11 +66,10 @@ fn the_report_and_its_chart_render_as_recorded() {
     )
     .unwrap();
     let targets = Targets::load(&fixtures.join("targets.toml")).unwrap();
-    let mut report = render::build(&run, &targets, None, 5.0, None);
-    report.environment = fixed_environment();
+    let report = evaluate(&run, &targets, None, 5.0, None, fixed_environment());
     check(
         "report.md",
-        &render::markdown(&report, Some("throughput.svg")),
+        &render::markdown(&report, &run, Some("throughput.svg")),
     );
     check("throughput.svg", &render::svg(&report, &targets));
 }

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use mcpbench_files::ConnectionsFile;
+use mcpbench_files::env::Environment;
 use mcpbench_report::baseline::Baseline;
 use mcpbench_report::criterion::read_run;
 use mcpbench_report::inputs::Run;
 use mcpbench_report::targets::Targets;
 use mcpbench_report::{
-    CompareOptions, ReportError, ReportPaths, compare_runs, render, save_baseline, write_report,
+    CompareOptions, ReportError, ReportPaths, compare_runs, evaluate, save_baseline, write_report,
 };
 
 fn fixtures() -> PathBuf {
@@ -160,7 +161,7 @@ fn targets_are_applied_as_written() {
     let ops = run.benches["queue/push_pop/100k"].per_second().unwrap();
     // Exactly at the measured rate: met. A hair above: missed. No hidden factor.
     targets.min_ops_per_s = ops;
-    let at = render::build(&run, &targets, None, 5.0, None);
+    let at = evaluate::evaluate(&run, &targets, None, 5.0, None, Environment::capture());
     let queue = at.tests.iter().find(|t| t.name == "queue").unwrap();
     assert_eq!(
         at.executive
@@ -168,10 +169,10 @@ fn targets_are_applied_as_written() {
             .find(|r| r.metric.contains("queue/push_pop"))
             .unwrap()
             .status,
-        render::Status::Pass
+        evaluate::Status::Pass
     );
     targets.min_ops_per_s = ops * 1.0001;
-    let above = render::build(&run, &targets, None, 5.0, None);
+    let above = evaluate::evaluate(&run, &targets, None, 5.0, None, Environment::capture());
     assert_eq!(
         above
             .executive
@@ -179,7 +180,7 @@ fn targets_are_applied_as_written() {
             .find(|r| r.metric.contains("queue/push_pop"))
             .unwrap()
             .status,
-        render::Status::Fail
+        evaluate::Status::Fail
     );
     assert!(queue.benches.iter().any(|b| b.ceiling.is_some()));
 }
@@ -465,7 +466,7 @@ fn connection_load_results_enter_the_executive_table() {
             .unwrap()
             .clone()
     };
-    assert_eq!(row("actually opened").status, render::Status::Pass);
+    assert_eq!(row("actually opened").status, evaluate::Status::Pass);
     let opened = row("actually opened").value;
     assert!(opened.starts_with("2000 of 2000"), "{opened}");
     assert!(
@@ -478,10 +479,10 @@ fn connection_load_results_enter_the_executive_table() {
     );
     assert_eq!(
         row("connection load").status,
-        render::Status::Fail,
+        evaluate::Status::Fail,
         "p99 20 ms > 15 ms"
     );
-    assert_eq!(row("idle connection").status, render::Status::Pass);
+    assert_eq!(row("idle connection").status, evaluate::Status::Pass);
     assert!(
         std::fs::read_to_string(md)
             .unwrap()
@@ -498,7 +499,7 @@ fn connection_load_results_enter_the_executive_table() {
         .iter()
         .find(|r| r.metric.contains("actually opened"))
         .unwrap();
-    assert_eq!(opened.status, render::Status::Fail, "{}", opened.value);
+    assert_eq!(opened.status, evaluate::Status::Fail, "{}", opened.value);
     std::fs::write(
         s.side().join("connections.json"),
         r#"{"schema":"mcpbench.connections/9"}"#,
@@ -529,7 +530,7 @@ fn connection_load_results_enter_the_executive_table() {
 }
 
 /// The executive row of the capacity search.
-fn capacity_row(report: &render::Report) -> &render::ExecRow {
+fn capacity_row(report: &evaluate::Report) -> &evaluate::ExecRow {
     report
         .executive
         .iter()
@@ -594,7 +595,7 @@ fn capacity_and_compare_results_enter_the_report_typed() {
         "{}",
         row.value
     );
-    assert_eq!(row.status, render::Status::Fail, "0.80 < 0.85");
+    assert_eq!(row.status, evaluate::Status::Fail, "0.80 < 0.85");
     let md = std::fs::read_to_string(md).unwrap();
     assert!(
         md.contains("## Capacity at the SLO") && md.contains("| mcpbench | 20.0000 |"),
@@ -614,7 +615,7 @@ fn capacity_and_compare_results_enter_the_report_typed() {
     let (report, md) = write_report(&paths, None, 5.0).unwrap();
     let row = capacity_row(&report);
     assert!(row.value.contains("above its ceiling"), "{}", row.value);
-    assert_eq!(row.status, render::Status::NoData, "18.9x is no pass");
+    assert_eq!(row.status, evaluate::Status::NoData, "18.9x is no pass");
     let md = std::fs::read_to_string(md).unwrap();
     assert!(md.contains("18.909× (above its ceiling"), "{md}");
     // A malformed file is refused with the file and the field named.
@@ -702,7 +703,7 @@ fn a_leak_is_a_slope_over_n_and_2n_items_not_a_residue() {
         })
     };
     set(&s, 288, Some(-224));
-    assert_eq!(leak_row(&s).status, render::Status::Pass);
+    assert_eq!(leak_row(&s).status, evaluate::Status::Pass);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s.side().join("memory.json")).unwrap())
             .unwrap();
@@ -712,13 +713,13 @@ fn a_leak_is_a_slope_over_n_and_2n_items_not_a_residue() {
     );
     set(&s, 64, Some(64 + items));
     let row = leak_row(&s);
-    assert_eq!(row.status, render::Status::Fail);
+    assert_eq!(row.status, evaluate::Status::Fail);
     assert!(
         row.value.contains(id) && row.value.contains("1.00 B per"),
         "{row:?}"
     );
     set(&s, 64, None);
-    assert_eq!(leak_row(&s).status, render::Status::Fail);
+    assert_eq!(leak_row(&s).status, evaluate::Status::Fail);
     set(&s, 0, None);
-    assert_eq!(leak_row(&s).status, render::Status::Pass);
+    assert_eq!(leak_row(&s).status, evaluate::Status::Pass);
 }

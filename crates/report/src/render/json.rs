@@ -1,9 +1,47 @@
-//! `bench-results.json`: every bench in github-action-benchmark's
-//! `customBiggerIsBetter` form.
+//! `report.json` (the findings with the result files they were made from) and
+//! `bench-results.json` (every bench in github-action-benchmark's
+//! `customBiggerIsBetter` form).
+
+use serde::Serialize;
 
 use crate::compare::human_ns;
 use crate::criterion::Unit;
+use crate::evaluate::Report;
 use crate::inputs::Run;
+
+/// `report.json`: the findings, and beside them the result files of the run.
+#[derive(Serialize)]
+pub struct ReportJson<'a> {
+    #[serde(flatten)]
+    findings: &'a Report,
+    memory: &'a Option<mcpbench_files::bench::MemoryFile>,
+    sustained: &'a Option<mcpbench_files::bench::SustainedFile>,
+    connections: &'a Option<mcpbench_files::ConnectionsFile>,
+    connections_bare: &'a Option<mcpbench_files::ConnectionsFile>,
+    connections_http: &'a Option<mcpbench_files::ConnectionsFile>,
+    connections_http_bare: &'a Option<mcpbench_files::ConnectionsFile>,
+    compare: &'a Option<mcpbench_files::compare::CompareFile>,
+    capacity: &'a Option<mcpbench_files::compare::CapacityFile>,
+    lifecycle: &'a Option<mcpbench_files::lifecycle::LifecycleFile>,
+    scaling: &'a Option<mcpbench_files::lifecycle::ScalingFile>,
+}
+
+/// The findings of `run` with its result files, as `report.json` holds them.
+pub fn report_json<'a>(report: &'a Report, run: &'a Run) -> ReportJson<'a> {
+    ReportJson {
+        findings: report,
+        memory: &run.memory,
+        sustained: &run.sustained,
+        connections: &run.connections,
+        connections_bare: &run.connections_bare,
+        connections_http: &run.connections_http,
+        connections_http_bare: &run.connections_http_bare,
+        compare: &run.compare,
+        capacity: &run.capacity,
+        lifecycle: &run.lifecycle,
+        scaling: &run.scaling,
+    }
+}
 
 /// Every bench with a throughput, in github-action-benchmark's
 /// `customBiggerIsBetter` format (also read by Bencher).

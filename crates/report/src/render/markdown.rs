@@ -5,11 +5,13 @@ use std::fmt::Write;
 use mcpbench_files::ConnectionsFile;
 use mcpbench_files::latency::LatencyFile;
 
-use super::{Report, human_rate};
 use crate::compare::{Verdict, human_ns};
+use crate::evaluate::Report;
+use crate::format::human_rate;
+use crate::inputs::Run;
 
-/// The report as Markdown. `chart` is the file name of the SVG to embed.
-pub fn markdown(r: &Report, chart: Option<&str>) -> String {
+/// The findings of `run` as Markdown. `chart` is the file name of the SVG to embed.
+pub fn markdown(r: &Report, run: &Run, chart: Option<&str>) -> String {
     let mut o = String::new();
     let e = &r.environment;
     let _ = writeln!(o, "# mcpbench report\n");
@@ -136,7 +138,7 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
             }
         }
         if t.name == "memory"
-            && let Some(m) = &r.memory
+            && let Some(m) = &run.memory
         {
             o.push_str("\n| component | items (N) | live before | live after teardown | residue at N / 2N | leak per item | bytes per item | RSS after (context) |\n|---|---:|---:|---:|---:|---:|---|---:|\n");
             for c in &m.components {
@@ -161,7 +163,7 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
             }
         }
         if t.name == "sustained"
-            && let Some(s) = &r.sustained
+            && let Some(s) = &run.sustained
         {
             let windows: Vec<String> = s
                 .windows
@@ -202,15 +204,15 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
         }
     }
     let columns: Vec<(&str, &ConnectionsFile)> = [
-        ("mcpbench-server, TCP", r.connections.as_ref()),
+        ("mcpbench-server, TCP", run.connections.as_ref()),
         (
             "bare ceiling, TCP (`--server bare`)",
-            r.connections_bare.as_ref(),
+            run.connections_bare.as_ref(),
         ),
-        ("mcpbench-server, HTTP", r.connections_http.as_ref()),
+        ("mcpbench-server, HTTP", run.connections_http.as_ref()),
         (
             "bare ceiling, HTTP (hyper)",
-            r.connections_http_bare.as_ref(),
+            run.connections_http_bare.as_ref(),
         ),
     ]
     .into_iter()
@@ -219,25 +221,25 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
     if !columns.is_empty() {
         connections_table(&mut o, &columns);
     }
-    if let Some(c) = &r.capacity {
+    if let Some(c) = &run.capacity {
         o.push_str("\n## Capacity at the SLO (`scripts/load capacity`)\n");
         o.push_str(&c.table());
     }
-    if let Some(c) = &r.compare {
+    if let Some(c) = &run.compare {
         o.push_str("\n## MCP servers side by side (`scripts/load compare`)\n");
         if chart.is_some() {
             o.push_str("\n![RSS per connection and p99 per server](servers.svg)\n");
         }
         o.push_str(&c.table());
     }
-    if let Some(s) = &r.scaling {
+    if let Some(s) = &run.scaling {
         o.push_str("\n## Scaling (`scripts/load scaling`)\n");
         if chart.is_some() {
             o.push_str("\n![RSS per session and p99 against concurrent sessions](scaling.svg)\n");
         }
         o.push_str(&s.table());
     }
-    if let Some(l) = &r.lifecycle {
+    if let Some(l) = &run.lifecycle {
         o.push_str("\n## Session lifecycle (`scripts/load lifecycle`)\n");
         o.push_str(&l.table());
     }

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{Report, TestBlock, human_rate};
+use crate::evaluate::{Report, TestBlock};
+use crate::format::human_rate;
 use crate::targets::Targets;
 
 /// ceiling, and the seed's figure, with the target as a line.
