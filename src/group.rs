@@ -16,8 +16,7 @@ use crate::parallel::timed_batches;
 /// gate's rounds then time only the benches the paired clock does not run.
 pub const SKIP_WORKLOADS_ENV: &str = "MCPBENCH_SKIP_WORKLOADS";
 
-/// Timer reads per batch for sub-microsecond operations (docs/method.md).
-pub const BATCH: u64 = 100;
+pub use crate::parallel::BATCH;
 
 /// A named group of benches. See the [module docs](self).
 pub struct Group<'a> {

@@ -55,11 +55,7 @@ impl Load {
     }
 }
 
-/// A histogram for nanosecond latencies from 1 ns to 1 hour at 3 significant digits.
-pub fn histogram() -> Histogram<u64> {
-    // The bounds are constants within hdrhistogram's limits, so this cannot fail.
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
-}
+pub use mcpbench_files::latency::histogram;
 
 /// Records the latency of one bench id, skipping Criterion's warm-up.
 ///

@@ -34,11 +34,7 @@ pub fn side_file(kind: &str, id: &str) -> PathBuf {
 /// Writes `value` as pretty JSON to `path`, creating folders, via a temporary file
 /// and a rename so a reader never sees half a file.
 pub fn write_json(path: &Path, value: &impl Serialize) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n")?;
-    std::fs::rename(&tmp, path)
+    mcpbench_files::write_json(path, value, false)
+        .map(|_| ())
+        .map_err(io::Error::other)
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 use super::{Iteration, SeedMix, Unit, Workload};
-use crate::group::BATCH;
 use crate::latency::Recorder;
+use crate::parallel::BATCH;
 use crate::parallel::{run_tasks, timed_batches};
 
 /// Tasks of the mix.

@@ -116,7 +116,7 @@ impl<F: FnMut(u64)> Iteration for Ops<F> {
 }
 
 /// An iteration of `ops` calls `op(i)` split over `threads` threads released
-/// together, each timing batches of [`crate::group::BATCH`]; one wall clock from
+/// together, each timing batches of [`crate::parallel::BATCH`]; one wall clock from
 /// the first thread's start to the last one's end ([`threaded_batches`]). Its
 /// `run` is the same, its latencies dropped: the threads' clocks are part of the
 /// workload as the bench measures it.

@@ -7,8 +7,8 @@ use mcpbench_pool::{Pool, PoolConfig};
 use tokio::runtime::Runtime;
 
 use super::{Iteration, NoopManager, Unit, Workload};
-use crate::group::BATCH;
 use crate::latency::Recorder;
+use crate::parallel::BATCH;
 
 const N: u64 = 100_000;
 

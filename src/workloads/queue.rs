@@ -8,8 +8,8 @@ use crossbeam_utils::Backoff;
 use mcpbench_queue::Mailbox;
 
 use super::{Iteration, Ops, Unit, Workload};
-use crate::group::BATCH;
 use crate::latency::Recorder;
+use crate::parallel::BATCH;
 use crate::parallel::run_threads;
 
 const N: u64 = 100_000;

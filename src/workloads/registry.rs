@@ -9,8 +9,8 @@ use mcpbench_queue::Mailbox;
 use mcpbench_registry::{Answer, InFlight, Registry, RouteKey};
 
 use super::{Iteration, Ops, Prepared, Threaded, Unit, Workload, upstream_routes};
-use crate::group::BATCH;
 use crate::latency::Recorder;
+use crate::parallel::BATCH;
 use crate::parallel::timed_batches;
 use crate::scattered;
 

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use mcpbench_session::{NewSession, Session, SessionId, SessionStore};
 
 use super::{Iteration, Ops, Prepared, Threaded, Unit, Workload};
-use crate::group::BATCH;
 use crate::latency::Recorder;
 use crate::messages::new_session;
+use crate::parallel::BATCH;
 use crate::parallel::timed_batches;
 use crate::scattered;
 

@@ -269,9 +269,6 @@ impl CapacityFile {
             "| server | calls/s per connection | calls/s answered (repeats) | repeats passed | vs bare ceiling | trials | why none |"
         );
         let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-        let total = |e: &CapacityEntry| e.capacity_per_connection.map(|r| r * f.connections as f64);
-        let bare = f.servers.iter().find(|s| s.name == "bare").and_then(total);
-        let bare_capped = f.servers.iter().any(|s| s.name == "bare" && s.capped);
         for s in &f.servers {
             let repeats = s
                 .repeats_achieved_per_s

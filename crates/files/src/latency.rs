@@ -5,6 +5,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::Environment;
 
+/// Longest latency a histogram holds, ns: one hour (a longer one is a stuck
+/// run, recorded at this bound).
+pub const HISTOGRAM_MAX_NS: u64 = 3_600_000_000_000;
+
+/// The one histogram configuration of the workspace: nanoseconds from 1 to
+/// [`HISTOGRAM_MAX_NS`], 3 significant digits. Benches, load shards and merges
+/// use it, so their histograms add exactly.
+pub fn histogram() -> hdrhistogram::Histogram<u64> {
+    // Constant bounds within hdrhistogram's limits: this cannot fail.
+    hdrhistogram::Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3)
+        .expect("valid histogram bounds")
+}
+
 /// Schema tag of [`LatencyFile`].
 pub const LATENCY_SCHEMA: &str = "mcpbench.latency/1";
 

@@ -98,6 +98,46 @@ pub enum FileError {
         /// What is wrong.
         reason: String,
     },
+    /// The file could not be written.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Writes `value` as JSON to `path` whole: folders made, the text written to a
+/// temporary file beside it and renamed over `path`, so a reader (a report, a
+/// merge, a harness polling for it) never sees half a file. Pretty-printed, or
+/// on one line when `one_line`. Returns the text written, without the final
+/// newline. Every result file of the workspace is written here.
+pub fn write_json(
+    path: &Path,
+    value: &impl Serialize,
+    one_line: bool,
+) -> Result<String, FileError> {
+    let fail = |source| FileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let text = if one_line {
+        serde_json::to_string(value)
+    } else {
+        serde_json::to_string_pretty(value)
+    }
+    .map_err(|e| fail(std::io::Error::other(e)))?;
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    std::fs::write(&part, format!("{text}\n"))
+        .and_then(|()| std::fs::rename(&part, path))
+        .map_err(fail)?;
+    Ok(text)
 }
 
 /// Parses `text` as a `T`; `source_name` (a path, or "server 2's stats") names it

@@ -4,7 +4,6 @@
 //! harness, which sends the plan itself the same way), runs every connection's calls open-loop from it, ends the sessions
 //! (DELETE) unless told to abandon them, and writes its [`ShardFile`].
 
-use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,115 +11,20 @@ use std::time::{Duration, SystemTime};
 use mcpbench_files::shard::{SHARD_LINE_PREFIX, SHARD_SCHEMA, ShardFile, ShardRun};
 use mcpbench_files::{Requested, ServerKind as FileServerKind, Transport};
 
-use mcpbench_netio::Client;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::cli::{Plan, Protocol};
-use crate::counters::{Phase, Step, Tally};
-use crate::http_client::{Generation, HttpMcp};
+use crate::cli::Plan;
+use crate::connection::{Call, OPEN_LIMIT, calls, open};
+use crate::counters::{Phase, Tally};
 use crate::schedule::{GRACE, Schedule};
-use crate::socket::{bind_source, open_file_limit};
+use crate::socket::open_file_limit;
 use crate::target::Target;
 use crate::wire::ToChild;
 
 /// The shard's stdin, line by line.
 type StdinLines = tokio::io::Lines<BufReader<tokio::io::Stdin>>;
-
-/// Longest a connection may take to connect, start and list the tools.
-const OPEN_LIMIT: Duration = Duration::from_secs(60);
-
-/// What every call sends.
-struct Call {
-    tool: String,
-    arguments: String,
-}
-
-/// One MCP connection, of either transport.
-enum McpConn {
-    Tcp(Client),
-    Http(Box<HttpMcp>),
-}
-
-impl McpConn {
-    /// Calls the tool once: `Ok(Ok(()))` answered with a result, `Ok(Err(why))`
-    /// answered otherwise, `Err(why)` the connection broke. An HTTP connection the
-    /// server closed between requests (its keep-alive timeout: uvicorn's is 5 s)
-    /// is opened again first, as an HTTP client would, and counted.
-    async fn call(
-        &mut self,
-        n: u64,
-        call: &Call,
-        reopen: (&Target, Option<IpAddr>),
-        tally: &Tally,
-    ) -> Result<Result<(), String>, String> {
-        if let McpConn::Http(h) = self
-            && h.is_closed()
-        {
-            let stream = connect(reopen.0, reopen.1).await?;
-            h.reconnect(stream).await?;
-            tally.add(|c| c.reconnects += 1);
-        }
-        match self {
-            McpConn::Tcp(c) => {
-                let request = format!(
-                    r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"{}","arguments":{}}}}}"#,
-                    n + 1,
-                    call.tool,
-                    call.arguments
-                );
-                let reply = c
-                    .call(request.as_bytes())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if crate::http_client::is_success(&reply) {
-                    Ok(Ok(()))
-                } else {
-                    Ok(Err(format!(
-                        "error reply: {}",
-                        String::from_utf8_lossy(&reply[..reply.len().min(120)])
-                    )))
-                }
-            }
-            McpConn::Http(h) => {
-                let reply = h.call_tool(&call.tool, &call.arguments).await?;
-                Ok(if reply.is_result() {
-                    Ok(())
-                } else {
-                    Err(format!("error reply: {}", reply.why()))
-                })
-            }
-        }
-    }
-
-    /// Ends the session (HTTP, handshake generation with a session id) and counts
-    /// how that went. A connection that broke (a call given up at the deadline
-    /// leaves it unusable) is opened again for the DELETE, as a real client would.
-    async fn end(self, tally: &Tally, target: &Target, source: Option<IpAddr>) {
-        let McpConn::Http(mut h) = self else { return };
-        let mut outcome = h.delete().await;
-        if let Some(Err(_)) = outcome {
-            if let Ok(stream) = connect(target, source).await {
-                if h.reconnect(stream).await.is_ok() {
-                    outcome = h.delete().await;
-                }
-            }
-        }
-        match outcome {
-            None => {}
-            Some(Ok(200..=204)) => tally.add(|c| c.deleted += 1),
-            Some(Ok(status)) => {
-                tally.add(|c| c.delete_failed += 1);
-                tally.note(format!("DELETE: HTTP {status}"));
-            }
-            Some(Err(e)) => {
-                tally.add(|c| c.delete_failed += 1);
-                tally.note(format!("DELETE: {e}"));
-            }
-        }
-    }
-}
 
 /// Runs one shard (`mcpbench-load connections --shard I/N ...`): its slice of the
 /// connections, from the common start, ending in its shard file.
@@ -396,16 +300,7 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
 /// Writes `file` to `path` whole (a temporary file renamed over it); returns its
 /// one-line JSON.
 fn write_shard(path: &std::path::Path, file: &ShardFile) -> Result<String, String> {
-    let line = serde_json::to_string(file).map_err(|e| e.to_string())?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let part = path.with_extension("json.part");
-    std::fs::write(&part, format!("{line}\n"))
-        .and_then(|()| std::fs::rename(&part, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(line)
+    mcpbench_files::write_json(path, file, true).map_err(|e| e.to_string())
 }
 
 /// What the whole run asked for, as every shard of it records it.
@@ -443,68 +338,6 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// One connection's calls, open-loop: each is sent at its due time (or as soon as
-/// the previous reply is in, when late) and its latency counts from the due time.
-async fn calls(
-    conn: &mut McpConn,
-    call: &Call,
-    reopen: (&Target, Option<IpAddr>),
-    schedule: Schedule,
-    tally: &Tally,
-) {
-    let due = schedule.due();
-    tally.add(|c| c.due += due);
-    let deadline = schedule.end + GRACE;
-    let mut answered = 0;
-    for n in 0..due {
-        let at = schedule.at(n);
-        if tokio::time::Instant::now() > deadline {
-            tally.add(|c| c.not_sent += due - n);
-            tally.censor(&schedule, n, due, deadline);
-            break;
-        }
-        tokio::time::sleep_until(at).await;
-        tally.add(|c| c.sent += 1);
-        match tokio::time::timeout_at(deadline, conn.call(n, call, reopen, tally)).await {
-            Ok(Ok(Ok(()))) => {
-                answered += 1;
-                let now = tokio::time::Instant::now();
-                tally.add(|c| {
-                    c.answered += 1;
-                    c.answered_in_run += u64::from(now <= schedule.end);
-                });
-                tally.record(now.duration_since(at).as_nanos() as u64);
-            }
-            Ok(Ok(Err(why))) => {
-                tally.add(|c| c.error_replies += 1);
-                tally.note(why);
-            }
-            Ok(Err(e)) => {
-                tally.add(|c| {
-                    c.unanswered += 1;
-                    c.not_sent += due - n - 1;
-                });
-                tally.note(format!("connection: {e}"));
-                break;
-            }
-            Err(_) => {
-                tally.add(|c| {
-                    c.unanswered += 1;
-                    c.not_sent += due - n - 1;
-                });
-                tally.censor(&schedule, n, due, deadline);
-                tally.note(format!("no reply by the run's end + {} s", GRACE.as_secs()));
-                break;
-            }
-        }
-    }
-    tally.add(|c| match due {
-        0 => c.no_calls_due += 1,
-        _ if answered == due => c.fully_answered += 1,
-        _ => c.short += 1,
-    });
-}
-
 /// Awaits every task; returns what they returned (a task that panicked counts as
 /// `None`).
 async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<Option<T>>>) -> Vec<T> {
@@ -515,98 +348,4 @@ async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<Option<T>>>) -> Vec<T> {
         }
     }
     out
-}
-
-/// Connects from `source`, starts the MCP conversation (`initialize` +
-/// `notifications/initialized`, or `server/discover`), then `tools/list`; each
-/// step timed into its histogram.
-async fn open(
-    target: &Target,
-    source: Option<IpAddr>,
-    protocol: Protocol,
-    tally: &Tally,
-) -> Result<McpConn, String> {
-    let t = Instant::now();
-    let stream = connect(target, source).await?;
-    tally.record_step(Step::Connect, t.elapsed().as_nanos() as u64);
-    match target {
-        Target::Tcp { .. } => open_tcp(Client::from_stream(stream, 1 << 20), tally).await,
-        Target::Http {
-            authority, path, ..
-        } => {
-            let mut h = HttpMcp::handshake_http(stream, authority, path).await?;
-            let t = Instant::now();
-            h.start(protocol).await?;
-            tally.record_step(Step::Handshake, t.elapsed().as_nanos() as u64);
-            match h.generation() {
-                Generation::Stateless => tally.add(|c| c.stateless += 1),
-                Generation::Handshake { .. } => tally.add(|c| c.handshake += 1),
-            }
-            let t = Instant::now();
-            let listed = h
-                .list_tools()
-                .await
-                .map_err(|e| format!("tools/list: {e}"))?;
-            if !listed.is_result() {
-                return Err(format!("tools/list refused: {}", listed.why()));
-            }
-            tally.record_step(Step::ToolsList, t.elapsed().as_nanos() as u64);
-            Ok(McpConn::Http(Box::new(h)))
-        }
-    }
-}
-
-/// A TCP connection to `target` (from `source` when given), `TCP_NODELAY` set.
-async fn connect(target: &Target, source: Option<IpAddr>) -> Result<tokio::net::TcpStream, String> {
-    let socket = match source {
-        Some(source) => bind_source(source).map_err(|e| format!("bind {source}: {}", e.kind()))?,
-        None => if target.addr().is_ipv4() {
-            tokio::net::TcpSocket::new_v4()
-        } else {
-            tokio::net::TcpSocket::new_v6()
-        }
-        .map_err(|e| format!("socket: {}", e.kind()))?,
-    };
-    let stream = socket
-        .connect(target.addr())
-        .await
-        .map_err(|e| format!("connect: {}", e.kind()))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("nodelay: {e}"))?;
-    Ok(stream)
-}
-
-/// `initialize`, `notifications/initialized` and `tools/list` over TCP.
-async fn open_tcp(mut c: Client, tally: &Tally) -> Result<McpConn, String> {
-    let t = Instant::now();
-    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
-    let reply = c
-        .call(init.as_bytes())
-        .await
-        .map_err(|e| format!("initialize: {e}"))?;
-    if memchr::memmem::find(&reply, b"\"result\":").is_none() {
-        return Err(format!(
-            "initialize refused: {}",
-            String::from_utf8_lossy(&reply)
-        ));
-    }
-    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .map_err(|e| e.to_string())?;
-    c.flush().await.map_err(|e| format!("initialized: {e}"))?;
-    tally.record_step(Step::Handshake, t.elapsed().as_nanos() as u64);
-    tally.add(|c| c.handshake += 1);
-    let t = Instant::now();
-    let reply = c
-        .call(br#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#)
-        .await
-        .map_err(|e| format!("tools/list: {e}"))?;
-    if memchr::memmem::find(&reply, b"\"result\":").is_none() {
-        return Err(format!(
-            "tools/list refused: {}",
-            String::from_utf8_lossy(&reply[..reply.len().min(120)])
-        ));
-    }
-    tally.record_step(Step::ToolsList, t.elapsed().as_nanos() as u64);
-    Ok(McpConn::Tcp(c))
 }

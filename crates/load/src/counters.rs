@@ -50,10 +50,7 @@ pub enum Step {
     ToolsList = 2,
 }
 
-/// A latency histogram: 1 ns to one hour, 3 significant digits.
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")
-}
+pub use mcpbench_files::latency::histogram;
 
 /// A client process's counts, shared by its connection tasks (one thread: the
 /// locks are never contended).

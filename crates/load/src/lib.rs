@@ -31,6 +31,7 @@ pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod compare;
+pub mod connection;
 pub mod counters;
 pub mod error;
 pub mod http_client;

@@ -24,14 +24,9 @@ pub fn shard_file(dir: &Path, index: u64) -> PathBuf {
 
 /// Writes `result` to `path` (and prints it).
 pub fn write_file(path: &Path, result: &ConnectionsFile) -> Result<(), LoadError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| LoadError::io("create", dir, e))?;
-    }
-    let text = serde_json::to_string_pretty(result)
-        .map_err(|e| LoadError::io("write", path, e.into()))?
-        + "\n";
-    print!("{text}");
-    std::fs::write(path, text).map_err(|e| LoadError::io("write", path, e))
+    let text = mcpbench_files::write_json(path, result, false)?;
+    println!("{text}");
+    Ok(())
 }
 
 /// The one-line summary printed last.
@@ -149,10 +144,7 @@ pub fn write_with_table(
     table: &str,
     what: &str,
 ) -> Result<(), LoadError> {
-    let text = serde_json::to_string_pretty(file)
-        .map_err(|e| LoadError::io("write", out, e.into()))?
-        + "\n";
-    std::fs::write(out, text).map_err(|e| LoadError::io("write", out, e))?;
+    mcpbench_files::write_json(out, file, false)?;
     let md = out.with_extension("md");
     std::fs::write(&md, table).map_err(|e| LoadError::io("write", &md, e))?;
     println!("{what}: wrote {} and {}", out.display(), md.display());

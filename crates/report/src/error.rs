@@ -119,6 +119,7 @@ impl ReportError {
                 ReportError::Missing { path, what }
             }
             FileError::Read { path, source } => ReportError::Io { path, source },
+            FileError::Write { path, source } => ReportError::Write { path, source },
             FileError::Schema {
                 source_name,
                 found,
@@ -177,9 +178,7 @@ pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
 
 /// Writes `value` as pretty JSON (and a newline) to `path`, creating folders.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ReportError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| ReportError::Invalid {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    write(path, &(text + "\n"))
+    mcpbench_files::write_json(path, value, false)
+        .map(|_| ())
+        .map_err(|e| ReportError::from_file(e, "a file the report writes"))
 }

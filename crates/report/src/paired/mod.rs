@@ -25,9 +25,7 @@
 //! iteration added inside the clock, up a ladder of shares, until the rule flags
 //! one ([`PairedBench::detects_pct`]).
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use mcpbench_files::env::Environment;
@@ -35,6 +33,12 @@ pub use mcpbench_files::paired::{
     Command, Injection, PAIRED_SCHEMA, PairedBench, PairedFile, PairedSettings, PairedStats, Reply,
     WorkerWorkload,
 };
+
+mod stats;
+mod worker;
+
+pub use stats::{blocks_stats, stats};
+pub use worker::{Worker, worker_exe};
 
 /// The default settings of `mcpbench paired`.
 pub fn default_settings() -> PairedSettings {
@@ -54,7 +58,7 @@ pub fn default_settings() -> PairedSettings {
 
 /// A sample's target length: long enough that the timer is nothing, short
 /// enough that the two samples of a pair see the same machine.
-const SAMPLE_TARGET: Duration = Duration::from_millis(5);
+pub(crate) const SAMPLE_TARGET: Duration = Duration::from_millis(5);
 
 /// What went wrong in a paired run, with the side and the input named.
 #[derive(Debug, thiserror::Error)]
@@ -87,311 +91,6 @@ pub enum PairedError {
         /// Its message, or what was expected.
         message: String,
     },
-}
-
-/// One side's worker process.
-pub struct Worker {
-    side: String,
-    dir: PathBuf,
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Worker {
-    /// Starts the worker `exe` (a side's `paired` bench binary, [`worker_exe`])
-    /// in `dir`, pinned to CPU `cpu` when given (with `taskset`, where it exists).
-    pub fn spawn(
-        side: &str,
-        dir: &Path,
-        exe: &Path,
-        cpu: Option<usize>,
-    ) -> Result<Worker, PairedError> {
-        let pin = cpu.filter(|_| taskset_available());
-        let mut command = match pin {
-            Some(c) => {
-                let mut t = std::process::Command::new("taskset");
-                t.arg("-c").arg(c.to_string()).arg(exe);
-                t
-            }
-            None => std::process::Command::new(exe),
-        };
-        let mut child = command
-            .arg("--worker")
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|source| PairedError::Spawn {
-                side: side.into(),
-                dir: dir.into(),
-                source,
-            })?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(PairedError::Gone {
-                side: side.into(),
-                dir: dir.into(),
-                reason: "no pipes".into(),
-            });
-        };
-        Ok(Worker {
-            side: side.into(),
-            dir: dir.into(),
-            child,
-            stdin,
-            stdout: BufReader::new(stdout),
-        })
-    }
-
-    fn gone(&self, reason: impl Into<String>) -> PairedError {
-        PairedError::Gone {
-            side: self.side.clone(),
-            dir: self.dir.clone(),
-            reason: reason.into(),
-        }
-    }
-
-    fn ask(&mut self, command: &Command) -> Result<Reply, PairedError> {
-        // (One line out, one line back; a worker that dies is named by its side.)
-        let line = serde_json::to_string(command).map_err(|e| self.gone(e.to_string()))?;
-        writeln!(self.stdin, "{line}")
-            .and_then(|_| self.stdin.flush())
-            .map_err(|e| self.gone(e.to_string()))?;
-        let mut reply = String::new();
-        let n = self
-            .stdout
-            .read_line(&mut reply)
-            .map_err(|e| self.gone(e.to_string()))?;
-        if n == 0 {
-            return Err(self.gone("end of its output"));
-        }
-        match serde_json::from_str::<Reply>(&reply) {
-            Ok(Reply::Error { message }) => Err(PairedError::Reply {
-                side: self.side.clone(),
-                message,
-            }),
-            Ok(r) => Ok(r),
-            Err(e) => Err(self.gone(format!("not a reply ({e}): {:?}", reply.trim()))),
-        }
-    }
-
-    fn unexpected(&self, wanted: &str, got: &Reply) -> PairedError {
-        PairedError::Reply {
-            side: self.side.clone(),
-            message: format!("expected {wanted}, got {got:?}"),
-        }
-    }
-
-    /// The workloads this side has, and its commit.
-    pub fn list(&mut self) -> Result<(Vec<WorkerWorkload>, String), PairedError> {
-        match self.ask(&Command::List)? {
-            Reply::Workloads { workloads, commit } => Ok((workloads, commit)),
-            other => Err(self.unexpected("workloads", &other)),
-        }
-    }
-
-    /// Builds `id` with `inject_ns` per iteration; the warm-up iteration's time.
-    pub fn prepare(&mut self, id: &str, inject_ns: u64) -> Result<u64, PairedError> {
-        let command = Command::Prepare {
-            id: id.into(),
-            inject_ns,
-        };
-        match self.ask(&command)? {
-            Reply::Ready { warm_up_ns } => Ok(warm_up_ns),
-            other => Err(self.unexpected("ready", &other)),
-        }
-    }
-
-    /// One sample of `iterations`: its time in ns.
-    pub fn sample(&mut self, iterations: u64) -> Result<f64, PairedError> {
-        match self.ask(&Command::Sample { iterations })? {
-            Reply::Sample { ns } => Ok(ns.max(1) as f64),
-            other => Err(self.unexpected("sample", &other)),
-        }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        // Closing stdin ends the worker's loop; wait so no process is left behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether `taskset` (util-linux) can pin a worker here.
-fn taskset_available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        std::process::Command::new("taskset")
-            .arg("-p")
-            .arg(std::process::id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
-/// Builds the checkout `dir`'s `paired` bench (`cargo bench --no-run`, in its
-/// own target directory: `CARGO_TARGET_DIR` is removed so two checkouts never
-/// share a build) and returns its executable.
-pub fn worker_exe(side: &str, dir: &Path) -> Result<PathBuf, PairedError> {
-    let gone = |reason: String| PairedError::Gone {
-        side: side.into(),
-        dir: dir.into(),
-        reason,
-    };
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
-        .args([
-            "bench",
-            "--quiet",
-            "--no-run",
-            "--bench",
-            "paired",
-            "--message-format=json",
-        ])
-        .current_dir(dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|source| PairedError::Spawn {
-            side: side.into(),
-            dir: dir.into(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(gone(format!(
-            "`cargo bench --no-run --bench paired` exited with {}; does that checkout have benches/paired.rs?",
-            out.status
-        )));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "paired")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| gone("cargo named no `paired` executable".into()))
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
-/// The log ratios `ln(new / base)` of `pairs`, inside symmetric fences of 1.5
-/// IQR (all of them when there are fewer than 4).
-fn fenced_log_ratios(pairs: &[(f64, f64)]) -> Vec<f64> {
-    fenced_values(pairs.iter().map(|&(a, b)| (b / a).ln()).collect())
-}
-
-/// `d` inside symmetric fences of 1.5 IQR (all of it when it has fewer than 4
-/// values), sorted.
-fn fenced_values(mut d: Vec<f64>) -> Vec<f64> {
-    d.sort_by(f64::total_cmp);
-    if d.len() < 4 {
-        return d;
-    }
-    let (q1, q3) = (quantile(&d, 0.25), quantile(&d, 0.75));
-    let fence = 1.5 * (q3 - q1);
-    d.into_iter()
-        .filter(|&x| x >= q1 - fence && x <= q3 + fence)
-        .collect()
-}
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n.max(1.0);
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
-/// Student's t, two-sided 95%, for `df` degrees of freedom (1.96 beyond 30).
-fn t95(df: usize) -> f64 {
-    const T: [f64; 10] = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23];
-    match df {
-        0 => f64::INFINITY,
-        d if d <= T.len() => T[d - 1],
-        d if d <= 30 => 2.23 - (d as f64 - 10.0) * (0.19 / 20.0),
-        _ => 1.96,
-    }
-}
-
-/// The statistics of one block of `pairs` (base ns, new ns) of samples of
-/// `iterations` iterations each: its z over the pairs. See [`blocks_stats`].
-pub fn stats(pairs: &[(f64, f64)], iterations: u64) -> PairedStats {
-    blocks_stats(&[pairs.to_vec()], iterations)
-}
-
-/// The statistics of `blocks` of pairs, each block from its own pair of worker
-/// processes. Each block's pairs give a fenced mean log ratio; with two blocks or
-/// more, the verdict's statistic is the mean of the block means over its standard
-/// error (a t statistic: process-level effects, such as another hash seed or
-/// another CPU, count as the noise they are); with one block, over the pairs.
-pub fn blocks_stats(blocks: &[Vec<(f64, f64)>], iterations: u64) -> PairedStats {
-    let fenced: Vec<Vec<f64>> = blocks.iter().map(|b| fenced_log_ratios(b)).collect();
-    let all: Vec<(f64, f64)> = blocks.iter().flatten().copied().collect();
-    let (mut blocks_kept, mut blocks_slower) = (0, 0);
-    let (mean, se, df) = if blocks.len() >= 2 {
-        // A block whose processes drew an outlying layout (a hash seed that
-        // crowds one shard, a stall) is fenced off like an outlying pair.
-        let means = fenced_values(fenced.iter().map(|d| mean_sd(d).0).collect());
-        blocks_kept = means.len() as u64;
-        blocks_slower = means.iter().filter(|&&m| m > 0.0).count() as u64;
-        let (m, sd) = mean_sd(&means);
-        (
-            m,
-            sd / (means.len() as f64).sqrt(),
-            means.len().saturating_sub(1),
-        )
-    } else {
-        let d = fenced.first().cloned().unwrap_or_default();
-        let (m, sd) = mean_sd(&d);
-        (
-            m,
-            sd / (d.len().max(1) as f64).sqrt(),
-            d.len().saturating_sub(1),
-        )
-    };
-    let z = if se > 0.0 {
-        mean / se
-    } else if mean == 0.0 {
-        0.0
-    } else {
-        mean.signum() * f64::INFINITY
-    };
-    let pct = |x: f64| (x.exp() - 1.0) * 100.0;
-    let per_iter = iterations.max(1) as f64;
-    let t = t95(df);
-    PairedStats {
-        pairs: all.len() as u64,
-        blocks: blocks.len() as u64,
-        blocks_kept,
-        blocks_slower,
-        kept: fenced.iter().map(|d| d.len() as u64).sum(),
-        iterations_per_sample: iterations,
-        base_ns: median(&mut all.iter().map(|p| p.0).collect::<Vec<_>>()) / per_iter,
-        new_ns: median(&mut all.iter().map(|p| p.1).collect::<Vec<_>>()) / per_iter,
-        change_pct: pct(mean),
-        ci_low_pct: pct(mean - t * se),
-        ci_high_pct: pct(mean + t * se),
-        z,
-    }
 }
 
 /// The paired rule's reading of `s`, a comparison of a workload on `threads`
