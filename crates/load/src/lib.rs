@@ -15,8 +15,9 @@
 //!
 //! The library: [`run_connections`] runs one load plan and returns its result;
 //! the experiments built on it ([`compare`], [`capacity`], [`lifecycle`],
-//! [`scaling`]) and [`merge`] each own one module; `main.rs` only parses the
-//! command line and maps results to exit codes.
+//! [`scaling`]) and [`merge`] each own one module (each still returns its exit
+//! code); `main.rs` only parses the command line, starts the runtime and runs
+//! one command.
 //!
 //! Code map: `cli` (the plans, as the command line and the child processes take
 //! them), `orchestrate` (the harness, one function per phase), `client` (one

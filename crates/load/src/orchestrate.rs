@@ -319,15 +319,11 @@ async fn start_shards(
             flamegraph: None,
             ..plan.clone()
         };
-        tell(
-            std::slice::from_mut(&mut p),
-            ToChild::Plan {
-                plan: Box::new(shard),
-            }
-            .line()
-            .trim_end(),
-        )
-        .await;
+        let line = ToChild::Plan {
+            plan: Box::new(shard),
+        }
+        .line()?;
+        tell(std::slice::from_mut(&mut p), line.trim_end()).await;
         shards.push(p);
     }
     Ok(shards)
@@ -370,7 +366,12 @@ async fn connect(clients: &mut [Proc], count: u64) -> Option<Vec<ClientReport>> 
 /// the grace + 10 s).
 async fn calls(clients: &mut [Proc], mut latest: Vec<ClientReport>, duration: f64) {
     let at = StartAt(SystemTime::now() + Duration::from_millis(200));
-    tell(clients, ToChild::Go { at }.line().trim_end()).await;
+    match (ToChild::Go { at }).line() {
+        Ok(line) => tell(clients, line.trim_end()).await,
+        // An instant always serializes; were it not to, stdin closes and every
+        // shard ends, saying it got no start.
+        Err(e) => eprintln!("mcpbench-load: {e}"),
+    }
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(duration) + 2 * GRACE + Duration::from_secs(10);
     loop {

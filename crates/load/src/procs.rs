@@ -286,18 +286,23 @@ fn url_in(line: &str) -> Option<String> {
 pub struct LoadChild;
 
 impl LoadChild {
-    /// The command line of a load child with `plan`, as result files record it
-    /// (the plan is the first line of its stdin).
+    /// The command of a load child with `plan`, as result files record it: a
+    /// shell line that sends the plan to `load child` on its stdin.
     pub fn command(load: &Path, plan: &Plan) -> Vec<String> {
+        let message = ToChild::Plan {
+            plan: Box::new(plan.clone()),
+        }
+        .line()
+        .unwrap_or_else(|e| e);
+        let quoted = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
         vec![
-            load.display().to_string(),
-            "child".into(),
-            ToChild::Plan {
-                plan: Box::new(plan.clone()),
-            }
-            .line()
-            .trim_end()
-            .to_string(),
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "printf '%s\\n' {} | {} child",
+                quoted(message.trim_end()),
+                quoted(&load.display().to_string())
+            ),
         ]
     }
 
@@ -316,13 +321,18 @@ impl LoadChild {
             Ok(c) => c,
             Err(e) => return format!("the load could not start: {e}"),
         };
-        let message = ToChild::Plan {
+        let message = match (ToChild::Plan {
             plan: Box::new(plan.clone()),
+        })
+        .line()
+        {
+            Ok(line) => line,
+            Err(e) => return e,
         };
         // The plan, then stdin closes: the load reads nothing more.
         match child.stdin.take() {
             Some(mut stdin) => {
-                if let Err(e) = stdin.write_all(message.line().as_bytes()).await {
+                if let Err(e) = stdin.write_all(message.as_bytes()).await {
                     return format!("the load did not take its plan: {e}");
                 }
             }

@@ -26,10 +26,12 @@ pub enum ToChild {
 }
 
 impl ToChild {
-    /// The message as one line, newline included.
-    pub fn line(&self) -> String {
-        // A plan and an instant always serialize: every field is a plain value.
-        serde_json::to_string(self).unwrap_or_default() + "\n"
+    /// The message as one line, newline included; an error names what could not
+    /// be written (a path that is not UTF-8, say).
+    pub fn line(&self) -> Result<String, String> {
+        serde_json::to_string(self)
+            .map(|text| text + "\n")
+            .map_err(|e| format!("the message to a child cannot be written as JSON: {e}"))
     }
 
     /// Reads one line, naming what was expected when it is something else.
@@ -100,7 +102,8 @@ mod tests {
         let line = ToChild::Plan {
             plan: Box::new(plan.clone()),
         }
-        .line();
+        .line()
+        .unwrap();
         assert!(line.ends_with('\n') && !line.trim_end().contains('\n'));
         assert!(line.contains(r#""protocol":"2026-07-28""#), "{line}");
         assert!(line.contains(r#""shard":"1/3""#), "{line}");
@@ -113,7 +116,7 @@ mod tests {
         let go = ToChild::Go {
             at: "2026-12-03T12:00:00.5Z".parse().unwrap(),
         };
-        assert_eq!(ToChild::parse(&go.line()).unwrap(), go);
+        assert_eq!(ToChild::parse(&go.line().unwrap()).unwrap(), go);
     }
 
     #[test]

@@ -249,7 +249,7 @@ fn main() -> ExitCode {
                 out: out.unwrap_or(defaults.out),
                 side: defaults.side,
             };
-            report::write_report(&paths, baseline.as_deref(), DEFAULT_THRESHOLD_PCT).map(
+            report::write_report(&paths, baseline.as_deref(), report::REPORT_THRESHOLD_PCT).map(
                 |(r, md)| {
                     println!("report: {}", md.display());
                     for row in &r.executive {

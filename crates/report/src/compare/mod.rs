@@ -354,14 +354,20 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
                 },
             )
             .map(|mut row| {
-                // An absolute bound in bytes, not a change in percent.
-                if row.base.is_some() && row.new.is_some() {
+                // An absolute bound in bytes, not a change in percent; judged
+                // on the new side alone, so also when the base has no figure (a
+                // base older than the slope, a component new in the head).
+                if let Some(n) = row.new {
                     row.change_pct = None;
                     row.threshold_pct = None;
                     row.threshold_source = None;
+                    if n > MAX_LEAK_PER_ITEM {
+                        row.verdict = Verdict::Regression;
+                    }
                     row.note = format!(
-                        "bytes kept per {} after teardown (runs of N and 2N); fails above {MAX_LEAK_PER_ITEM} B",
-                        nm.map_or("item", |m| m.item.as_str())
+                        "bytes kept per {} after teardown (runs of N and 2N); fails above {MAX_LEAK_PER_ITEM} B{}",
+                        nm.map_or("item", |m| m.item.as_str()),
+                        if row.base.is_none() { "; the base has no figure" } else { "" }
                     );
                 }
                 row

@@ -245,6 +245,19 @@ fn memory_live_bytes_and_leaks_are_judged_and_a_leak_fails_whatever_the_base() {
         md.contains("| `memory/s` | leak per item | 0.00 B | 1.00 B |"),
         "{md}"
     );
+    // A leaking head fails also against a base without the figure (older than
+    // the slope).
+    let mut no_slope = at(300.0, 0.0);
+    no_slope[0]
+        .memory
+        .get_mut("memory/s")
+        .unwrap()
+        .leak_per_item = None;
+    let rows = compare(&no_slope, &at(300.0, 1.0), &gate(None)).unwrap();
+    assert_eq!(only(&rows, Channel::Leak).verdict, Verdict::Regression);
+    let rows = compare(&no_slope, &at(300.0, 0.0), &gate(None)).unwrap();
+    assert_eq!(only(&rows, Channel::Leak).verdict, Verdict::Added);
+    assert!(!regressed(&rows, false));
     // Figures of two versions on one side are refused, like counts.
     let mut mixed = at(300.0, 0.0);
     mixed.extend(at(308.0, 0.0));

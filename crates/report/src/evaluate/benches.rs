@@ -34,6 +34,7 @@ pub(super) fn baseline_verdicts(
             let mut only_times = b.clone();
             only_times.instructions.clear();
             only_times.allocations.clear();
+            only_times.memory.clear();
             compare(
                 std::slice::from_ref(&only_times),
                 std::slice::from_ref(&latest),
