@@ -250,32 +250,25 @@ pub fn save_baseline_with(
     if let Some(commit) = inputs.commit {
         baseline.environment.git_commit = commit.to_string();
     }
+    // Each file is read, then refused unless counted at the baseline's commit.
+    let at = baseline.environment.git_commit.clone();
+    let counted = |file: &Path, env: &mcpbench_files::env::Environment| {
+        check_counted_at(file, &env.git_commit, &at)
+    };
     if let Some(file) = inputs.instructions {
-        let counts = load_instructions(file)?;
-        check_counted_at(
-            file,
-            &counts.environment.git_commit,
-            &baseline.environment.git_commit,
-        )?;
-        baseline.instructions = counts.counts;
+        let f = load_instructions(file)?;
+        counted(file, &f.environment)?;
+        baseline.instructions = f.counts;
     }
     if let Some(file) = inputs.allocations {
-        let counts = load_allocations(file)?;
-        check_counted_at(
-            file,
-            &counts.environment.git_commit,
-            &baseline.environment.git_commit,
-        )?;
-        baseline.allocations = counts.counts;
+        let f = load_allocations(file)?;
+        counted(file, &f.environment)?;
+        baseline.allocations = f.counts;
     }
     if let Some(file) = inputs.memory {
-        let m = load_memory(file)?;
-        check_counted_at(
-            file,
-            &m.environment.git_commit,
-            &baseline.environment.git_commit,
-        )?;
-        baseline.memory = m
+        let f = load_memory(file)?;
+        counted(file, &f.environment)?;
+        baseline.memory = f
             .components
             .iter()
             .map(|c| (c.id.clone(), c.into()))

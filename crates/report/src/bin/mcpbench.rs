@@ -163,16 +163,22 @@ enum BaselineAction {
 /// The default counts of `baseline save` of this checkout: `name`
 /// (target/mcpbench/instructions.json, allocations.json or memory.json) when it was counted
 /// at this checkout's commit (a file left by another commit would give the
-/// baseline another version's counts). `commit` reads the file's commit.
-fn current_counts(
-    name: &str,
-    commit: impl Fn(&std::path::Path) -> Option<String>,
-) -> Option<PathBuf> {
+/// baseline another version's counts). Every such file records where it was
+/// made in `environment`; a file that does not is not taken.
+fn current_counts(name: &str) -> Option<PathBuf> {
+    /// What every counts file records of where it was made.
+    #[derive(serde::Deserialize)]
+    struct Made {
+        environment: mcpbench_files::env::Environment,
+    }
     let path = mcpbench_files::results_dir(&workspace_root()).join(name);
     if !path.exists() {
         return None;
     }
-    let counted = commit(&path)?;
+    let counted = mcpbench_files::load::<Made>(&path)
+        .ok()?
+        .environment
+        .git_commit;
     let here = mcpbench_files::env::Environment::capture().git_commit;
     if counted == here {
         Some(path)
@@ -281,39 +287,12 @@ fn main() -> ExitCode {
                 // Counts of this checkout by default; of another checkout
                 // (--commit) only from the files given.
                 let this_checkout = commit.is_none();
-                let instructions = instructions.or_else(|| {
-                    this_checkout
-                        .then(|| {
-                            current_counts("instructions.json", |p| {
-                                report::load_instructions(p)
-                                    .ok()
-                                    .map(|f| f.environment.git_commit)
-                            })
-                        })
-                        .flatten()
-                });
-                let allocations = allocations.or_else(|| {
-                    this_checkout
-                        .then(|| {
-                            current_counts("allocations.json", |p| {
-                                report::load_allocations(p)
-                                    .ok()
-                                    .map(|f| f.environment.git_commit)
-                            })
-                        })
-                        .flatten()
-                });
-                let memory = memory.or_else(|| {
-                    this_checkout
-                        .then(|| {
-                            current_counts("memory.json", |p| {
-                                report::load_memory(p)
-                                    .ok()
-                                    .map(|f| f.environment.git_commit)
-                            })
-                        })
-                        .flatten()
-                });
+                let default = |given: Option<PathBuf>, name: &str| {
+                    given.or_else(|| this_checkout.then(|| current_counts(name)).flatten())
+                };
+                let instructions = default(instructions, "instructions.json");
+                let allocations = default(allocations, "allocations.json");
+                let memory = default(memory, "memory.json");
                 let criterion = criterion.unwrap_or(defaults.criterion);
                 report::save_baseline_with(
                     &name,
