@@ -128,6 +128,17 @@ fn a_wall_clock_change_within_the_measured_noise_is_not_judged() {
     // Without the noise file the same rounds are a regression.
     let rows = compare(&base, &new, &gate(None)).unwrap();
     assert_eq!(rows[0].verdict, Verdict::Regression);
+    // A multi-threaded bench: +45% with every round apart is what two builds of
+    // one commit read; judged only beyond a doubling.
+    let base = rounds("q/mpmc_2p2c/x", &[100.0, 101.0, 99.0], None);
+    let far = rounds("q/mpmc_2p2c/x", &[145.0, 146.0, 144.0], None);
+    let rows = compare(&base, &far, &gate(None)).unwrap();
+    assert_eq!(rows[0].threshold_pct, Some(THREADED_MIN_EFFECT_PCT));
+    assert_eq!(rows[0].verdict, Verdict::NotJudged, "{rows:?}");
+    assert!(!regressed(&rows, false));
+    let doubled = rounds("q/mpmc_2p2c/x", &[210.0, 211.0, 209.0], None);
+    let rows = compare(&base, &doubled, &gate(None)).unwrap();
+    assert_eq!(rows[0].verdict, Verdict::Regression, "{rows:?}");
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub fn default_settings() -> PairedSettings {
         // a block is fenced off): 4.0 is beyond its one-sided 0.5% point (3.5).
         z: 4.0,
         min_effect_pct: 3.0,
-        threaded_min_effect_pct: 50.0,
+        threaded_min_effect_pct: crate::compare::THREADED_MIN_EFFECT_PCT,
         injection_ladder_pct: vec![5.0, 10.0, 20.0, 40.0, 80.0],
     }
 }
