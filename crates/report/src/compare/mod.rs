@@ -148,10 +148,11 @@ pub struct Gate<'a> {
 
 /// Least change of a multi-threaded bench that counts, percent, on the paired
 /// clock and on the wall clock alike. On this 2-core machine two builds of one
-/// commit read threaded benches 22-47% apart on the paired clock (t up to 9.6)
-/// and 44.5% apart on the rounds (every interval apart): a doubling is the least
-/// that cannot be the builds' own difference.
-pub const THREADED_MIN_EFFECT_PCT: f64 = 100.0;
+/// commit read threaded benches 22-96% apart on the paired clock (`spsc_threads`
+/// +95.9% at t 6.3 in a CI run) and 44.5% apart on the rounds (every interval
+/// apart): only a change three times the largest of these counts, so on two
+/// cores threaded benches are, in practice, not judged by the clock.
+pub const THREADED_MIN_EFFECT_PCT: f64 = 300.0;
 
 /// Whether bench `id` runs on more than one thread, by the names this workspace
 /// gives them (`spsc_threads`, `_2threads`, `mpmc_2p2c`); the paired clock has
