@@ -143,6 +143,7 @@ pub fn markdown(rows: &[Row], gate: &Gate, rounds: (usize, usize)) -> String {
                     ThresholdSource::Rounds => "rounds",
                     ThresholdSource::Injection => "injected",
                     ThresholdSource::NotDetected => "—",
+                    ThresholdSource::Threaded => "threaded",
                 }
             ),
             (None, Some(ThresholdSource::NotDetected)) => "> ladder top".into(),

@@ -126,6 +126,8 @@ pub enum ThresholdSource {
     Injection,
     /// No injected slowdown up to the ladder's top was flagged (paired channel).
     NotDetected,
+    /// The floor of a multi-threaded bench ([`THREADED_MIN_EFFECT_PCT`]).
+    Threaded,
 }
 
 /// The settings of one comparison.
@@ -443,10 +445,10 @@ pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<R
                     // THREADED_MIN_EFFECT_PCT: two builds of one commit read the
                     // four-thread `queue/ceiling_arrayqueue_mpmc_2p2c` +44.5%
                     // apart, every round's interval apart (CI, 2026-12-05).
-                    let t = if threaded(id) {
-                        t.max(THREADED_MIN_EFFECT_PCT)
+                    let (t, source) = if threaded(id) && THREADED_MIN_EFFECT_PCT > t {
+                        (THREADED_MIN_EFFECT_PCT, ThresholdSource::Threaded)
                     } else {
-                        t
+                        (t, source)
                     };
                     let verdict = if change > t && n.lowest > b.highest {
                         Verdict::Regression

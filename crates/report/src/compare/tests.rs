@@ -135,6 +135,7 @@ fn a_wall_clock_change_within_the_measured_noise_is_not_judged() {
     let far = rounds("q/mpmc_2p2c/x", &[145.0, 146.0, 144.0], None);
     let rows = compare(&base, &far, &gate(None)).unwrap();
     assert_eq!(rows[0].threshold_pct, Some(THREADED_MIN_EFFECT_PCT));
+    assert_eq!(rows[0].threshold_source, Some(ThresholdSource::Threaded));
     assert_eq!(rows[0].verdict, Verdict::NotJudged, "{rows:?}");
     assert!(!regressed(&rows, false));
     let doubled = rounds("q/mpmc_2p2c/x", &[410.0, 411.0, 409.0], None);
