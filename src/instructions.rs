@@ -124,10 +124,7 @@ pub fn count(exe: &Path, workload: &Workload, scratch: &Path) -> Result<Count, C
         path: out_file.clone(),
         reason: e.to_string(),
     })?;
-    let instructions = parse_totals(&text).map_err(|reason| CountError::Output {
-        path: out_file.clone(),
-        reason,
-    })?;
+    let instructions = parse_totals(&text, &out_file)?;
     let _ = std::fs::remove_file(&out_file);
     Ok(Count {
         instructions,
@@ -137,21 +134,28 @@ pub fn count(exe: &Path, workload: &Workload, scratch: &Path) -> Result<Count, C
 }
 
 /// The `totals:` line of a callgrind output file (the first event, `Ir`). A zero
-/// total means the measured region never ran under collection: refused.
-pub fn parse_totals(text: &str) -> Result<u64, String> {
+/// total means the measured region never ran under collection: refused. `path`
+/// names the file in the error.
+pub fn parse_totals(text: &str, path: &Path) -> Result<u64, CountError> {
+    let refused = |reason: String| CountError::Output {
+        path: path.to_path_buf(),
+        reason,
+    };
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("totals:"))
-        .ok_or("no `totals:` line")?;
+        .ok_or_else(|| refused("no `totals:` line".into()))?;
     let first = line
         .split_whitespace()
         .next()
-        .ok_or("empty `totals:` line")?;
+        .ok_or_else(|| refused("empty `totals:` line".into()))?;
     let total: u64 = first
         .parse()
-        .map_err(|e| format!("`totals: {first}`: {e}"))?;
+        .map_err(|e| refused(format!("`totals: {first}`: {e}")))?;
     if total == 0 {
-        return Err("0 instructions: mcpbench_measured was never called".into());
+        return Err(refused(
+            "0 instructions: mcpbench_measured was never called".into(),
+        ));
     }
     Ok(total)
 }
@@ -164,15 +168,19 @@ mod tests {
     fn reads_the_total_of_a_callgrind_file() {
         let text =
             "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 5012\ntotals: 5012\n";
-        assert_eq!(parse_totals(text), Ok(5012));
+        assert_eq!(parse_totals(text, Path::new("out")).ok(), Some(5012));
     }
 
     #[test]
     fn refuses_a_file_without_a_total_or_with_zero() {
-        assert!(parse_totals("events: Ir\n").is_err());
-        assert!(parse_totals("totals: x\n").is_err());
-        let zero = parse_totals("totals: 0\n").unwrap_err();
-        assert!(zero.contains("never called"), "{zero}");
+        let file = Path::new("callgrind.out");
+        assert!(parse_totals("events: Ir\n", file).is_err());
+        assert!(parse_totals("totals: x\n", file).is_err());
+        let zero = parse_totals("totals: 0\n", file).unwrap_err().to_string();
+        assert!(
+            zero.contains("never called") && zero.contains("callgrind.out"),
+            "{zero}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `baseline save` and read back by `compare`, `noise` and the report. Sorted keys
 //! (every map is a `BTreeMap`), so two baselines diff line by line.
 
+use crate::{Invalid, invalid};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -123,9 +124,9 @@ impl Baseline {
     /// the field: no bench, a time that is not a finite number of nanoseconds
     /// above 0 and at most [`MAX_TIME_NS`], an interval that does not contain its
     /// estimate, a count of 0.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Invalid> {
         if self.benches.is_empty() {
-            return Err("baseline holds no bench".into());
+            return Err(Invalid::from("baseline holds no bench"));
         }
         for (id, m) in &self.benches {
             check_estimate(
@@ -140,12 +141,12 @@ impl Baseline {
         }
         for (id, c) in &self.instructions {
             if c.instructions == 0 || c.per_iteration == 0 {
-                return Err(format!("{id}: an instruction count of 0 cannot be right"));
+                return Err(invalid!("{id}: an instruction count of 0 cannot be right"));
             }
         }
         for (id, c) in &self.allocations {
             if c.per_iteration == 0 {
-                return Err(format!(
+                return Err(invalid!(
                     "{id}: field `allocations.{id}.per_iteration` is 0: an iteration performs at least one operation"
                 ));
             }
@@ -153,13 +154,13 @@ impl Baseline {
         for (id, m) in &self.memory {
             let leak = m.leak_per_item.unwrap_or(0.0);
             if !(m.bytes_per_item.is_finite() && m.bytes_per_item >= 0.0 && leak.is_finite()) {
-                return Err(format!(
+                return Err(invalid!(
                     "{id}: field `memory.{id}` holds {} bytes per item and a leak of {leak} per item: both must be finite, the first at least 0",
                     m.bytes_per_item
                 ));
             }
             if m.items == 0 {
-                return Err(format!("{id}: field `memory.{id}.items` is 0"));
+                return Err(invalid!("{id}: field `memory.{id}.items` is 0"));
             }
         }
         Ok(())
@@ -179,19 +180,19 @@ pub(crate) fn out_of_range(
     field: &str,
     value: f64,
     expected: &str,
-) -> String {
+) -> Invalid {
     let at = if at.is_empty() {
         String::new()
     } else {
         format!("{at}: ")
     };
-    format!("{at}{name} {value:?} is out of range: field `{field}` must be {expected}")
+    invalid!("{at}{name} {value:?} is out of range: field `{field}` must be {expected}")
 }
 
 /// Refuses a time per iteration that is not finite, above 0 and at most
 /// [`MAX_TIME_NS`]; the error names `at` (the bench or estimate), `name` and the
 /// field's path `field`.
-pub fn check_time(at: &str, name: &str, field: &str, ns: f64) -> Result<(), String> {
+pub fn check_time(at: &str, name: &str, field: &str, ns: f64) -> Result<(), Invalid> {
     if ns.is_finite() && ns > 0.0 && ns <= MAX_TIME_NS {
         Ok(())
     } else {
@@ -204,18 +205,18 @@ pub fn check_time(at: &str, name: &str, field: &str, ns: f64) -> Result<(), Stri
 /// ([`check_time`]) and the interval contains the estimate. The fields are
 /// `{path}.{name}`; errors name `at` (the bench or estimate) and the field at
 /// fault.
-pub fn check_estimate(at: &str, path: &str, values: [(&str, f64); 3]) -> Result<(), String> {
+pub fn check_estimate(at: &str, path: &str, values: [(&str, f64); 3]) -> Result<(), Invalid> {
     for (name, v) in values {
         check_time(at, name, &format!("{path}.{name}"), v)?;
     }
     let [(est_name, est), (lo_name, lo), (hi_name, hi)] = values;
     if lo > est {
-        return Err(format!(
+        return Err(invalid!(
             "{at}: {lo_name} {lo:?} is above {est_name} {est:?}: field `{path}.{lo_name}` must not exceed the estimate its interval surrounds"
         ));
     }
     if hi < est {
-        return Err(format!(
+        return Err(invalid!(
             "{at}: {hi_name} {hi:?} is below {est_name} {est:?}: field `{path}.{hi_name}` must not be below the estimate its interval surrounds"
         ));
     }
@@ -288,7 +289,10 @@ mod tests {
             (measured(100.0, 90.0, f64::INFINITY), "ci_upper_ns"),
         ] {
             let e = baseline(m).check().unwrap_err();
-            assert!(e.contains(&format!("field `benches.g/f/p.{field}`")), "{e}");
+            assert!(
+                e.0.contains(&format!("field `benches.g/f/p.{field}`")),
+                "{e}"
+            );
         }
     }
 

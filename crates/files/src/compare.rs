@@ -1,6 +1,7 @@
 //! `compare.json`: the same load against several MCP servers, one after another
 //! on one machine (`mcpbench-load compare`).
 
+use crate::Invalid;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -145,10 +146,11 @@ impl CompareFile {
     }
 
     /// Each result is itself consistent.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Invalid> {
         for s in &self.servers {
             if let Some(r) = &s.result {
-                r.check().map_err(|e| format!("servers.{}: {e}", s.name))?;
+                r.check()
+                    .map_err(|e| e.within(format_args!("servers.{}", s.name)))?;
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! `connections.json`: one `mcpbench-load connections` run.
 
+use crate::{Invalid, invalid};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -290,7 +291,7 @@ impl ConnectionsFile {
     }
 
     /// Figures that cannot all be true are refused.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Invalid> {
         let l = &self.latency_ns;
         let ordered = [
             ("latency_ns", [l.p50, l.p99, l.p999, l.max]),
@@ -303,23 +304,27 @@ impl ConnectionsFile {
         ];
         for (field, [p50, p99, p999, max]) in ordered {
             if !(p50 <= p99 && p99 <= p999 && p999 <= max) {
-                return Err(format!(
+                return Err(invalid!(
                     "{field}: percentiles out of order (p50 {p50}, p99 {p99}, p99.9 {p999}, max {max})"
                 ));
             }
         }
         let c = &self.connections;
         if c.established + c.failed > self.requested.connections {
-            return Err(format!(
+            return Err(invalid!(
                 "connections: {} established + {} failed > {} requested",
-                c.established, c.failed, self.requested.connections
+                c.established,
+                c.failed,
+                self.requested.connections
             ));
         }
         let m = &self.messages;
         if m.lost != m.error_replies + m.unanswered {
-            return Err(format!(
+            return Err(invalid!(
                 "messages: lost {} is not error_replies {} + unanswered {}",
-                m.lost, m.error_replies, m.unanswered
+                m.lost,
+                m.error_replies,
+                m.unanswered
             ));
         }
         Ok(())

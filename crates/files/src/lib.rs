@@ -108,6 +108,33 @@ pub enum FileError {
     },
 }
 
+/// Why a file's figures cannot all be true, naming the field (the file's name
+/// is put in front by [`FileError::Invalid`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    /// The same reason, inside `at` (`servers.rmcp: ...`).
+    pub fn within(self, at: impl std::fmt::Display) -> Invalid {
+        Invalid(format!("{at}: {}", self.0))
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(reason: &str) -> Invalid {
+        Invalid(reason.to_string())
+    }
+}
+
+/// An [`Invalid`] from `format!` arguments.
+#[macro_export]
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        $crate::Invalid(format!($($arg)*))
+    };
+}
+
 /// Writes `value` as JSON to `path` whole: folders made, the text written to a
 /// temporary file beside it and renamed over `path`, so a reader (a report, a
 /// merge, a harness polling for it) never sees half a file. Pretty-printed, or
@@ -172,7 +199,7 @@ fn read(path: &Path) -> Result<String, FileError> {
 fn load_checked<T: DeserializeOwned>(
     path: &Path,
     expected: &'static str,
-    check: impl FnOnce(&T) -> Result<(), String>,
+    check: impl FnOnce(&T) -> Result<(), Invalid>,
 ) -> Result<T, FileError> {
     check_text(&read(path)?, path.display().to_string(), expected, check)
 }
@@ -182,7 +209,7 @@ fn check_text<T: DeserializeOwned>(
     text: &str,
     source_name: String,
     expected: &'static str,
-    check: impl FnOnce(&T) -> Result<(), String>,
+    check: impl FnOnce(&T) -> Result<(), Invalid>,
 ) -> Result<T, FileError> {
     #[derive(Deserialize)]
     struct Tag {
@@ -198,9 +225,9 @@ fn check_text<T: DeserializeOwned>(
         });
     }
     let file: T = parse(text, &source_name)?;
-    check(&file).map_err(|reason| FileError::Invalid {
+    check(&file).map_err(|e| FileError::Invalid {
         source_name,
-        reason,
+        reason: e.0,
     })?;
     Ok(file)
 }

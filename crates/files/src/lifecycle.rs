@@ -2,6 +2,7 @@
 //! their life (`mcpbench-load lifecycle`), and how far a server goes as the
 //! concurrent sessions grow (`mcpbench-load scaling`).
 
+use crate::{Invalid, invalid};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -250,7 +251,7 @@ impl LifecycleFile {
     }
 
     /// Each load result is itself consistent; sample times go forward.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Invalid> {
         for s in &self.servers {
             let runs = [
                 (
@@ -267,10 +268,10 @@ impl LifecycleFile {
                 let Some((run, samples)) = run else { continue };
                 if let Some(r) = &run.result {
                     r.check()
-                        .map_err(|e| format!("servers.{}.{scenario}: {e}", s.name))?;
+                        .map_err(|e| e.within(format_args!("servers.{}.{scenario}", s.name)))?;
                 }
                 if samples.windows(2).any(|w| w[1].at_s < w[0].at_s) {
-                    return Err(format!(
+                    return Err(invalid!(
                         "servers.{}.{scenario}.samples: times go backwards",
                         s.name
                     ));
@@ -406,14 +407,15 @@ impl ScalingFile {
     }
 
     /// Counts ascend; each load result is consistent.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Invalid> {
         if self.counts.windows(2).any(|w| w[1] <= w[0]) {
-            return Err("counts: not ascending".into());
+            return Err(Invalid::from("counts: not ascending"));
         }
         for s in &self.servers {
             for e in &s.points {
                 if let Some(r) = &e.result {
-                    r.check().map_err(|e| format!("servers.{}: {e}", s.name))?;
+                    r.check()
+                        .map_err(|e| e.within(format_args!("servers.{}", s.name)))?;
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! one commit on one machine, written by the report's `noise` command and read by
 //! `compare` and the report (the spread is computed there).
 
+use crate::Invalid;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -56,7 +57,7 @@ impl NoiseFile {
     /// `--unstable-above` flag accepts), a spread that is not a finite,
     /// non-negative percentage, a median that is not a time
     /// ([`crate::baseline::check_time`]).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Invalid> {
         let bound = self.unstable_above_pct;
         if !(bound.is_finite() && bound > 0.0 && bound <= 1000.0) {
             return Err(out_of_range(
@@ -227,7 +228,7 @@ mod tests {
             let mut n = noise();
             edit(&mut n);
             let e = n.check().unwrap_err();
-            assert!(e.contains(&format!("field `{field}`")), "{e}");
+            assert!(e.0.contains(&format!("field `{field}`")), "{e}");
         }
         noise().check().unwrap();
     }

@@ -7,6 +7,7 @@
 //! implementations read and what its interval logs hold), so the merge adds the
 //! recorded counts exactly; percentiles are never averaged.
 
+use crate::{Invalid, invalid};
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
 use std::path::Path;
@@ -192,15 +193,16 @@ impl ShardFile {
     }
 
     /// Figures that cannot all be true are refused.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Invalid> {
         if self.run.shards == 0 || self.index >= self.run.shards {
-            return Err(format!(
+            return Err(invalid!(
                 "index {} is not one of 0..{} (run.shards)",
-                self.index, self.run.shards
+                self.index,
+                self.run.shards
             ));
         }
         if self.first_connection + self.connections > self.run.requested.connections {
-            return Err(format!(
+            return Err(invalid!(
                 "connections {}..{} lie outside the run's {}",
                 self.first_connection,
                 self.first_connection + self.connections,
@@ -209,19 +211,21 @@ impl ShardFile {
         }
         let c = &self.counters;
         if c.connected + c.failed > self.connections {
-            return Err(format!(
+            return Err(invalid!(
                 "counters: {} connected + {} failed > its {} connections",
-                c.connected, c.failed, self.connections
+                c.connected,
+                c.failed,
+                self.connections
             ));
         }
         if !(self.connect_s.is_finite() && self.connect_s >= 0.0) {
-            return Err(format!("connect_s {}: not a duration", self.connect_s));
+            return Err(invalid!("connect_s {}: not a duration", self.connect_s));
         }
         if !(self.run_s.is_finite() && self.run_s >= 0.0) {
-            return Err(format!("run_s {}: not a duration", self.run_s));
+            return Err(invalid!("run_s {}: not a duration", self.run_s));
         }
         humantime::parse_rfc3339(&self.run.start_at)
-            .map_err(|e| format!("run.start_at {:?}: {e}", self.run.start_at))?;
+            .map_err(|e| invalid!("run.start_at {:?}: {e}", self.run.start_at))?;
         Ok(())
     }
 }
@@ -266,13 +270,13 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
 
 /// The histogram `text` encodes (see [`encode_histogram`]); `what` names it in the
 /// error.
-pub fn decode_histogram(text: &str, what: &str) -> Result<Histogram<u64>, String> {
+pub fn decode_histogram(text: &str, what: &str) -> Result<Histogram<u64>, Invalid> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .map_err(|e| format!("{what}: not base64: {e}"))?;
+        .map_err(|e| invalid!("{what}: not base64: {e}"))?;
     Deserializer::new()
         .deserialize(&mut std::io::Cursor::new(bytes))
-        .map_err(|e| format!("{what}: not an HdrHistogram V2 histogram: {e:?}"))
+        .map_err(|e| invalid!("{what}: not an HdrHistogram V2 histogram: {e:?}"))
 }
 
 #[cfg(test)]
@@ -288,8 +292,8 @@ mod tests {
         let back = decode_histogram(&encode_histogram(&h), "calls").unwrap();
         assert_eq!(back, h);
         let e = decode_histogram("!!", "calls").unwrap_err();
-        assert!(e.starts_with("calls: not base64"), "{e}");
+        assert!(e.0.starts_with("calls: not base64"), "{e}");
         let e = decode_histogram("AAAA", "connect").unwrap_err();
-        assert!(e.starts_with("connect: not an HdrHistogram"), "{e}");
+        assert!(e.0.starts_with("connect: not an HdrHistogram"), "{e}");
     }
 }

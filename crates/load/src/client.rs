@@ -4,6 +4,7 @@
 //! harness, which sends the plan itself the same way), runs every connection's calls open-loop from it, ends the sessions
 //! (DELETE) unless told to abandon them, and writes its [`ShardFile`].
 
+use crate::error::LoadError;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,6 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::cli::Plan;
+use crate::client_error::ClientError;
 use crate::connection::{Call, OPEN_LIMIT, calls, open};
 use crate::counters::{Phase, Tally};
 use crate::schedule::{GRACE, Schedule};
@@ -33,7 +35,7 @@ pub async fn run(plan: Plan) -> ExitCode {
     exit_code(shard(&plan, stdin).await)
 }
 
-fn exit_code(r: Result<(), String>) -> ExitCode {
+fn exit_code(r: Result<(), LoadError>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -46,12 +48,16 @@ fn exit_code(r: Result<(), String>) -> ExitCode {
 /// Reads the plan from the first line of stdin ([`ToChild::Plan`]): how the
 /// harness starts its shards and an experiment its load (`mcpbench-load child`).
 /// Returns it with the rest of stdin (a shard's start comes there).
-pub async fn plan_from_stdin() -> Result<(Plan, StdinLines), String> {
+pub async fn plan_from_stdin() -> Result<(Plan, StdinLines), LoadError> {
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let line = match stdin.next_line().await {
         Ok(Some(line)) => line,
-        Ok(None) => return Err("child: stdin closed before a plan came".into()),
-        Err(e) => return Err(format!("child: cannot read stdin: {e}")),
+        Ok(None) => {
+            return Err(LoadError::Run(
+                "child: stdin closed before a plan came".into(),
+            ));
+        }
+        Err(e) => return Err(LoadError::Run(format!("child: cannot read stdin: {e}"))),
     };
     match ToChild::parse(&line)? {
         ToChild::Plan { plan } => {
@@ -59,9 +65,9 @@ pub async fn plan_from_stdin() -> Result<(Plan, StdinLines), String> {
                 .map_err(|e| format!("the plan on stdin: {e}"))?;
             Ok((*plan, stdin))
         }
-        other => Err(format!(
+        other => Err(LoadError::Run(format!(
             "child: the first line on stdin must be the plan, got {other:?}"
-        )),
+        ))),
     }
 }
 
@@ -70,18 +76,18 @@ pub async fn run_with(plan: Plan, stdin: StdinLines) -> ExitCode {
     exit_code(shard(&plan, stdin).await)
 }
 
-async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
+async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), LoadError> {
     let (Some(spec), Some(target)) = (plan.shard, plan.target.clone()) else {
-        return Err("--shard needs --target".into());
+        return Err(LoadError::Run("--shard needs --target".into()));
     };
     let (first, count) = spec.slice(plan.count);
     let limit = open_file_limit().unwrap_or(1024);
     if count > limit.saturating_sub(200) {
-        return Err(format!(
+        return Err(LoadError::Run(format!(
             "shard {spec} would hold {count} of the {} connections; one process may hold {} here (open-file limit {limit} − 200): use more shards",
             plan.count,
             limit.saturating_sub(200)
-        ));
+        )));
     }
     let source = plan.source;
     let harnessed = plan.go_on_stdin;
@@ -118,15 +124,15 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
                 match tokio::time::timeout(OPEN_LIMIT, open(&target, source, protocol, &tally))
                     .await
                     .unwrap_or_else(|_| {
-                        Err(format!(
-                            "no connect, handshake and tools/list within {} s",
-                            OPEN_LIMIT.as_secs()
-                        ))
+                        Err(ClientError::Timeout {
+                            what: "connect, handshake and tools/list",
+                            secs: OPEN_LIMIT.as_secs(),
+                        })
                     }) {
                     Ok(c) => c,
                     Err(e) => {
                         tally.add(|c| c.failed += 1);
-                        tally.note(e);
+                        tally.note(e.to_string());
                         return None;
                     }
                 }
@@ -196,9 +202,13 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
             // EOF means the harness is gone.
             Ok(Some(line)) => match ToChild::parse(&line)? {
                 ToChild::Go { at } => at,
-                other => return Err(format!("expected the start on stdin, got {other:?}")),
+                other => {
+                    return Err(LoadError::Run(format!(
+                        "expected the start on stdin, got {other:?}"
+                    )));
+                }
             },
-            _ => return Err("stdin closed before the start".into()),
+            _ => return Err(LoadError::Run("stdin closed before the start".into())),
         },
     };
     // The wall-clock start as a monotonic instant; a shard that is late starts
@@ -232,7 +242,7 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
             open = &mut all => break open,
             _ = tick.tick() => say(Phase::Running),
             line = stdin.next_line(), if harnessed => if !matches!(line, Ok(Some(_))) {
-                return Err("stdin closed during the run".into());
+                return Err(LoadError::Run("stdin closed during the run".into()));
             },
         }
     };
@@ -265,7 +275,7 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
         .unwrap_or_else(|| crate::output::shard_file(&crate::output::default_dir(), spec.index));
     // Written before the sessions end too: a shard stopped while ending them
     // leaves its calls counted, marked incomplete.
-    write_shard(&path, &file)?;
+    mcpbench_files::write_json(&path, &file, true)?;
     if !plan.abandon {
         // Every session ends (at most `connect_concurrency` DELETEs at once, each
         // bounded by GRACE), then the connections close with the process.
@@ -287,7 +297,7 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
     file.complete = true;
     file.counters = tally.counters();
     file.errors = tally.errors();
-    let line = write_shard(&path, &file)?;
+    let line = mcpbench_files::write_json(&path, &file, true)?;
     if harnessed {
         say(Phase::Done);
     } else {
@@ -295,12 +305,6 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), String> {
         println!("{SHARD_LINE_PREFIX}{line}");
     }
     Ok(())
-}
-
-/// Writes `file` to `path` whole (a temporary file renamed over it); returns its
-/// one-line JSON.
-fn write_shard(path: &std::path::Path, file: &ShardFile) -> Result<String, String> {
-    mcpbench_files::write_json(path, file, true).map_err(|e| e.to_string())
 }
 
 /// What the whole run asked for, as every shard of it records it.

@@ -9,6 +9,7 @@ use mcpbench_netio::Client;
 use tokio::time::Instant;
 
 use crate::cli::Protocol;
+use crate::client_error::{Answer, ClientError};
 use crate::counters::{Step, Tally};
 use crate::http_client::{Generation, HttpMcp};
 use crate::schedule::{GRACE, Schedule};
@@ -31,8 +32,8 @@ pub(crate) enum McpConn {
 }
 
 impl McpConn {
-    /// Calls the tool once: `Ok(Ok(()))` answered with a result, `Ok(Err(why))`
-    /// answered otherwise, `Err(why)` the connection broke. An HTTP connection the
+    /// Calls the tool once: how it was answered, or `Err` when the connection
+    /// broke. An HTTP connection the
     /// server closed between requests (its keep-alive timeout: uvicorn's is 5 s)
     /// is opened again first, as an HTTP client would, and counted.
     pub(crate) async fn call(
@@ -41,7 +42,7 @@ impl McpConn {
         call: &Call,
         reopen: (&Target, Option<IpAddr>),
         tally: &Tally,
-    ) -> Result<Result<(), String>, String> {
+    ) -> Result<Answer, ClientError> {
         if let McpConn::Http(h) = self
             && h.is_closed()
         {
@@ -60,11 +61,11 @@ impl McpConn {
                 let reply = c
                     .call(request.as_bytes())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| ClientError::Broken(e.to_string()))?;
                 if crate::http_client::is_success(&reply) {
-                    Ok(Ok(()))
+                    Ok(Answer::Result)
                 } else {
-                    Ok(Err(format!(
+                    Ok(Answer::Error(format!(
                         "error reply: {}",
                         String::from_utf8_lossy(&reply[..reply.len().min(120)])
                     )))
@@ -73,9 +74,9 @@ impl McpConn {
             McpConn::Http(h) => {
                 let reply = h.call_tool(&call.tool, &call.arguments).await?;
                 Ok(if reply.is_result() {
-                    Ok(())
+                    Answer::Result
                 } else {
-                    Err(format!("error reply: {}", reply.why()))
+                    Answer::Error(format!("error reply: {}", reply.why()))
                 })
             }
         }
@@ -132,7 +133,7 @@ pub(crate) async fn calls(
         tokio::time::sleep_until(at).await;
         tally.add(|c| c.sent += 1);
         match tokio::time::timeout_at(deadline, conn.call(n, call, reopen, tally)).await {
-            Ok(Ok(Ok(()))) => {
+            Ok(Ok(Answer::Result)) => {
                 answered += 1;
                 let now = tokio::time::Instant::now();
                 tally.add(|c| {
@@ -141,7 +142,7 @@ pub(crate) async fn calls(
                 });
                 tally.record(now.duration_since(at).as_nanos() as u64);
             }
-            Ok(Ok(Err(why))) => {
+            Ok(Ok(Answer::Error(why))) => {
                 tally.add(|c| c.error_replies += 1);
                 tally.note(why);
             }
@@ -179,7 +180,7 @@ pub(crate) async fn open(
     source: Option<IpAddr>,
     protocol: Protocol,
     tally: &Tally,
-) -> Result<McpConn, String> {
+) -> Result<McpConn, ClientError> {
     let t = Instant::now();
     let stream = connect(target, source).await?;
     tally.record_step(Step::Connect, t.elapsed().as_nanos() as u64);
@@ -197,12 +198,12 @@ pub(crate) async fn open(
                 Generation::Handshake { .. } => tally.add(|c| c.handshake += 1),
             }
             let t = Instant::now();
-            let listed = h
-                .list_tools()
-                .await
-                .map_err(|e| format!("tools/list: {e}"))?;
+            let listed = h.list_tools().await.map_err(|e| e.during("tools/list"))?;
             if !listed.is_result() {
-                return Err(format!("tools/list refused: {}", listed.why()));
+                return Err(ClientError::Refused {
+                    step: "tools/list",
+                    why: listed.why(),
+                });
             }
             tally.record_step(Step::ToolsList, t.elapsed().as_nanos() as u64);
             Ok(McpConn::Http(Box::new(h)))
@@ -211,55 +212,62 @@ pub(crate) async fn open(
 }
 
 /// A TCP connection to `target` (from `source` when given), `TCP_NODELAY` set.
-async fn connect(target: &Target, source: Option<IpAddr>) -> Result<tokio::net::TcpStream, String> {
+async fn connect(
+    target: &Target,
+    source: Option<IpAddr>,
+) -> Result<tokio::net::TcpStream, ClientError> {
     let socket = match source {
-        Some(source) => bind_source(source).map_err(|e| format!("bind {source}: {}", e.kind()))?,
+        Some(source) => {
+            bind_source(source).map_err(|e| ClientError::socket(format!("bind {source}"), &e))?
+        }
         None => if target.addr().is_ipv4() {
             tokio::net::TcpSocket::new_v4()
         } else {
             tokio::net::TcpSocket::new_v6()
         }
-        .map_err(|e| format!("socket: {}", e.kind()))?,
+        .map_err(|e| ClientError::socket("socket", &e))?,
     };
     let stream = socket
         .connect(target.addr())
         .await
-        .map_err(|e| format!("connect: {}", e.kind()))?;
+        .map_err(|e| ClientError::socket("connect", &e))?;
     stream
         .set_nodelay(true)
-        .map_err(|e| format!("nodelay: {e}"))?;
+        .map_err(|e| ClientError::socket("nodelay", &e))?;
     Ok(stream)
 }
 
 /// `initialize`, `notifications/initialized` and `tools/list` over TCP.
-async fn open_tcp(mut c: Client, tally: &Tally) -> Result<McpConn, String> {
+async fn open_tcp(mut c: Client, tally: &Tally) -> Result<McpConn, ClientError> {
     let t = Instant::now();
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
     let reply = c
         .call(init.as_bytes())
         .await
-        .map_err(|e| format!("initialize: {e}"))?;
+        .map_err(|e| ClientError::Broken(e.to_string()).during("initialize"))?;
     if memchr::memmem::find(&reply, b"\"result\":").is_none() {
-        return Err(format!(
-            "initialize refused: {}",
-            String::from_utf8_lossy(&reply)
-        ));
+        return Err(ClientError::Refused {
+            step: "initialize",
+            why: String::from_utf8_lossy(&reply).into_owned(),
+        });
     }
     c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .map_err(|e| e.to_string())?;
-    c.flush().await.map_err(|e| format!("initialized: {e}"))?;
+        .map_err(|e| ClientError::Broken(e.to_string()).during("initialized"))?;
+    c.flush()
+        .await
+        .map_err(|e| ClientError::Broken(e.to_string()).during("initialized"))?;
     tally.record_step(Step::Handshake, t.elapsed().as_nanos() as u64);
     tally.add(|c| c.handshake += 1);
     let t = Instant::now();
     let reply = c
         .call(br#"{"jsonrpc":"2.0","id":0,"method":"tools/list"}"#)
         .await
-        .map_err(|e| format!("tools/list: {e}"))?;
+        .map_err(|e| ClientError::Broken(e.to_string()).during("tools/list"))?;
     if memchr::memmem::find(&reply, b"\"result\":").is_none() {
-        return Err(format!(
-            "tools/list refused: {}",
-            String::from_utf8_lossy(&reply[..reply.len().min(120)])
-        ));
+        return Err(ClientError::Refused {
+            step: "tools/list",
+            why: String::from_utf8_lossy(&reply[..reply.len().min(120)]).into_owned(),
+        });
     }
     tally.record_step(Step::ToolsList, t.elapsed().as_nanos() as u64);
     Ok(McpConn::Tcp(c))

@@ -2,6 +2,7 @@
 //! progress to the harness as JSON lines and ends as the shard's file; shard
 //! files are merged into one result with [`Merged::of`].
 
+use crate::error::LoadError;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -172,7 +173,7 @@ pub struct Merged {
 impl Merged {
     /// Merges `shards`; a histogram that does not decode is an error naming the
     /// shard (`name(i)`) and the histogram.
-    pub fn of(shards: &[ShardFile], name: impl Fn(usize) -> String) -> Result<Merged, String> {
+    pub fn of(shards: &[ShardFile], name: impl Fn(usize) -> String) -> Result<Merged, LoadError> {
         let mut m = Merged {
             counters: Counters::default(),
             errors: BTreeMap::new(),

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 
 use crate::cli::Protocol;
+use crate::client_error::ClientError;
 
 /// The stateless generation's revision.
 pub const STATELESS: &str = "2026-07-28";
@@ -80,12 +81,12 @@ impl HttpMcp {
         stream: TcpStream,
         authority: &str,
         path: &str,
-    ) -> Result<HttpMcp, String> {
-        let authority =
-            HeaderValue::from_str(authority).map_err(|_| format!("bad host {authority:?}"))?;
+    ) -> Result<HttpMcp, ClientError> {
+        let authority = HeaderValue::from_str(authority)
+            .map_err(|_| ClientError::Request(format!("host {authority:?}")))?;
         let (send, conn) = http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| format!("http handshake: {e}"))?;
+            .map_err(|e| ClientError::Broken(format!("http handshake: {e}")))?;
         // Drives the connection; ends when `send` is dropped or the peer closes.
         tokio::spawn(async move {
             let _ = conn.await;
@@ -100,10 +101,10 @@ impl HttpMcp {
     }
 
     /// Goes on over a new connection (the old one broke), keeping the session.
-    pub async fn reconnect(&mut self, stream: TcpStream) -> Result<(), String> {
+    pub async fn reconnect(&mut self, stream: TcpStream) -> Result<(), ClientError> {
         let (send, conn) = http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| format!("http handshake: {e}"))?;
+            .map_err(|e| ClientError::Broken(format!("http handshake: {e}")))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -129,7 +130,7 @@ impl HttpMcp {
     }
 
     /// `ping`.
-    pub async fn ping(&mut self) -> Result<Reply, String> {
+    pub async fn ping(&mut self) -> Result<Reply, ClientError> {
         let id = self.id();
         let meta = self.meta();
         let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping","params":{{{meta}}}}}"#);
@@ -139,7 +140,7 @@ impl HttpMcp {
     /// Opens the MCP conversation as `protocol` says: `initialize` and
     /// `notifications/initialized`, or `server/discover`, or (auto) the discover
     /// probe with the fall back to `initialize` when it is refused.
-    pub async fn start(&mut self, protocol: Protocol) -> Result<(), String> {
+    pub async fn start(&mut self, protocol: Protocol) -> Result<(), ClientError> {
         match protocol {
             Protocol::Handshake => self.initialize().await,
             Protocol::Stateless => {
@@ -147,7 +148,10 @@ impl HttpMcp {
                 if reply.is_result() {
                     Ok(())
                 } else {
-                    Err(format!("server/discover refused: {}", reply.why()))
+                    Err(ClientError::Refused {
+                        step: "server/discover",
+                        why: reply.why(),
+                    })
                 }
             }
             Protocol::Auto => {
@@ -169,7 +173,7 @@ impl HttpMcp {
         }
     }
 
-    async fn discover(&mut self) -> Result<Reply, String> {
+    async fn discover(&mut self) -> Result<Reply, ClientError> {
         self.generation = Generation::Stateless;
         let id = self.id();
         let body = format!(
@@ -177,10 +181,10 @@ impl HttpMcp {
         );
         self.post(body.into(), "server/discover", None)
             .await
-            .map_err(|e| format!("server/discover: {e}"))
+            .map_err(|e| e.during("server/discover"))
     }
 
-    async fn initialize(&mut self) -> Result<(), String> {
+    async fn initialize(&mut self) -> Result<(), ClientError> {
         self.generation = Generation::Handshake {
             version: HeaderValue::from_static(HANDSHAKE),
             session: None,
@@ -192,9 +196,12 @@ impl HttpMcp {
         let reply = self
             .post_initialize(body.into())
             .await
-            .map_err(|e| format!("initialize: {e}"))?;
+            .map_err(|e| e.during("initialize"))?;
         if !reply.is_result() {
-            return Err(format!("initialize refused: {}", reply.why()));
+            return Err(ClientError::Refused {
+                step: "initialize",
+                why: reply.why(),
+            });
         }
         let version = serde_json::from_slice::<Value>(&reply.json)
             .ok()
@@ -212,18 +219,18 @@ impl HttpMcp {
                 None,
             )
             .await
-            .map_err(|e| format!("notifications/initialized: {e}"))?;
+            .map_err(|e| e.during("notifications/initialized"))?;
         if !(200..300).contains(&note.status) {
-            return Err(format!(
-                "notifications/initialized refused: HTTP {}",
-                note.status
-            ));
+            return Err(ClientError::Refused {
+                step: "notifications/initialized",
+                why: format!("HTTP {}", note.status),
+            });
         }
         Ok(())
     }
 
     /// `tools/list`.
-    pub async fn list_tools(&mut self) -> Result<Reply, String> {
+    pub async fn list_tools(&mut self) -> Result<Reply, ClientError> {
         let id = self.id();
         let meta = self.meta();
         let body =
@@ -232,7 +239,7 @@ impl HttpMcp {
     }
 
     /// `tools/call` of `tool` with `arguments` (a JSON object).
-    pub async fn call_tool(&mut self, tool: &str, arguments: &str) -> Result<Reply, String> {
+    pub async fn call_tool(&mut self, tool: &str, arguments: &str) -> Result<Reply, ClientError> {
         let id = self.id();
         let meta = self.meta();
         let sep = if meta.is_empty() { "" } else { "," };
@@ -244,7 +251,7 @@ impl HttpMcp {
 
     /// Ends the session with DELETE: `Some(status)`, or `None` when there is no
     /// session to end (stateless, or the server gave no id).
-    pub async fn delete(&mut self) -> Option<Result<u16, String>> {
+    pub async fn delete(&mut self) -> Option<Result<u16, ClientError>> {
         let Generation::Handshake {
             version,
             session: Some(session),
@@ -259,7 +266,7 @@ impl HttpMcp {
             .body(Full::new(Bytes::new()));
         Some(match request {
             Ok(request) => self.exchange(request).await.map(|r| r.status),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ClientError::Request(e.to_string())),
         })
     }
 
@@ -276,13 +283,13 @@ impl HttpMcp {
         }
     }
 
-    async fn post_initialize(&mut self, body: Bytes) -> Result<Reply, String> {
+    async fn post_initialize(&mut self, body: Bytes) -> Result<Reply, ClientError> {
         let request = hyper::Request::post(self.path.as_str())
             .header(HOST, self.authority.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json, text/event-stream")
             .body(Full::new(body))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ClientError::Request(e.to_string()))?;
         self.exchange(request).await
     }
 
@@ -291,7 +298,7 @@ impl HttpMcp {
         body: Bytes,
         method: &str,
         name: Option<&str>,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, ClientError> {
         let mut request = hyper::Request::post(self.path.as_str())
             .header(HOST, self.authority.clone())
             .header(CONTENT_TYPE, "application/json")
@@ -312,20 +319,25 @@ impl HttpMcp {
                 }
             }
         }
-        let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Request(e.to_string()))?;
         self.exchange(request).await
     }
 
-    async fn exchange(&mut self, request: hyper::Request<Full<Bytes>>) -> Result<Reply, String> {
+    async fn exchange(
+        &mut self,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<Reply, ClientError> {
         self.send
             .ready()
             .await
-            .map_err(|e| format!("connection: {e}"))?;
+            .map_err(|e| ClientError::Broken(e.to_string()))?;
         let response = self
             .send
             .send_request(request)
             .await
-            .map_err(|e| format!("connection: {e}"))?;
+            .map_err(|e| ClientError::Broken(e.to_string()))?;
         let status = response.status().as_u16();
         let session = response.headers().get("mcp-session-id").cloned();
         let events = response
@@ -337,7 +349,7 @@ impl HttpMcp {
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("connection: {e}"))?
+            .map_err(|e| ClientError::Broken(e.to_string()))?
             .to_bytes();
         let json = if events { last_message(&body) } else { body };
         Ok(Reply {

@@ -31,6 +31,7 @@
 pub mod capacity;
 pub mod cli;
 pub mod client;
+pub mod client_error;
 pub mod compare;
 pub mod connection;
 pub mod counters;

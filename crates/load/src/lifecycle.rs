@@ -15,6 +15,7 @@
 //! The ids presented are those of K probe sessions this process opens itself just
 //! before the load (K = the number of samples), ended the same way as the load's.
 
+use crate::error::LoadError;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::cli::{LifecyclePlan, Protocol, check_rate, check_seconds};
+use crate::client_error::ClientError;
 use crate::http_client::{Generation, HttpMcp};
 use crate::output::finish;
 use crate::peers::{Peer, PeerName, session_settings};
@@ -62,33 +64,35 @@ pub fn sample_times(wait: f64) -> Vec<f64> {
 }
 
 /// A refused plan, by flag.
-pub fn check(plan: &LifecyclePlan) -> Result<u64, String> {
+pub fn check(plan: &LifecyclePlan) -> Result<u64, LoadError> {
     if plan.count < 2 {
-        return Err("--count must be at least 2 (the cap scenario needs a cap below it)".into());
+        return Err(LoadError::Plan(
+            "--count must be at least 2 (the cap scenario needs a cap below it)".into(),
+        ));
     }
     check_seconds("--idle", plan.idle, 86_400.0, "a day")?;
     check_seconds("--wait", plan.wait, 3_600.0, "an hour")?;
     check_rate("--rate", plan.rate)?;
     check_seconds("--duration", plan.shape.duration, 86_400.0, "a day")?;
     if plan.shape.protocol != Protocol::Handshake {
-        return Err(format!(
+        return Err(LoadError::Plan(format!(
             "--protocol {}: sessions exist only in the handshake generation (2025-11-25)",
             plan.shape.protocol.name()
-        ));
+        )));
     }
     if plan.idle <= 2.0 / plan.rate {
-        return Err(format!(
+        return Err(LoadError::Plan(format!(
             "--idle {}: sessions would expire between their calls; more than twice the call interval (2 / --rate = {} s) is expected",
             plan.idle,
             2.0 / plan.rate
-        ));
+        )));
     }
     let cap = plan.cap.unwrap_or(plan.count / 2);
     if cap == 0 || cap >= plan.count {
-        return Err(format!(
+        return Err(LoadError::Plan(format!(
             "--cap {cap}: at least 1 and below --count {} is expected",
             plan.count
-        ));
+        )));
     }
     Ok(cap)
 }
@@ -268,7 +272,7 @@ async fn watched(
     let target: Target = match server.url.parse() {
         Ok(t) => t,
         Err(e) => {
-            w.run.why.push(e);
+            w.run.why.push(e.to_string());
             server.stop().await;
             return w;
         }
@@ -367,52 +371,60 @@ async fn watched(
 
 /// A new connection for `h` when the server closed its last one (an idle
 /// keep-alive timeout, say: uvicorn's is 5 s).
-async fn reopen(h: &mut HttpMcp, target: &Target) -> Result<(), String> {
+async fn reopen(h: &mut HttpMcp, target: &Target) -> Result<(), ClientError> {
     if h.is_closed() {
         let stream = TcpStream::connect(target.addr())
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|e| ClientError::socket("connect", &e))?;
         h.reconnect(stream).await?;
     }
     Ok(())
 }
 
 /// One `ping` in the session (over a new connection if need be).
-async fn use_session(h: &mut HttpMcp, target: &Target) -> Result<(), String> {
+async fn use_session(h: &mut HttpMcp, target: &Target) -> Result<(), ClientError> {
     reopen(h, target).await?;
     match h.ping().await?.status {
         200..=299 => Ok(()),
-        status => Err(format!("ping: HTTP {status}")),
+        status => Err(ClientError::Refused {
+            step: "ping",
+            why: format!("HTTP {status}"),
+        }),
     }
 }
 
 /// A new HTTP connection to `target` (an MCP client with no session yet).
-async fn connect_http(target: &Target) -> Result<HttpMcp, String> {
+async fn connect_http(target: &Target) -> Result<HttpMcp, ClientError> {
     let Target::Http {
         addr,
         authority,
         path,
     } = target
     else {
-        return Err("not an HTTP target".into());
+        return Err(ClientError::Request("not an HTTP target".into()));
     };
     let stream = TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|e| ClientError::socket("connect", &e))?;
     HttpMcp::handshake_http(stream, authority, path).await
 }
 
 /// `work`, or an error when it takes over 10 s.
 async fn within_10s<T>(
-    work: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+    work: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
     tokio::time::timeout(Duration::from_secs(10), work)
         .await
-        .unwrap_or_else(|_| Err("no answer within 10 s".into()))
+        .unwrap_or_else(|_| {
+            Err(ClientError::Timeout {
+                what: "answer",
+                secs: 10,
+            })
+        })
 }
 
 /// A session of this process's own: connect, initialize.
-async fn open_session(target: &Target) -> Result<HttpMcp, String> {
+async fn open_session(target: &Target) -> Result<HttpMcp, ClientError> {
     within_10s(async {
         let mut h = connect_http(target).await?;
         h.start(Protocol::Handshake).await?;
@@ -433,7 +445,7 @@ async fn present(target: &Target, id: Generation, at_s: f64) -> Probe {
     Probe {
         at_s,
         status: status.as_ref().ok().copied(),
-        error: status.err(),
+        error: status.err().map(|e| e.to_string()),
     }
 }
 

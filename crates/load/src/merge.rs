@@ -8,6 +8,7 @@
 //! HdrHistogram buckets, never an average of percentiles), the counters summed,
 //! and the verdict evaluated once, on the merged result.
 
+use crate::error::LoadError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,29 +56,29 @@ pub fn run(plan: MergePlan) -> ExitCode {
 }
 
 /// Reads every shard file (or pod log), naming the one that cannot be read.
-pub fn read(paths: &[PathBuf]) -> Result<Vec<(String, ShardFile)>, String> {
+pub fn read(paths: &[PathBuf]) -> Result<Vec<(String, ShardFile)>, LoadError> {
     paths
         .iter()
         .map(|p| {
             ShardFile::load(p)
                 .map(|s| (p.display().to_string(), s))
-                .map_err(|e| e.to_string())
+                .map_err(LoadError::File)
         })
         .collect()
 }
 
 /// Merges `shards` (each with the name its errors use) into one result, after
 /// checking they are all of one run and all there.
-pub fn merge(shards: &[(String, ShardFile)]) -> Result<ConnectionsFile, String> {
+pub fn merge(shards: &[(String, ShardFile)]) -> Result<ConnectionsFile, LoadError> {
     let Some((first_name, first)) = shards.first() else {
-        return Err("no shard file given".into());
+        return Err(LoadError::Run("no shard file given".into()));
     };
     let run = &first.run;
     for (name, s) in shards {
         if let Some(why) = other_run(run, &s.run) {
-            return Err(format!(
+            return Err(LoadError::Run(format!(
                 "{name} is a shard of another run: {why} where {first_name} has the other"
-            ));
+            )));
         }
     }
     let n = run.shards;
@@ -85,10 +86,10 @@ pub fn merge(shards: &[(String, ShardFile)]) -> Result<ConnectionsFile, String> 
     for (i, (name, s)) in shards.iter().enumerate() {
         let slot = &mut by_index[s.index as usize];
         if let Some(j) = *slot {
-            return Err(format!(
+            return Err(LoadError::Run(format!(
                 "{} and {name} are both shard {} of {n}",
                 shards[j].0, s.index
-            ));
+            )));
         }
         *slot = Some(i);
         let spec = ShardSpec {
@@ -97,12 +98,12 @@ pub fn merge(shards: &[(String, ShardFile)]) -> Result<ConnectionsFile, String> 
         };
         let (start, count) = spec.slice(run.requested.connections);
         if (s.first_connection, s.connections) != (start, count) {
-            return Err(format!(
+            return Err(LoadError::Run(format!(
                 "{name}: shard {spec} holds connections {}..{}, not its slice {start}..{}",
                 s.first_connection,
                 s.first_connection + s.connections,
                 start + count
-            ));
+            )));
         }
     }
     let missing: Vec<String> = (0..n)
@@ -110,10 +111,10 @@ pub fn merge(shards: &[(String, ShardFile)]) -> Result<ConnectionsFile, String> 
         .map(|i| i.to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
+        return Err(LoadError::Run(format!(
             "shard {} of {n} missing (no file for it: it failed or never reported); a merge needs every shard",
             missing.join(", ")
-        ));
+        )));
     }
     let ordered: Vec<&(String, ShardFile)> =
         by_index.iter().flatten().map(|&i| &shards[i]).collect();
@@ -351,32 +352,44 @@ mod tests {
     #[test]
     fn a_missing_duplicate_or_foreign_shard_is_refused_by_name() {
         let e = merge(&[shard(0, 3, &[]), shard(2, 3, &[])]).unwrap_err();
-        assert!(e.contains("shard 1 of 3 missing"), "{e}");
+        assert!(e.to_string().contains("shard 1 of 3 missing"), "{e}");
         let e = merge(&[shard(0, 2, &[]), shard(1, 2, &[]), shard(1, 2, &[])]).unwrap_err();
-        assert!(e.contains("both shard 1 of 2"), "{e}");
+        assert!(e.to_string().contains("both shard 1 of 2"), "{e}");
         let mut other = shard(1, 2, &[]);
         other.0 = "late.json".into();
         other.1.run.start_at = "2026-12-03T13:00:00.000000000Z".into();
         let e = merge(&[shard(0, 2, &[]), other]).unwrap_err();
         assert!(
-            e.contains("late.json is a shard of another run: start_at"),
+            e.to_string()
+                .contains("late.json is a shard of another run: start_at"),
             "{e}"
         );
         let mut other = shard(1, 2, &[]);
         other.1.run.requested.rate_per_connection = 2.0;
         let e = merge(&[shard(0, 2, &[]), other]).unwrap_err();
-        assert!(e.contains("requested.rate_per_connection 2.0"), "{e}");
+        assert!(
+            e.to_string().contains("requested.rate_per_connection 2.0"),
+            "{e}"
+        );
         let e = merge(&[shard(0, 2, &[]), shard(1, 3, &[])]).unwrap_err();
-        assert!(e.contains("3 shards"), "{e}");
+        assert!(e.to_string().contains("3 shards"), "{e}");
         let mut bent = shard(1, 2, &[]);
         bent.1.first_connection = 4;
         let e = merge(&[shard(0, 2, &[]), bent]).unwrap_err();
-        assert!(e.contains("not its slice 5..10"), "{e}");
+        assert!(e.to_string().contains("not its slice 5..10"), "{e}");
         let mut broken = shard(1, 2, &[]);
         broken.1.histograms.calls = "AAAA".into();
         let e = merge(&[shard(0, 2, &[]), broken]).unwrap_err();
-        assert!(e.contains("shard-1.json: histograms.calls"), "{e}");
-        assert!(merge(&[]).unwrap_err().contains("no shard file"));
+        assert!(
+            e.to_string().contains("shard-1.json: histograms.calls"),
+            "{e}"
+        );
+        assert!(
+            merge(&[])
+                .unwrap_err()
+                .to_string()
+                .contains("no shard file")
+        );
     }
 
     #[test]
@@ -420,7 +433,7 @@ mod tests {
         std::fs::write(&empty, "shard 1/2: connecting\n").unwrap();
         let e = read(&[file, empty]).unwrap_err();
         assert!(
-            e.contains("pod-2.log") && e.contains("did not finish"),
+            e.to_string().contains("pod-2.log") && e.to_string().contains("did not finish"),
             "{e}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

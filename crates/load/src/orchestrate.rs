@@ -177,14 +177,14 @@ fn shard_dir(plan: &Plan) -> PathBuf {
 
 /// As many server and client processes as the open-file limit needs.
 /// At least `at_least` of each (never more processes than connections).
-fn lay_out(count: u64, at_least: u64) -> Result<Layout, String> {
+fn lay_out(count: u64, at_least: u64) -> Result<Layout, LoadError> {
     let limit = open_file_limit().unwrap_or(1024);
     let per_process = PER_PROCESS.min(limit.saturating_sub(200)).max(1);
     let processes = count.div_ceil(per_process).max(at_least.min(count));
     if processes > 250 {
-        return Err(format!(
+        return Err(LoadError::Run(format!(
             "{count} connections would need {processes} processes of {per_process}; refusing (source addresses 127.0.0.2-251)"
-        ));
+        )));
     }
     system_limits_allow(count, count.div_ceil(processes))
         .map_err(|why| format!("cannot run {count} connections here: {why}"))?;
@@ -243,7 +243,7 @@ async fn start_servers(
     l: &Layout,
     bin: &Path,
     addr: SocketAddr,
-) -> Result<Vec<Proc>, String> {
+) -> Result<Vec<Proc>, LoadError> {
     let mut servers = Vec::new();
     for k in 0..l.processes {
         let mut args: Vec<String> = vec![
@@ -278,7 +278,11 @@ async fn start_servers(
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
             Ok(Ok(Some(line))) if line.contains("ready") => servers.push(p),
-            other => return Err(format!("server {k} did not start: {other:?}")),
+            other => {
+                return Err(LoadError::Run(format!(
+                    "server {k} did not start: {other:?}"
+                )));
+            }
         }
     }
     Ok(servers)

@@ -293,7 +293,7 @@ impl LoadChild {
             plan: Box::new(plan.clone()),
         }
         .line()
-        .unwrap_or_else(|e| e);
+        .unwrap_or_else(|e| e.to_string());
         let quoted = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
         vec![
             "sh".into(),
@@ -327,7 +327,7 @@ impl LoadChild {
         .line()
         {
             Ok(line) => line,
-            Err(e) => return e,
+            Err(e) => return e.to_string(),
         };
         // The plan, then stdin closes: the load reads nothing more.
         match child.stdin.take() {

@@ -10,6 +10,7 @@
 //! spread that way without sticky routing in front, so it runs as one process and
 //! meets the limit; the table says so.
 
+use crate::error::LoadError;
 use std::process::ExitCode;
 
 use mcpbench_files::compare::{CompareEntry, Outcome};
@@ -28,15 +29,17 @@ use crate::socket::open_file_limit;
 const GIVE_UP: u64 = 64;
 
 /// A refused plan, by flag.
-pub fn check(plan: &ScalingPlan) -> Result<(), String> {
+pub fn check(plan: &ScalingPlan) -> Result<(), LoadError> {
     if plan.counts.is_empty() || plan.counts.contains(&0) {
-        return Err("--counts: at least one count, each at least 1".into());
+        return Err(LoadError::Plan(
+            "--counts: at least one count, each at least 1".into(),
+        ));
     }
     if plan.counts.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(format!(
+        return Err(LoadError::Plan(format!(
             "--counts {:?}: ascending counts are expected",
             plan.counts
-        ));
+        )));
     }
     check_rate("--rate", plan.rate)?;
     check_seconds("--duration", plan.shape.duration, 86_400.0, "a day")
@@ -225,10 +228,10 @@ mod tests {
         assert!(check(&plan(vec![1000, 10_000])).is_ok());
         for bad in [vec![], vec![0, 10], vec![10, 10], vec![30, 10]] {
             let e = check(&plan(bad.clone())).unwrap_err();
-            assert!(e.contains("--counts"), "{bad:?}: {e}");
+            assert!(e.to_string().contains("--counts"), "{bad:?}: {e}");
         }
         let mut p = plan(vec![10]);
         p.rate = f64::NAN;
-        assert!(check(&p).unwrap_err().contains("--rate"));
+        assert!(check(&p).unwrap_err().to_string().contains("--rate"));
     }
 }

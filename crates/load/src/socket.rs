@@ -1,6 +1,7 @@
 //! Sockets and system limits: client sockets bound to a source address without
 //! reserving a port, and the limits N connections need, checked before starting.
 
+use crate::error::LoadError;
 use std::net::{IpAddr, SocketAddr};
 
 /// Connections per process: leaves room under the 20,000-file limit.
@@ -9,7 +10,7 @@ pub const PER_PROCESS: u64 = 15_000;
 /// Checks the machine-wide limits N connections need: two descriptors each (client
 /// and server side) under `fs.file-max`, and `per_address` ephemeral ports per
 /// source address (one client process's share). A limit that cannot be read is not checked.
-pub fn system_limits_allow(count: u64, per_address: u64) -> Result<(), String> {
+pub fn system_limits_allow(count: u64, per_address: u64) -> Result<(), LoadError> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     limits_allow(
         count,
@@ -25,14 +26,14 @@ fn limits_allow(
     per_address: u64,
     file_max: Option<&str>,
     port_range: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), LoadError> {
     if let Some(max) = file_max.and_then(|s| s.trim().parse::<u64>().ok())
         && 2 * count + 10_000 > max
     {
-        return Err(format!(
+        return Err(LoadError::Plan(format!(
             "{} descriptors needed (client and server side of each connection, plus slack), fs.file-max is {max}",
             2 * count + 10_000
-        ));
+        )));
     }
     if let Some(range) = port_range {
         let ends: Vec<u64> = range
@@ -42,10 +43,10 @@ fn limits_allow(
         if let [low, high] = ends[..]
             && high.saturating_sub(low) + 1 < per_address
         {
-            return Err(format!(
+            return Err(LoadError::Plan(format!(
                 "{per_address} connections per source address need as many ephemeral ports; net.ipv4.ip_local_port_range {low}-{high} has {}",
                 high.saturating_sub(low) + 1
-            ));
+            )));
         }
     }
     Ok(())
@@ -97,16 +98,19 @@ mod tests {
     #[test]
     fn limits_say_which_one_is_short() {
         assert_eq!(
-            limits_allow(100_000, 14_286, Some("2466170\n"), Some("32768\t60999\n")),
-            Ok(())
+            limits_allow(100_000, 14_286, Some("2466170\n"), Some("32768\t60999\n")).ok(),
+            Some(())
         );
         let files = limits_allow(100_000, 14_286, Some("150000\n"), None).unwrap_err();
-        assert!(files.contains("fs.file-max is 150000"), "{files}");
+        assert!(
+            files.to_string().contains("fs.file-max is 150000"),
+            "{files}"
+        );
         let ports = limits_allow(100_000, 14_286, None, Some("50000 60000")).unwrap_err();
-        assert!(ports.contains("has 10001"), "{ports}");
+        assert!(ports.to_string().contains("has 10001"), "{ports}");
         assert_eq!(
-            limits_allow(100_000, 14_286, Some("garbage"), Some("")),
-            Ok(()),
+            limits_allow(100_000, 14_286, Some("garbage"), Some("")).ok(),
+            Some(()),
             "unreadable limits are not checked"
         );
     }

@@ -49,41 +49,55 @@ impl fmt::Display for Target {
     }
 }
 
-impl FromStr for Target {
-    type Err = String;
+/// A `--target` that is not a URL this tool can load, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{url:?}: {why}")]
+pub struct BadTarget {
+    /// The URL given.
+    pub url: String,
+    /// What is wrong with it.
+    pub why: String,
+}
 
-    fn from_str(url: &str) -> Result<Target, String> {
+impl FromStr for Target {
+    type Err = BadTarget;
+
+    fn from_str(url: &str) -> Result<Target, BadTarget> {
+        let bad = |why: String| BadTarget {
+            url: url.to_string(),
+            why,
+        };
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| format!("{url:?}: expected http://HOST:PORT/PATH or tcp://HOST:PORT"))?;
+            .ok_or_else(|| bad("expected http://HOST:PORT/PATH or tcp://HOST:PORT".into()))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        let resolve = |default_port: Option<u16>| -> Result<SocketAddr, String> {
+        let resolve = |default_port: Option<u16>| -> Result<SocketAddr, BadTarget> {
             let with_port = match (authority.rsplit_once(':'), default_port) {
                 (Some((_, port)), _) if !port.contains(']') => authority.to_string(),
                 (_, Some(p)) => format!("{authority}:{p}"),
-                (_, None) => return Err(format!("{url:?}: a port is needed (tcp://HOST:PORT)")),
+                (_, None) => return Err(bad("a port is needed (tcp://HOST:PORT)".into())),
             };
             let mut addrs = with_port
                 .to_socket_addrs()
-                .map_err(|e| format!("{url:?}: cannot resolve {with_port}: {e}"))?
+                .map_err(|e| bad(format!("cannot resolve {with_port}: {e}")))?
                 .collect::<Vec<_>>();
             // IPv4 first: the client processes bind IPv4 source addresses.
             addrs.sort_by_key(|a| !a.is_ipv4());
             addrs
                 .first()
                 .copied()
-                .ok_or_else(|| format!("{url:?}: {with_port} resolved to nothing"))
+                .ok_or_else(|| bad(format!("{with_port} resolved to nothing")))
         };
         if authority.is_empty() {
-            return Err(format!("{url:?}: no host"));
+            return Err(bad("no host".into()));
         }
         match scheme {
             "tcp" => {
                 if !path.is_empty() && path != "/" {
-                    return Err(format!("{url:?}: a tcp:// target has no path"));
+                    return Err(bad("a tcp:// target has no path".into()));
                 }
                 Ok(Target::Tcp {
                     addr: resolve(None)?,
@@ -98,10 +112,11 @@ impl FromStr for Target {
                     path.into()
                 },
             }),
-            "https" => Err(format!(
-                "{url:?}: https is not supported (load a plain-HTTP endpoint, e.g. behind the TLS terminator)"
+            "https" => Err(bad(
+                "https is not supported (load a plain-HTTP endpoint, e.g. behind the TLS terminator)"
+                    .into(),
             )),
-            other => Err(format!("{url:?}: unknown scheme {other:?} (http or tcp)")),
+            other => Err(bad(format!("unknown scheme {other:?} (http or tcp)"))),
         }
     }
 }
@@ -153,7 +168,7 @@ mod tests {
             "http://no-such-host.invalid:80/mcp",
         ] {
             let e = bad.parse::<Target>().unwrap_err();
-            assert!(e.contains(bad), "{bad}: {e}");
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
         }
     }
 }

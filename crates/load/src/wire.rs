@@ -4,6 +4,7 @@
 //! [`crate::counters::ClientReport`] lines; out of an experiment's load, its
 //! result file.) Closing stdin ends a shard, whatever it is doing.
 
+use crate::error::LoadError;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{Plan, StartAt};
@@ -28,16 +29,20 @@ pub enum ToChild {
 impl ToChild {
     /// The message as one line, newline included; an error names what could not
     /// be written (a path that is not UTF-8, say).
-    pub fn line(&self) -> Result<String, String> {
+    pub fn line(&self) -> Result<String, LoadError> {
         serde_json::to_string(self)
             .map(|text| text + "\n")
-            .map_err(|e| format!("the message to a child cannot be written as JSON: {e}"))
+            .map_err(|e| {
+                LoadError::Run(format!(
+                    "the message to a child cannot be written as JSON: {e}"
+                ))
+            })
     }
 
     /// Reads one line, naming what was expected when it is something else.
-    pub fn parse(line: &str) -> Result<ToChild, String> {
+    pub fn parse(line: &str) -> Result<ToChild, LoadError> {
         serde_json::from_str(line.trim()).map_err(|e| {
-            format!("a JSON message on stdin ({{\"kind\":\"plan\"|\"go\",...}}) is expected, got {line:?}: {e}")
+            LoadError::Run(format!("a JSON message on stdin ({{\"kind\":\"plan\"|\"go\",...}}) is expected, got {line:?}: {e}"))
         })
     }
 }
@@ -123,9 +128,9 @@ mod tests {
     fn anything_else_on_stdin_is_refused_saying_what_was_expected() {
         for bad in ["go 2026-12-03T12:00:00Z", "", r#"{"kind":"stop"}"#] {
             let e = ToChild::parse(bad).unwrap_err();
-            assert!(e.contains("is expected"), "{e}");
+            assert!(e.to_string().contains("is expected"), "{e}");
         }
         let e = ToChild::parse(r#"{"kind":"go","at":"yesterday"}"#).unwrap_err();
-        assert!(e.contains("RFC 3339"), "{e}");
+        assert!(e.to_string().contains("RFC 3339"), "{e}");
     }
 }

@@ -157,11 +157,11 @@ async fn shards_of_a_run_merge_to_its_result_and_a_missing_one_is_named() {
     assert_eq!(merged.messages, r.messages);
     assert_eq!(merged.latency_ns, r.latency_ns);
     let e = merge::merge(&merge::read(&files[..1]).unwrap()).unwrap_err();
-    assert!(e.contains("shard 1 of 2 missing"), "{e}");
+    assert!(e.to_string().contains("shard 1 of 2 missing"), "{e}");
     // A file that is not a shard is refused by name.
     let bogus = dir.path().join("connections.json");
     let e = merge::read(&[bogus]).unwrap_err();
-    assert!(e.contains("connections.json"), "{e}");
+    assert!(e.to_string().contains("connections.json"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 //! into the per-bench [`Measured`] a baseline stores (its type, with [`Unit`], is
 //! in [`mcpbench_files::baseline`], re-exported here).
 
+use mcpbench_files::Invalid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -107,7 +108,7 @@ fn find_benches(
 /// Refuses an estimate of Criterion's `estimates.json` (`mean` or `slope`) that
 /// is not a time ([`mcpbench_files::baseline::check_time`]: finite, above 0, at most one hour) or whose
 /// interval does not contain it; the reason names the field (`slope.point_estimate`).
-fn check(name: &str, e: &Estimate) -> Result<(), String> {
+fn check(name: &str, e: &Estimate) -> Result<(), Invalid> {
     let ci = &e.confidence_interval;
     check_estimate(
         name,
@@ -138,10 +139,10 @@ pub fn read_bench(dir: &Path) -> Result<(String, Measured), ReportError> {
         Some(slope) => check("slope", slope),
         None => Ok(()),
     });
-    if let Err(reason) = checked {
+    if let Err(e) = checked {
         return Err(ReportError::Invalid {
             path: estimates_path,
-            reason,
+            reason: e.0,
         });
     }
     let (estimator, e) = match estimates.slope {

@@ -477,12 +477,11 @@ pub fn compare_runs(
         paired: paired.as_ref(),
         allow_removed: options.allow_removed,
     };
-    let rows = compare::compare(&base_rounds, &new_rounds, &gate).map_err(|reason| {
-        ReportError::Invalid {
+    let rows =
+        compare::compare(&base_rounds, &new_rounds, &gate).map_err(|e| ReportError::Invalid {
             path: baseline::resolve(base.split(',').next().unwrap_or(base), baselines_dir),
-            reason,
-        }
-    })?;
+            reason: e.0,
+        })?;
     let mut md = format!("### Benchmark comparison: `{base}` → {new_name}\n\n");
     md.push_str(&compare::markdown(
         &rows,
@@ -505,12 +504,11 @@ pub fn save_noise(
         .iter()
         .map(|n| baseline::load(&baseline::resolve(n, baselines_dir)))
         .collect::<Result<_, _>>()?;
-    let file = noise::from_runs(names, &runs, unstable_above_pct).map_err(|reason| {
-        ReportError::Invalid {
+    let file =
+        noise::from_runs(names, &runs, unstable_above_pct).map_err(|e| ReportError::Invalid {
             path: baselines_dir.to_path_buf(),
-            reason,
-        }
-    })?;
+            reason: e.0,
+        })?;
     let path = out.map_or_else(
         || baselines_dir.join(format!("noise-{}.json", file.machine)),
         Path::to_path_buf,

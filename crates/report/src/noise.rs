@@ -14,6 +14,7 @@
 //! this module computes it from baselines, names it and loads and saves it in the
 //! report's terms.
 
+use mcpbench_files::{Invalid, invalid};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -79,9 +80,9 @@ pub fn from_runs(
     names: &[String],
     runs: &[Baseline],
     unstable_above_pct: f64,
-) -> Result<NoiseFile, String> {
+) -> Result<NoiseFile, Invalid> {
     if runs.len() < MIN_RUNS {
-        return Err(format!(
+        return Err(invalid!(
             "{} run(s) given; the spread needs at least {MIN_RUNS} runs of the same commit",
             runs.len()
         ));
@@ -91,7 +92,7 @@ pub fn from_runs(
         .map(|r| r.environment.git_commit.as_str())
         .collect();
     if commits.iter().any(|c| *c != commits[0]) {
-        return Err(format!(
+        return Err(invalid!(
             "the runs come from different commits ({}): noise is measured on one commit",
             commits.join(", ")
         ));
@@ -192,9 +193,9 @@ mod tests {
     fn too_few_runs_or_runs_of_different_commits_are_refused() {
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let two = from_runs(&names[..2], &[run("x", 1.0), run("x", 1.0)], 25.0);
-        assert!(two.unwrap_err().contains("at least 3"));
+        assert!(two.unwrap_err().0.contains("at least 3"));
         let mixed = from_runs(&names, &[run("x", 1.0), run("y", 1.0), run("x", 1.0)], 25.0);
-        assert!(mixed.unwrap_err().contains("different commits"));
+        assert!(mixed.unwrap_err().0.contains("different commits"));
     }
 
     #[test]

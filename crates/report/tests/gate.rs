@@ -69,8 +69,8 @@ fn the_2026_11_27_recordings_are_refused_their_base_carries_the_heads_counts() {
     for (base, head) in [("aa-base-", "aa-head-"), ("cpu-base-", "cpu-head-")] {
         let e = compare(&rounds(base), &rounds(head), &gate(&n)).unwrap_err();
         assert!(
-            e.contains("the base rounds carry different instruction counts")
-                && e.contains("in round 2"),
+            e.0.contains("the base rounds carry different instruction counts")
+                && e.0.contains("in round 2"),
             "{e}"
         );
     }
@@ -206,7 +206,7 @@ fn an_injected_instruction_increase_in_the_mailbox_is_caught_at_its_true_size() 
     }
     let e = compare(&mixed, &head, &ci_gate(&paired)).unwrap_err();
     assert!(
-        e.contains("queue/push_pop/100k") && e.contains("round 2"),
+        e.0.contains("queue/push_pop/100k") && e.0.contains("round 2"),
         "{e}"
     );
 }

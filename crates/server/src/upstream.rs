@@ -47,10 +47,13 @@ impl Tool for Proxy {
         arguments: Option<&serde_json::value::RawValue>,
     ) -> Result<Bytes, ToolError> {
         let pool = self.upstream.as_ref().ok_or(ToolError::NoUpstream)?;
-        proxy(pool, arguments, self.limit)
-            .await
-            .map_err(ToolError::Upstream)
+        proxy(pool, arguments, self.limit).await
     }
+}
+
+/// A [`ToolError::Upstream`]: `upstream: {why}`.
+fn upstream(why: String) -> ToolError {
+    ToolError::Upstream(format!("upstream: {why}"))
 }
 
 /// Request ids sent upstream, unique per process (from 1; 0 is `initialize`).
@@ -61,17 +64,18 @@ async fn proxy(
     pool: &Pool<Upstream>,
     arguments: Option<&serde_json::value::RawValue>,
     limit: Duration,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, ToolError> {
     let arguments: Value = match arguments {
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| format!("arguments: {e}"))?,
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| ToolError::Arguments(format!("arguments: {e}")))?,
         None => Value::Null,
     };
     let start = tokio::time::Instant::now();
-    let late = || format!("upstream: no reply within {} ms", limit.as_millis());
+    let late = || upstream(format!("no reply within {} ms", limit.as_millis()));
     let mut conn = tokio::time::timeout(limit, pool.checkout())
         .await
         .map_err(|_| late())?
-        .map_err(|e| format!("upstream: {e}"))?;
+        .map_err(|e| upstream(e.to_string()))?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let request = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":arguments}});
     let left = limit.saturating_sub(start.elapsed());
@@ -89,27 +93,30 @@ async fn proxy(
         }
     };
     let mut reply: Value =
-        serde_json::from_slice(&reply).map_err(|e| format!("upstream reply: {e}"))?;
+        serde_json::from_slice(&reply).map_err(|e| upstream(format!("reply: {e}")))?;
     match reply.get_mut("result") {
         Some(result) => serde_json::to_vec(result)
             .map(Bytes::from)
-            .map_err(|e| format!("upstream result: {e}")),
-        None => Err(format!("upstream error: {}", reply["error"])),
+            .map_err(|e| upstream(format!("result: {e}"))),
+        None => Err(ToolError::Upstream(format!(
+            "upstream error: {}",
+            reply["error"]
+        ))),
     }
 }
 
 /// Sends `request` and returns the response with id `id`, skipping whatever else
 /// the upstream sends meanwhile (notifications, stray responses).
-async fn exchange(conn: &mut Client, request: &Value, id: u64) -> Result<Bytes, String> {
+async fn exchange(conn: &mut Client, request: &Value, id: u64) -> Result<Bytes, ToolError> {
     conn.send(request.to_string().as_bytes())
-        .map_err(|e| format!("upstream: {e}"))?;
-    conn.flush().await.map_err(|e| format!("upstream: {e}"))?;
+        .map_err(|e| upstream(e.to_string()))?;
+    conn.flush().await.map_err(|e| upstream(e.to_string()))?;
     loop {
         let frame = conn
             .recv()
             .await
-            .map_err(|e| format!("upstream: {e}"))?
-            .ok_or("upstream: closed the connection before answering")?;
+            .map_err(|e| upstream(e.to_string()))?
+            .ok_or_else(|| upstream("closed the connection before answering".into()))?;
         let answers_us = serde_json::from_slice::<Value>(&frame)
             .ok()
             .is_some_and(|v| {

@@ -1,6 +1,7 @@
 //! The command line: `connections` (the harness, or with `--shard` one shard of
 //! a run), `merge`, and the comparisons built on `connections`.
 
+use crate::error::LoadError;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -195,36 +196,36 @@ impl ShardSpec {
         (first, base + u64::from(self.index < extra))
     }
 
-    fn parse(text: &str, job_index: Option<&str>) -> Result<ShardSpec, String> {
+    fn parse(text: &str, job_index: Option<&str>) -> Result<ShardSpec, LoadError> {
         let number = |what: &str, v: &str| {
             v.trim()
                 .parse::<u64>()
-                .map_err(|_| format!("{what} {v:?} is not a whole number"))
+                .map_err(|_| LoadError::Plan(format!("{what} {v:?} is not a whole number")))
         };
         let (index, of) = match text.split_once('/') {
             Some((i, n)) => (number("the shard index", i)?, number("the shard count", n)?),
             None => {
                 let of = number("the shard count", text)?;
                 let Some(i) = job_index else {
-                    return Err(format!(
+                    return Err(LoadError::Plan(format!(
                         "{text:?} gives no index and $JOB_COMPLETION_INDEX is not set; write I/N"
-                    ));
+                    )));
                 };
                 (number("$JOB_COMPLETION_INDEX", i)?, of)
             }
         };
         if of == 0 || index >= of {
-            return Err(format!(
+            return Err(LoadError::Plan(format!(
                 "shard {index} of {of}: the index must be in 0..{of}"
-            ));
+            )));
         }
         Ok(ShardSpec { index, of })
     }
 }
 
 impl std::str::FromStr for ShardSpec {
-    type Err = String;
-    fn from_str(text: &str) -> Result<ShardSpec, String> {
+    type Err = LoadError;
+    fn from_str(text: &str) -> Result<ShardSpec, LoadError> {
         let job = std::env::var("JOB_COMPLETION_INDEX").ok();
         ShardSpec::parse(text, job.as_deref())
     }
@@ -241,14 +242,14 @@ impl std::fmt::Display for ShardSpec {
 pub struct StartAt(pub std::time::SystemTime);
 
 impl std::str::FromStr for StartAt {
-    type Err = String;
-    fn from_str(text: &str) -> Result<StartAt, String> {
+    type Err = LoadError;
+    fn from_str(text: &str) -> Result<StartAt, LoadError> {
         humantime::parse_rfc3339_weak(text.trim())
             .map(StartAt)
             .map_err(|e| {
-                format!(
+                LoadError::Plan(format!(
                     "{text:?}: an RFC 3339 instant such as 2026-12-03T12:00:00Z is expected ({e})"
-                )
+                ))
             })
     }
 }
@@ -276,34 +277,39 @@ impl Plan {
     /// Refuses a plan no run could carry out: nothing to open, a rate or duration
     /// that is not a positive finite number (or would overflow the schedule),
     /// arguments that are not a JSON object.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), LoadError> {
         match serde_json::from_str::<serde_json::Value>(&self.arguments) {
             Ok(v) if v.is_object() => {}
             Ok(_) => {
-                return Err(format!(
+                return Err(LoadError::Plan(format!(
                     "--arguments {}: a JSON object is expected",
                     self.arguments
-                ));
+                )));
             }
-            Err(e) => return Err(format!("--arguments {}: not JSON: {e}", self.arguments)),
+            Err(e) => {
+                return Err(LoadError::Plan(format!(
+                    "--arguments {}: not JSON: {e}",
+                    self.arguments
+                )));
+            }
         }
         if self.tool.is_empty() || self.tool.contains(['"', '\\']) {
-            return Err(format!(
+            return Err(LoadError::Plan(format!(
                 "--tool {:?}: a tool name without quotes or backslashes is expected",
                 self.tool
-            ));
+            )));
         }
         if self.count == 0 {
-            return Err("--count must be at least 1".into());
+            return Err(LoadError::Plan("--count must be at least 1".into()));
         }
         if self.shard.is_some() {
             if self.start_at.is_none() && !self.go_on_stdin {
-                return Err(
+                return Err(LoadError::Plan(
                     "--shard needs --start-at: the instant every shard starts its calls".into(),
-                );
+                ));
             }
             if self.processes > 1 || self.server_pid.is_some() || self.flamegraph.is_some() {
-                return Err("--shard is one process against --target: --processes, --server-pid and --flamegraph belong to the run that starts the servers".into());
+                return Err(LoadError::Plan("--shard is one process against --target: --processes, --server-pid and --flamegraph belong to the run that starts the servers".into()));
             }
         }
         check_rate("--rate", self.rate)?;
@@ -312,24 +318,24 @@ impl Plan {
 }
 
 /// `flag` holds a positive, finite number of seconds up to `max`.
-pub fn check_seconds(flag: &str, v: f64, max: f64, max_text: &str) -> Result<(), String> {
+pub fn check_seconds(flag: &str, v: f64, max: f64, max_text: &str) -> Result<(), LoadError> {
     if v.is_finite() && v > 0.0 && v <= max {
         Ok(())
     } else {
-        Err(format!(
+        Err(LoadError::Plan(format!(
             "{flag} {v}: a positive number of seconds up to {max_text} is expected"
-        ))
+        )))
     }
 }
 
 /// `flag` holds a rate of calls per second no schedule overflows on (≥ 1e-6).
-pub fn check_rate(flag: &str, v: f64) -> Result<(), String> {
+pub fn check_rate(flag: &str, v: f64) -> Result<(), LoadError> {
     if v.is_finite() && v >= 1e-6 {
         Ok(())
     } else {
-        Err(format!(
+        Err(LoadError::Plan(format!(
             "{flag} {v}: a positive number of calls per second (at least 1e-6) is expected"
-        ))
+        )))
     }
 }
 
@@ -425,46 +431,67 @@ mod tests {
     #[test]
     fn plans_no_run_could_carry_out_are_refused_by_name() {
         assert!(plan(10, 1.0, 30.0).check().is_ok());
-        assert!(plan(0, 1.0, 30.0).check().unwrap_err().contains("--count"));
+        assert!(
+            plan(0, 1.0, 30.0)
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("--count")
+        );
         for rate in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-20] {
             assert!(
-                plan(10, rate, 30.0).check().unwrap_err().contains("--rate"),
+                plan(10, rate, 30.0)
+                    .check()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--rate"),
                 "{rate}"
             );
         }
         for duration in [0.0, f64::INFINITY, f64::NAN, 1e9] {
             let e = plan(10, 1.0, duration).check().unwrap_err();
-            assert!(e.contains("--duration"), "{duration}: {e}");
+            assert!(e.to_string().contains("--duration"), "{duration}: {e}");
         }
         for arguments in ["[1]", "{", "3"] {
             let mut p = plan(10, 1.0, 30.0);
             p.arguments = arguments.into();
             let e = p.check().unwrap_err();
-            assert!(e.contains("--arguments"), "{arguments}: {e}");
+            assert!(e.to_string().contains("--arguments"), "{arguments}: {e}");
         }
         let mut p = plan(10, 1.0, 30.0);
         p.tool = "a\"b".into();
-        assert!(p.check().unwrap_err().contains("--tool"));
+        assert!(p.check().unwrap_err().to_string().contains("--tool"));
     }
 
     #[test]
     fn a_shard_is_named_by_index_or_by_the_job_index() {
         assert_eq!(
-            ShardSpec::parse("2/3", None),
-            Ok(ShardSpec { index: 2, of: 3 })
+            ShardSpec::parse("2/3", None).ok(),
+            Some(ShardSpec { index: 2, of: 3 })
         );
         assert_eq!(
-            ShardSpec::parse("3", Some("1")),
-            Ok(ShardSpec { index: 1, of: 3 })
+            ShardSpec::parse("3", Some("1")).ok(),
+            Some(ShardSpec { index: 1, of: 3 })
         );
         let e = ShardSpec::parse("3", None).unwrap_err();
-        assert!(e.contains("JOB_COMPLETION_INDEX"), "{e}");
-        assert!(ShardSpec::parse("3/3", None).unwrap_err().contains("0..3"));
+        assert!(e.to_string().contains("JOB_COMPLETION_INDEX"), "{e}");
+        assert!(
+            ShardSpec::parse("3/3", None)
+                .unwrap_err()
+                .to_string()
+                .contains("0..3")
+        );
         assert!(ShardSpec::parse("0/0", None).is_err());
-        assert!(ShardSpec::parse("a/3", None).unwrap_err().contains("\"a\""));
+        assert!(
+            ShardSpec::parse("a/3", None)
+                .unwrap_err()
+                .to_string()
+                .contains("\"a\"")
+        );
         assert!(
             ShardSpec::parse("3", Some("x"))
                 .unwrap_err()
+                .to_string()
                 .contains("JOB_COMPLETION_INDEX")
         );
     }
@@ -487,15 +514,16 @@ mod tests {
     fn a_shard_needs_a_start() {
         let mut p = plan(10, 1.0, 30.0);
         p.shard = Some(ShardSpec { index: 0, of: 2 });
-        assert!(p.check().unwrap_err().contains("--start-at"));
+        assert!(p.check().unwrap_err().to_string().contains("--start-at"));
         p.start_at = Some("2026-12-03T12:00:00Z".parse().unwrap());
         assert!(p.check().is_ok());
         p.processes = 2;
-        assert!(p.check().unwrap_err().contains("--processes"));
+        assert!(p.check().unwrap_err().to_string().contains("--processes"));
         assert!(
             "tomorrow"
                 .parse::<StartAt>()
                 .unwrap_err()
+                .to_string()
                 .contains("RFC 3339")
         );
     }

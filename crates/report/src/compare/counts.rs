@@ -1,6 +1,7 @@
 //! Each side's counts (instructions, allocations, memory figures), checked to be
 //! one version's, and the row of a count channel.
 
+use mcpbench_files::{Invalid, invalid};
 use std::collections::{BTreeMap, BTreeSet};
 
 use mcpbench_files::bench::MemoryCount;
@@ -22,13 +23,13 @@ pub(super) struct Counts {
 /// measured at different commits, and rounds whose counts of one workload differ
 /// (counts are deterministic: two different counts on one side mean another
 /// version's counts got in, as when rounds 2..R borrowed the head's).
-pub(super) fn side_counts(side: &[Baseline], label: &str) -> Result<Counts, String> {
+pub(super) fn side_counts(side: &[Baseline], label: &str) -> Result<Counts, Invalid> {
     let commits: BTreeSet<&str> = side
         .iter()
         .map(|b| b.environment.git_commit.as_str())
         .collect();
     if commits.len() > 1 {
-        return Err(format!(
+        return Err(invalid!(
             "the {label} rounds were measured at different commits ({}): each side's rounds must be one version",
             commits.into_iter().collect::<Vec<_>>().join(", ")
         ));
@@ -37,7 +38,7 @@ pub(super) fn side_counts(side: &[Baseline], label: &str) -> Result<Counts, Stri
     for (k, round) in side.iter().enumerate() {
         let one = |map: &mut BTreeMap<String, u64>, id: &str, v: u64, what: &str| match map.get(id)
         {
-            Some(&seen) if seen != v => Err(format!(
+            Some(&seen) if seen != v => Err(invalid!(
                 "the {label} rounds carry different {what} counts of {id} ({seen} in an earlier round, {v} in round {}): one side has one count, and another version's count got in",
                 k + 1
             )),
@@ -55,7 +56,7 @@ pub(super) fn side_counts(side: &[Baseline], label: &str) -> Result<Counts, Stri
         for (id, m) in &round.memory {
             match counts.memory.get(id) {
                 Some(seen) if seen != m => {
-                    return Err(format!(
+                    return Err(invalid!(
                         "the {label} rounds carry different memory figures of {id} ({} B per {} in an earlier round, {} B in round {}): one side has one count, and another version's count got in",
                         seen.bytes_per_item,
                         seen.item,

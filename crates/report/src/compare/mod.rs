@@ -27,6 +27,7 @@
 //! only, is named in a section of its own and fails the gate unless
 //! `allow_removed`. Benches new on the head side are listed.
 
+use mcpbench_files::Invalid;
 use std::collections::BTreeSet;
 
 use serde::Serialize;
@@ -286,7 +287,7 @@ fn applied(candidates: &[(f64, ThresholdSource)]) -> (f64, ThresholdSource) {
 /// Compares every bench of the `base` rounds with the `new` rounds (and the
 /// paired run, if the gate has one). Refuses sides that are not one version each
 /// ([`side_counts`]).
-pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<Row>, String> {
+pub fn compare(base: &[Baseline], new: &[Baseline], gate: &Gate) -> Result<Vec<Row>, Invalid> {
     let bc = side_counts(base, "base")?;
     let nc = side_counts(new, "new")?;
     let mut ids: BTreeSet<&str> = BTreeSet::new();
