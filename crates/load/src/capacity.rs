@@ -195,7 +195,7 @@ pub async fn run(plan: CapacityPlan, bins: Binaries) -> ExitCode {
         .out
         .clone()
         .unwrap_or_else(|| results_dir(&setup.root).join("capacity.json"));
-    if let Err(e) = write_with_table(&out, &file, &file.table(), "capacity") {
+    if let Err(e) = write_with_table(&out, &file, &mcpbench_tables::capacity(&file), "capacity") {
         eprintln!("mcpbench-load: {e}");
         return ExitCode::from(2);
     }

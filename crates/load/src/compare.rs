@@ -76,63 +76,7 @@ pub async fn run(plan: ComparePlan, bins: Binaries) -> ExitCode {
         &setup.root,
         "compare",
         &file,
-        &file.table(),
+        &mcpbench_tables::compare(&file),
         not_run,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use mcpbench_files::ConnectionsFile;
-    use mcpbench_files::compare::CompareEntry;
-
-    use super::*;
-
-    #[test]
-    fn a_server_that_did_not_run_is_a_row_with_its_reason() {
-        let mut ran = ConnectionsFile::example();
-        ran.server_rss = Some(mcpbench_files::ServerRss {
-            pid: 1,
-            before: 1_000_000,
-            idle: 3_000_000,
-            after: 1_500_000,
-            per_connection_idle: Some(1000.0),
-            per_connection_after: Some(250.0),
-            processes: 1,
-        });
-        let f = CompareFile {
-            schema: COMPARE_SCHEMA.into(),
-            connections: 2000,
-            rate_per_connection: 1.0,
-            duration_s: 3.0,
-            protocol: "2025-11-25".into(),
-            servers: vec![
-                CompareEntry {
-                    name: "mcpbench".into(),
-                    description: String::new(),
-                    command: vec![],
-                    outcome: Outcome::Passed,
-                    why: vec![],
-                    crashed: false,
-                    result: Some(ran),
-                },
-                CompareEntry {
-                    name: "rmcp".into(),
-                    description: String::new(),
-                    command: vec![],
-                    outcome: Outcome::NotRun,
-                    why: vec!["rmcp is not installed".into()],
-                    crashed: false,
-                    result: None,
-                },
-            ],
-        };
-        let t = f.table();
-        assert!(t.contains("| mcpbench | passed | 2000 / 0 |"), "{t}");
-        assert!(t.contains("| 1000 B | 250 B | 0 |"), "{t}");
-        assert!(
-            t.contains("| rmcp | not run |") && t.contains("rmcp is not installed"),
-            "{t}"
-        );
-    }
 }

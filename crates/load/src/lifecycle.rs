@@ -141,7 +141,7 @@ pub async fn run(plan: LifecyclePlan, bins: Binaries) -> ExitCode {
         cap,
         servers,
     };
-    let table = file.table();
+    let table = mcpbench_tables::lifecycle(&file);
     finish(
         plan.out.as_deref(),
         &setup.root,

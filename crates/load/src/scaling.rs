@@ -144,7 +144,7 @@ pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
         protocol: plan.shape.protocol.name().into(),
         servers,
     };
-    let table = file.table();
+    let table = mcpbench_tables::scaling(&file);
     finish(
         plan.out.as_deref(),
         &setup.root,

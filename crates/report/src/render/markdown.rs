@@ -223,25 +223,25 @@ pub fn markdown(r: &Report, run: &Run, chart: Option<&str>) -> String {
     }
     if let Some(c) = &run.capacity {
         o.push_str("\n## Capacity at the SLO (`scripts/load capacity`)\n");
-        o.push_str(&c.table());
+        o.push_str(&mcpbench_tables::capacity(c));
     }
     if let Some(c) = &run.compare {
         o.push_str("\n## MCP servers side by side (`scripts/load compare`)\n");
         if chart.is_some() {
             o.push_str("\n![RSS per connection and p99 per server](servers.svg)\n");
         }
-        o.push_str(&c.table());
+        o.push_str(&mcpbench_tables::compare(c));
     }
     if let Some(s) = &run.scaling {
         o.push_str("\n## Scaling (`scripts/load scaling`)\n");
         if chart.is_some() {
             o.push_str("\n![RSS per session and p99 against concurrent sessions](scaling.svg)\n");
         }
-        o.push_str(&s.table());
+        o.push_str(&mcpbench_tables::scaling(s));
     }
     if let Some(l) = &run.lifecycle {
         o.push_str("\n## Session lifecycle (`scripts/load lifecycle`)\n");
-        o.push_str(&l.table());
+        o.push_str(&mcpbench_tables::lifecycle(l));
     }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {
