@@ -18,6 +18,38 @@ pub fn histogram() -> hdrhistogram::Histogram<u64> {
         .expect("valid histogram bounds")
 }
 
+/// Most windows a run's calls are split into ([`window_ms`]).
+pub const MAX_WINDOWS: u64 = 120;
+
+/// The histogram of one window of a run: nanoseconds, 2 significant digits (a
+/// percentile within 1%), resolution from 1 µs: about 26 KB, so a run's
+/// [`MAX_WINDOWS`] stay small. Windows add exactly to each other, not to
+/// [`histogram`].
+pub fn window_histogram() -> hdrhistogram::Histogram<u64> {
+    // Constant bounds within hdrhistogram's limits: this cannot fail.
+    hdrhistogram::Histogram::new_with_bounds(1_000, HISTOGRAM_MAX_NS, 2)
+        .expect("valid histogram bounds")
+}
+
+/// The window length of a run of `duration_s` seconds: one second, longer for
+/// runs over [`MAX_WINDOWS`] seconds (whole seconds, at most that many windows).
+///
+/// ```
+/// use mcpbench_files::latency::window_ms;
+/// assert_eq!(window_ms(10.0), 1_000);
+/// assert_eq!(window_ms(120.0), 1_000);
+/// assert_eq!(window_ms(121.0), 2_000);
+/// assert_eq!(window_ms(86_400.0), 720_000);
+/// ```
+pub fn window_ms(duration_s: f64) -> u64 {
+    let seconds = if duration_s.is_finite() && duration_s > 0.0 {
+        duration_s.ceil() as u64
+    } else {
+        1
+    };
+    seconds.div_ceil(MAX_WINDOWS).max(1) * 1_000
+}
+
 /// Schema tag of [`LatencyFile`].
 pub const LATENCY_SCHEMA: &str = "mcpbench.latency/1";
 

@@ -54,9 +54,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use connections::{
-    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
-    PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, ServerRss, Sessions,
-    Transport,
+    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, LatencyWindows, Messages, OpenLoopLatency,
+    PerConnection, PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, ServerRss,
+    Sessions, Transport, WindowLatency,
 };
 
 /// A file or reply that cannot be used, and why; names the source and the field.

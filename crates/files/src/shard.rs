@@ -121,6 +121,14 @@ pub struct EncodedHistograms {
     pub handshake: String,
     /// `tools/list`.
     pub tools_list: String,
+    /// The calls by when they were due: window `k` holds those due in `[k, k + 1)
+    /// × window_ms` after the start, in [`crate::latency::window_histogram`]'s
+    /// configuration (absent from files written before windows existed).
+    #[serde(default)]
+    pub windows: Vec<String>,
+    /// The window length (0 in files without windows).
+    #[serde(default)]
+    pub window_ms: u64,
 }
 
 /// `shard-I.json`: one shard's result.

@@ -96,7 +96,9 @@ async fn shard(plan: &Plan, mut stdin: StdinLines) -> Result<(), LoadError> {
         tool: plan.tool.clone(),
         arguments: plan.arguments.clone(),
     });
-    let tally = Arc::new(Tally::default());
+    let tally = Arc::new(Tally::with_windows(mcpbench_files::latency::window_ms(
+        plan.duration,
+    )));
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
     let gate = Arc::new(Semaphore::new(plan.connect_concurrency.max(1)));
     let interval = Duration::from_secs_f64(1.0 / plan.rate);

@@ -140,7 +140,7 @@ pub(crate) async fn calls(
                     c.answered += 1;
                     c.answered_in_run += u64::from(now <= schedule.end);
                 });
-                tally.record(now.duration_since(at).as_nanos() as u64);
+                tally.record(schedule.offset(n), now.duration_since(at).as_nanos() as u64);
             }
             Ok(Ok(Answer::Error(why))) => {
                 tally.add(|c| c.error_replies += 1);

@@ -5,6 +5,7 @@
 use crate::error::LoadError;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use mcpbench_files::shard::{EncodedHistograms, ShardFile, decode_histogram, encode_histogram};
@@ -61,6 +62,31 @@ pub struct Tally {
     errors: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Option<Histogram<u64>>>,
     steps: Mutex<[Option<Histogram<u64>>; 3]>,
+    windows: Mutex<Windows>,
+}
+
+/// The calls' histograms by window of their due time.
+#[derive(Default)]
+struct Windows {
+    /// Window length (0: none kept).
+    window_ms: u64,
+    each: Vec<Histogram<u64>>,
+}
+
+impl Windows {
+    fn record(&mut self, due: Duration, ns: u64) {
+        if self.window_ms == 0 {
+            return;
+        }
+        let k = (due.as_millis() / u128::from(self.window_ms)) as usize;
+        // A call due past the planned end (never: the schedule ends there) goes
+        // to the last window rather than growing the list without bound.
+        let k = k.min(mcpbench_files::latency::MAX_WINDOWS as usize - 1);
+        while self.each.len() <= k {
+            self.each.push(mcpbench_files::latency::window_histogram());
+        }
+        let _ = self.each[k].record(ns.clamp(1, mcpbench_files::latency::HISTOGRAM_MAX_NS));
+    }
 }
 
 impl Tally {
@@ -83,10 +109,23 @@ impl Tally {
         }
     }
 
-    /// Records one latency sample.
-    pub fn record(&self, ns: u64) {
+    /// A tally that keeps the calls' latency by windows of `window_ms` of their
+    /// due time (see [`mcpbench_files::latency::window_ms`]).
+    pub fn with_windows(window_ms: u64) -> Tally {
+        let t = Tally::default();
+        if let Ok(mut w) = t.windows.lock() {
+            w.window_ms = window_ms;
+        }
+        t
+    }
+
+    /// Records one call's latency, `ns`, the call due `due` after the start.
+    pub fn record(&self, due: Duration, ns: u64) {
         if let Ok(mut h) = self.latency.lock() {
             let _ = h.get_or_insert_with(histogram).record(ns.max(1));
+        }
+        if let Ok(mut w) = self.windows.lock() {
+            w.record(due, ns);
         }
     }
 
@@ -105,14 +144,11 @@ impl Tally {
     /// sample), not only the ones that made it.
     pub fn censor(&self, schedule: &Schedule, from: u64, to: u64, deadline: tokio::time::Instant) {
         self.add(|c| c.censored += to.saturating_sub(from));
-        if let Ok(mut h) = self.latency.lock() {
-            let h = h.get_or_insert_with(histogram);
-            for n in from..to {
-                let ns = deadline
-                    .saturating_duration_since(schedule.at(n))
-                    .as_nanos() as u64;
-                let _ = h.record(ns.max(1));
-            }
+        for n in from..to {
+            let ns = deadline
+                .saturating_duration_since(schedule.at(n))
+                .as_nanos() as u64;
+            self.record(schedule.offset(n), ns);
         }
     }
 
@@ -148,11 +184,17 @@ impl Tally {
             Err(_) => [encode(None), encode(None), encode(None)],
         };
         let [connect, handshake, tools_list] = steps;
+        let (windows, window_ms) = match self.windows.lock() {
+            Ok(w) => (w.each.iter().map(encode_histogram).collect(), w.window_ms),
+            Err(_) => (Vec::new(), 0),
+        };
         EncodedHistograms {
             calls,
             connect,
             handshake,
             tools_list,
+            windows,
+            window_ms,
         }
     }
 }
@@ -168,6 +210,10 @@ pub struct Merged {
     pub latency: Histogram<u64>,
     /// Every sample of each [`Step`].
     pub steps: [Histogram<u64>; 3],
+    /// The calls by window of their due time, every shard's window `k` added.
+    pub windows: Vec<Histogram<u64>>,
+    /// The window length (0: no shard kept windows).
+    pub window_ms: u64,
 }
 
 impl Merged {
@@ -179,6 +225,8 @@ impl Merged {
             errors: BTreeMap::new(),
             latency: histogram(),
             steps: [histogram(), histogram(), histogram()],
+            windows: Vec::new(),
+            window_ms: 0,
         };
         for (i, s) in shards.iter().enumerate() {
             m.counters += s.counters;
@@ -198,8 +246,48 @@ impl Merged {
                 into.add(&one)
                     .map_err(|e| format!("{}: {field}: cannot be added: {e:?}", name(i)))?;
             }
+            if h.windows.is_empty() {
+                continue;
+            }
+            if m.window_ms != 0 && h.window_ms != m.window_ms {
+                return Err(LoadError::Run(format!(
+                    "{}: histograms.window_ms {} differs from the other shards' {}",
+                    name(i),
+                    h.window_ms,
+                    m.window_ms
+                )));
+            }
+            m.window_ms = h.window_ms;
+            for (k, text) in h.windows.iter().enumerate() {
+                let field = format!("histograms.windows[{k}]");
+                let one =
+                    decode_histogram(text, &field).map_err(|e| format!("{}: {e}", name(i)))?;
+                if m.windows.len() <= k {
+                    m.windows.push(mcpbench_files::latency::window_histogram());
+                }
+                m.windows[k]
+                    .add(&one)
+                    .map_err(|e| format!("{}: {field}: cannot be added: {e:?}", name(i)))?;
+            }
         }
         Ok(m)
+    }
+
+    /// The windows' percentiles, for the result file.
+    pub fn latency_windows(&self) -> mcpbench_files::LatencyWindows {
+        mcpbench_files::LatencyWindows {
+            window_ms: self.window_ms,
+            windows: self
+                .windows
+                .iter()
+                .map(|h| mcpbench_files::WindowLatency {
+                    count: h.len(),
+                    p50: quantile(h, 0.5),
+                    p99: quantile(h, 0.99),
+                    max: h.max(),
+                })
+                .collect(),
+        }
     }
 
     /// The `q` quantile of the latency, 0 when there is no sample.
@@ -239,7 +327,7 @@ mod tests {
         let s = Schedule::test(0, 1000, 3000);
         let deadline = s.end + Duration::from_secs(2);
         let tally = Tally::default();
-        tally.record(1_000_000);
+        tally.record(Duration::ZERO, 1_000_000);
         tally.censor(&s, 1, 3, deadline);
         assert_eq!(tally.counters().censored, 2);
         let h = decode_histogram(&tally.histograms().calls, "calls").unwrap();
@@ -250,6 +338,24 @@ mod tests {
             "{}",
             h.max()
         );
+    }
+
+    #[test]
+    fn calls_go_to_the_window_of_their_due_time() {
+        let t = Tally::with_windows(1_000);
+        t.record(Duration::from_millis(10), 1_000_000);
+        t.record(Duration::from_millis(999), 2_000_000);
+        t.record(Duration::from_millis(2_500), 80_000_000);
+        let h = t.histograms();
+        assert_eq!(h.window_ms, 1_000);
+        let count = |text: &str| decode_histogram(text, "w").unwrap().len();
+        let counts: Vec<u64> = h.windows.iter().map(|w| count(w)).collect();
+        assert_eq!(counts, [2, 0, 1], "second 1 had no call due");
+        assert_eq!(count(&h.calls), 3, "the whole run has every call");
+        // A tally without windows keeps none.
+        let plain = Tally::default();
+        plain.record(Duration::from_millis(10), 1_000);
+        assert!(plain.histograms().windows.is_empty());
     }
 
     #[test]

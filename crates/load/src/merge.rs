@@ -199,6 +199,7 @@ fn connections_file(run: &ShardRun, m: &Merged, shards: &[ShardFile]) -> Connect
             p999: m.quantile(0.999),
             max: m.latency.max(),
         },
+        latency_windows: m.latency_windows(),
         phases_ns: Phases {
             connect: m.step(Step::Connect),
             handshake: m.step(Step::Handshake),
@@ -239,6 +240,7 @@ mod tests {
     use super::*;
     use crate::counters::{Counters, histogram};
     use crate::verdict::failures;
+    use mcpbench_files::latency::window_histogram;
 
     fn run(shards: u64) -> ShardRun {
         ShardRun {
@@ -264,8 +266,12 @@ mod tests {
     fn shard(index: u64, of: u64, samples: &[u64]) -> (String, ShardFile) {
         let (first, connections) = ShardSpec { index, of }.slice(10);
         let mut h = histogram();
+        // Window 0 holds the calls under 5 ms, window 1 the others (as if the
+        // slow ones were due in the second second).
+        let mut windows = [window_histogram(), window_histogram()];
         for &v in samples {
             h.record(v).unwrap();
+            windows[usize::from(v > 5_000_000)].record(v).unwrap();
         }
         let empty = encode_histogram(&histogram());
         let file = ShardFile {
@@ -294,6 +300,8 @@ mod tests {
                 connect: empty.clone(),
                 handshake: empty.clone(),
                 tools_list: empty,
+                windows: windows.iter().map(encode_histogram).collect(),
+                window_ms: 1_000,
             },
         };
         (format!("shard-{index}.json"), file)
@@ -341,6 +349,21 @@ mod tests {
             .sum::<u64>()
             / 3;
         assert_ne!(mean_p99, l.p99);
+        // Each window is the sum of the shards' same window.
+        let w = &merged.latency_windows;
+        assert_eq!(w.window_ms, 1_000);
+        let slow: Vec<u64> = all.iter().copied().filter(|v| *v > 5_000_000).collect();
+        let mut second = window_histogram();
+        slow.iter().for_each(|&v| second.record(v).unwrap());
+        assert_eq!(w.windows.len(), 2);
+        assert_eq!(w.windows[0].count + w.windows[1].count, 10_000);
+        assert_eq!(w.windows[1].count, slow.len() as u64);
+        assert_eq!(w.windows[1].p99, second.value_at_quantile(0.99));
+        assert_eq!(
+            w.within(6_000_000, 1),
+            (1, 2),
+            "only the fast window is within 6 ms"
+        );
         assert_eq!(merged.connections.established, 10);
         assert_eq!(merged.messages.answered, 10_000);
         assert_eq!(merged.connections.connect_s, 3.0, "the slowest shard");

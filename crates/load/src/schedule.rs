@@ -10,6 +10,8 @@ pub const GRACE: Duration = Duration::from_secs(10);
 /// One connection's calls: `first`, then every `interval`, while before `end`.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
+    /// When the run's calls start (every connection's schedule shares it).
+    pub start: tokio::time::Instant,
     /// When call 0 is due.
     pub first: tokio::time::Instant,
     /// Between two calls.
@@ -30,6 +32,7 @@ impl Schedule {
     ) -> Schedule {
         let phase = interval.mul_f64((k as f64 * 0.618_033_988_7) % 1.0);
         Schedule {
+            start,
             first: start + phase,
             interval,
             end: start + run_for,
@@ -45,6 +48,11 @@ impl Schedule {
     }
 
     /// How many calls are due before the end.
+    /// How long after the run's start call `n` is due.
+    pub fn offset(&self, n: u64) -> Duration {
+        self.at(n).saturating_duration_since(self.start)
+    }
+
     pub fn due(&self) -> u64 {
         if self.first >= self.end {
             return 0;
@@ -59,6 +67,7 @@ impl Schedule {
     pub fn test(first_ms: u64, interval_ms: u64, end_ms: u64) -> Schedule {
         let t0 = tokio::time::Instant::now();
         Schedule {
+            start: t0,
             first: t0 + Duration::from_millis(first_ms),
             interval: Duration::from_millis(interval_ms),
             end: t0 + Duration::from_millis(end_ms),
