@@ -38,6 +38,7 @@
 pub mod allocations;
 pub mod baseline;
 pub mod bench;
+pub mod capacity;
 pub mod compare;
 mod connections;
 pub mod env;

@@ -1,50 +1,107 @@
 //! `mcpbench-load capacity`: for each server, the highest per-connection rate at
-//! which it answers every call with p99 within the SLO, on this machine: the
-//! honest figure where "100K msg/s at 100K connections" is past what the machine
-//! can carry. The search doubles the rate from `--start` until a rate fails
-//! (two trials in a row there: one failed trial may be a stall of the machine),
-//! bisects between the last pass and the first failure `--steps` times, then
-//! repeats the best passing rate `--repeats` times and reports each repeat's
-//! answered rate (the spread near the edge). Every trial is one `compare` run of
-//! that server (started fresh, loaded, stopped).
+//! which it answers every call within the SLO, on this machine.
+//!
+//! - **The rule of one trial** ([`judge`]): nothing lost, and at least
+//!   `--window-share` of its one-second windows (those with at least
+//!   [`MIN_WINDOW_SAMPLES`] calls) have p99 within the SLO. A stall of the VM
+//!   (~100 ms, several per minute here) spoils the second it falls in, not the
+//!   trial; an overloaded server spoils every second after its queue builds.
+//! - **The search** ([`Search`]): the rate doubles from `--start` until a trial
+//!   fails, then `--steps` bisections between the last pass and the first
+//!   failure; one trial accepts or rejects a rate, either way. The rate found is
+//!   then repeated `--repeats` times: all must pass, or the figure is withdrawn
+//!   and the next lower rate that passed is repeated instead (at most
+//!   [`MAX_WITHDRAWALS`] times). A search that reaches its highest rate with
+//!   every trial passing is a lower bound, never a capacity.
+//! - **Interleaved:** every server's search advances one trial per round, in the
+//!   order A B C, then C B A, ...: a slow period of the machine falls on all of
+//!   them, and their ratio comes from trials run next to each other.
+//!
+//! Every trial starts the server fresh, loads it and stops it, and is kept in
+//! `capacity.json`.
+
+use mcpbench_files::ConnectionsFile;
+use mcpbench_files::capacity::{
+    CAPACITY_SCHEMA, CapacityEntry, CapacityFile, CapacityStatus, Trial,
+};
+use mcpbench_files::compare::{CompareEntry, Outcome};
 
 use std::process::ExitCode;
 
-use mcpbench_files::compare::{
-    CAPACITY_SCHEMA, CapacityEntry, CapacityFile, CompareEntry, Outcome, Trial,
-};
 use mcpbench_files::results_dir;
 
 use crate::cli::CapacityPlan;
-use crate::output::write_with_table;
+use crate::cli::check_seconds;
+use crate::error::LoadError;
+use crate::output::{EXIT_NOT_RUN, write_with_table};
+use crate::peers::{Peer, PeerName};
 use crate::procs::Binaries;
 use crate::runner::{LoadArgs, Setup, one};
 
-/// What one trial found.
-fn trial(rate: f64, e: &CompareEntry, slo_ns: u64) -> Trial {
-    let (achieved, p99) = e
-        .result
-        .as_ref()
-        .map_or((0.0, 0), |r| (r.messages.achieved_per_s, r.latency_ns.p99));
+/// A window with fewer calls is not judged (its p99 would be its maximum).
+pub const MIN_WINDOW_SAMPLES: u64 = 100;
+
+/// How many times a figure may be withdrawn before the search gives up.
+pub const MAX_WITHDRAWALS: u32 = 2;
+
+/// The highest total rate a search tries when `--max-rate` is not given: far
+/// beyond what any server carries on one machine, so that the search ends at a
+/// failure of the server, not at this bound.
+pub const MACHINE_BOUND_PER_S: f64 = 1_000_000.0;
+
+/// The rule of one trial, in words, as `capacity.json` records it.
+pub fn rule(slo_ms: f64, share: f64) -> String {
+    format!(
+        "nothing lost, and at least {:.0}% of the one-second windows with {MIN_WINDOW_SAMPLES} calls or more have p99 ≤ {slo_ms} ms (the whole trial's p99 when no window has that many)",
+        share * 100.0
+    )
+}
+
+/// What one trial found, by the rule ([`rule`]).
+pub fn judge(rate: f64, e: &CompareEntry, slo_ns: u64, share: f64) -> Trial {
+    let r: Option<&ConnectionsFile> = e.result.as_ref();
+    let (achieved, p99, lost) = r.map_or((0.0, 0, 0), |r| {
+        (r.messages.achieved_per_s, r.latency_ns.p99, r.messages.lost)
+    });
+    let (within, counted) = r.map_or((0, 0), |r| {
+        r.latency_windows.within(slo_ns, MIN_WINDOW_SAMPLES)
+    });
     let mut why = e.why.clone();
-    if e.result.is_some() && p99 > slo_ns {
-        why.push(format!(
-            "p99 {:.2} ms over the SLO of {:.2} ms",
-            p99 as f64 / 1e6,
-            slo_ns as f64 / 1e6
-        ));
+    if e.result.is_some() {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        if counted > 0 {
+            if (within as f64) < share * counted as f64 {
+                why.push(format!(
+                    "{within} of {counted} windows with p99 within {:.2} ms (at least {:.0}% needed; whole-trial p99 {:.2} ms)",
+                    ms(slo_ns),
+                    share * 100.0,
+                    ms(p99)
+                ));
+            }
+        } else if p99 > slo_ns {
+            why.push(format!(
+                "p99 {:.2} ms over the SLO of {:.2} ms",
+                ms(p99),
+                ms(slo_ns)
+            ));
+        }
     }
     Trial {
+        order: 0,
         rate_per_connection: rate,
+        repeat: false,
         passed: e.outcome == Outcome::Passed && why.is_empty(),
         achieved_per_s: achieved,
+        lost,
         p99_ns: p99,
+        windows_counted: counted as u64,
+        windows_within: within as u64,
         why,
     }
 }
 
-/// The next rate to try, given the best pass and the first failure so far:
-/// doubling until a failure, then the midpoint; `None` when the search is done.
+/// The next rate of the search, given the best pass and the first failure so
+/// far: doubling until a failure, then the midpoint; `None` when it is done.
 pub fn next_rate(
     lo: Option<f64>,
     hi: Option<f64>,
@@ -53,192 +110,376 @@ pub fn next_rate(
     max: f64,
 ) -> Option<f64> {
     match (lo, hi) {
-        (None, None) => Some(start),
-        (Some(lo), None) => (lo * 2.0 <= max).then_some(lo * 2.0),
+        (None, None) => Some(start.min(max)),
+        (Some(lo), None) => (lo < max).then_some((lo * 2.0).min(max)),
         (None, Some(hi)) => (hi / 2.0 >= start / 64.0).then_some(hi / 2.0),
         (Some(lo), Some(hi)) => (bisections_left > 0).then_some((lo + hi) / 2.0),
     }
 }
 
-/// Runs the search for every server; writes `capacity.json` and a table.
-pub async fn run(plan: CapacityPlan, bins: Binaries) -> ExitCode {
-    let positive = |v: f64| v.is_finite() && v > 0.0;
-    if !positive(plan.start)
-        || !positive(plan.max_rate)
-        || !positive(plan.slo_p99_ms)
-        || !positive(plan.shape.duration)
-        || plan.shape.duration > 86_400.0
-        || plan.count == 0
-    {
-        eprintln!(
-            "mcpbench-load: --count, --start, --max-rate, --slo-p99-ms and --duration (up to a day) must be positive numbers"
-        );
-        return ExitCode::from(2);
-    }
-    let setup = match Setup::new(&plan.servers, "capacity", bins) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("mcpbench-load: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let slo_ns = (plan.slo_p99_ms * 1e6) as u64;
-    let mut servers = Vec::new();
-    for &name in &setup.names {
-        let mut entry = CapacityEntry {
-            name: name.name().into(),
-            description: String::new(),
-            capacity_per_connection: None,
-            capped: false,
-            repeats_achieved_per_s: Vec::new(),
-            repeats_passed: 0,
+/// Where a server's search is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Looking for the edge.
+    Search,
+    /// Repeating `rate`: `done` trials so far, all passing.
+    Repeat { rate: f64, done: u32 },
+    /// Finished.
+    Done,
+}
+
+/// One server's search: which rate to try next, and what the trials so far
+/// conclude. Pure (no I/O), so its rule is tested on recorded trials.
+#[derive(Debug, Clone)]
+pub struct Search {
+    start: f64,
+    max: f64,
+    repeats: u32,
+    bisections_left: u32,
+    lo: Option<f64>,
+    hi: Option<f64>,
+    withdrawals: u32,
+    phase: Phase,
+    /// Every trial recorded, in order.
+    pub trials: Vec<Trial>,
+}
+
+impl Search {
+    /// A search from `start` up to `max` calls/s per connection, `steps`
+    /// bisections, `repeats` repeats of the rate found.
+    pub fn new(start: f64, max: f64, steps: u32, repeats: u32) -> Search {
+        Search {
+            start,
+            max,
+            repeats,
+            bisections_left: steps,
+            lo: None,
+            hi: None,
+            withdrawals: 0,
+            phase: Phase::Search,
             trials: Vec::new(),
-            why: Vec::new(),
-        };
-        let p = match setup.peer(name, plan.shape.size) {
-            Ok(p) => p,
-            Err(why) => {
-                println!("capacity: {name}: {why}");
-                entry.why.push(why.to_string());
-                servers.push(entry);
-                continue;
-            }
-        };
-        let at = |rate: f64| LoadArgs {
-            count: plan.count,
-            rate,
-            shape: &plan.shape,
-            abandon: false,
-            give_up_after: None,
-        };
-        let out = setup.dir.join(format!("{name}.json"));
-        let (mut lo, mut hi) = (None, None);
-        let mut bisections = plan.steps;
-        while let Some(rate) = next_rate(lo, hi, bisections, plan.start, plan.max_rate) {
-            if lo.is_some() && hi.is_some() {
-                bisections -= 1;
-            }
-            // A failure counts once a second trial at the same rate fails too: one
-            // stall of this shared machine (p99 from 3 to 36 ms for one 10 s trial,
-            // seen here) must not end the search below the server's capacity.
-            // Both trials are kept.
-            let mut passed = false;
-            for attempt in 0..2 {
-                let e = one(&p, &at(rate), &setup.bins, &out).await;
-                entry.description = e.description.clone();
-                let t = trial(rate, &e, slo_ns);
-                println!(
-                    "capacity: {name} at {rate:.4} calls/s per connection{}: {} ({:.0} calls/s answered, p99 {:.2} ms){}",
-                    if attempt > 0 { " (again)" } else { "" },
-                    if t.passed { "passed" } else { "failed" },
-                    t.achieved_per_s,
-                    t.p99_ns as f64 / 1e6,
-                    if t.why.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", t.why.join("; "))
-                    }
-                );
-                passed = t.passed;
-                let crashed = e.crashed;
-                entry.trials.push(t);
-                if passed || crashed {
-                    break;
-                }
-            }
-            if passed {
-                lo = Some(rate);
-            } else {
-                hi = Some(rate);
-            }
         }
-        match lo {
-            Some(rate) => {
-                entry.capacity_per_connection = Some(rate);
-                entry.capped = hi.is_none();
-                let first = entry
-                    .trials
-                    .iter()
-                    .rev()
-                    .find(|t| t.passed && t.rate_per_connection == rate)
-                    .map(|t| t.achieved_per_s);
-                entry.repeats_achieved_per_s.extend(first);
-                entry.repeats_passed = 1;
-                for _ in 1..plan.repeats {
-                    let e = one(&p, &at(rate), &setup.bins, &out).await;
-                    let t = trial(rate, &e, slo_ns);
-                    entry.repeats_achieved_per_s.push(t.achieved_per_s);
-                    entry.repeats_passed += u64::from(t.passed);
-                    entry.trials.push(t);
-                }
-            }
-            None => entry.why.push(format!(
-                "no rate passed (lowest tried: {:.4} calls/s per connection)",
-                entry
-                    .trials
-                    .iter()
-                    .map(|t| t.rate_per_connection)
-                    .fold(f64::INFINITY, f64::min)
-            )),
-        }
-        servers.push(entry);
     }
-    let file = CapacityFile {
+
+    /// The rate of the next trial, and whether it is a repeat; `None` when done.
+    pub fn next_trial(&mut self) -> Option<(f64, bool)> {
+        loop {
+            match self.phase {
+                Phase::Done => return None,
+                Phase::Repeat { rate, done } if done < self.repeats => return Some((rate, true)),
+                Phase::Repeat { .. } => {
+                    self.phase = Phase::Done;
+                    return None;
+                }
+                Phase::Search => {
+                    match next_rate(self.lo, self.hi, self.bisections_left, self.start, self.max) {
+                        Some(rate) => return Some((rate, false)),
+                        None => {
+                            self.phase = match self.lo {
+                                Some(rate) => Phase::Repeat { rate, done: 0 },
+                                None => Phase::Done,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records `t`, a trial at the rate [`Search::next_trial`] gave.
+    pub fn record(&mut self, t: Trial) {
+        let (rate, passed) = (t.rate_per_connection, t.passed);
+        self.trials.push(t);
+        match self.phase {
+            Phase::Search => {
+                if self.lo.is_some() && self.hi.is_some() {
+                    self.bisections_left = self.bisections_left.saturating_sub(1);
+                }
+                if passed {
+                    self.lo = Some(rate);
+                } else {
+                    self.hi = Some(rate);
+                }
+            }
+            Phase::Repeat { rate, done } if passed => {
+                self.phase = Phase::Repeat {
+                    rate,
+                    done: done + 1,
+                };
+            }
+            Phase::Repeat { rate, .. } => {
+                // A failed repeat withdraws the figure: the rate is rejected, and
+                // the next lower rate that passed (if any) is repeated instead.
+                self.hi = Some(self.hi.map_or(rate, |h| h.min(rate)));
+                self.withdrawals += 1;
+                let below = self
+                    .trials
+                    .iter()
+                    .filter(|t| !t.repeat && t.passed && t.rate_per_connection < rate)
+                    .map(|t| t.rate_per_connection)
+                    .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+                self.lo = below;
+                self.phase = match below {
+                    Some(r) if self.withdrawals <= MAX_WITHDRAWALS => {
+                        Phase::Repeat { rate: r, done: 0 }
+                    }
+                    _ => Phase::Done,
+                };
+            }
+            Phase::Done => {}
+        }
+    }
+
+    /// What the trials conclude (meaningful once [`Search::next_trial`] gave `None`).
+    pub fn conclude(&self, name: &str, description: String) -> CapacityEntry {
+        let at_edge: Vec<&Trial> = match self.lo {
+            Some(lo) => self
+                .trials
+                .iter()
+                .filter(|t| t.rate_per_connection == lo)
+                .collect(),
+            None => Vec::new(),
+        };
+        let repeated = self.trials.iter().any(|t| t.repeat && t.passed);
+        let all_passed = !at_edge.is_empty() && at_edge.iter().all(|t| t.passed);
+        let status = match (self.lo, self.hi) {
+            _ if self.trials.is_empty() => CapacityStatus::NotRun,
+            (Some(_), None) if all_passed => CapacityStatus::Capped,
+            (Some(_), Some(_)) if all_passed && (repeated || self.repeats == 0) => {
+                CapacityStatus::Confirmed
+            }
+            _ if self.trials.iter().any(|t| t.passed) => CapacityStatus::Withdrawn,
+            _ => CapacityStatus::NoPass,
+        };
+        let rejected = match (self.lo, status) {
+            (Some(lo), CapacityStatus::Confirmed) => self
+                .trials
+                .iter()
+                .filter(|t| !t.passed && t.rate_per_connection > lo)
+                .map(|t| t.rate_per_connection)
+                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r)))),
+            _ => None,
+        };
+        let mut why = Vec::new();
+        let lowest = self
+            .trials
+            .iter()
+            .map(|t| t.rate_per_connection)
+            .fold(f64::INFINITY, f64::min);
+        match status {
+            CapacityStatus::NoPass => why.push(format!(
+                "no rate passed (lowest tried: {lowest:.4} calls/s per connection)"
+            )),
+            CapacityStatus::Withdrawn => why.push(format!(
+                "rates passed but failed when repeated ({} withdrawn): no rate repeats within the SLO",
+                self.withdrawals
+            )),
+            CapacityStatus::Capped => why.push(format!(
+                "every trial passed up to the highest rate, {:.4} calls/s per connection: a lower bound (raise --max-rate)",
+                self.max
+            )),
+            _ => {}
+        }
+        CapacityEntry {
+            name: name.into(),
+            description,
+            status,
+            capacity_per_connection: self.lo.filter(|_| status == CapacityStatus::Confirmed),
+            rejected_per_connection: rejected,
+            lower_bound_per_connection: self.lo.filter(|_| status == CapacityStatus::Capped),
+            repeats_achieved_per_s: at_edge.iter().map(|t| t.achieved_per_s).collect(),
+            repeats_p99_ns: at_edge.iter().map(|t| t.p99_ns).collect(),
+            repeats_passed: at_edge.iter().filter(|t| t.passed).count() as u64,
+            trials: self.trials.clone(),
+            why,
+        }
+    }
+}
+
+/// A refused plan, by flag.
+pub fn check(plan: &CapacityPlan) -> Result<(), LoadError> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if plan.count == 0 {
+        return Err(LoadError::Plan("--count must be at least 1".into()));
+    }
+    for (flag, v) in [("--start", plan.start), ("--slo-p99-ms", plan.slo_p99_ms)] {
+        if !positive(v) {
+            return Err(LoadError::Plan(format!(
+                "{flag} {v}: a positive number is expected"
+            )));
+        }
+    }
+    if let Some(max) = plan.max_rate
+        && !(positive(max) && max >= plan.start)
+    {
+        return Err(LoadError::Plan(format!(
+            "--max-rate {max}: a number at least --start ({}) is expected",
+            plan.start
+        )));
+    }
+    if !(plan.window_share > 0.0 && plan.window_share <= 1.0) {
+        return Err(LoadError::Plan(format!(
+            "--window-share {}: a share above 0 and at most 1 is expected",
+            plan.window_share
+        )));
+    }
+    check_seconds("--duration", plan.shape.duration, 86_400.0, "a day")
+}
+
+/// The highest rate per connection the search may try.
+pub fn max_rate(plan: &CapacityPlan) -> f64 {
+    plan.max_rate
+        .unwrap_or(MACHINE_BOUND_PER_S / plan.count as f64)
+        .max(plan.start)
+}
+
+/// One server's part of the run.
+struct Lane {
+    name: PeerName,
+    peer: Result<Peer, LoadError>,
+    description: String,
+    search: Search,
+}
+
+/// Runs every server's search, interleaved; returns the file (not yet written).
+pub async fn run_capacity(plan: &CapacityPlan, setup: &Setup) -> Result<CapacityFile, LoadError> {
+    check(plan)?;
+    let slo_ns = (plan.slo_p99_ms * 1e6) as u64;
+    let max = max_rate(plan);
+    let mut lanes: Vec<Lane> = setup
+        .names
+        .iter()
+        .map(|&name| Lane {
+            name,
+            peer: setup.peer(name, plan.shape.size),
+            description: String::new(),
+            search: Search::new(plan.start, max, plan.steps, plan.repeats),
+        })
+        .collect();
+    let mut order = 0u64;
+    for round in 0.. {
+        let mut ran = false;
+        let indices: Vec<usize> = if round % 2 == 0 {
+            (0..lanes.len()).collect()
+        } else {
+            (0..lanes.len()).rev().collect()
+        };
+        for i in indices {
+            let lane = &mut lanes[i];
+            let Ok(peer) = &lane.peer else { continue };
+            let Some((rate, repeat)) = lane.search.next_trial() else {
+                continue;
+            };
+            ran = true;
+            let args = LoadArgs {
+                count: plan.count,
+                rate,
+                shape: &plan.shape,
+                abandon: false,
+                give_up_after: None,
+            };
+            let out = setup.dir.join(format!("{}.json", lane.name));
+            let e = one(peer, &args, &setup.bins, &out).await;
+            lane.description.clone_from(&e.description);
+            let mut t = judge(rate, &e, slo_ns, plan.window_share);
+            t.order = order;
+            t.repeat = repeat;
+            order += 1;
+            println!(
+                "capacity: [{order}] {} at {rate:.4} calls/s per connection{}: {} ({:.0} calls/s answered, p99 {:.2} ms, {}/{} windows within){}",
+                lane.name,
+                if repeat { " (repeat)" } else { "" },
+                if t.passed { "passed" } else { "failed" },
+                t.achieved_per_s,
+                t.p99_ns as f64 / 1e6,
+                t.windows_within,
+                t.windows_counted,
+                if t.why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", t.why.join("; "))
+                }
+            );
+            lane.search.record(t);
+        }
+        if !ran {
+            break;
+        }
+    }
+    let servers = lanes
+        .into_iter()
+        .map(|lane| match lane.peer {
+            Ok(_) => lane.search.conclude(lane.name.name(), lane.description),
+            Err(why) => {
+                let mut e =
+                    Search::new(plan.start, max, 0, 0).conclude(lane.name.name(), String::new());
+                e.why = vec![why.to_string()];
+                e
+            }
+        })
+        .collect();
+    Ok(CapacityFile {
         schema: CAPACITY_SCHEMA.into(),
         connections: plan.count,
         duration_s: plan.shape.duration,
         slo_p99_ns: slo_ns,
+        window_share: plan.window_share,
+        min_window_samples: MIN_WINDOW_SAMPLES,
+        max_rate_per_connection: max,
+        rule: rule(plan.slo_p99_ms, plan.window_share),
         protocol: plan.shape.protocol.name().into(),
         servers,
+    })
+}
+
+/// `mcpbench-load capacity`: the search, `capacity.json` and `capacity.md`
+/// written, the exit code ([`exit_code`]; 2 for a bad plan or a file that cannot
+/// be written).
+pub async fn run(plan: CapacityPlan, bins: Binaries) -> ExitCode {
+    let ran = async {
+        check(&plan)?;
+        let setup = Setup::new(&plan.servers, "capacity", bins)?;
+        let file = run_capacity(&plan, &setup).await?;
+        let out = plan
+            .out
+            .clone()
+            .unwrap_or_else(|| results_dir(&setup.root).join("capacity.json"));
+        write_with_table(&out, &file, &mcpbench_tables::capacity(&file), "capacity")?;
+        Ok::<_, LoadError>(file)
     };
-    let out = plan
-        .out
-        .clone()
-        .unwrap_or_else(|| results_dir(&setup.root).join("capacity.json"));
-    if let Err(e) = write_with_table(&out, &file, &mcpbench_tables::capacity(&file), "capacity") {
-        eprintln!("mcpbench-load: {e}");
-        return ExitCode::from(2);
+    match ran.await {
+        Ok(file) => {
+            let code = exit_code(&file);
+            if code != 0 {
+                for s in file.servers.iter().filter(|s| !s.why.is_empty()) {
+                    eprintln!("mcpbench-load: capacity: {}: {}", s.name, s.why.join("; "));
+                }
+            }
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("mcpbench-load: {e}");
+            ExitCode::from(2)
+        }
     }
-    ExitCode::SUCCESS
+}
+
+/// The exit code of a capacity run: 0 when every server has a confirmed
+/// capacity; otherwise, the first that applies: 3 when a server could not be
+/// started, 1 when one has no capacity (no rate passed, or none repeated), 4 when
+/// one was capped (a lower bound only).
+pub fn exit_code(file: &CapacityFile) -> u8 {
+    let any = |s: CapacityStatus| file.servers.iter().any(|e| e.status == s);
+    if any(CapacityStatus::NotRun) {
+        EXIT_NOT_RUN
+    } else if any(CapacityStatus::NoPass) || any(CapacityStatus::Withdrawn) {
+        1
+    } else if any(CapacityStatus::Capped) {
+        4
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_search_doubles_until_a_failure_then_bisects_and_stops() {
-        assert_eq!(next_rate(None, None, 3, 1.0, 64.0), Some(1.0));
-        assert_eq!(next_rate(Some(1.0), None, 3, 1.0, 64.0), Some(2.0));
-        assert_eq!(next_rate(Some(32.0), None, 3, 1.0, 64.0), Some(64.0));
-        assert_eq!(next_rate(Some(64.0), None, 3, 1.0, 64.0), None, "capped");
-        assert_eq!(next_rate(Some(2.0), Some(4.0), 3, 1.0, 64.0), Some(3.0));
-        assert_eq!(next_rate(Some(2.0), Some(4.0), 0, 1.0, 64.0), None);
-        assert_eq!(next_rate(None, Some(1.0), 3, 1.0, 64.0), Some(0.5), "down");
-        assert_eq!(
-            next_rate(None, Some(1.0 / 64.0), 3, 1.0, 64.0),
-            None,
-            "gives up"
-        );
-    }
-
-    #[test]
-    fn a_trial_over_the_slo_fails_with_the_reason() {
-        let mut e = CompareEntry {
-            name: "x".into(),
-            description: String::new(),
-            command: vec![],
-            outcome: Outcome::Passed,
-            why: vec![],
-            crashed: false,
-            result: Some(mcpbench_files::ConnectionsFile::example()),
-        };
-        // The example's p99 is 3 ms.
-        assert!(trial(1.0, &e, 15_000_000).passed);
-        let t = trial(1.0, &e, 2_000_000);
-        assert!(!t.passed && t.why[0].contains("over the SLO"), "{t:?}");
-        e.outcome = Outcome::Failed;
-        e.why = vec!["lost".into()];
-        assert!(!trial(1.0, &e, 15_000_000).passed);
-    }
-}
+mod tests;

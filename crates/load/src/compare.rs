@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use mcpbench_files::compare::{COMPARE_SCHEMA, CompareFile, Outcome};
 
 use crate::cli::ComparePlan;
-use crate::output::finish;
+use crate::output::{EXIT_NOT_RUN, finish};
 use crate::procs::Binaries;
 use crate::runner::{LoadArgs, Setup, not_run, one};
 
@@ -27,8 +27,9 @@ impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
     }
 }
 
-/// Runs the comparison; the exit code is 0 when every server ran (whatever it
-/// measured), 1 when one could not be run, 2 on a bad plan.
+/// Runs the comparison; the exit code is 0 when every server ran and passed
+/// (every connection opened, every call answered), 3 when one could not be
+/// started, else 1 when one failed its load; 2 on a bad plan.
 pub async fn run(plan: ComparePlan, bins: Binaries) -> ExitCode {
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if plan.count == 0
@@ -70,13 +71,20 @@ pub async fn run(plan: ComparePlan, bins: Binaries) -> ExitCode {
         protocol: plan.shape.protocol.name().into(),
         servers: entries,
     };
-    let not_run = file.servers.iter().any(|s| s.outcome == Outcome::NotRun);
+    let any = |o: Outcome| file.servers.iter().any(|s| s.outcome == o);
+    let code = if any(Outcome::NotRun) {
+        EXIT_NOT_RUN
+    } else if any(Outcome::Failed) {
+        1
+    } else {
+        0
+    };
     finish(
         plan.out.as_deref(),
         &setup.root,
         "compare",
         &file,
         &mcpbench_tables::compare(&file),
-        not_run,
+        code,
     )
 }

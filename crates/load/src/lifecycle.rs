@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::cli::{LifecyclePlan, Protocol, check_rate, check_seconds};
 use crate::client_error::ClientError;
 use crate::http_client::{Generation, HttpMcp};
-use crate::output::finish;
+use crate::output::{EXIT_NOT_RUN, finish};
 use crate::peers::{Peer, PeerName, session_settings};
 use crate::procs::{Binaries, Running};
 use crate::runner::{LoadArgs, Setup, entry, load_into};
@@ -148,7 +148,7 @@ pub async fn run(plan: LifecyclePlan, bins: Binaries) -> ExitCode {
         "lifecycle",
         &file,
         &table,
-        incomplete,
+        if incomplete { EXIT_NOT_RUN } else { 0 },
     )
 }
 

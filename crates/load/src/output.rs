@@ -110,16 +110,20 @@ pub fn verdict(result: &ConnectionsFile) -> ExitCode {
     }
 }
 
-/// The end of `compare`, `capacity`, `lifecycle` and `scaling`: `file` written to
-/// `out` (or `target/mcpbench/<name>.json`) with its table, then the exit code:
-/// 2 when it cannot be written, 1 when `incomplete` (a server could not run).
+/// A server of an experiment could not be started (not installed, exited at
+/// once): the exit code of `compare`, `capacity`, `lifecycle` and `scaling`.
+pub const EXIT_NOT_RUN: u8 = 3;
+
+/// The end of `compare`, `lifecycle` and `scaling`: `file` written to `out` (or
+/// `target/mcpbench/<name>.json`) with its table, then the exit code: 2 when it
+/// cannot be written, else `code`.
 pub fn finish(
     out: Option<&Path>,
     root: &Path,
     name: &str,
     file: &impl serde::Serialize,
     table: &str,
-    incomplete: bool,
+    code: u8,
 ) -> ExitCode {
     let out = out.map_or_else(
         || mcpbench_files::results_dir(root).join(format!("{name}.json")),
@@ -129,11 +133,7 @@ pub fn finish(
         eprintln!("mcpbench-load: {e}");
         return ExitCode::from(2);
     }
-    if incomplete {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(code)
 }
 
 /// Writes `file` as JSON to `out` and `table` beside it (`.md`), then prints the

@@ -17,7 +17,7 @@ use mcpbench_files::compare::{CompareEntry, Outcome};
 use mcpbench_files::lifecycle::{SCALING_SCHEMA, ScalingEntry, ScalingFile};
 
 use crate::cli::{Plan, ScalingPlan, ServerKind, TransportKind, check_rate, check_seconds};
-use crate::output::finish;
+use crate::output::{EXIT_NOT_RUN, finish};
 use crate::peers::{PeerName, session_settings};
 use crate::procs::{Binaries, LoadChild, Running};
 use crate::runner::{LoadArgs, Setup, entry, limit, load_into, read_result};
@@ -151,7 +151,7 @@ pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
         "scaling",
         &file,
         &table,
-        not_run,
+        if not_run { EXIT_NOT_RUN } else { 0 },
     )
 }
 

@@ -7,7 +7,8 @@ use crate::criterion::{Measured, read_run};
 use crate::error::{ReportError, load_json};
 use mcpbench_files::ConnectionsFile;
 use mcpbench_files::bench::{MEMORY_SCHEMA, MemoryFile, SUSTAINED_SCHEMA, SustainedFile};
-use mcpbench_files::compare::{CapacityFile, CompareFile};
+use mcpbench_files::capacity::CapacityFile;
+use mcpbench_files::compare::CompareFile;
 use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
 use mcpbench_files::lifecycle::{LifecycleFile, ScalingFile};
 

@@ -540,17 +540,18 @@ fn capacity_row(report: &evaluate::Report) -> &evaluate::ExecRow {
 
 #[test]
 fn capacity_and_compare_results_enter_the_report_typed() {
-    use mcpbench_files::compare::{
-        CAPACITY_SCHEMA, COMPARE_SCHEMA, CapacityEntry, CapacityFile, CompareEntry, CompareFile,
-        Outcome,
-    };
+    use mcpbench_files::capacity::{CAPACITY_SCHEMA, CapacityEntry, CapacityFile, CapacityStatus};
+    use mcpbench_files::compare::{COMPARE_SCHEMA, CompareEntry, CompareFile, Outcome};
     let s = Scratch::new();
     let entry = |name: &str, rate: f64| CapacityEntry {
         name: name.into(),
         description: String::new(),
+        status: CapacityStatus::Confirmed,
         capacity_per_connection: Some(rate),
-        capped: false,
+        rejected_per_connection: Some(rate * 1.1),
+        lower_bound_per_connection: None,
         repeats_achieved_per_s: vec![rate * 1000.0],
+        repeats_p99_ns: vec![5_000_000],
         repeats_passed: 1,
         trials: vec![],
         why: vec![],
@@ -560,6 +561,10 @@ fn capacity_and_compare_results_enter_the_report_typed() {
         connections: 1000,
         duration_s: 10.0,
         slo_p99_ns: 15_000_000,
+        window_share: 0.8,
+        min_window_samples: 100,
+        max_rate_per_connection: 1000.0,
+        rule: "the rule".into(),
         protocol: "2025-11-25".into(),
         servers: vec![entry("mcpbench", 20.0), entry("bare", 25.0)],
     };
@@ -598,7 +603,8 @@ fn capacity_and_compare_results_enter_the_report_typed() {
     assert_eq!(row.status, evaluate::Status::Fail, "0.80 < 0.85");
     let md = std::fs::read_to_string(md).unwrap();
     assert!(
-        md.contains("## Capacity at the SLO") && md.contains("| mcpbench | 20.0000 |"),
+        md.contains("## Capacity at the SLO")
+            && md.contains("| mcpbench | confirmed | 20.0000 | [20.0000, 22.0000) |"),
         "{md}"
     );
     assert!(
@@ -618,6 +624,25 @@ fn capacity_and_compare_results_enter_the_report_typed() {
     assert_eq!(row.status, evaluate::Status::NoData, "18.9x is no pass");
     let md = std::fs::read_to_string(md).unwrap();
     assert!(md.contains("18.909× (above its ceiling"), "{md}");
+    // No capacity: the row says which server and why.
+    let mut none = entry("mcpbench", 1.0);
+    none.status = CapacityStatus::NoPass;
+    none.capacity_per_connection = None;
+    none.why = vec!["no rate passed (lowest tried: 0.0156 calls/s per connection)".into()];
+    let failed = CapacityFile {
+        servers: vec![none, entry("bare", 25.0)],
+        ..capacity.clone()
+    };
+    write("capacity.json", serde_json::to_string(&failed).unwrap());
+    let (report, _) = write_report(&paths, None, 5.0).unwrap();
+    let row = capacity_row(&report);
+    assert!(
+        row.value
+            .starts_with("no capacity (mcpbench: no rate passed (lowest tried"),
+        "{}",
+        row.value
+    );
+    assert_eq!(row.status, evaluate::Status::NoData);
     // A malformed file is refused with the file and the field named.
     write(
         "compare.json",

@@ -80,18 +80,27 @@ pub struct CapacityPlan {
     /// The SLO: p99 at most this many milliseconds, every call answered.
     #[arg(long, default_value_t = 15.0)]
     pub slo_p99_ms: f64,
+    /// The share of a trial's one-second windows (those with 100 calls or more)
+    /// whose p99 must be within the SLO: one stalled second of the machine does
+    /// not fail a 10 s trial at 0.8, an overloaded server does.
+    #[arg(long, default_value_t = 0.8)]
+    pub window_share: f64,
     /// The first rate tried, calls/s per connection (doubled until a failure).
     #[arg(long, default_value_t = 1.0)]
     pub start: f64,
-    /// The highest rate tried.
-    #[arg(long, default_value_t = 64.0)]
-    pub max_rate: f64,
-    /// Bisections between the last pass and the first failure (a rate fails when
-    /// two trials in a row there fail; a crash at once).
-    #[arg(long, default_value_t = 3)]
+    /// The highest rate tried, calls/s per connection [default: 1,000,000 calls/s
+    /// over all connections, beyond any server here: the search ends at a
+    /// failure]. A search that reaches it with every trial passing reports a
+    /// lower bound, and exits 4.
+    #[arg(long)]
+    pub max_rate: Option<f64>,
+    /// Bisections between the last pass and the first failure (one trial accepts
+    /// or rejects a rate).
+    #[arg(long, default_value_t = 4)]
     pub steps: u32,
-    /// Runs at the rate found (its spread).
-    #[arg(long, default_value_t = 3)]
+    /// Repeats of the rate found, all of which must pass (a failed one withdraws
+    /// the figure and the next lower passing rate is repeated instead).
+    #[arg(long, default_value_t = 2)]
     pub repeats: u32,
     /// How each run is made.
     #[command(flatten)]

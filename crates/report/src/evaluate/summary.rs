@@ -1,7 +1,7 @@
 //! The rows over every test: worst headline latencies, the ceiling ratios, the
 //! capacity at the SLO, the tests passing, and the bottleneck sentences.
 
-use mcpbench_files::compare::VsBare;
+use mcpbench_files::capacity::VsBare;
 use mcpbench_files::latency::LatencyFile;
 
 use super::{CeilingRatio, Ctx, ExecRow, Out, Status, TestBlock, headline_latency_of};
@@ -96,7 +96,15 @@ pub(super) fn capacity(c: &Ctx, out: &mut Out) {
                 o / b
             ),
             (Some(o), None, _) => format!("{o:.0} calls/s (no bare ceiling in the run)"),
-            _ => "no rate passed".into(),
+            _ => {
+                let said = |name: &str| {
+                    cap.servers.iter().find(|s| s.name == name).map_or_else(
+                        || format!("{name}: not in the run"),
+                        |s| format!("{name}: {}", s.why.join("; ")),
+                    )
+                };
+                format!("no capacity ({}; {})", said("mcpbench"), said("bare"))
+            }
         },
         target: c
             .targets

@@ -21,7 +21,7 @@ pub struct ReportJson<'a> {
     connections_http: &'a Option<mcpbench_files::ConnectionsFile>,
     connections_http_bare: &'a Option<mcpbench_files::ConnectionsFile>,
     compare: &'a Option<mcpbench_files::compare::CompareFile>,
-    capacity: &'a Option<mcpbench_files::compare::CapacityFile>,
+    capacity: &'a Option<mcpbench_files::capacity::CapacityFile>,
     lifecycle: &'a Option<mcpbench_files::lifecycle::LifecycleFile>,
     scaling: &'a Option<mcpbench_files::lifecycle::ScalingFile>,
 }
