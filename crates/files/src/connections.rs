@@ -42,7 +42,8 @@ pub struct Requested {
     pub rate_per_connection: f64,
     /// Seconds of calls.
     pub duration_s: f64,
-    /// Bytes of text each call returns.
+    /// Bytes of text asked of our `text` tool (`--size`); tools that take no size
+    /// ignore it. What came back is [`Messages::reply_bytes_mean`].
     pub result_bytes: u64,
     /// The server.
     pub server: ServerKind,
@@ -117,6 +118,11 @@ pub struct Messages {
     pub answered_per_s_with_grace: f64,
     /// `established * rate`.
     pub requested_per_s: f64,
+    /// Mean bytes of a reply answered with a result, measured (the whole
+    /// JSON-RPC message); `None` when no call was answered, and in files written
+    /// before it was measured.
+    #[serde(default)]
+    pub reply_bytes_mean: Option<f64>,
 }
 
 /// Per-connection outcome.
@@ -415,6 +421,7 @@ impl ConnectionsFile {
                 achieved_per_s: 2000.0,
                 answered_per_s_with_grace: 1500.0,
                 requested_per_s: 2000.0,
+                reply_bytes_mean: Some(4_180.0),
             },
             per_connection: PerConnection {
                 every_call_answered: 2000,

@@ -66,6 +66,10 @@ pub struct Counters {
     pub delete_failed: u64,
     /// Connections the server closed between requests that were opened again.
     pub reconnects: u64,
+    /// Bytes of the JSON-RPC replies of the calls answered with a result, as
+    /// received (the whole message: the HTTP body, or the SSE event's data).
+    #[serde(default)]
+    pub reply_bytes: u64,
 }
 
 impl AddAssign for Counters {
@@ -88,6 +92,7 @@ impl AddAssign for Counters {
         self.deleted += o.deleted;
         self.delete_failed += o.delete_failed;
         self.reconnects += o.reconnects;
+        self.reply_bytes += o.reply_bytes;
     }
 }
 

@@ -67,8 +67,8 @@ impl ClientError {
 /// How a call was answered, when it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// With a result.
-    Result,
+    /// With a result: the bytes of the reply (the whole JSON-RPC message).
+    Result(usize),
     /// With an error (a JSON-RPC error, a tool error, an HTTP error status): why.
     Error(String),
 }

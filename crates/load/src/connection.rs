@@ -63,7 +63,7 @@ impl McpConn {
                     .await
                     .map_err(|e| ClientError::Broken(e.to_string()))?;
                 if crate::http_client::is_success(&reply) {
-                    Ok(Answer::Result)
+                    Ok(Answer::Result(reply.len()))
                 } else {
                     Ok(Answer::Error(format!(
                         "error reply: {}",
@@ -74,7 +74,7 @@ impl McpConn {
             McpConn::Http(h) => {
                 let reply = h.call_tool(&call.tool, &call.arguments).await?;
                 Ok(if reply.is_result() {
-                    Answer::Result
+                    Answer::Result(reply.json.len())
                 } else {
                     Answer::Error(format!("error reply: {}", reply.why()))
                 })
@@ -133,11 +133,12 @@ pub(crate) async fn calls(
         tokio::time::sleep_until(at).await;
         tally.add(|c| c.sent += 1);
         match tokio::time::timeout_at(deadline, conn.call(n, call, reopen, tally)).await {
-            Ok(Ok(Answer::Result)) => {
+            Ok(Ok(Answer::Result(bytes))) => {
                 answered += 1;
                 let now = tokio::time::Instant::now();
                 tally.add(|c| {
                     c.answered += 1;
+                    c.reply_bytes += bytes as u64;
                     c.answered_in_run += u64::from(now <= schedule.end);
                 });
                 tally.record(schedule.offset(n), now.duration_since(at).as_nanos() as u64);

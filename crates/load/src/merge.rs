@@ -184,6 +184,7 @@ fn connections_file(run: &ShardRun, m: &Merged, shards: &[ShardFile]) -> Connect
             achieved_per_s: c.answered_in_run as f64 / r.duration_s,
             answered_per_s_with_grace: c.answered as f64 / run_s.max(1e-9),
             requested_per_s: c.connected as f64 * r.rate_per_connection,
+            reply_bytes_mean: (c.answered > 0).then(|| c.reply_bytes as f64 / c.answered as f64),
         },
         per_connection: PerConnection {
             every_call_answered: c.fully_answered,

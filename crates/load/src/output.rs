@@ -56,7 +56,7 @@ pub fn summary(r: &ConnectionsFile) -> String {
         "load: summary: {}/{} connections ({} failed) in {:.1} s ({:.0}/s; connect p99 {:.2} ms, {} p99 {:.2} ms, tools/list p99 {:.2} ms); \
          calls due {}, sent {}, answered {}, lost {} ({} error replies, {} unanswered), not sent {}; \
          {} connections had every call answered, {} did not; \
-         {:.0} msg/s answered during the {} s of {:.0} requested; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms over {} calls, {} of them counted at the deadline (target P99 <= 15 ms); \
+         {:.0} msg/s answered during the {} s of {:.0} requested, replies {} each on average (measured); latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms over {} calls, {} of them counted at the deadline (target P99 <= 15 ms); \
          sessions: {} handshake, {} stateless, {} deleted, {} delete failed; {} connections reopened after the server closed them; {memory}",
         c.established,
         r.requested.connections,
@@ -83,6 +83,7 @@ pub fn summary(r: &ConnectionsFile) -> String {
         m.achieved_per_s,
         r.requested.duration_s,
         m.requested_per_s,
+        bytes(m.reply_bytes_mean),
         ms(l.p50),
         ms(l.p99),
         ms(l.p999),

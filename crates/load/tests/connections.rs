@@ -74,6 +74,21 @@ fn assert_passed(r: &ConnectionsFile, what: &str) {
     assert!(r.messages.sent >= 120, "{what}: {:?}", r.messages);
     assert_eq!(r.messages.answered, r.messages.sent, "{what}");
     assert_eq!(r.latency_ns.count, r.messages.answered, "{what}");
+    // Every call is in the window of its due time.
+    let w = &r.latency_windows;
+    assert_eq!(w.window_ms, 1_000, "{what}");
+    assert_eq!(
+        w.windows.iter().map(|w| w.count).sum::<u64>(),
+        r.latency_ns.count,
+        "{what}: {w:?}"
+    );
+    // The replies' size is measured: the text asked for and its envelope.
+    let bytes = r.messages.reply_bytes_mean.expect("replies measured");
+    assert!(
+        bytes > r.requested.result_bytes as f64 && bytes < r.requested.result_bytes as f64 + 400.0,
+        "{what}: {bytes} B per reply for {} B of text",
+        r.requested.result_bytes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
