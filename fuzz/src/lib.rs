@@ -198,13 +198,19 @@ pub fn frame(data: &[u8]) {
 /// `Message::parse`, the envelope check both transports run on every incoming
 /// message (netio's TCP server on each frame, the server's HTTP `POST` on the
 /// body). Asserts: kind, id and method agree with each other and with the JSON
-/// itself (read again as a `serde_json::Value`); an error's reply is a JSON-RPC
-/// error response with the right code and the id it can carry.
+/// itself (read again as a `serde_json::Value`); nothing nested past
+/// `MAX_DEPTH` is accepted; an error's reply is a JSON-RPC error response with
+/// the right code and the id it can carry.
 pub fn jsonrpc(data: &[u8]) {
     let frame = Bytes::copy_from_slice(data);
     match Message::parse(frame.clone()) {
         Ok(msg) => {
             assert_eq!(msg.frame(), &frame);
+            assert_eq!(
+                mcpbench_netio::deeper_than(data, mcpbench_netio::MAX_DEPTH),
+                None,
+                "a message nested past the limit was accepted"
+            );
             let method = msg.method();
             match msg.kind() {
                 MessageKind::Request => assert!(msg.id().is_some() && method.is_some()),
@@ -247,9 +253,13 @@ pub fn jsonrpc(data: &[u8]) {
                 ProtocolError::Parse(_) => {
                     assert_eq!(e.code(), mcpbench_netio::codes::PARSE_ERROR);
                     assert!(reply["id"].is_null());
+                    // Valid JSON is a parse error only when nested past the
+                    // limit (which serde_json's own, 128, may not reach).
                     assert!(
-                        serde_json::from_slice::<serde_json::Value>(data).is_err(),
-                        "a parse error on valid JSON"
+                        serde_json::from_slice::<serde_json::Value>(data).is_err()
+                            || mcpbench_netio::deeper_than(data, mcpbench_netio::MAX_DEPTH)
+                                .is_some(),
+                        "a parse error on valid JSON within the nesting limit"
                     );
                 }
                 ProtocolError::InvalidRequest { id, .. } => {

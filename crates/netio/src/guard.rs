@@ -106,8 +106,16 @@ impl Timer {
         self.last = Instant::now();
     }
 
+    /// A frame or request was taken whole: the clock of the one partly in stops,
+    /// and the next [`Timer::partial`] starts a new one for the bytes after it
+    /// (a client that pipelines, each request arriving whole within the deadline,
+    /// is never cut off however long it goes on).
+    pub(crate) fn completed(&mut self) {
+        self.partial_since = None;
+    }
+
     /// Whether a frame or request is partly in (its clock starts at the first
-    /// call that says so).
+    /// call that says so, or after [`Timer::completed`]).
     pub(crate) fn partial(&mut self, pending: bool) {
         match (pending, self.partial_since) {
             (true, None) => self.partial_since = Some(Instant::now()),
@@ -194,6 +202,14 @@ mod tests {
         let first = t.partial_since;
         t.partial(true);
         assert_eq!(t.partial_since, first);
+        // A request taken whole restarts the clock for the bytes after it.
+        t.completed();
+        assert_eq!(
+            t.partial_since, None,
+            "the next request gets a clock of its own"
+        );
+        t.partial(true);
+        assert!(t.partial_since.is_some());
         t.partial(false);
         assert_eq!(
             t.next(&g, true, false).map(|(_, w)| w),

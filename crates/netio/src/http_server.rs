@@ -143,6 +143,7 @@ async fn serve_connection<H: HttpHandler>(
         loop {
             match decoder.decode(&mut inbuf) {
                 Ok(Decoded::Request(request)) => {
+                    timer.completed();
                     let keep_alive = request.keep_alive();
                     // Boxed: the handler's future lives only while it runs, not in
                     // every idle connection's task.
@@ -177,7 +178,8 @@ async fn serve_connection<H: HttpHandler>(
             }
             timer.activity();
         }
-        // A request partly in runs the frame deadline; between requests, the
+        // A request partly in runs the frame deadline (from this read, when the
+        // one before it was completed by this read); between requests, the
         // keep-alive (idle) one.
         timer.partial(!inbuf.is_empty() || decoder.in_request(&inbuf));
         // Between requests with the socket empty: hold no buffer (a chunked body

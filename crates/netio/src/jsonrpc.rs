@@ -118,6 +118,49 @@ pub fn error_response(id: Option<&RequestId>, code: i32, message: &str) -> Bytes
     Bytes::from(serde_json::to_vec(&response).unwrap_or_default())
 }
 
+/// The deepest nesting of arrays and objects a message may hold, the message's
+/// own object counting as one: MCP's params nest a few levels, tool arguments
+/// follow their tools' schemas (rarely ten), and one rule for every method and
+/// every tool means no parser down the line (serde_json refuses at 128; a
+/// `RawValue` or a skipped value has no limit at all) meets a deeper one.
+pub const MAX_DEPTH: usize = 64;
+
+/// The depth `json` reaches when it goes over `max` (counting `[` and `{`
+/// outside strings), or `None`. String contents are skipped with `memchr`, so a
+/// long string costs what searching it for `"` and `\` costs.
+pub fn deeper_than(json: &[u8], max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                // To the closing quote, past escaped characters.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &json[i..]) {
+                        Some(k) if json[i + k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => return None,
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(depth);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
@@ -162,6 +205,11 @@ impl Message {
     /// Checks `frame` is a JSON-RPC 2.0 request, notification or response.
     /// Batches (arrays) are refused: current MCP revisions have none.
     pub fn parse(frame: Bytes) -> Result<Message, ProtocolError> {
+        if let Some(depth) = deeper_than(&frame, MAX_DEPTH) {
+            return Err(ProtocolError::Parse(format!(
+                "arrays and objects nested {depth} deep, over the limit of {MAX_DEPTH}"
+            )));
+        }
         let envelope: Envelope<'_> = match serde_json::from_slice(&frame) {
             Ok(e) => e,
             Err(e) if e.is_data() => {
@@ -282,6 +330,32 @@ mod tests {
 
     fn parse(s: &str) -> Result<Message, ProtocolError> {
         Message::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn nesting_is_limited_outside_strings_only() {
+        let nested = |n: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"x":{}1{}}}}}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        // The message, params and arguments are three levels.
+        assert!(parse(&nested(MAX_DEPTH - 3)).is_ok());
+        let e = parse(&nested(MAX_DEPTH - 2)).unwrap_err();
+        assert_eq!(e.code(), codes::PARSE_ERROR);
+        assert!(e.to_string().contains("over the limit of 64"), "{e}");
+        let e = parse(&nested(100_000)).unwrap_err();
+        assert_eq!(e.code(), codes::PARSE_ERROR, "{e}");
+        // Brackets inside strings, escaped quotes among them, are text.
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"s":"\"{}\\"}}}}"#,
+            "[{".repeat(1000)
+        );
+        assert!(parse(&text).is_ok(), "{text}");
+        assert_eq!(deeper_than(br#"["\\",[["x"]]]"#, 2), Some(3));
+        assert_eq!(deeper_than(br#"["\\",[["x"]]]"#, 3), None);
     }
 
     #[test]

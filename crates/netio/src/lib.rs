@@ -69,5 +69,7 @@ pub use config::{CloseReason, IoStrategy, ServerConfig};
 pub use conn::{Conn, Handler};
 pub use guard::{Deadline, Guards};
 pub use http_server::{HttpConfig, HttpHandler};
-pub use jsonrpc::{Message, MessageKind, ProtocolError, RequestId, codes, error_response};
-pub use server::{BACKLOG, Server, ServerStats, listen};
+pub use jsonrpc::{
+    MAX_DEPTH, Message, MessageKind, ProtocolError, RequestId, codes, deeper_than, error_response,
+};
+pub use server::{BACKLOG, Server, ServerStats, StatsHandle, listen};

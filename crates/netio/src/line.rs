@@ -140,7 +140,10 @@ async fn serve_connection<H: Handler>(
         let mut queued = 0;
         loop {
             let frame = match decoder.decode(&mut inbuf) {
-                Ok(Some(frame)) => frame,
+                Ok(Some(frame)) => {
+                    timer.completed();
+                    frame
+                }
                 Ok(None) => break,
                 Err(e) => {
                     send_last(

@@ -48,6 +48,27 @@ struct Counters {
     closed_by_deadline: [AtomicU64; 4],
 }
 
+/// Reads a server's counters ([`Server::stats_handle`]).
+#[derive(Clone, Default)]
+pub struct StatsHandle(Arc<Counters>);
+
+impl StatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> ServerStats {
+        let c = &self.0;
+        ServerStats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            closed: c.closed.load(Ordering::Relaxed),
+            closed_on_error: c.closed_on_error.load(Ordering::Relaxed),
+            accept_errors: c.accept_errors.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            closed_by_deadline: std::array::from_fn(|k| {
+                c.closed_by_deadline[k].load(Ordering::Relaxed)
+            }),
+        }
+    }
+}
+
 /// Where a deadline counts in [`ServerStats::closed_by_deadline`].
 fn deadline_slot(d: Deadline) -> usize {
     match d {
@@ -186,17 +207,13 @@ impl Server {
 
     /// Current counters.
     pub fn stats(&self) -> ServerStats {
-        let c = &self.counters;
-        ServerStats {
-            accepted: c.accepted.load(Ordering::Relaxed),
-            closed: c.closed.load(Ordering::Relaxed),
-            closed_on_error: c.closed_on_error.load(Ordering::Relaxed),
-            accept_errors: c.accept_errors.load(Ordering::Relaxed),
-            refused: c.refused.load(Ordering::Relaxed),
-            closed_by_deadline: std::array::from_fn(|k| {
-                c.closed_by_deadline[k].load(Ordering::Relaxed)
-            }),
-        }
+        self.stats_handle().get()
+    }
+
+    /// A handle that reads these counters from anywhere, for as long as it is
+    /// kept (a handler that reports them, say).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.counters.clone())
     }
 
     /// Stops accepting, lets every connection finish the messages it has already

@@ -357,3 +357,80 @@ fn http_trickled_heads_idle_keep_alives_and_the_cap_are_handled() {
         assert_eq!(server.stats().refused, 1);
     });
 }
+
+/// Writes `request` split in two, a half at a time: the second half of one
+/// together with the first half of the next, `rounds` times, `every` apart (each
+/// request whole within `every` of its first byte, the connection busy far longer
+/// than the frame deadline), then the last half alone; returns what came back
+/// once the `rounds + 1` replies, each holding `marker`, are in. Fails if the
+/// server closes the connection.
+async fn pipeline_straddling(
+    s: &mut TcpStream,
+    request: &[u8],
+    rounds: usize,
+    every: Duration,
+    marker: &[u8],
+) -> Vec<u8> {
+    let (a, b) = request.split_at(request.len() / 2);
+    let straddle = [b, a].concat();
+    s.write_all(a).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    for k in 1..=rounds + 1 {
+        tokio::time::sleep(every).await;
+        // The last write only completes the last request.
+        s.write_all(if k <= rounds { &straddle } else { b })
+            .await
+            .unwrap();
+        // Request k is whole: its reply comes before the next write.
+        while memchr::memmem::find_iter(&got, marker).count() < k {
+            match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => panic!("closed after {} of {rounds} requests", k - 1),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => panic!("request {k} not answered within 2 s"),
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn requests_pipelined_across_reads_each_get_the_frame_deadline_from_their_first_byte() {
+    run(async {
+        // A frame deadline of 300 ms; 12 requests 100 ms apart: 1.2 s with a
+        // request always partly in, none of them taking more than 100 ms.
+        let g = guards(|g| g.frame = Some(Duration::from_millis(300)));
+        let (lines, _) = lines(g).await;
+        let mut s = TcpStream::connect(lines.local_addr()).await.unwrap();
+        let got =
+            pipeline_straddling(&mut s, PING, 12, Duration::from_millis(100), b"\"id\":7").await;
+        assert_eq!(memchr::memmem::find_iter(&got, b"\"id\":7").count(), 13);
+        assert_eq!(lines.stats().closed_by_deadline, [0, 0, 0, 0]);
+
+        let h = Arc::new(Echo::default());
+        let config = HttpConfig {
+            guards: g,
+            ..Default::default()
+        };
+        let http = Server::bind_http("127.0.0.1:0".parse().unwrap(), h.clone(), config).unwrap();
+        let mut s = TcpStream::connect(http.local_addr()).await.unwrap();
+        let post = b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}";
+        let got = pipeline_straddling(
+            &mut s,
+            post,
+            12,
+            Duration::from_millis(100),
+            b"HTTP/1.1 200",
+        )
+        .await;
+        assert_eq!(memchr::memmem::find_iter(&got, b"HTTP/1.1 200").count(), 13);
+        assert_eq!(http.stats().closed_by_deadline, [0, 0, 0, 0]);
+        // The slowloris head beside it is still cut off (one request, 300 ms).
+        let mut slow = TcpStream::connect(http.local_addr()).await.unwrap();
+        slow.write_all(b"POST /mcp HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        until_closed(&mut slow).await;
+        assert_eq!(h.closes(1).await, [CloseReason::Deadline(Deadline::Frame)]);
+    });
+}

@@ -23,7 +23,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use mcpbench_netio::http::{HttpLimits, Method, Request, Response, accepts};
-use mcpbench_netio::{Conn, HttpHandler, Message, MessageKind, RequestId, codes, error_response};
+use mcpbench_netio::{
+    Conn, HttpHandler, Message, MessageKind, ProtocolError, RequestId, codes, error_response,
+};
 use mcpbench_session::SessionId;
 use serde::Deserialize;
 use serde_json::json;
@@ -125,6 +127,18 @@ impl McpHttp {
                 );
             }
         };
+        // JSON text is UTF-8 (RFC 8259, 8.1); serde_json does not look inside the
+        // strings it skips, so the body is checked whole, as a TCP frame is.
+        if let Err(e) = std::str::from_utf8(request.body()) {
+            return Response::json(
+                400,
+                ProtocolError::Parse(format!(
+                    "body is not valid UTF-8 (first bad byte at offset {})",
+                    e.valid_up_to()
+                ))
+                .reply(),
+            );
+        }
         let msg = match Message::parse(request.body().clone()) {
             Ok(msg) => msg,
             Err(e) => return Response::json(400, e.reply()),

@@ -101,6 +101,9 @@ pub struct McpServer {
     next_call: AtomicU64,
     /// Sessions ended by expiry so far.
     expired: AtomicU64,
+    /// The transport's counters (refusals, closes by deadline), once it runs:
+    /// `mcpbench/stats` reports them over either transport.
+    net: std::sync::OnceLock<mcpbench_netio::StatsHandle>,
 }
 
 /// The in-flight table's expiry is a backstop for a tool that never answers; it
@@ -152,6 +155,7 @@ impl McpServer {
             in_flight: InFlight::new(),
             next_call: AtomicU64::new(1),
             expired: AtomicU64::new(0),
+            net: std::sync::OnceLock::new(),
             settings,
         });
         workers::start(&server, echo);
@@ -168,11 +172,19 @@ impl McpServer {
     /// What `mcpbench/stats` answers: sessions, allocator-counted live heap bytes
     /// (when the binary installed the counting allocator) and RSS.
     pub fn stats(&self) -> ServerStats {
+        let net = self.net.get().map(|n| n.get()).unwrap_or_default();
         ServerStats {
             max_sessions: self.sessions.max_sessions() as u64,
             sessions_expired: self.expired.load(Ordering::Relaxed),
+            connections_refused: net.refused,
+            closed_by_deadline: net.closed_by_deadline,
             ..McpServer::process_stats(self.sessions.len())
         }
+    }
+
+    /// The transport's counters, read by [`McpServer::stats`] from now on.
+    pub(crate) fn attach(&self, net: mcpbench_netio::StatsHandle) {
+        let _ = self.net.set(net);
     }
 
     /// [`McpServer::stats`] with the session count given: what a harness reads

@@ -62,7 +62,9 @@ struct Args {
     #[arg(long, default_value_t = 300.0)]
     idle_timeout: f64,
     /// Seconds a frame (HTTP: a request's head and body) may take to arrive once
-    /// its first byte has; 0 = no limit.
+    /// its first byte has; each request of a pipelined connection has its own;
+    /// 0 = no limit. (Fixed limits: messages nest at most 64 levels deep and are
+    /// UTF-8, else a parse error.)
     #[arg(long, default_value_t = 30.0)]
     frame_timeout: f64,
     /// Seconds a write may wait for a peer that does not read; 0 = no limit.
@@ -91,7 +93,9 @@ struct Args {
     #[arg(long)]
     exit_on_stdin_eof: bool,
     /// Serve the bare ceiling instead of MCP: the same reply bytes for every request
-    /// line, nothing parsed (see `mcpbench_server::bare`).
+    /// line, nothing parsed (see `mcpbench_server::bare`). It enforces none of the
+    /// guards above (body limit, connection and session caps, deadlines, origin
+    /// checks), so it is the ceiling without them; it says so when it starts.
     #[arg(long)]
     bare: bool,
     /// Profile the whole run and write a flamegraph here on shutdown.
@@ -245,6 +249,11 @@ fn main() -> ExitCode {
                 ""
             }
         );
+        if args.bare {
+            eprintln!(
+                "mcpbench-server: the bare ceiling parses nothing and enforces none of --max-body, --max-connections, --max-sessions, --session-ttl, --idle-timeout, --frame-timeout, --write-timeout, --handshake-timeout, --allow-origin: it pays none of the guards the MCP server pays"
+            );
+        }
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(t) => t,

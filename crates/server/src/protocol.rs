@@ -67,13 +67,17 @@ pub(crate) struct Params<T> {
     pub(crate) params: Option<T>,
 }
 
+/// `initialize`'s params. What a session keeps of its client (`clientInfo`,
+/// `capabilities`) stays raw JSON text until its size is checked: a 4 MB
+/// `capabilities` of two million elements is refused by its length, never built
+/// into a tree first.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct InitializeParams {
     pub(crate) protocol_version: String,
     #[serde(default)]
-    pub(crate) capabilities: Value,
-    pub(crate) client_info: ClientInfoParams,
+    pub(crate) capabilities: Option<Box<serde_json::value::RawValue>>,
+    pub(crate) client_info: Box<serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]

@@ -26,14 +26,10 @@ impl Running {
         &self.state
     }
 
-    /// The stats reply, with the connection counters of the transport.
+    /// The stats reply, with the connection counters of the transport (the same
+    /// as the `mcpbench/stats` method answers).
     pub fn stats(&self) -> ServerStats {
-        let net = self.server.stats();
-        ServerStats {
-            connections_refused: net.refused,
-            closed_by_deadline: net.closed_by_deadline,
-            ..self.state.stats()
-        }
+        self.state.stats()
     }
 
     /// Stops accepting, answers what was already read, closes every connection.
@@ -52,6 +48,7 @@ pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> 
     };
     let state = McpServer::new(settings).map_err(io::Error::other)?;
     let server = Server::serve(listener, state.clone(), config)?;
+    state.attach(server.stats_handle());
     Ok(Running { server, state })
 }
 
@@ -75,5 +72,6 @@ pub fn start_http(
         Arc::new(http::McpHttp::new(state.clone(), http)),
         config,
     )?;
+    state.attach(server.stats_handle());
     Ok(Running { server, state })
 }

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use crate::McpServer;
 use crate::protocol::{
-    InitializeParams, MAX_SESSION_BYTES, PROTOCOL_VERSION, Params, Refused, SUPPORTED_VERSIONS,
-    result, server_info,
+    ClientInfoParams, InitializeParams, MAX_SESSION_BYTES, PROTOCOL_VERSION, Params, Refused,
+    SUPPORTED_VERSIONS, result, server_info,
 };
 
 impl McpServer {
@@ -84,14 +84,18 @@ impl McpServer {
         };
         // What a session keeps of its client is bounded: a client cannot pin
         // megabytes for the session's life with a huge clientInfo or capabilities.
-        let capabilities = params.capabilities.to_string();
-        let kept =
-            params.client_info.name.len() + params.client_info.version.len() + capabilities.len();
+        // Measured on the raw text, before anything is parsed out of it.
+        let capabilities = params.capabilities.as_ref().map_or("{}", |c| c.get());
+        let kept = params.client_info.get().len() + capabilities.len();
         if kept > MAX_SESSION_BYTES {
             return Err(invalid(&format!(
                 "initialize: clientInfo and capabilities are {kept} bytes, over the limit of {MAX_SESSION_BYTES}"
             )));
         }
+        let client_info: ClientInfoParams = match serde_json::from_str(params.client_info.get()) {
+            Ok(c) => c,
+            Err(e) => return Err(invalid(&format!("initialize params: clientInfo: {e}"))),
+        };
         // The client's revision when we speak it (the spec's rule), else our latest.
         let version = SUPPORTED_VERSIONS
             .iter()
@@ -101,8 +105,8 @@ impl McpServer {
         let new = NewSession {
             protocol_version: version.to_string(),
             client: ClientInfo {
-                name: params.client_info.name,
-                version: params.client_info.version,
+                name: client_info.name,
+                version: client_info.version,
             },
             capabilities: capabilities.into(),
         };

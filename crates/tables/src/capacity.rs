@@ -14,6 +14,12 @@ pub fn capacity(f: &CapacityFile) -> String {
         "\nCapacity at the SLO: {} connections, {} s per trial, protocol {}, the servers' trials interleaved. A trial passes when {}.\n",
         f.connections, f.duration_s, f.protocol, f.rule
     );
+    if f.servers.iter().any(|s| s.name == "bare") {
+        let _ = writeln!(
+            o,
+            "The bare ceiling (`mcpbench-server --bare`) answers every request with the same bytes, parsing nothing, and enforces none of the MCP server's guards (body limit, connection and session caps, deadlines, origin checks): the ratio to it includes their cost.\n"
+        );
+    }
     let _ = writeln!(
         o,
         "| server | status | calls/s per connection | interval | calls/s answered at it: median (range, trials) | vs bare ceiling | trials | why none |"
