@@ -493,10 +493,11 @@ pub fn report_files(data: &[u8]) {
     }
     if let Some(f) = parse_as::<compare::CompareFile>(text) {
         let _ = f.check();
-        let _ = f.table();
+        let _ = mcpbench_tables::compare(&f);
     }
-    if let Some(f) = parse_as::<compare::CapacityFile>(text) {
-        let _ = f.table();
+    if let Some(f) = parse_as::<mcpbench_files::capacity::CapacityFile>(text) {
+        let _ = mcpbench_tables::capacity(&f);
+        let _ = f.vs_bare("mcpbench");
     }
     if let Some(f) = parse_as::<Baseline>(text) {
         let _ = f.check();

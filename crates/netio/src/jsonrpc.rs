@@ -137,8 +137,11 @@ pub fn deeper_than(json: &[u8], max: usize) -> Option<usize> {
                 // To the closing quote, past escaped characters.
                 i += 1;
                 loop {
-                    match memchr::memchr2(b'"', b'\\', &json[i..]) {
-                        Some(k) if json[i + k] == b'\\' => i += k + 2,
+                    // An unterminated string (a trailing `\` included) ends the
+                    // text: not JSON, which the parser says; no deeper here.
+                    let rest = json.get(i..)?;
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(k) if rest[k] == b'\\' => i += k + 2,
                         Some(k) => {
                             i += k;
                             break;
@@ -356,6 +359,10 @@ mod tests {
         assert!(parse(&text).is_ok(), "{text}");
         assert_eq!(deeper_than(br#"["\\",[["x"]]]"#, 2), Some(3));
         assert_eq!(deeper_than(br#"["\\",[["x"]]]"#, 3), None);
+        // Unterminated strings, a trailing backslash among them, end the scan.
+        for cut in [&br#"[["\\"#[..], br#"[["ab\\"#, br#"["#, br#"[""#] {
+            assert_eq!(deeper_than(cut, 2), None, "{cut:?}");
+        }
     }
 
     #[test]

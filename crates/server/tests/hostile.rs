@@ -89,10 +89,15 @@ async fn one_nesting_limit_for_every_method_and_tool_on_both_transports() {
     let tcp = start("127.0.0.1:0".parse().unwrap(), Settings::default())
         .await
         .unwrap();
-    let mut c = Client::connect(tcp.local_addr()).await.unwrap();
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
-    c.call(init.to_string().as_bytes()).await.unwrap();
+    let session = || async {
+        let mut c = Client::connect(tcp.local_addr()).await.unwrap();
+        c.call(init.to_string().as_bytes()).await.unwrap();
+        c
+    };
     for depth in [MAX_DEPTH, 10_000, 100_000] {
+        // A parse error ends a TCP connection (after its reply): one each.
+        let mut c = session().await;
         let reply = c.call(&deep_call(depth)).await.unwrap();
         let body: Value = serde_json::from_slice(&reply).unwrap();
         assert_eq!(
@@ -107,6 +112,7 @@ async fn one_nesting_limit_for_every_method_and_tool_on_both_transports() {
         );
     }
     // Within the limit, the same call is served.
+    let mut c = session().await;
     let reply = c.call(&deep_call(MAX_DEPTH - 4)).await.unwrap();
     let body: Value = serde_json::from_slice(&reply).unwrap();
     assert!(body.get("result").is_some(), "{body}");
