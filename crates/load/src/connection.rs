@@ -152,7 +152,7 @@ pub(crate) async fn calls(
                     c.unanswered += 1;
                     c.not_sent += due - n - 1;
                 });
-                tally.note(format!("connection: {e}"));
+                tally.note(e.to_string());
                 break;
             }
             Err(_) => {

@@ -47,12 +47,12 @@ impl Schedule {
                 .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// How many calls are due before the end.
     /// How long after the run's start call `n` is due.
     pub fn offset(&self, n: u64) -> Duration {
         self.at(n).saturating_duration_since(self.start)
     }
 
+    /// How many calls are due before the end.
     pub fn due(&self) -> u64 {
         if self.first >= self.end {
             return 0;

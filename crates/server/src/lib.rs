@@ -72,7 +72,9 @@ mod workers;
 
 pub use ceilings::{bare, bare_http};
 pub use error::{ServerError, ToolError};
-pub use protocol::{MAX_SESSION_BYTES, PROTOCOL_VERSION, SUPPORTED_VERSIONS};
+pub use protocol::{
+    MAX_CLIENT_INFO_BYTES, MAX_SESSION_BYTES, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+};
 pub use running::{Running, start, start_http};
 pub use settings::Settings;
 pub use upstream::Upstream;

@@ -14,6 +14,11 @@ use crate::error::ToolError;
 /// `initialize` is refused with -32602.
 pub const MAX_SESSION_BYTES: usize = 8 * 1024;
 
+/// Most bytes of raw `clientInfo` an `initialize` may carry: of it, only the name
+/// and version are kept (and counted in [`MAX_SESSION_BYTES`]); its icons and
+/// other fields are read past, within this bound.
+pub const MAX_CLIENT_INFO_BYTES: usize = 64 * 1024;
+
 /// The handshake-generation revision this server prefers.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
 

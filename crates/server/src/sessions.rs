@@ -12,8 +12,8 @@ use serde_json::json;
 
 use crate::McpServer;
 use crate::protocol::{
-    ClientInfoParams, InitializeParams, MAX_SESSION_BYTES, PROTOCOL_VERSION, Params, Refused,
-    SUPPORTED_VERSIONS, result, server_info,
+    ClientInfoParams, InitializeParams, MAX_CLIENT_INFO_BYTES, MAX_SESSION_BYTES, PROTOCOL_VERSION,
+    Params, Refused, SUPPORTED_VERSIONS, result, server_info,
 };
 
 impl McpServer {
@@ -84,18 +84,28 @@ impl McpServer {
         };
         // What a session keeps of its client is bounded: a client cannot pin
         // megabytes for the session's life with a huge clientInfo or capabilities.
-        // Measured on the raw text, before anything is parsed out of it.
-        let capabilities = params.capabilities.as_ref().map_or("{}", |c| c.get());
-        let kept = params.client_info.get().len() + capabilities.len();
+        // Measured on the raw text before anything is built from it; of
+        // clientInfo only the name and version are kept (icons and the rest are
+        // read past), and it is read at all only within MAX_CLIENT_INFO_BYTES.
+        let capabilities = params.capabilities.as_ref().map_or("null", |c| c.get());
+        let raw_info = params.client_info.get();
+        if raw_info.len() > MAX_CLIENT_INFO_BYTES || capabilities.len() > MAX_SESSION_BYTES {
+            return Err(invalid(&format!(
+                "initialize: clientInfo ({} bytes, at most {MAX_CLIENT_INFO_BYTES} read) or capabilities ({} bytes) over the limit of {MAX_SESSION_BYTES} kept",
+                raw_info.len(),
+                capabilities.len()
+            )));
+        }
+        let client_info: ClientInfoParams = match serde_json::from_str(raw_info) {
+            Ok(c) => c,
+            Err(e) => return Err(invalid(&format!("initialize params: clientInfo: {e}"))),
+        };
+        let kept = client_info.name.len() + client_info.version.len() + capabilities.len();
         if kept > MAX_SESSION_BYTES {
             return Err(invalid(&format!(
                 "initialize: clientInfo and capabilities are {kept} bytes, over the limit of {MAX_SESSION_BYTES}"
             )));
         }
-        let client_info: ClientInfoParams = match serde_json::from_str(params.client_info.get()) {
-            Ok(c) => c,
-            Err(e) => return Err(invalid(&format!("initialize params: clientInfo: {e}"))),
-        };
         // The client's revision when we speak it (the spec's rule), else our latest.
         let version = SUPPORTED_VERSIONS
             .iter()

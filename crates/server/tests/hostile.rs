@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use mcpbench_netio::{Client, MAX_DEPTH, codes};
+use mcpbench_netio::{MAX_DEPTH, codes};
 use mcpbench_server::http::HttpSettings;
 use mcpbench_server::{MAX_SESSION_BYTES, Settings, start};
 use serde_json::{Value, json};
@@ -66,7 +66,9 @@ async fn invalid_utf8_is_a_parse_error_over_http_as_over_tcp() {
         .await
         .unwrap();
     for bad in NOT_UTF8 {
-        let mut c = Client::connect(tcp.local_addr()).await.unwrap();
+        let mut c = mcpbench_netio::Client::connect(tcp.local_addr())
+            .await
+            .unwrap();
         let reply = c.call(&ping_with(bad)).await.unwrap();
         let body: Value = serde_json::from_slice(&reply).unwrap();
         assert_eq!(body["error"]["code"], codes::PARSE_ERROR, "{bad:?}: {body}");
@@ -91,7 +93,9 @@ async fn one_nesting_limit_for_every_method_and_tool_on_both_transports() {
         .unwrap();
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
     let session = || async {
-        let mut c = Client::connect(tcp.local_addr()).await.unwrap();
+        let mut c = mcpbench_netio::Client::connect(tcp.local_addr())
+            .await
+            .unwrap();
         c.call(init.to_string().as_bytes()).await.unwrap();
         c
     };
@@ -128,7 +132,7 @@ async fn one_nesting_limit_for_every_method_and_tool_on_both_transports() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_initialize_too_large_to_keep_is_refused_by_its_length() {
+async fn an_initialize_too_large_to_keep_is_refused_and_keeps_no_session() {
     let s = serve(Settings::default(), HttpSettings::default());
     let mut raw = Raw::connect(s.local_addr()).await;
     // Two million elements in 4 MB, the most the default body limit lets in.
@@ -148,6 +152,16 @@ async fn an_initialize_too_large_to_keep_is_refused_by_its_length() {
         "{message}"
     );
     assert_eq!(s.state().sessions(), 0);
+    // (What it costs the server is measured, not asserted here:
+    // scripts/probe/hostile-initialize.)
+    // A clientInfo with a large icon is read past: only its name and version are
+    // kept, so it is no reason to refuse.
+    let icon = format!("data:image/png;base64,{}", "A".repeat(20_000));
+    let with_icon = json!({"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1","icons":[{"src":icon}]}}});
+    raw.write(&raw_post(&with_icon, "")).await;
+    let r = raw.response().await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(s.state().sessions(), 1);
     // A clientInfo that is not an object with a name is refused as before.
     let bad = json!({"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":7}});
     raw.write(&raw_post(&bad, "")).await;
@@ -164,13 +178,23 @@ async fn the_stats_method_counts_closes_by_deadline_over_http() {
     let mut slow = Raw::connect(s.local_addr()).await;
     slow.write(b"POST /mcp HTTP/1.1\r\nhost: x\r\n").await;
     slow.assert_closed().await;
-    // The close is counted once the connection's task has ended (bounded wait).
+    // The close is counted once the connection's task has ended (bounded wait);
+    // then the method, asked over the wire, reports it.
+    let mut client = Client::connect(s.local_addr()).await;
+    let mut reported = Value::Null;
     for _ in 0..400 {
-        if s.state().stats().closed_by_deadline[1] == 1 {
+        let stats =
+            with_meta(json!({"jsonrpc":"2.0","id":5,"method":"mcpbench/stats","params":{}}));
+        reported = client.send(stateless_post(&stats)).await.json();
+        if reported["result"]["closedByDeadline"] == json!([0, 1, 0, 0]) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(s.state().stats().closed_by_deadline, [0, 1, 0, 0]);
+    assert_eq!(
+        reported["result"]["closedByDeadline"],
+        json!([0, 1, 0, 0]),
+        "{reported}"
+    );
     s.shutdown().await;
 }

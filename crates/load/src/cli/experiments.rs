@@ -80,9 +80,10 @@ pub struct CapacityPlan {
     /// The SLO: p99 at most this many milliseconds, every call answered.
     #[arg(long, default_value_t = 15.0)]
     pub slo_p99_ms: f64,
-    /// The share of a trial's one-second windows (those with 100 calls or more)
-    /// whose p99 must be within the SLO: one stalled second of the machine does
-    /// not fail a 10 s trial at 0.8, an overloaded server does.
+    /// A trial whose whole p99 is over the SLO still passes when this share of
+    /// its one-second windows (those with 100 calls or more) have p99 within it:
+    /// one stalled second of the machine does not fail a 10 s trial at 0.8, an
+    /// overloaded server does.
     #[arg(long, default_value_t = 0.8)]
     pub window_share: f64,
     /// The first rate tried, calls/s per connection (doubled until a failure).

@@ -1,7 +1,7 @@
 //! The rows over every test: worst headline latencies, the ceiling ratios, the
 //! capacity at the SLO, the tests passing, and the bottleneck sentences.
 
-use mcpbench_files::capacity::VsBare;
+use mcpbench_files::capacity::{CapacityStatus, VsBare};
 use mcpbench_files::latency::LatencyFile;
 
 use super::{CeilingRatio, Ctx, ExecRow, Out, Status, TestBlock, headline_latency_of};
@@ -78,6 +78,25 @@ pub(super) fn capacity(c: &Ctx, out: &mut Out) {
     let Some(cap) = &c.run.capacity else { return };
     let (ours, bare) = (cap.total("mcpbench"), cap.total("bare"));
     let verdict = cap.vs_bare("mcpbench");
+    let status = |name: &str| {
+        cap.servers
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.status)
+    };
+    let at_least = |name: &str| {
+        if status(name) == Some(CapacityStatus::Capped) {
+            "≥ "
+        } else {
+            ""
+        }
+    };
+    let said = |name: &str| {
+        cap.servers.iter().find(|s| s.name == name).map_or_else(
+            || format!("{name}: not in the run"),
+            |s| format!("{name}: {}", s.why.join("; ")),
+        )
+    };
     out.executive.push(ExecRow {
         metric: format!(
             "Capacity at the SLO (`scripts/load capacity`: every call answered, p99 ≤ {}, {} connections)",
@@ -86,7 +105,9 @@ pub(super) fn capacity(c: &Ctx, out: &mut Out) {
         ),
         value: match (ours, bare, verdict) {
             (Some(o), Some(b), VsBare::Capped) => format!(
-                "≥ {o:.0} calls/s; bare ceiling ≥ {b:.0} calls/s (the search stopped at --max-rate: no ratio)"
+                "{}{o:.0} calls/s; bare ceiling {}{b:.0} calls/s (a search reached its highest rate: a lower bound, no ratio)",
+                at_least("mcpbench"),
+                at_least("bare")
             ),
             (Some(o), Some(b), VsBare::Suspect(r)) => format!(
                 "{o:.0} calls/s; bare ceiling {b:.0} calls/s ({r:.2}×: above its ceiling, so the ceiling's search met a stall; no verdict, rerun)"
@@ -95,16 +116,12 @@ pub(super) fn capacity(c: &Ctx, out: &mut Out) {
                 "{o:.0} calls/s; bare ceiling {b:.0} calls/s ({:.2}×)",
                 o / b
             ),
-            (Some(o), None, _) => format!("{o:.0} calls/s (no bare ceiling in the run)"),
-            _ => {
-                let said = |name: &str| {
-                    cap.servers.iter().find(|s| s.name == name).map_or_else(
-                        || format!("{name}: not in the run"),
-                        |s| format!("{name}: {}", s.why.join("; ")),
-                    )
-                };
-                format!("no capacity ({}; {})", said("mcpbench"), said("bare"))
-            }
+            (Some(o), None, _) => format!(
+                "{}{o:.0} calls/s (no bare ceiling: {})",
+                at_least("mcpbench"),
+                said("bare")
+            ),
+            _ => format!("no capacity ({}; {})", said("mcpbench"), said("bare")),
         },
         target: c
             .targets
