@@ -9,11 +9,13 @@
 //!   holds; an overloaded server, whose queue builds, fails both.
 //! - **The search** ([`Search`]): the rate doubles from `--start` until a trial
 //!   fails, then `--steps` bisections between the last pass and the first
-//!   failure; one trial accepts or rejects a rate, either way. The rate found is
-//!   then repeated `--repeats` times: all must pass, or the figure is withdrawn
-//!   and the next lower rate that passed is repeated instead (at most
-//!   [`MAX_WITHDRAWALS`] times). A search that reaches its highest rate with
-//!   every trial passing is a lower bound, never a capacity.
+//!   failure; one trial accepts or rejects a rate, either way. Both sides of the
+//!   edge are then tried again `--repeats` times: the lowest rate rejected
+//!   (all passing overturn the rejection and the search goes on above it, at
+//!   most [`MAX_RECHECKS`] times), then the rate found (all must pass, or the
+//!   figure is withdrawn and the next lower rate that passed is repeated
+//!   instead, at most [`MAX_WITHDRAWALS`] times). A search that reaches its
+//!   highest rate with every trial passing is a lower bound, never a capacity.
 //! - **Interleaved:** every server's search advances one trial per round, in the
 //!   order A B C, then C B A, ...: a slow period of the machine falls on all of
 //!   them, and their ratio comes from trials run next to each other.
@@ -44,6 +46,10 @@ pub const MIN_WINDOW_SAMPLES: u64 = 100;
 
 /// How many times a figure may be withdrawn before the search gives up.
 pub const MAX_WITHDRAWALS: u32 = 2;
+
+/// How many times the lowest rejected rate is tried again (each time the
+/// search ends below it).
+pub const MAX_RECHECKS: u32 = 2;
 
 /// The highest total rate a search tries when `--max-rate` is not given: far
 /// beyond what any server carries on one machine, so that the search ends at a
@@ -121,6 +127,9 @@ enum Phase {
     Search,
     /// Repeating `rate`: `done` trials so far, all passing.
     Repeat { rate: f64, done: u32 },
+    /// Trying again the lowest rate rejected: `done` trials so far, all
+    /// passing. All passing overturn the rejection; one failure upholds it.
+    Recheck { rate: f64, done: u32 },
     /// Finished.
     Done,
 }
@@ -136,6 +145,10 @@ pub struct Search {
     lo: Option<f64>,
     hi: Option<f64>,
     withdrawals: u32,
+    rechecks: u32,
+    steps: u32,
+    /// The rate found held all its repeats.
+    confirmed: bool,
     phase: Phase,
     /// Every trial recorded, in order.
     pub trials: Vec<Trial>,
@@ -153,6 +166,9 @@ impl Search {
             lo: None,
             hi: None,
             withdrawals: 0,
+            rechecks: 0,
+            steps,
+            confirmed: false,
             phase: Phase::Search,
             trials: Vec::new(),
         }
@@ -165,16 +181,30 @@ impl Search {
                 Phase::Done => return None,
                 Phase::Repeat { rate, done } if done < self.repeats => return Some((rate, true)),
                 Phase::Repeat { .. } => {
+                    // Every repeat passed (or none was wanted).
+                    self.confirmed = true;
                     self.phase = Phase::Done;
                     return None;
                 }
+                Phase::Recheck { rate, done } if done < self.repeats => {
+                    return Some((rate, true));
+                }
+                Phase::Recheck { .. } => self.phase = Phase::Done,
                 Phase::Search => {
                     match next_rate(self.lo, self.hi, self.bisections_left, self.start, self.max) {
                         Some(rate) => return Some((rate, false)),
                         None => {
-                            self.phase = match self.lo {
-                                Some(rate) => Phase::Repeat { rate, done: 0 },
-                                None => Phase::Done,
+                            self.phase = match (self.lo, self.hi) {
+                                // One trial rejected the edge: it is tried again,
+                                // as the rate found will be (a stall must not
+                                // end the search below the server's capacity).
+                                (_, Some(hi))
+                                    if self.rechecks < MAX_RECHECKS && self.repeats > 0 =>
+                                {
+                                    Phase::Recheck { rate: hi, done: 0 }
+                                }
+                                (Some(rate), _) => Phase::Repeat { rate, done: 0 },
+                                (None, _) => Phase::Done,
                             };
                         }
                     }
@@ -227,6 +257,34 @@ impl Search {
                     }
                 };
             }
+            Phase::Recheck { rate, done } if passed => {
+                if done + 1 < self.repeats {
+                    self.phase = Phase::Recheck {
+                        rate,
+                        done: done + 1,
+                    };
+                } else {
+                    // Overturned: the rate holds; the search goes on above it.
+                    self.rechecks += 1;
+                    self.bisections_left = self.steps;
+                    self.lo = Some(self.lo.map_or(rate, |l| l.max(rate)));
+                    self.hi = self
+                        .trials
+                        .iter()
+                        .filter(|t| !t.repeat && !t.passed && t.rate_per_connection > rate)
+                        .map(|t| t.rate_per_connection)
+                        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))));
+                    self.phase = Phase::Search;
+                }
+            }
+            Phase::Recheck { .. } => {
+                // Upheld: the edge is where the search put it.
+                self.rechecks += 1;
+                self.phase = match self.lo {
+                    Some(rate) => Phase::Repeat { rate, done: 0 },
+                    None => Phase::Done,
+                };
+            }
             Phase::Done => {}
         }
     }
@@ -241,14 +299,10 @@ impl Search {
                 .collect(),
             None => Vec::new(),
         };
-        // The rate found counts only with every repeat of it passed.
-        let repeated =
-            at_edge.iter().filter(|t| t.repeat && t.passed).count() as u32 >= self.repeats;
-        let all_passed = !at_edge.is_empty() && at_edge.iter().all(|t| t.passed);
         let status = match (self.lo, self.hi) {
             _ if self.trials.is_empty() => CapacityStatus::NotRun,
-            (Some(_), None) if all_passed && repeated => CapacityStatus::Capped,
-            (Some(_), Some(_)) if all_passed && repeated => CapacityStatus::Confirmed,
+            (Some(_), None) if self.confirmed => CapacityStatus::Capped,
+            (Some(_), Some(_)) if self.confirmed => CapacityStatus::Confirmed,
             _ if self.trials.iter().any(|t| t.passed) => CapacityStatus::Withdrawn,
             _ => CapacityStatus::NoPass,
         };

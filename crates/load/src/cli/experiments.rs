@@ -99,8 +99,10 @@ pub struct CapacityPlan {
     /// or rejects a rate).
     #[arg(long, default_value_t = 4)]
     pub steps: u32,
-    /// Repeats of the rate found, all of which must pass (a failed one withdraws
-    /// the figure and the next lower passing rate is repeated instead).
+    /// Retries of each side of the edge: of the lowest rate rejected (all passing
+    /// overturn the rejection, and the search goes on above it) and of the rate
+    /// found (all must pass; a failed one withdraws the figure and the next lower
+    /// passing rate is repeated instead).
     #[arg(long, default_value_t = 2)]
     pub repeats: u32,
     /// How each run is made.
