@@ -182,11 +182,38 @@ pub fn read_result(entry: &mut CompareEntry, out: &Path, status: &str) {
             };
             entry.result = Some(r);
         }
-        Err(e) => entry.why.push(format!("no result ({status}): {e}")),
+        // The server ran: a load that left no result failed (it is not a
+        // server that could not be started, which `NotRun` means).
+        Err(e) => {
+            entry.outcome = Outcome::Failed;
+            entry.why.push(format!("no result ({status}): {e}"));
+        }
     }
     if entry.crashed {
         entry
             .why
             .push("the server process was gone at the end of the load (crashed or exited)".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_without_a_result_failed_it_did_not_not_run() {
+        let mut e = CompareEntry {
+            name: "x".into(),
+            description: String::new(),
+            command: vec![],
+            outcome: Outcome::NotRun,
+            why: vec![],
+            crashed: false,
+            result: None,
+        };
+        let missing = std::env::temp_dir().join("mcpbench-no-such-result.json");
+        read_result(&mut e, &missing, "timed out");
+        assert_eq!(e.outcome, Outcome::Failed);
+        assert!(e.why[0].starts_with("no result (timed out)"), "{:?}", e.why);
     }
 }
