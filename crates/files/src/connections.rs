@@ -270,7 +270,7 @@ pub struct ConnectionsFile {
     /// The calls' latency window by window of their due time (absent from files
     /// written before windows existed).
     #[serde(default)]
-    pub latency_windows: LatencyWindows,
+    pub latency_windows: crate::latency::LatencyWindows,
     /// Latency of the steps before them.
     pub phases_ns: Phases,
     /// Sessions.
@@ -285,43 +285,6 @@ pub struct ConnectionsFile {
     /// processes of a run); absent from files written before shards existed.
     #[serde(default)]
     pub shards: Option<crate::shard::MergedShards>,
-}
-
-/// The calls' latency over time: one entry per window of their due time, so a
-/// stall of the machine shows as one bad window among good ones.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatencyWindows {
-    /// Window length, ms (0: none recorded).
-    pub window_ms: u64,
-    /// The windows in order, from the start of the calls.
-    pub windows: Vec<WindowLatency>,
-}
-
-/// The calls due in one window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowLatency {
-    /// Samples (calls answered, and calls counted at their deadline).
-    pub count: u64,
-    /// Median, ns (2 significant digits).
-    pub p50: u64,
-    /// 99th percentile, ns.
-    pub p99: u64,
-    /// Largest, ns.
-    pub max: u64,
-}
-
-impl LatencyWindows {
-    /// The windows with at least `min_count` samples, and how many of them have
-    /// p99 within `slo_ns`.
-    pub fn within(&self, slo_ns: u64, min_count: u64) -> (usize, usize) {
-        let counted: Vec<&WindowLatency> = self
-            .windows
-            .iter()
-            .filter(|w| w.count >= min_count)
-            .collect();
-        let good = counted.iter().filter(|w| w.p99 <= slo_ns).count();
-        (good, counted.len())
-    }
 }
 
 impl PhaseLatency {
@@ -437,10 +400,10 @@ impl ConnectionsFile {
                 p999: 5_000_000,
                 max: 9_000_000,
             },
-            latency_windows: LatencyWindows {
+            latency_windows: crate::latency::LatencyWindows {
                 window_ms: 1_000,
                 windows: vec![
-                    WindowLatency {
+                    crate::latency::WindowLatency {
                         count: 2000,
                         p50: 1_000_000,
                         p99: 3_000_000,

@@ -50,6 +50,43 @@ pub fn window_ms(duration_s: f64) -> u64 {
     seconds.div_ceil(MAX_WINDOWS).max(1) * 1_000
 }
 
+/// The calls' latency over time: one entry per window of their due time, so a
+/// stall of the machine shows as one bad window among good ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyWindows {
+    /// Window length, ms (0: none recorded).
+    pub window_ms: u64,
+    /// The windows in order, from the start of the calls.
+    pub windows: Vec<WindowLatency>,
+}
+
+/// The calls due in one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowLatency {
+    /// Samples (calls answered, and calls counted at their deadline).
+    pub count: u64,
+    /// Median, ns (2 significant digits).
+    pub p50: u64,
+    /// 99th percentile, ns.
+    pub p99: u64,
+    /// Largest, ns.
+    pub max: u64,
+}
+
+impl LatencyWindows {
+    /// The windows with at least `min_count` samples, and how many of them have
+    /// p99 within `slo_ns`.
+    pub fn within(&self, slo_ns: u64, min_count: u64) -> (usize, usize) {
+        let counted: Vec<&WindowLatency> = self
+            .windows
+            .iter()
+            .filter(|w| w.count >= min_count)
+            .collect();
+        let good = counted.iter().filter(|w| w.p99 <= slo_ns).count();
+        (good, counted.len())
+    }
+}
+
 /// Schema tag of [`LatencyFile`].
 pub const LATENCY_SCHEMA: &str = "mcpbench.latency/1";
 

@@ -55,10 +55,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use connections::{
-    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, LatencyWindows, Messages, OpenLoopLatency,
-    PerConnection, PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, ServerRss,
-    Sessions, Transport, WindowLatency,
+    CONNECTIONS_SCHEMA, Connections, ConnectionsFile, Messages, OpenLoopLatency, PerConnection,
+    PhaseLatency, Phases, Processes, Requested, ServerKind, ServerMemory, ServerRss, Sessions,
+    Transport,
 };
+pub use latency::{LatencyWindows, WindowLatency};
 
 /// A file or reply that cannot be used, and why; names the source and the field.
 #[derive(Debug, thiserror::Error)]

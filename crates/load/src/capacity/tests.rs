@@ -1,5 +1,6 @@
 //! The search's rule on recorded trials: no server is started.
 
+use mcpbench_files::capacity::CapacityEntry;
 use mcpbench_files::{LatencyWindows, WindowLatency};
 
 use super::*;
