@@ -27,16 +27,13 @@ use mcpbench_files::ConnectionsFile;
 use mcpbench_files::capacity::{CAPACITY_SCHEMA, CapacityFile, CapacityStatus, Trial};
 use mcpbench_files::compare::{CompareEntry, Outcome};
 
-use std::process::ExitCode;
-
-use mcpbench_files::results_dir;
+use std::path::Path;
 
 use crate::cli::CapacityPlan;
 use crate::cli::check_seconds;
 use crate::error::LoadError;
-use crate::output::{EXIT_NOT_RUN, write_with_table};
+use crate::experiment::{EXIT_NOT_RUN, Experiment};
 use crate::peers::{Peer, PeerName};
-use crate::procs::Binaries;
 use crate::runner::{LoadArgs, Setup, one};
 
 mod search;
@@ -266,35 +263,38 @@ pub async fn run_capacity(plan: &CapacityPlan, setup: &Setup) -> Result<Capacity
     })
 }
 
-/// `mcpbench-load capacity`: the search, `capacity.json` and `capacity.md`
-/// written, the exit code ([`exit_code`]; 2 for a bad plan or a file that cannot
-/// be written).
-pub async fn run(plan: CapacityPlan, bins: Binaries) -> ExitCode {
-    let ran = async {
-        check(&plan)?;
-        let setup = Setup::new(&plan.servers, "capacity", bins)?;
-        let file = run_capacity(&plan, &setup).await?;
-        let out = plan
-            .out
-            .clone()
-            .unwrap_or_else(|| results_dir(&setup.root).join("capacity.json"));
-        write_with_table(&out, &file, &mcpbench_tables::capacity(&file), "capacity")?;
-        Ok::<_, LoadError>(file)
-    };
-    match ran.await {
-        Ok(file) => {
-            let code = exit_code(&file);
-            if code != 0 {
-                for s in file.servers.iter().filter(|s| !s.why.is_empty()) {
-                    eprintln!("mcpbench-load: capacity: {}: {}", s.name, s.why.join("; "));
-                }
-            }
-            ExitCode::from(code)
-        }
-        Err(e) => {
-            eprintln!("mcpbench-load: {e}");
-            ExitCode::from(2)
-        }
+impl Experiment for CapacityPlan {
+    type File = CapacityFile;
+    const NAME: &'static str = "capacity";
+
+    fn check(&self) -> Result<(), LoadError> {
+        check(self)
+    }
+
+    fn servers(&self) -> &[PeerName] {
+        &self.servers
+    }
+
+    fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+
+    async fn run(&self, setup: &Setup) -> Result<CapacityFile, LoadError> {
+        run_capacity(self, setup).await
+    }
+
+    fn table(file: &CapacityFile) -> String {
+        mcpbench_tables::capacity(file)
+    }
+
+    fn verdict(file: &CapacityFile) -> (u8, Vec<String>) {
+        let why = file
+            .servers
+            .iter()
+            .filter(|s| !s.why.is_empty())
+            .map(|s| format!("{}: {}", s.name, s.why.join("; ")))
+            .collect();
+        (exit_code(file), why)
     }
 }
 

@@ -6,13 +6,14 @@
 //! and why, and the next one still runs. Result: `target/mcpbench/compare.json`
 //! and a Markdown table.
 
-use std::process::ExitCode;
+use std::path::Path;
 
 use mcpbench_files::compare::{COMPARE_SCHEMA, CompareFile, Outcome};
 
-use crate::cli::ComparePlan;
-use crate::output::{EXIT_NOT_RUN, finish};
-use crate::procs::Binaries;
+use crate::cli::{ComparePlan, check_rate, check_seconds};
+use crate::error::LoadError;
+use crate::experiment::{EXIT_NOT_RUN, Experiment};
+use crate::peers::PeerName;
 use crate::runner::{LoadArgs, Setup, not_run, one};
 
 impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
@@ -27,35 +28,15 @@ impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
     }
 }
 
-/// Runs the comparison; the exit code is 0 when every server ran and passed
-/// (every connection opened, every call answered), 3 when one could not be
-/// started, else 1 when one failed its load; 2 on a bad plan.
-pub async fn run(plan: ComparePlan, bins: Binaries) -> ExitCode {
-    let positive = |v: f64| v.is_finite() && v > 0.0;
-    if plan.count == 0
-        || !positive(plan.rate)
-        || plan.rate < 1e-6
-        || !positive(plan.shape.duration)
-        || plan.shape.duration > 86_400.0
-    {
-        eprintln!(
-            "mcpbench-load: --count, --rate (at least 1e-6) and --duration (up to a day) must be positive numbers"
-        );
-        return ExitCode::from(2);
-    }
-    let setup = match Setup::new(&plan.servers, "compare", bins) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("mcpbench-load: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs the same load against every server, one after another; the file, not
+/// yet written. A server that cannot be started or fails is a row saying why.
+pub async fn run_compare(plan: &ComparePlan, setup: &Setup) -> CompareFile {
     let mut entries = Vec::new();
     for &name in &setup.names {
         println!("compare: == {name}");
         let out = setup.dir.join(format!("{name}.json"));
         let entry = match setup.peer(name, plan.shape.size) {
-            Ok(p) => one(&p, &(&plan).into(), &setup.bins, &out).await,
+            Ok(p) => one(&p, &plan.into(), &setup.bins, &out).await,
             Err(why) => not_run(name, &why),
         };
         for why in &entry.why {
@@ -63,28 +44,72 @@ pub async fn run(plan: ComparePlan, bins: Binaries) -> ExitCode {
         }
         entries.push(entry);
     }
-    let file = CompareFile {
+    CompareFile {
         schema: COMPARE_SCHEMA.into(),
         connections: plan.count,
         rate_per_connection: plan.rate,
         duration_s: plan.shape.duration,
         protocol: plan.shape.protocol.name().into(),
         servers: entries,
-    };
+    }
+}
+
+/// The exit code of a comparison: 0 when every server ran and passed (every
+/// connection opened, every call answered), 3 when one could not be started,
+/// else 1 when one failed its load.
+pub fn exit_code(file: &CompareFile) -> u8 {
     let any = |o: Outcome| file.servers.iter().any(|s| s.outcome == o);
-    let code = if any(Outcome::NotRun) {
+    if any(Outcome::NotRun) {
         EXIT_NOT_RUN
     } else if any(Outcome::Failed) {
         1
     } else {
         0
-    };
-    finish(
-        plan.out.as_deref(),
-        &setup.root,
-        "compare",
-        &file,
-        &mcpbench_tables::compare(&file),
-        code,
-    )
+    }
+}
+
+impl Experiment for ComparePlan {
+    type File = CompareFile;
+    const NAME: &'static str = "compare";
+
+    fn check(&self) -> Result<(), LoadError> {
+        if self.count == 0 {
+            return Err(LoadError::Plan("--count must be at least 1".into()));
+        }
+        check_rate("--rate", self.rate)?;
+        check_seconds("--duration", self.shape.duration, 86_400.0, "a day")
+    }
+
+    fn servers(&self) -> &[PeerName] {
+        &self.servers
+    }
+
+    fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+
+    async fn run(&self, setup: &Setup) -> Result<CompareFile, LoadError> {
+        Ok(run_compare(self, setup).await)
+    }
+
+    fn table(file: &CompareFile) -> String {
+        mcpbench_tables::compare(file)
+    }
+
+    fn verdict(file: &CompareFile) -> (u8, Vec<String>) {
+        let why = file
+            .servers
+            .iter()
+            .filter(|s| s.outcome != Outcome::Passed)
+            .map(|s| {
+                let how = if s.outcome == Outcome::NotRun {
+                    "not run"
+                } else {
+                    "failed"
+                };
+                format!("{} {how}: {}", s.name, s.why.join("; "))
+            })
+            .collect();
+        (exit_code(file), why)
+    }
 }

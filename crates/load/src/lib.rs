@@ -15,15 +15,18 @@
 //!
 //! The library: [`run_connections`] runs one load plan and returns its result;
 //! the experiments built on it ([`compare`], [`capacity`], [`lifecycle`],
-//! [`scaling`]) and [`merge`] each own one module (each still returns its exit
-//! code); `main.rs` only parses the command line, starts the runtime and runs
-//! one command.
+//! [`scaling`]) each own one module with a `run_*` call that returns its result
+//! file, and each plan implements [`experiment::Experiment`] (its check, table
+//! and exit code); [`experiment::run`] writes the file and maps it to the exit
+//! code. [`merge`] joins shard files. `main.rs` only parses the command line,
+//! starts the runtime and runs one command.
 //!
 //! Code map: `cli` (the plans, as the command line and the child processes take
 //! them), `orchestrate` (the harness, one function per phase), `client` (one
 //! client shard), `schedule` (when calls are due), `counters` (what is counted,
 //! merged with `+=`), `procs` (every child process: servers, shards, experiment
-//! servers and loads), `peers` (the servers an experiment can start), `runner`
+//! servers and loads, one `Proc` type), `peers` (the servers an experiment can
+//! start), `experiment` (what the experiments share), `runner`
 //! (one load against one started server), `output` (result files, the summary,
 //! exit codes), `socket` (source-bound sockets, system limits), `verdict` (what
 //! fails a run), `error` (typed errors).
@@ -36,6 +39,7 @@ pub mod compare;
 pub mod connection;
 pub mod counters;
 pub mod error;
+pub mod experiment;
 pub mod http_client;
 pub mod lifecycle;
 pub mod merge;

@@ -17,7 +17,6 @@
 
 use crate::error::LoadError;
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use mcpbench_files::lifecycle::{
@@ -28,8 +27,8 @@ use tokio::time::Instant;
 
 use crate::cli::{LifecyclePlan, Protocol, check_rate, check_seconds};
 use crate::client_error::ClientError;
+use crate::experiment::{EXIT_NOT_RUN, Experiment};
 use crate::http_client::{Generation, HttpMcp};
-use crate::output::{EXIT_NOT_RUN, finish};
 use crate::peers::{Peer, PeerName, session_settings};
 use crate::procs::{Binaries, Running};
 use crate::runner::{LoadArgs, Setup, entry, load_into};
@@ -97,23 +96,12 @@ pub fn check(plan: &LifecyclePlan) -> Result<u64, LoadError> {
     Ok(cap)
 }
 
-/// Runs every scenario for every server; 0 when each ran (whatever it found), 1
-/// when one could not run, 2 on a bad plan.
-pub async fn run(plan: LifecyclePlan, bins: Binaries) -> ExitCode {
-    let cap = match check(&plan) {
-        Ok(cap) => cap,
-        Err(e) => {
-            eprintln!("mcpbench-load: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let setup = match Setup::new(&plan.servers, "lifecycle", bins) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("mcpbench-load: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs every scenario for every server; the file, not yet written.
+pub async fn run_lifecycle(
+    plan: &LifecyclePlan,
+    setup: &Setup,
+) -> Result<LifecycleFile, LoadError> {
+    let cap = check(plan)?;
     let times = sample_times(plan.wait);
     println!(
         "lifecycle: {} sessions (+{} probe sessions) per scenario, idle expiry {} s where settable, watched {} s, cap {cap}",
@@ -123,33 +111,59 @@ pub async fn run(plan: LifecyclePlan, bins: Binaries) -> ExitCode {
         plan.wait
     );
     let mut servers = Vec::new();
-    let mut incomplete = false;
     for &name in &setup.names {
         println!("lifecycle: == {name}");
-        let e = one_server(name, &plan, cap, &times, &setup).await;
+        let e = one_server(name, plan, cap, &times, setup).await;
         for why in &e.why {
             println!("lifecycle: {name}: {why}");
         }
-        incomplete |= e.deleted.is_none() || !e.why.is_empty();
         servers.push(e);
     }
-    let file = LifecycleFile {
+    Ok(LifecycleFile {
         schema: LIFECYCLE_SCHEMA.into(),
         sessions: plan.count,
         idle_s: plan.idle,
         wait_s: plan.wait,
         cap,
         servers,
-    };
-    let table = mcpbench_tables::lifecycle(&file);
-    finish(
-        plan.out.as_deref(),
-        &setup.root,
-        "lifecycle",
-        &file,
-        &table,
-        if incomplete { EXIT_NOT_RUN } else { 0 },
-    )
+    })
+}
+
+impl Experiment for LifecyclePlan {
+    type File = LifecycleFile;
+    const NAME: &'static str = "lifecycle";
+
+    fn check(&self) -> Result<(), LoadError> {
+        check(self).map(|_| ())
+    }
+
+    fn servers(&self) -> &[PeerName] {
+        &self.servers
+    }
+
+    fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+
+    async fn run(&self, setup: &Setup) -> Result<LifecycleFile, LoadError> {
+        run_lifecycle(self, setup).await
+    }
+
+    fn table(file: &LifecycleFile) -> String {
+        mcpbench_tables::lifecycle(file)
+    }
+
+    /// 0 when every scenario ran for every server (whatever it found), 3 when one
+    /// could not run.
+    fn verdict(file: &LifecycleFile) -> (u8, Vec<String>) {
+        let why: Vec<String> = file
+            .servers
+            .iter()
+            .filter(|e| e.deleted.is_none() || !e.why.is_empty())
+            .map(|e| format!("{}: not every scenario ran: {}", e.name, e.why.join("; ")))
+            .collect();
+        (if why.is_empty() { 0 } else { EXIT_NOT_RUN }, why)
+    }
 }
 
 /// The three scenarios of one server.

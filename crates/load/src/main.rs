@@ -7,7 +7,7 @@ use clap::Parser;
 
 use mcpbench_load::cli::{Cli, Cmd};
 use mcpbench_load::procs::Binaries;
-use mcpbench_load::{capacity, client, compare, lifecycle, merge, orchestrate, scaling};
+use mcpbench_load::{client, experiment, merge, orchestrate};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -49,10 +49,10 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        Cmd::Compare(plan) => rt.block_on(interruptible(compare::run(plan, bins))),
-        Cmd::Capacity(plan) => rt.block_on(interruptible(capacity::run(plan, bins))),
-        Cmd::Lifecycle(plan) => rt.block_on(interruptible(lifecycle::run(plan, bins))),
-        Cmd::Scaling(plan) => rt.block_on(interruptible(scaling::run(plan, bins))),
+        Cmd::Compare(plan) => rt.block_on(interruptible(experiment::run(plan, bins))),
+        Cmd::Capacity(plan) => rt.block_on(interruptible(experiment::run(plan, bins))),
+        Cmd::Lifecycle(plan) => rt.block_on(interruptible(experiment::run(plan, bins))),
+        Cmd::Scaling(plan) => rt.block_on(interruptible(experiment::run(plan, bins))),
         Cmd::Connections(plan) => rt.block_on(interruptible(orchestrate::run(plan, bins))),
     }
 }

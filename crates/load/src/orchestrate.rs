@@ -15,9 +15,7 @@ use crate::cli::{Plan, ServerKind, ShardSpec, StartAt, TransportKind};
 use crate::counters::{ClientReport, Phase};
 use crate::error::LoadError;
 use crate::output::{default_dir, shard_file, summary, verdict, write_file};
-use crate::procs::{
-    Binaries, Proc, StatsSum, ask_servers, poll_reports, spawn, stats_after_close, tell,
-};
+use crate::procs::{Binaries, Proc, StatsSum, ask_servers, poll_reports, stats_after_close, tell};
 use crate::schedule::GRACE;
 use crate::socket::{PER_PROCESS, open_file_limit, system_limits_allow};
 use crate::target::Target;
@@ -274,7 +272,7 @@ async fn start_servers(
                     .to_string(),
             );
         }
-        let mut p = spawn(format!("server {k}"), bin, &args)
+        let mut p = Proc::spawn(format!("server {k}"), bin, &args)
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         match tokio::time::timeout(Duration::from_secs(10), p.lines.next_line()).await {
             Ok(Ok(Some(line))) if line.contains("ready") => servers.push(p),
@@ -302,12 +300,13 @@ async fn start_shards(
 ) -> Result<Vec<Proc>, LoadError> {
     let mut shards = Vec::new();
     for k in 0..l.processes {
-        let mut p = spawn(format!("shard {k}"), exe, &["child".to_string()]).map_err(|source| {
-            LoadError::Spawn {
-                program: exe.to_path_buf(),
-                source,
-            }
-        })?;
+        let mut p =
+            Proc::spawn(format!("shard {k}"), exe, &["child".to_string()]).map_err(|source| {
+                LoadError::Spawn {
+                    program: exe.to_path_buf(),
+                    source,
+                }
+            })?;
         let shard = Plan {
             target: Some(target.clone()),
             shard: Some(ShardSpec {

@@ -115,28 +115,6 @@ pub fn verdict(result: &ConnectionsFile) -> ExitCode {
 /// once): the exit code of `compare`, `capacity`, `lifecycle` and `scaling`.
 pub const EXIT_NOT_RUN: u8 = 3;
 
-/// The end of `compare`, `lifecycle` and `scaling`: `file` written to `out` (or
-/// `target/mcpbench/<name>.json`) with its table, then the exit code: 2 when it
-/// cannot be written, else `code`.
-pub fn finish(
-    out: Option<&Path>,
-    root: &Path,
-    name: &str,
-    file: &impl serde::Serialize,
-    table: &str,
-    code: u8,
-) -> ExitCode {
-    let out = out.map_or_else(
-        || mcpbench_files::results_dir(root).join(format!("{name}.json")),
-        Path::to_path_buf,
-    );
-    if let Err(e) = write_with_table(&out, file, table, name) {
-        eprintln!("mcpbench-load: {e}");
-        return ExitCode::from(2);
-    }
-    ExitCode::from(code)
-}
-
 /// Writes `file` as JSON to `out` and `table` beside it (`.md`), then prints the
 /// table.
 pub fn write_with_table(

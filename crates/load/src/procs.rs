@@ -1,8 +1,9 @@
-//! The processes the load tool starts, each killed when dropped: the harness's
-//! servers and client shards ([`Proc`]: they exit by themselves when their stdin
-//! closes; their stats and reports), the server of an experiment ([`Running`]:
-//! its URL read from its ready line, stopped with SIGTERM) and the load of an
-//! experiment ([`LoadChild`]: its progress lines echoed).
+//! The processes the load tool starts. Every one is a [`Proc`] (started by
+//! [`Proc::spawn`]: stdin and stdout piped, killed when dropped, and it exits by
+//! itself when its stdin closes): the harness's servers and client shards (their
+//! stats and reports), the server of an experiment ([`Running`]: a `Proc` whose
+//! URL was read from its ready line, stopped with SIGTERM) and the load of an
+//! experiment ([`LoadChild`]: a `Proc` sent its plan, its progress lines echoed).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -54,26 +55,28 @@ pub struct Proc {
     pub lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
-/// Starts `program` with `args`, stdin and stdout piped.
-pub fn spawn(name: String, program: &Path, args: &[String]) -> std::io::Result<Proc> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdin = child.stdin.take();
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| std::io::Error::other("no stdout"))?;
-    Ok(Proc {
-        name,
-        child,
-        stdin,
-        lines: BufReader::new(stdout).lines(),
-    })
+impl Proc {
+    /// Starts `program` with `args`, stdin and stdout piped, stderr inherited.
+    pub fn spawn(name: String, program: &Path, args: &[String]) -> std::io::Result<Proc> {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        Ok(Proc {
+            name,
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
 }
 
 /// Writes `line` and a newline to every process's stdin.
@@ -201,7 +204,10 @@ pub async fn poll_reports(
 
 /// A server process started for a load, with its URL.
 pub struct Running {
+    /// The process (its stdout drained by a task once the URL is read).
     child: Child,
+    /// Kept open: the server's stdin closes only when this is dropped.
+    _stdin: Option<ChildStdin>,
     /// Where it listens (from its ready line).
     pub url: String,
     /// Its process id.
@@ -211,26 +217,21 @@ pub struct Running {
 impl Running {
     /// Starts `p` and waits (at most 30 s) for the line naming its URL.
     pub async fn start(p: &Peer) -> Result<Running, LoadError> {
-        let mut child = Command::new(&p.program)
-            .args(&p.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| LoadError::Spawn {
+        let Proc {
+            child,
+            stdin,
+            mut lines,
+            ..
+        } = Proc::spawn(p.name.to_string(), &p.program, &p.args).map_err(|source| {
+            LoadError::Spawn {
                 program: p.program.clone(),
                 source,
-            })?;
+            }
+        })?;
         let child_error = |why: &str| LoadError::Child {
             program: p.program.display().to_string(),
             why: why.to_string(),
         };
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| child_error("no stdout"))?;
-        let mut lines = BufReader::new(stdout).lines();
         let url = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(url) = url_in(&line) {
@@ -246,7 +247,12 @@ impl Running {
         // Keep reading its output so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let pid = child.id().ok_or_else(|| child_error("exited at once"))?;
-        Ok(Running { child, url, pid })
+        Ok(Running {
+            child,
+            _stdin: stdin,
+            url,
+            pid,
+        })
     }
 
     /// The process is gone (crashed or exited).
@@ -310,17 +316,6 @@ impl LoadChild {
     /// prefixed with `name`; returns how it ended, in words (the row's reason
     /// when it left no result).
     pub async fn run(load: &Path, plan: &Plan, name: &str, limit: Duration) -> String {
-        let child = Command::new(load)
-            .arg("child")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => return format!("the load could not start: {e}"),
-        };
         let message = match (ToChild::Plan {
             plan: Box::new(plan.clone()),
         })
@@ -328,6 +323,10 @@ impl LoadChild {
         {
             Ok(line) => line,
             Err(e) => return e.to_string(),
+        };
+        let mut child = match Proc::spawn(name.to_string(), load, &["child".to_string()]) {
+            Ok(c) => c,
+            Err(e) => return format!("the load could not start: {e}"),
         };
         // The plan, then stdin closes: the load reads nothing more.
         match child.stdin.take() {
@@ -338,18 +337,14 @@ impl LoadChild {
             }
             None => return "the load has no stdin".into(),
         }
-        let Some(stdout) = child.stdout.take() else {
-            return "the load has no stdout".into();
-        };
-        let mut lines = BufReader::new(stdout).lines();
         let follow = async {
-            while let Ok(Some(line)) = lines.next_line().await {
+            while let Ok(Some(line)) = child.lines.next_line().await {
                 // Progress and summary lines, not the JSON it also prints.
                 if line.starts_with("load:") {
                     println!("[{name}] {line}");
                 }
             }
-            child.wait().await
+            child.child.wait().await
         };
         match tokio::time::timeout(limit, follow).await {
             Ok(Ok(status)) => format!("load {status}"),

@@ -33,15 +33,26 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Makes `target/mcpbench/<scratch>/` under the current directory.
+    /// Makes `target/mcpbench/<scratch>/` under the current directory (the
+    /// repository: `scripts/sdk/`, `target/peers/`).
     pub fn new(names: &[PeerName], scratch: &str, bins: Binaries) -> Result<Setup, LoadError> {
+        let root = std::env::current_dir()
+            .map_err(|e| LoadError::io("read", "the current directory", e))?;
+        Setup::at(names, root, scratch, bins)
+    }
+
+    /// Makes `target/mcpbench/<scratch>/` under `root`, the repository.
+    pub fn at(
+        names: &[PeerName],
+        root: PathBuf,
+        scratch: &str,
+        bins: Binaries,
+    ) -> Result<Setup, LoadError> {
         if names.is_empty() {
             return Err(LoadError::Plan(
                 "--servers: name at least one server".into(),
             ));
         }
-        let root = std::env::current_dir()
-            .map_err(|e| LoadError::io("read", "the current directory", e))?;
         let dir = results_dir(&root).join(scratch);
         std::fs::create_dir_all(&dir).map_err(|e| LoadError::io("create", &dir, e))?;
         Ok(Setup {

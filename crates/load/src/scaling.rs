@@ -11,15 +11,15 @@
 //! meets the limit; the table says so.
 
 use crate::error::LoadError;
-use std::process::ExitCode;
+use std::path::Path;
 
 use mcpbench_files::compare::{CompareEntry, Outcome};
 use mcpbench_files::lifecycle::{SCALING_SCHEMA, ScalingEntry, ScalingFile};
 
 use crate::cli::{Plan, ScalingPlan, ServerKind, TransportKind, check_rate, check_seconds};
-use crate::output::{EXIT_NOT_RUN, finish};
+use crate::experiment::{EXIT_NOT_RUN, Experiment};
 use crate::peers::{PeerName, session_settings};
-use crate::procs::{Binaries, LoadChild, Running};
+use crate::procs::{LoadChild, Running};
 use crate::runner::{LoadArgs, Setup, entry, limit, load_into, read_result};
 use crate::socket::PER_PROCESS;
 use crate::socket::open_file_limit;
@@ -45,23 +45,11 @@ pub fn check(plan: &ScalingPlan) -> Result<(), LoadError> {
     check_seconds("--duration", plan.shape.duration, 86_400.0, "a day")
 }
 
-/// Runs the curve; 0 when every server ran (whatever it reached), 1 when one
-/// could not run, 2 on a bad plan.
-pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
-    if let Err(e) = check(&plan) {
-        eprintln!("mcpbench-load: {e}");
-        return ExitCode::from(2);
-    }
-    let setup = match Setup::new(&plan.servers, "scaling", bins) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("mcpbench-load: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs the curve for every server; the file, not yet written.
+pub async fn run_scaling(plan: &ScalingPlan, setup: &Setup) -> Result<ScalingFile, LoadError> {
+    check(plan)?;
     let files = open_file_limit();
     let mut servers = Vec::new();
-    let mut not_run = false;
     for &name in &setup.names {
         let mut s = ScalingEntry {
             name: name.name().into(),
@@ -74,7 +62,6 @@ pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
             Err(why) => {
                 println!("scaling: {name}: {why}");
                 s.stopped = Some(why.to_string());
-                not_run = true;
                 servers.push(s);
                 continue;
             }
@@ -93,7 +80,7 @@ pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
             let out = setup.dir.join(format!("{name}-{count}.json"));
             let ours = name.ours();
             let mut e = if ours && count > PER_PROCESS {
-                spread(name, count, &plan, &setup, &out).await
+                spread(name, count, plan, setup, &out).await
             } else {
                 let a = LoadArgs {
                     count,
@@ -128,7 +115,6 @@ pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
                 s.stopped = Some(format!("at {count}: {}", e.why.join("; ")));
                 println!("scaling: {name} stops at {count}: {}", e.why.join("; "));
             }
-            not_run |= e.outcome == Outcome::NotRun;
             s.points.push(e);
             if failed {
                 break;
@@ -144,15 +130,52 @@ pub async fn run(plan: ScalingPlan, bins: Binaries) -> ExitCode {
         protocol: plan.shape.protocol.name().into(),
         servers,
     };
-    let table = mcpbench_tables::scaling(&file);
-    finish(
-        plan.out.as_deref(),
-        &setup.root,
-        "scaling",
-        &file,
-        &table,
-        if not_run { EXIT_NOT_RUN } else { 0 },
-    )
+    Ok(file)
+}
+
+impl Experiment for ScalingPlan {
+    type File = ScalingFile;
+    const NAME: &'static str = "scaling";
+
+    fn check(&self) -> Result<(), LoadError> {
+        check(self)
+    }
+
+    fn servers(&self) -> &[PeerName] {
+        &self.servers
+    }
+
+    fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+
+    async fn run(&self, setup: &Setup) -> Result<ScalingFile, LoadError> {
+        run_scaling(self, setup).await
+    }
+
+    fn table(file: &ScalingFile) -> String {
+        mcpbench_tables::scaling(file)
+    }
+
+    /// 0 when every server ran (whatever it reached), 3 when one could not be
+    /// started.
+    fn verdict(file: &ScalingFile) -> (u8, Vec<String>) {
+        let why: Vec<String> = file
+            .servers
+            .iter()
+            .filter(|s| {
+                s.points.is_empty() || s.points.iter().any(|p| p.outcome == Outcome::NotRun)
+            })
+            .map(|s| {
+                format!(
+                    "{}: not run: {}",
+                    s.name,
+                    s.stopped.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        (if why.is_empty() { 0 } else { EXIT_NOT_RUN }, why)
+    }
 }
 
 /// Ours past one process: the `connections` harness starts one server process
