@@ -47,6 +47,7 @@ pub mod latency;
 pub mod lifecycle;
 pub mod noise;
 pub mod paired;
+pub mod scenario;
 pub mod shard;
 
 use std::path::{Path, PathBuf};

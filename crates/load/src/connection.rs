@@ -130,7 +130,7 @@ pub(crate) async fn calls(
             tally.censor(&schedule, n, due, deadline);
             break;
         }
-        tokio::time::sleep_until(at).await;
+        let from = crate::schedule::wait_until_due(at).await;
         tally.add(|c| c.sent += 1);
         match tokio::time::timeout_at(deadline, conn.call(n, call, reopen, tally)).await {
             Ok(Ok(Answer::Result(bytes))) => {
@@ -141,7 +141,10 @@ pub(crate) async fn calls(
                     c.reply_bytes += bytes as u64;
                     c.answered_in_run += u64::from(now <= schedule.end);
                 });
-                tally.record(schedule.offset(n), now.duration_since(at).as_nanos() as u64);
+                tally.record(
+                    schedule.offset(n),
+                    now.duration_since(from).as_nanos() as u64,
+                );
             }
             Ok(Ok(Answer::Error(why))) => {
                 tally.add(|c| c.error_replies += 1);
@@ -213,7 +216,7 @@ pub(crate) async fn open(
 }
 
 /// A TCP connection to `target` (from `source` when given), `TCP_NODELAY` set.
-async fn connect(
+pub(crate) async fn connect(
     target: &Target,
     source: Option<IpAddr>,
 ) -> Result<tokio::net::TcpStream, ClientError> {
@@ -241,22 +244,7 @@ async fn connect(
 /// `initialize`, `notifications/initialized` and `tools/list` over TCP.
 async fn open_tcp(mut c: Client, tally: &Tally) -> Result<McpConn, ClientError> {
     let t = Instant::now();
-    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
-    let reply = c
-        .call(init.as_bytes())
-        .await
-        .map_err(|e| ClientError::Broken(e.to_string()).during("initialize"))?;
-    if memchr::memmem::find(&reply, b"\"result\":").is_none() {
-        return Err(ClientError::Refused {
-            step: "initialize",
-            why: String::from_utf8_lossy(&reply).into_owned(),
-        });
-    }
-    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .map_err(|e| ClientError::Broken(e.to_string()).during("initialized"))?;
-    c.flush()
-        .await
-        .map_err(|e| ClientError::Broken(e.to_string()).during("initialized"))?;
+    initialize_tcp(&mut c).await?;
     tally.record_step(Step::Handshake, t.elapsed().as_nanos() as u64);
     tally.add(|c| c.handshake += 1);
     let t = Instant::now();
@@ -272,4 +260,25 @@ async fn open_tcp(mut c: Client, tally: &Tally) -> Result<McpConn, ClientError> 
     }
     tally.record_step(Step::ToolsList, t.elapsed().as_nanos() as u64);
     Ok(McpConn::Tcp(c))
+}
+
+/// `initialize` and `notifications/initialized` over TCP (newline-delimited
+/// JSON-RPC).
+pub(crate) async fn initialize_tcp(c: &mut Client) -> Result<(), ClientError> {
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpbench-load","version":"1"}}}"#;
+    let reply = c
+        .call(init.as_bytes())
+        .await
+        .map_err(|e| ClientError::Broken(e.to_string()).during("initialize"))?;
+    if memchr::memmem::find(&reply, b"\"result\":").is_none() {
+        return Err(ClientError::Refused {
+            step: "initialize",
+            why: String::from_utf8_lossy(&reply).into_owned(),
+        });
+    }
+    c.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .map_err(|e| ClientError::Broken(e.to_string()).during("initialized"))?;
+    c.flush()
+        .await
+        .map_err(|e| ClientError::Broken(e.to_string()).during("initialized"))
 }

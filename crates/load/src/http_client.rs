@@ -131,10 +131,30 @@ impl HttpMcp {
 
     /// `ping`.
     pub async fn ping(&mut self) -> Result<Reply, ClientError> {
+        self.request("ping", "", None).await
+    }
+
+    /// A request of `method` whose `params` object has the members `params`
+    /// (JSON text without the braces; empty for none) and, in the stateless
+    /// generation, the `_meta` every request carries; `name` (a tool's or
+    /// prompt's) goes in the `Mcp-Name` header there.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        params: &str,
+        name: Option<&str>,
+    ) -> Result<Reply, ClientError> {
         let id = self.id();
         let meta = self.meta();
-        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping","params":{{{meta}}}}}"#);
-        self.post(body.into(), "ping", None).await
+        let sep = if meta.is_empty() || params.is_empty() {
+            ""
+        } else {
+            ","
+        };
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{params}{sep}{meta}}}}}"#
+        );
+        self.post(body.into(), method, name).await
     }
 
     /// Opens the MCP conversation as `protocol` says: `initialize` and
@@ -231,22 +251,13 @@ impl HttpMcp {
 
     /// `tools/list`.
     pub async fn list_tools(&mut self) -> Result<Reply, ClientError> {
-        let id = self.id();
-        let meta = self.meta();
-        let body =
-            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{{meta}}}}}"#);
-        self.post(body.into(), "tools/list", None).await
+        self.request("tools/list", "", None).await
     }
 
     /// `tools/call` of `tool` with `arguments` (a JSON object).
     pub async fn call_tool(&mut self, tool: &str, arguments: &str) -> Result<Reply, ClientError> {
-        let id = self.id();
-        let meta = self.meta();
-        let sep = if meta.is_empty() { "" } else { "," };
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}{sep}{meta}}}}}"#
-        );
-        self.post(body.into(), "tools/call", Some(tool)).await
+        let params = format!(r#""name":"{tool}","arguments":{arguments}"#);
+        self.request("tools/call", &params, Some(tool)).await
     }
 
     /// Ends the session with DELETE: `Some(status)`, or `None` when there is no

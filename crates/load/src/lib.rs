@@ -49,6 +49,7 @@ pub mod peers;
 pub mod procs;
 pub mod runner;
 pub mod scaling;
+pub mod scenario;
 pub mod schedule;
 pub mod socket;
 pub mod target;

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use mcpbench_load::cli::{Cli, Cmd};
 use mcpbench_load::procs::Binaries;
-use mcpbench_load::{client, experiment, merge, orchestrate};
+use mcpbench_load::{client, experiment, merge, orchestrate, scenario};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         Cmd::Lifecycle(plan) => rt.block_on(interruptible(experiment::run(plan, bins))),
         Cmd::Scaling(plan) => rt.block_on(interruptible(experiment::run(plan, bins))),
         Cmd::Connections(plan) => rt.block_on(interruptible(orchestrate::run(plan, bins))),
+        Cmd::Run(plan) => rt.block_on(interruptible(scenario::run(plan))),
     }
 }
 

@@ -7,6 +7,22 @@ use std::time::Duration;
 /// replies; a reply not in by then is lost, a call not sent by then is "not sent".
 pub const GRACE: Duration = Duration::from_secs(10);
 
+/// tokio's timer fires at the first millisecond tick at or after the instant it
+/// is given: a call slept until its due time goes out 0-1 ms late, and an
+/// open-loop latency counted from the due time would carry that lateness. So a
+/// call is woken this much before its due time ([`wait_until_due`]).
+pub const TIMER_SLACK: Duration = Duration::from_millis(1);
+
+/// Waits for a call due at `due` and returns the instant its latency counts
+/// from: `due` when the call goes out at or after it (a late call's wait is the
+/// server's, open-loop), the send time when the timer woke it early (by less
+/// than [`TIMER_SLACK`]). Either way the generator's timer is not counted.
+pub async fn wait_until_due(due: tokio::time::Instant) -> tokio::time::Instant {
+    let wake = due.checked_sub(TIMER_SLACK).unwrap_or(due);
+    tokio::time::sleep_until(wake).await;
+    tokio::time::Instant::now().min(due)
+}
+
 /// One connection's calls: `first`, then every `interval`, while before `end`.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
@@ -78,6 +94,25 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_call_is_woken_before_its_due_time_and_timed_from_it_or_from_its_send() {
+        // Whatever the timer's tick, the wait ends no later than one tick after
+        // `due - slack`, and latency counts from an instant at or before `due`.
+        for ms in [0u64, 3, 10, 25] {
+            let due = tokio::time::Instant::now() + Duration::from_millis(ms);
+            let from = wait_until_due(due).await;
+            let woke = tokio::time::Instant::now();
+            assert!(from <= due, "{ms} ms: counted from after the due time");
+            assert!(from <= woke, "{ms} ms");
+            // Late by at most one tick past the due time (a loaded machine may
+            // add scheduling delay; 50 ms bounds it without timing the test).
+            assert!(woke < due + Duration::from_millis(50), "{ms} ms");
+        }
+        // A call already late is timed from its due time.
+        let due = tokio::time::Instant::now() - Duration::from_millis(5);
+        assert_eq!(wait_until_due(due).await, due);
+    }
 
     #[test]
     fn calls_due_are_those_before_the_end() {

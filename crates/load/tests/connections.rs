@@ -9,8 +9,8 @@ use clap::Parser;
 use mcpbench_files::ConnectionsFile;
 use mcpbench_load::cli::{Cli, Cmd, Plan};
 use mcpbench_load::{Binaries, LoadError, failures, merge, run_connections};
-use mcpbench_server::http::HttpSettings;
-use mcpbench_server::{Settings, start_http};
+mod support;
+use support::our_server;
 
 fn bins() -> Binaries {
     Binaries {
@@ -54,16 +54,6 @@ async fn small_load(url: &str, protocol: &str, dir: &Path) -> ConnectionsFile {
         out,
     ]);
     run_connections(&p, &bins()).await.expect("the load runs")
-}
-
-/// mcpbench-server over Streamable HTTP on an ephemeral loopback port.
-fn our_server() -> mcpbench_server::Running {
-    start_http(
-        "127.0.0.1:0".parse().unwrap(),
-        Settings::default(),
-        HttpSettings::default(),
-    )
-    .expect("server")
 }
 
 fn assert_passed(r: &ConnectionsFile, what: &str) {

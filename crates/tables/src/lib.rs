@@ -20,11 +20,13 @@ mod capacity;
 mod compare;
 mod lifecycle;
 mod scaling;
+mod scenario;
 
 pub use capacity::capacity;
 pub use compare::compare;
 pub use lifecycle::lifecycle;
 pub use scaling::scaling;
+pub use scenario::scenario;
 
 /// Bytes as MB with one decimal, or a dash.
 fn mb(v: Option<u64>) -> String {

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::target::Target;
 
 mod experiments;
+mod run;
 
 pub use experiments::{CapacityPlan, ComparePlan, LifecyclePlan, MergePlan, RunShape, ScalingPlan};
+pub use run::{Arrivals, RunPlan};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +50,10 @@ pub enum Cmd {
     /// For each server, the same load at growing session counts, stopping at its
     /// first failure.
     Scaling(ScalingPlan),
+    /// Load any MCP server with a scenario: stages, a weighted mix of
+    /// operations, session churn, tools discovered from the server, thresholds
+    /// that set the exit code (`run SCENARIO.toml`, or flags for a one-liner).
+    Run(RunPlan),
 }
 
 /// What `connections` runs: parsed from the command line, or passed whole to a

@@ -1,0 +1,715 @@
+//! Running a scenario: one task per connection slot, open-loop.
+//!
+//! - **Stages:** the number of connections goes linearly from the previous
+//!   stage's (0 before the first) to the stage's own over its duration; slot k
+//!   is active while that number is above k ([`Timeline::activity`]), so a ramp
+//!   up opens slots one by one and a ramp down ends the highest first. The rate
+//!   per connection is the stage's own.
+//! - **Open-loop:** each slot's calls are due on its schedule (evenly spaced, or
+//!   exponential gaps for Poisson arrivals), whatever the replies do; a call sent
+//!   late because the previous reply was late counts its latency from its due
+//!   time. One call is outstanding per connection. A call is woken up to 1 ms
+//!   early (tokio's timer ticks in milliseconds) so that the timer's lateness
+//!   is not counted ([`crate::schedule::wait_until_due`]).
+//! - **Sessions:** a slot opens its session as soon as it is active and, with
+//!   churn, a new one right after every `session_calls` calls (over HTTP the
+//!   keep-alive connection is kept, as a client's pool keeps it; over TCP the
+//!   session is the connection). A session ends with DELETE where there is one.
+//! - **The end:** calls due before the last stage ends are made; a reply not in
+//!   by then plus [`GRACE`] is lost.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use mcpbench_netio::Client;
+use tokio::time::Instant;
+
+use super::spec::{Arrivals, Stage};
+use crate::cli::Protocol;
+use crate::client_error::{Answer, ClientError};
+use crate::connection::{McpConn, connect, initialize_tcp};
+use crate::http_client::HttpMcp;
+use crate::schedule::GRACE;
+use crate::target::Target;
+
+/// One operation of the mix, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedOp {
+    /// How results and thresholds name it.
+    pub label: String,
+    /// The JSON-RPC method.
+    pub method: String,
+    /// The members of its `params` object (JSON text without the braces).
+    pub params: String,
+    /// The tool, prompt or resource (the `Mcp-Name` header, stateless).
+    pub name: Option<String>,
+    /// Its weight.
+    pub weight: u32,
+}
+
+/// When each slot is active and at what rate it calls.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    /// The stages, in order.
+    pub stages: Vec<Stage>,
+}
+
+impl Timeline {
+    /// Seconds of all stages.
+    pub fn total_s(&self) -> f64 {
+        self.stages.iter().map(|s| s.duration_s).sum()
+    }
+
+    /// Most connections open at once.
+    pub fn peak(&self) -> u64 {
+        self.stages.iter().map(|s| s.connections).max().unwrap_or(0)
+    }
+
+    /// The stage in force `t` seconds in (the last one past the end).
+    pub fn stage_at(&self, t: f64) -> (usize, &Stage) {
+        let mut end = 0.0;
+        for (i, s) in self.stages.iter().enumerate() {
+            end += s.duration_s;
+            if t < end {
+                return (i, s);
+            }
+        }
+        let last = self.stages.len() - 1;
+        (last, &self.stages[last])
+    }
+
+    /// Connections open `t` seconds in (a real number: a ramp is linear).
+    pub fn connections_at(&self, t: f64) -> f64 {
+        let (mut from, mut start) = (0.0, 0.0);
+        for s in &self.stages {
+            let to = s.connections as f64;
+            if t < start + s.duration_s {
+                return from + (to - from) * (t - start) / s.duration_s;
+            }
+            from = to;
+            start += s.duration_s;
+        }
+        from
+    }
+
+    /// The intervals (seconds from the start) in which slot `k` is active: while
+    /// the connections open are at least k + 1. Adjacent intervals are joined.
+    pub fn activity(&self, k: u64) -> Vec<(f64, f64)> {
+        let need = (k + 1) as f64;
+        let mut out: Vec<(f64, f64)> = Vec::new();
+        let (mut from, mut start) = (0.0f64, 0.0f64);
+        for s in &self.stages {
+            let to = s.connections as f64;
+            let end = start + s.duration_s;
+            let span = if from >= need && to >= need {
+                Some((start, end))
+            } else if to > from && to >= need {
+                Some((start + (need - from) / (to - from) * s.duration_s, end))
+            } else if from > to && from >= need {
+                Some((start, start + (from - need) / (from - to) * s.duration_s))
+            } else {
+                None
+            };
+            if let Some((a, b)) = span.filter(|(a, b)| b > a) {
+                match out.last_mut() {
+                    Some(last) if (last.1 - a).abs() < 1e-9 => last.1 = b,
+                    _ => out.push((a, b)),
+                }
+            }
+            from = to;
+            start = end;
+        }
+        out
+    }
+}
+
+/// What one operation counted.
+pub struct OpStats {
+    /// Requests sent.
+    pub sent: u64,
+    /// Answered with a result.
+    pub answered: u64,
+    /// Answered with an error.
+    pub error_replies: u64,
+    /// Sent and never answered.
+    pub lost: u64,
+    /// Due, but no session could be opened to send it on.
+    pub not_sent: u64,
+    /// Answered calls' latency from their due time, ns.
+    pub histogram: Histogram<u64>,
+    /// The same since the interval log last took it.
+    pub interval: Histogram<u64>,
+    /// Why calls failed, by text.
+    pub errors: HashMap<String, u64>,
+}
+
+impl OpStats {
+    /// Nothing counted yet.
+    pub fn empty() -> OpStats {
+        OpStats::new()
+    }
+
+    /// Adds `other`'s counts, histograms and errors.
+    pub fn add(&mut self, other: &OpStats) {
+        self.sent += other.sent;
+        self.answered += other.answered;
+        self.error_replies += other.error_replies;
+        self.lost += other.lost;
+        self.not_sent += other.not_sent;
+        // Both use the one histogram configuration: adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+        for (why, n) in &other.errors {
+            *self.errors.entry(why.clone()).or_default() += n;
+        }
+    }
+
+    fn new() -> OpStats {
+        OpStats {
+            sent: 0,
+            answered: 0,
+            error_replies: 0,
+            lost: 0,
+            not_sent: 0,
+            histogram: mcpbench_files::latency::histogram(),
+            interval: mcpbench_files::latency::histogram(),
+            errors: HashMap::new(),
+        }
+    }
+}
+
+/// What the sessions counted.
+pub struct SessionStats {
+    /// Opened.
+    pub opened: u64,
+    /// Could not be opened.
+    pub failed: u64,
+    /// Ended with DELETE.
+    pub deleted: u64,
+    /// DELETE refused or broken.
+    pub delete_failed: u64,
+    /// Time to open one, ns.
+    pub histogram: Histogram<u64>,
+    /// Why sessions could not be opened, by text.
+    pub errors: HashMap<String, u64>,
+}
+
+/// Everything counted, shared by the slots.
+pub struct Stats {
+    /// Per operation, in the mix's order.
+    pub ops: Vec<OpStats>,
+    /// Sessions.
+    pub sessions: SessionStats,
+    /// How late after its due time each request was sent, ns: the generator's
+    /// own share of the latencies (timer resolution, a busy thread).
+    pub send_lag: Histogram<u64>,
+}
+
+/// A run in progress.
+pub struct Exec {
+    /// Where.
+    pub target: Target,
+    /// Which generation.
+    pub protocol: Protocol,
+    /// When and how fast.
+    pub timeline: Timeline,
+    /// A new session every this many calls.
+    pub session_calls: Option<u64>,
+    /// The mix.
+    pub ops: Vec<PreparedOp>,
+    /// The counts.
+    pub stats: Mutex<Stats>,
+    /// Sessions open now.
+    pub open: AtomicU64,
+    /// Most sessions open at once.
+    pub peak_open: AtomicU64,
+}
+
+/// A small deterministic generator (SplitMix64): each slot draws its
+/// operations and Poisson gaps from its own seed, so a run is reproducible.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Exec {
+    /// A run of `ops` against `target`.
+    pub fn new(
+        target: Target,
+        protocol: Protocol,
+        timeline: Timeline,
+        session_calls: Option<u64>,
+        ops: Vec<PreparedOp>,
+    ) -> Exec {
+        let stats = Stats {
+            ops: ops.iter().map(|_| OpStats::new()).collect(),
+            sessions: SessionStats {
+                opened: 0,
+                failed: 0,
+                deleted: 0,
+                delete_failed: 0,
+                histogram: mcpbench_files::latency::histogram(),
+                errors: HashMap::new(),
+            },
+            send_lag: mcpbench_files::latency::histogram(),
+        };
+        Exec {
+            target,
+            protocol,
+            timeline,
+            session_calls,
+            ops,
+            stats: Mutex::new(stats),
+            open: AtomicU64::new(0),
+            peak_open: AtomicU64::new(0),
+        }
+    }
+
+    /// The counts (a poisoned lock only means a slot panicked mid-count).
+    pub fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Which operation a draw `r` picks, by weight.
+    fn pick(&self, r: u64) -> usize {
+        let total: u64 = self.ops.iter().map(|o| u64::from(o.weight)).sum();
+        let mut x = r % total.max(1);
+        for (i, o) in self.ops.iter().enumerate() {
+            if x < u64::from(o.weight) {
+                return i;
+            }
+            x -= u64::from(o.weight);
+        }
+        self.ops.len() - 1
+    }
+
+    /// Runs slot `k` from `t0` to the end.
+    pub async fn slot(&self, k: u64, t0: Instant) {
+        let total = self.timeline.total_s();
+        let hard_end = t0 + Duration::from_secs_f64(total) + GRACE;
+        let mut rng = SplitMix(k.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x6D63_7062);
+        let mut id = 0u64;
+        for (from, to) in self.timeline.activity(k) {
+            let stop = t0 + Duration::from_secs_f64(to);
+            tokio::time::sleep_until(t0 + Duration::from_secs_f64(from)).await;
+            let mut conn = self.open_session(None).await;
+            let mut in_session = 0u64;
+            // The first call of each slot a golden-ratio share of one gap in, so
+            // the slots' calls spread over every interval.
+            let rate = self.timeline.stage_at(from).1.rate_per_connection;
+            let mut due =
+                t0 + Duration::from_secs_f64(from + (k as f64 * 0.618_033_988_7).fract() / rate);
+            while due < stop {
+                let from = crate::schedule::wait_until_due(due).await;
+                if Instant::now() > hard_end {
+                    break;
+                }
+                let op = self.pick(rng.next());
+                if conn.is_none() {
+                    conn = self.open_session(None).await;
+                }
+                let Some(c) = conn.as_mut() else {
+                    self.stats().ops[op].not_sent += 1;
+                    due = self.next_due(due, t0, &mut rng);
+                    continue;
+                };
+                id += 1;
+                {
+                    let mut s = self.stats();
+                    s.ops[op].sent += 1;
+                    let lag = Instant::now().saturating_duration_since(due).as_nanos() as u64;
+                    let high = s.send_lag.high();
+                    let _ = s.send_lag.record(lag.clamp(1, high));
+                }
+                let answer = tokio::time::timeout_at(hard_end, self.send(c, id, op)).await;
+                let now = Instant::now();
+                // What to do after counting (the lock is not held across an await).
+                let broken = {
+                    let mut s = self.stats();
+                    let o = &mut s.ops[op];
+                    match answer {
+                        Ok(Ok(Answer::Result(_))) => {
+                            o.answered += 1;
+                            let ns = now.duration_since(from).as_nanos() as u64;
+                            let ns = ns.clamp(1, o.histogram.high());
+                            let _ = o.histogram.record(ns);
+                            let _ = o.interval.record(ns);
+                            None
+                        }
+                        Ok(Ok(Answer::Error(why))) => {
+                            o.error_replies += 1;
+                            *o.errors.entry(why).or_default() += 1;
+                            None
+                        }
+                        Ok(Err(e)) => {
+                            o.lost += 1;
+                            *o.errors.entry(e.to_string()).or_default() += 1;
+                            Some(false)
+                        }
+                        Err(_) => {
+                            o.lost += 1;
+                            *o.errors
+                                .entry(format!("no reply by the run's end + {} s", GRACE.as_secs()))
+                                .or_default() += 1;
+                            Some(true)
+                        }
+                    }
+                };
+                match broken {
+                    // The connection broke: the next call opens a new session.
+                    Some(false) => {
+                        self.close(conn.take()).await;
+                        due = self.next_due(due, t0, &mut rng);
+                        continue;
+                    }
+                    // Past the run's end and its grace: nothing more is sent.
+                    Some(true) => {
+                        self.close(conn.take()).await;
+                        return;
+                    }
+                    None => {}
+                }
+                in_session += 1;
+                if self.session_calls.is_some_and(|n| in_session >= n) {
+                    in_session = 0;
+                    conn = self.renew(conn.take()).await;
+                }
+                due = self.next_due(due, t0, &mut rng);
+            }
+            self.close(conn.take()).await;
+        }
+    }
+
+    /// The call after one due at `due`, by the stage in force then.
+    fn next_due(&self, due: Instant, t0: Instant, rng: &mut SplitMix) -> Instant {
+        let at = due.duration_since(t0).as_secs_f64();
+        let stage = self.timeline.stage_at(at).1;
+        let mean = 1.0 / stage.rate_per_connection;
+        let gap = match stage.arrivals {
+            Arrivals::Constant => mean,
+            Arrivals::Poisson => -rng.unit().ln() * mean,
+        };
+        due + Duration::from_secs_f64(gap)
+    }
+
+    /// A new session: over `reuse`'s HTTP connection when given and usable, else
+    /// over a new connection. Counted either way; `None` when it failed.
+    async fn open_session(&self, reuse: Option<Box<HttpMcp>>) -> Option<McpConn> {
+        let t = Instant::now();
+        let opened = tokio::time::timeout(crate::connection::OPEN_LIMIT, self.start(reuse))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::Broken(format!(
+                    "not open within {} s",
+                    crate::connection::OPEN_LIMIT.as_secs()
+                )))
+            });
+        let mut s = self.stats();
+        match opened {
+            Ok(c) => {
+                s.sessions.opened += 1;
+                let high = s.sessions.histogram.high();
+                let ns = (t.elapsed().as_nanos() as u64).clamp(1, high);
+                let _ = s.sessions.histogram.record(ns);
+                let now = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+                self.peak_open.fetch_max(now, Ordering::Relaxed);
+                Some(c)
+            }
+            Err(e) => {
+                s.sessions.failed += 1;
+                *s.sessions.errors.entry(e.to_string()).or_default() += 1;
+                None
+            }
+        }
+    }
+
+    async fn start(&self, reuse: Option<Box<HttpMcp>>) -> Result<McpConn, ClientError> {
+        open_conn(&self.target, self.protocol, reuse).await
+    }
+
+    /// Ends `conn`'s session (DELETE where there is one) and opens the next one
+    /// (over the same HTTP connection).
+    async fn renew(&self, conn: Option<McpConn>) -> Option<McpConn> {
+        match conn {
+            Some(McpConn::Http(mut h)) => {
+                self.delete(&mut h).await;
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                self.open_session(Some(h)).await
+            }
+            other => {
+                self.close(other).await;
+                self.open_session(None).await
+            }
+        }
+    }
+
+    /// Ends `conn`'s session and drops it.
+    async fn close(&self, conn: Option<McpConn>) {
+        let Some(conn) = conn else { return };
+        if let McpConn::Http(mut h) = conn {
+            if !h.is_closed() {
+                self.delete(&mut h).await;
+            }
+        }
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn delete(&self, h: &mut HttpMcp) {
+        let outcome = tokio::time::timeout(GRACE, h.delete()).await;
+        let mut s = self.stats();
+        match outcome {
+            Ok(None) => {}
+            Ok(Some(Ok(200..=204))) => s.sessions.deleted += 1,
+            _ => s.sessions.delete_failed += 1,
+        }
+    }
+
+    /// Sends operation `op` as request `id` on `conn`.
+    async fn send(&self, conn: &mut McpConn, id: u64, op: usize) -> Result<Answer, ClientError> {
+        let op = &self.ops[op];
+        exchange(
+            conn,
+            &self.target,
+            id,
+            &op.method,
+            &op.params,
+            op.name.as_deref(),
+        )
+        .await
+        .map(|(answer, _)| answer)
+    }
+}
+
+/// A session on `target`: over `reuse`'s HTTP connection when given and still
+/// open, else over a new connection (`initialize`, or `server/discover`).
+pub(crate) async fn open_conn(
+    target: &Target,
+    protocol: Protocol,
+    reuse: Option<Box<HttpMcp>>,
+) -> Result<McpConn, ClientError> {
+    if let Some(mut h) = reuse.filter(|h| !h.is_closed()) {
+        h.start(protocol).await?;
+        return Ok(McpConn::Http(h));
+    }
+    let stream = connect(target, None).await?;
+    match target {
+        Target::Tcp { .. } => {
+            let mut c = Client::from_stream(stream, 1 << 20);
+            initialize_tcp(&mut c).await?;
+            Ok(McpConn::Tcp(c))
+        }
+        Target::Http {
+            authority, path, ..
+        } => {
+            let mut h = HttpMcp::handshake_http(stream, authority, path).await?;
+            h.start(protocol).await?;
+            Ok(McpConn::Http(Box::new(h)))
+        }
+    }
+}
+
+/// One request (`id`, `method`, the members of its params) on `conn`: how it was
+/// answered and the JSON-RPC reply, or `Err` when the connection broke.
+pub(crate) async fn exchange(
+    conn: &mut McpConn,
+    target: &Target,
+    id: u64,
+    method: &str,
+    params: &str,
+    name: Option<&str>,
+) -> Result<(Answer, Bytes), ClientError> {
+    if let McpConn::Http(h) = conn
+        && h.is_closed()
+    {
+        // The server closed the keep-alive connection between requests: a new
+        // one keeps the session, as an HTTP client's pool would.
+        let stream = connect(target, None).await?;
+        h.reconnect(stream).await?;
+    }
+    match conn {
+        McpConn::Tcp(c) => {
+            let request = format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{params}}}}}"#
+            );
+            let reply = c
+                .call(request.as_bytes())
+                .await
+                .map_err(|e| ClientError::Broken(e.to_string()))?;
+            let answer = if crate::http_client::is_success(&reply) {
+                Answer::Result(reply.len())
+            } else {
+                Answer::Error(error_text(&reply))
+            };
+            Ok((answer, reply))
+        }
+        McpConn::Http(h) => {
+            let reply = h.request(method, params, name).await?;
+            let answer = if reply.is_result() {
+                Answer::Result(reply.json.len())
+            } else if (200..300).contains(&reply.status) {
+                Answer::Error(error_text(&reply.json))
+            } else {
+                Answer::Error(reply.why())
+            };
+            Ok((answer, reply.json))
+        }
+    }
+}
+
+/// A failed reply in words, grouped by its JSON-RPC error code or tool error.
+fn error_text(json: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
+    if let Some(code) = v.pointer("/error/code").and_then(serde_json::Value::as_i64) {
+        let message = v
+            .pointer("/error/message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        let message: String = message.chars().take(80).collect();
+        format!("JSON-RPC error {code}: {message}")
+    } else if v.pointer("/result/isError") == Some(&serde_json::Value::Bool(true)) {
+        "tool error (isError)".into()
+    } else {
+        let text = String::from_utf8_lossy(&json[..json.len().min(80)]).into_owned();
+        format!("not a result: {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(duration_s: f64, connections: u64) -> Stage {
+        Stage {
+            duration_s,
+            connections,
+            rate_per_connection: 1.0,
+            arrivals: Arrivals::Constant,
+        }
+    }
+
+    #[test]
+    fn a_ramp_opens_slots_in_turn_and_a_ramp_down_ends_the_highest_first() {
+        // 0 -> 10 over 10 s, hold 10 for 10 s, 10 -> 0 over 10 s.
+        let t = Timeline {
+            stages: vec![stage(10.0, 10), stage(10.0, 10), stage(10.0, 0)],
+        };
+        assert_eq!(t.total_s(), 30.0);
+        assert_eq!(t.peak(), 10);
+        // Slot 0 starts at 1 s (one connection needed), slot 9 at 10 s; slot 9
+        // ends first on the way down (at 20 s), slot 0 last (at 29 s).
+        let close = |a: Vec<(f64, f64)>, b: Vec<(f64, f64)>| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(&b)
+                    .all(|(x, y)| (x.0 - y.0).abs() < 1e-9 && (x.1 - y.1).abs() < 1e-9)
+        };
+        assert!(
+            close(t.activity(0), vec![(1.0, 29.0)]),
+            "{:?}",
+            t.activity(0)
+        );
+        assert!(
+            close(t.activity(9), vec![(10.0, 20.0)]),
+            "{:?}",
+            t.activity(9)
+        );
+        assert!(t.activity(10).is_empty());
+        // At every instant, the active slots are as many as the ramp says.
+        for tenth in 0..300 {
+            let at = tenth as f64 / 10.0 + 0.05;
+            let active = (0..10)
+                .filter(|&k| t.activity(k).iter().any(|(a, b)| *a <= at && at < *b))
+                .count();
+            assert_eq!(active as f64, t.connections_at(at).floor(), "at {at} s");
+        }
+    }
+
+    #[test]
+    fn a_hold_from_the_start_is_one_interval_and_stages_join() {
+        let t = Timeline {
+            stages: vec![stage(5.0, 3), stage(5.0, 3)],
+        };
+        // The first stage ramps 0 -> 3: slot 2 starts at 5 s; slot 0 at 5/3 s.
+        assert_eq!(t.activity(2), vec![(5.0, 10.0)]);
+        let a = t.activity(0);
+        assert_eq!(a.len(), 1);
+        assert!((a[0].0 - 5.0 / 3.0).abs() < 1e-9 && a[0].1 == 10.0, "{a:?}");
+        assert_eq!(t.stage_at(7.0).0, 1);
+        assert_eq!(t.stage_at(99.0).0, 1, "past the end: the last stage");
+    }
+
+    #[test]
+    fn weights_pick_operations_in_proportion() {
+        let op = |label: &str, weight| PreparedOp {
+            label: label.into(),
+            method: "ping".into(),
+            params: String::new(),
+            name: None,
+            weight,
+        };
+        let exec = Exec::new(
+            "tcp://127.0.0.1:1".parse().unwrap(),
+            Protocol::Handshake,
+            Timeline {
+                stages: vec![stage(1.0, 1)],
+            },
+            None,
+            vec![op("a", 3), op("b", 1)],
+        );
+        let mut rng = SplitMix(7);
+        let mut counts = [0u32; 2];
+        for _ in 0..40_000 {
+            counts[exec.pick(rng.next())] += 1;
+        }
+        let share = f64::from(counts[0]) / 40_000.0;
+        assert!((share - 0.75).abs() < 0.01, "{counts:?}");
+    }
+
+    #[test]
+    fn poisson_gaps_have_the_stage_s_mean() {
+        let exec = Exec::new(
+            "tcp://127.0.0.1:1".parse().unwrap(),
+            Protocol::Handshake,
+            Timeline {
+                stages: vec![Stage {
+                    duration_s: 1e6,
+                    connections: 1,
+                    rate_per_connection: 4.0,
+                    arrivals: Arrivals::Poisson,
+                }],
+            },
+            None,
+            Vec::new(),
+        );
+        let t0 = Instant::now();
+        let mut rng = SplitMix(1);
+        let mut due = t0;
+        let n = 20_000;
+        let mut gaps = Vec::new();
+        for _ in 0..n {
+            let next = exec.next_due(due, t0, &mut rng);
+            gaps.push(next.duration_since(due).as_secs_f64());
+            due = next;
+        }
+        let mean = gaps.iter().sum::<f64>() / n as f64;
+        assert!((mean - 0.25).abs() < 0.01, "mean gap {mean}");
+        // Exponential: about 1 - 1/e of the gaps are shorter than the mean.
+        let short = gaps.iter().filter(|g| **g < 0.25).count() as f64 / n as f64;
+        assert!((short - 0.632).abs() < 0.02, "{short}");
+    }
+}
