@@ -120,15 +120,18 @@ pub struct GeneratorCost {
     pub threads: u64,
     /// User + system CPU seconds of this process during the stages.
     pub cpu_s: f64,
-    /// CPU microseconds per request sent.
+    /// The CPU microseconds of the run divided by the requests sent.
     pub cpu_us_per_call: Option<f64>,
-    /// CPU microseconds per session opened.
+    /// The CPU microseconds of the run divided by the sessions opened (the
+    /// cost of a session alone is the difference between a run with churn and
+    /// one without: docs/load.md).
     pub cpu_us_per_session: Option<f64>,
     /// Most connections open at once.
     pub peak_connections: u64,
-    /// How late after its due time each request was sent, ns: the generator's
-    /// own share of every latency (tokio's timer has 1 ms resolution; a busy
-    /// generator thread adds more).
+    /// How late after its due time each request was sent, ns: waiting for the
+    /// previous reply on its connection (one call is outstanding per
+    /// connection), or the generator itself late (a busy thread). Open-loop
+    /// latencies count this wait.
     pub send_lag_ns: Percentiles,
 }
 

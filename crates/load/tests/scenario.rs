@@ -155,6 +155,10 @@ async fn discover_calls_every_tool_with_arguments_made_from_its_schema() {
     ]))
     .unwrap();
     let f = run_scenario(&p, None).await.unwrap();
+    // The one-liner holds its 4 connections from the start (no ramp): about
+    // 4 x 10 calls/s x 1 s.
+    assert_eq!(f.generator.peak_connections, 4);
+    assert!(f.overall.sent >= 30, "{:?}", f.overall);
     let echo = f
         .discovered
         .iter()

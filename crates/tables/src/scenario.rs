@@ -82,7 +82,7 @@ pub fn scenario(f: &ScenarioFile) -> String {
     let us = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1} µs"));
     let _ = writeln!(
         o,
-        "Generator: {:.2} s of CPU on {} thread(s): {} per call sent, {} per session opened; at most {} sessions open at once; requests sent {} (p50) / {} (p99) after their due time (its own share of each latency).",
+        "Generator: {:.2} s of CPU on {} thread(s), divided by the calls sent: {}, by the sessions opened: {}; at most {} sessions open at once; requests went out {} (p50) / {} (p99) after their due time (waiting for the previous reply on their connection, or the generator late).",
         g.cpu_s,
         g.threads,
         us(g.cpu_us_per_call),

@@ -54,6 +54,9 @@ pub struct PreparedOp {
 /// When each slot is active and at what rate it calls.
 #[derive(Debug, Clone)]
 pub struct Timeline {
+    /// Connections at the start, before the first stage ramps them (0 by
+    /// default; the one-liner's flags start at --count: no ramp).
+    pub start: u64,
     /// The stages, in order.
     pub stages: Vec<Stage>,
 }
@@ -66,7 +69,12 @@ impl Timeline {
 
     /// Most connections open at once.
     pub fn peak(&self) -> u64 {
-        self.stages.iter().map(|s| s.connections).max().unwrap_or(0)
+        self.stages
+            .iter()
+            .map(|s| s.connections)
+            .max()
+            .unwrap_or(0)
+            .max(self.start)
     }
 
     /// The stage in force `t` seconds in (the last one past the end).
@@ -84,7 +92,7 @@ impl Timeline {
 
     /// Connections open `t` seconds in (a real number: a ramp is linear).
     pub fn connections_at(&self, t: f64) -> f64 {
-        let (mut from, mut start) = (0.0, 0.0);
+        let (mut from, mut start) = (self.start as f64, 0.0);
         for s in &self.stages {
             let to = s.connections as f64;
             if t < start + s.duration_s {
@@ -101,7 +109,7 @@ impl Timeline {
     pub fn activity(&self, k: u64) -> Vec<(f64, f64)> {
         let need = (k + 1) as f64;
         let mut out: Vec<(f64, f64)> = Vec::new();
-        let (mut from, mut start) = (0.0f64, 0.0f64);
+        let (mut from, mut start) = (self.start as f64, 0.0f64);
         for s in &self.stages {
             let to = s.connections as f64;
             let end = start + s.duration_s;
@@ -203,8 +211,8 @@ pub struct Stats {
     pub ops: Vec<OpStats>,
     /// Sessions.
     pub sessions: SessionStats,
-    /// How late after its due time each request was sent, ns: the generator's
-    /// own share of the latencies (timer resolution, a busy thread).
+    /// How late after its due time each request was sent, ns (waiting for the
+    /// previous reply, or the generator late).
     pub send_lag: Histogram<u64>,
 }
 
@@ -304,10 +312,16 @@ impl Exec {
         let hard_end = t0 + Duration::from_secs_f64(total) + GRACE;
         let mut rng = SplitMix(k.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x6D63_7062);
         let mut id = 0u64;
+        // Past the run's end and its grace: every call still due is counted as
+        // not sent, none is made.
+        let mut ended = false;
         for (from, to) in self.timeline.activity(k) {
             let stop = t0 + Duration::from_secs_f64(to);
-            tokio::time::sleep_until(t0 + Duration::from_secs_f64(from)).await;
-            let mut conn = self.open_session(None).await;
+            let mut conn = None;
+            if !ended {
+                tokio::time::sleep_until(t0 + Duration::from_secs_f64(from)).await;
+                conn = self.open_session(None).await;
+            }
             let mut in_session = 0u64;
             // The first call of each slot a golden-ratio share of one gap in, so
             // the slots' calls spread over every interval.
@@ -315,11 +329,18 @@ impl Exec {
             let mut due =
                 t0 + Duration::from_secs_f64(from + (k as f64 * 0.618_033_988_7).fract() / rate);
             while due < stop {
-                let from = crate::schedule::wait_until_due(due).await;
-                if Instant::now() > hard_end {
-                    break;
-                }
+                let from = if ended {
+                    due
+                } else {
+                    crate::schedule::wait_until_due(due).await
+                };
+                ended |= Instant::now() > hard_end;
                 let op = self.pick(rng.next());
+                if ended {
+                    self.stats().ops[op].not_sent += 1;
+                    due = self.next_due(due, t0, &mut rng);
+                    continue;
+                }
                 if conn.is_none() {
                     conn = self.open_session(None).await;
                 }
@@ -379,8 +400,10 @@ impl Exec {
                     }
                     // Past the run's end and its grace: nothing more is sent.
                     Some(true) => {
+                        ended = true;
                         self.close(conn.take()).await;
-                        return;
+                        due = self.next_due(due, t0, &mut rng);
+                        continue;
                     }
                     None => {}
                 }
@@ -582,7 +605,12 @@ fn error_text(json: &[u8]) -> String {
         let message: String = message.chars().take(80).collect();
         format!("JSON-RPC error {code}: {message}")
     } else if v.pointer("/result/isError") == Some(&serde_json::Value::Bool(true)) {
-        "tool error (isError)".into()
+        let text = v
+            .pointer("/result/content/0/text")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        let text: String = text.chars().take(80).collect();
+        format!("tool error (isError): {text}")
     } else {
         let text = String::from_utf8_lossy(&json[..json.len().min(80)]).into_owned();
         format!("not a result: {text}")
@@ -606,6 +634,7 @@ mod tests {
     fn a_ramp_opens_slots_in_turn_and_a_ramp_down_ends_the_highest_first() {
         // 0 -> 10 over 10 s, hold 10 for 10 s, 10 -> 0 over 10 s.
         let t = Timeline {
+            start: 0,
             stages: vec![stage(10.0, 10), stage(10.0, 10), stage(10.0, 0)],
         };
         assert_eq!(t.total_s(), 30.0);
@@ -640,8 +669,22 @@ mod tests {
     }
 
     #[test]
+    fn connections_open_at_the_start_need_no_ramp() {
+        let t = Timeline {
+            start: 3,
+            stages: vec![stage(4.0, 3)],
+        };
+        for k in 0..3 {
+            assert_eq!(t.activity(k), vec![(0.0, 4.0)], "slot {k}");
+        }
+        assert!(t.activity(3).is_empty());
+        assert_eq!(t.connections_at(0.0), 3.0);
+    }
+
+    #[test]
     fn a_hold_from_the_start_is_one_interval_and_stages_join() {
         let t = Timeline {
+            start: 0,
             stages: vec![stage(5.0, 3), stage(5.0, 3)],
         };
         // The first stage ramps 0 -> 3: slot 2 starts at 5 s; slot 0 at 5/3 s.
@@ -666,6 +709,7 @@ mod tests {
             "tcp://127.0.0.1:1".parse().unwrap(),
             Protocol::Handshake,
             Timeline {
+                start: 0,
                 stages: vec![stage(1.0, 1)],
             },
             None,
@@ -686,6 +730,7 @@ mod tests {
             "tcp://127.0.0.1:1".parse().unwrap(),
             Protocol::Handshake,
             Timeline {
+                start: 0,
                 stages: vec![Stage {
                     duration_s: 1e6,
                     connections: 1,

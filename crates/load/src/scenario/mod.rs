@@ -91,6 +91,8 @@ pub fn prepare(plan: &RunPlan) -> Result<Prepared, LoadError> {
             )));
         }
     } else {
+        // The one-liner holds --count connections from the start: no ramp.
+        s.start_connections = plan.count.unwrap_or(DEFAULT_COUNT);
         s.stages.push(Stage {
             duration_s: plan.duration.unwrap_or(DEFAULT_DURATION_S),
             connections: plan.count.unwrap_or(DEFAULT_COUNT),
@@ -103,7 +105,10 @@ pub fn prepare(plan: &RunPlan) -> Result<Prepared, LoadError> {
         check_seconds(&at("duration_s"), st.duration_s, 86_400.0, "a day")?;
         check_rate(&at("rate_per_connection"), st.rate_per_connection)?;
     }
-    let timeline = Timeline { stages: s.stages };
+    let timeline = Timeline {
+        start: s.start_connections,
+        stages: s.stages,
+    };
     if timeline.peak() == 0 {
         return Err(LoadError::Plan(
             "every stage has 0 connections: nothing would run".into(),
@@ -460,10 +465,16 @@ async fn progress(
         let (stage, _) = exec.timeline.stage_at(second as f64);
         let s = exec.stats();
         let sum = |f: fn(&OpStats) -> u64| s.ops.iter().map(f).sum::<u64>();
+        let when = if (second as f64) < total {
+            format!("stage {}/{}", stage + 1, exec.timeline.stages.len())
+        } else {
+            format!(
+                "stages over, waiting up to {} s for the last replies",
+                crate::schedule::GRACE.as_secs()
+            )
+        };
         println!(
-            "run: {second} s of {total} s, stage {}/{}, {} sessions open ({} opened, {} failed), {} answered, {} errors, {} lost",
-            stage + 1,
-            exec.timeline.stages.len(),
+            "run: {second} s of {total} s, {when}, {} sessions open ({} opened, {} failed), {} answered, {} errors, {} lost",
             exec.open.load(std::sync::atomic::Ordering::Relaxed),
             s.sessions.opened,
             s.sessions.failed,

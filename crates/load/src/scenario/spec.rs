@@ -19,6 +19,10 @@ pub struct Scenario {
     pub target: Option<String>,
     /// `2025-11-25`, `2026-07-28` or `auto` (default `2025-11-25`).
     pub protocol: Option<Protocol>,
+    /// Connections open at the start, before the first stage ramps them (default
+    /// 0: the first stage ramps up from none).
+    #[serde(default)]
+    pub start_connections: u64,
     /// Run in order.
     #[serde(default, rename = "stage")]
     pub stages: Vec<Stage>,
