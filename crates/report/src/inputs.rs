@@ -11,6 +11,7 @@ use mcpbench_files::capacity::CapacityFile;
 use mcpbench_files::compare::CompareFile;
 use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
 use mcpbench_files::lifecycle::{LifecycleFile, ScalingFile};
+use mcpbench_files::scenario::ScenarioFile;
 
 /// A run's results.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct Run {
     pub lifecycle: Option<LifecycleFile>,
     /// `scripts/load scaling`'s result (growing session counts).
     pub scaling: Option<ScalingFile>,
+    /// `scripts/load run`'s result (a scenario: a row per operation).
+    pub scenario: Option<ScenarioFile>,
 }
 
 /// Reads `compare.json` / `capacity.json` if there, through their writer's types.
@@ -201,6 +204,11 @@ impl Run {
             "the result of `scripts/load scaling`",
             ScalingFile::load,
         )?;
+        let scenario = load_side(
+            &side_dir.join("scenario.json"),
+            "the result of `scripts/load run`",
+            ScenarioFile::load,
+        )?;
         Ok(Run {
             benches,
             latency,
@@ -214,6 +222,7 @@ impl Run {
             capacity,
             lifecycle,
             scaling,
+            scenario,
         })
     }
 }

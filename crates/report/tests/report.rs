@@ -748,3 +748,32 @@ fn a_leak_is_a_slope_over_n_and_2n_items_not_a_residue() {
     set(&s, 0, None);
     assert_eq!(leak_row(&s).status, evaluate::Status::Pass);
 }
+
+#[test]
+fn a_scenario_result_enters_the_report_as_a_table_per_operation_and_a_broken_one_is_named() {
+    let s = Scratch::new();
+    // A real result of `scripts/load run` (docs/results), copied as the run's.
+    let real = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/results/2026-12-05-scenarios/mix-1000-mcpbench.json");
+    let text = std::fs::read_to_string(&real).unwrap();
+    std::fs::write(s.side().join("scenario.json"), &text).unwrap();
+    let paths = s.paths_with_targets(|t| t.to_string());
+    let (_, md_path) = write_report(&paths, None, 5.0).unwrap();
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(
+        md.contains("## Scenario (`scripts/load run`), per operation"),
+        "{md}"
+    );
+    for label in ["tools/call:text", "tools/call:echo", "tools/list", "ping"] {
+        assert!(md.contains(&format!("| {label} |")), "{label}");
+    }
+    // Answered above sent cannot be: refused, the file and the operation named.
+    let broken = text.replacen("\"answered\": 29723", "\"answered\": 99999", 1);
+    assert_ne!(broken, text, "the fixture has the figure this test breaks");
+    std::fs::write(s.side().join("scenario.json"), broken).unwrap();
+    let e = write_report(&paths, None, 5.0).unwrap_err().to_string();
+    assert!(
+        e.contains("scenario.json") && e.contains("tools/call:text"),
+        "{e}"
+    );
+}

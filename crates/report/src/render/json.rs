@@ -24,6 +24,7 @@ pub struct ReportJson<'a> {
     capacity: &'a Option<mcpbench_files::capacity::CapacityFile>,
     lifecycle: &'a Option<mcpbench_files::lifecycle::LifecycleFile>,
     scaling: &'a Option<mcpbench_files::lifecycle::ScalingFile>,
+    scenario: &'a Option<mcpbench_files::scenario::ScenarioFile>,
 }
 
 /// The findings of `run` with its result files, as `report.json` holds them.
@@ -40,6 +41,7 @@ pub fn report_json<'a>(report: &'a Report, run: &'a Run) -> ReportJson<'a> {
         capacity: &run.capacity,
         lifecycle: &run.lifecycle,
         scaling: &run.scaling,
+        scenario: &run.scenario,
     }
 }
 

@@ -243,6 +243,10 @@ pub fn markdown(r: &Report, run: &Run, chart: Option<&str>) -> String {
         o.push_str("\n## Session lifecycle (`scripts/load lifecycle`)\n");
         o.push_str(&mcpbench_tables::lifecycle(l));
     }
+    if let Some(f) = &run.scenario {
+        o.push_str("\n## Scenario (`scripts/load run`), per operation\n");
+        o.push_str(&mcpbench_tables::scenario(f));
+    }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {
         let _ = writeln!(o, "- {line}");
