@@ -52,6 +52,10 @@ pub enum LoadError {
     /// name the phase and the process).
     #[error("{0}")]
     Run(String),
+    /// The server to load could not be reached or gave nothing to call
+    /// (`run --discover`): exit 3, as "not run", not 2 (a bad plan).
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl LoadError {

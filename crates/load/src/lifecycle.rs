@@ -159,7 +159,20 @@ impl Experiment for LifecyclePlan {
         let why: Vec<String> = file
             .servers
             .iter()
-            .filter(|e| e.deleted.is_none() || !e.why.is_empty())
+            .filter(|e| {
+                // A scenario whose server could not be started keeps the reason
+                // in its own run.
+                let not_run = |run: &mcpbench_files::compare::CompareEntry| {
+                    run.outcome == mcpbench_files::compare::Outcome::NotRun
+                };
+                e.deleted.is_none()
+                    || !e.why.is_empty()
+                    || [&e.deleted, &e.abandoned]
+                        .into_iter()
+                        .flatten()
+                        .any(|w| not_run(&w.run))
+                    || e.past_cap.as_ref().is_some_and(|p| not_run(&p.run))
+            })
             .map(|e| format!("{}: not every scenario ran: {}", e.name, e.why.join("; ")))
             .collect();
         (if why.is_empty() { 0 } else { EXIT_NOT_RUN }, why)

@@ -276,3 +276,23 @@ async fn a_threshold_on_an_operation_not_in_the_mix_is_refused_before_the_run() 
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_against_a_target_nobody_listens_on_is_unreachable_not_a_bad_plan() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let p = prepare(&plan(&["--target", &url, "--discover", "--duration", "1"])).unwrap();
+    let e = run_scenario(&p, None).await.unwrap_err();
+    assert!(
+        matches!(e, mcpbench_load::LoadError::Unreachable(_)),
+        "exit 3, not 2: {e:?}"
+    );
+    assert!(
+        e.to_string().contains("--discover") && e.to_string().contains("connect"),
+        "{e}"
+    );
+}

@@ -3,6 +3,12 @@
 
 use mcpbench_files::scenario::{OperationRun, ScenarioFile};
 
+/// `text` fit for one Markdown table cell: a server's error text or tool name
+/// may hold `|` or a line break.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
 /// One row per operation and one for all together; then sessions, thresholds
 /// and tools `--discover` skipped.
 pub fn scenario(f: &ScenarioFile) -> String {
@@ -43,7 +49,7 @@ pub fn scenario(f: &ScenarioFile) -> String {
         let _ = writeln!(
             o,
             "| {} | {weight} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.label,
+            cell(&r.label),
             r.sent,
             r.answered,
             r.error_replies,
@@ -55,7 +61,7 @@ pub fn scenario(f: &ScenarioFile) -> String {
             ms(l.max),
             r.errors
                 .first()
-                .map_or(String::new(), |e| format!("{}× {}", e.count, e.why))
+                .map_or(String::new(), |e| format!("{}× {}", e.count, cell(&e.why)))
         );
     };
     for r in &f.operations {

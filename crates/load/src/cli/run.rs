@@ -29,9 +29,9 @@ pub struct RunPlan {
     /// Without [[stage]]s: seconds [default: 10].
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Without [[stage]]s: how calls arrive.
-    #[arg(long, value_enum, default_value_t = Arrivals::Constant)]
-    pub arrivals: Arrivals,
+    /// Without [[stage]]s: how calls arrive [default: constant].
+    #[arg(long, value_enum)]
+    pub arrivals: Option<Arrivals>,
     /// Adds a tools/call of this tool to the mix (weight 1).
     #[arg(long)]
     pub tool: Option<String>,

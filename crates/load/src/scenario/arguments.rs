@@ -16,11 +16,17 @@ use serde_json::{Map, Value, json};
 
 /// Deepest nesting of schemas followed (`$ref` cycles end here).
 const MAX_DEPTH: usize = 32;
+/// Most schemas visited for one tool: a schema whose branches refer back to
+/// themselves (`{"anyOf": [{"$ref": "#"}, {"$ref": "#"}]}`) would otherwise take
+/// 2^32 steps to reach [`MAX_DEPTH`].
+const MAX_STEPS: u32 = 10_000;
+/// Most items an array is made with (`minItems` beyond it is refused).
+const MAX_ITEMS: u64 = 1_024;
 
 /// Arguments for a tool whose input schema is `schema`: valid ones, or why none
 /// can be made.
 pub fn arguments_for(schema: &Value) -> Result<Value, String> {
-    let value = generate(schema, schema, 0)?;
+    let value = generate(schema)?;
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .build(schema)
@@ -33,102 +39,161 @@ pub fn arguments_for(schema: &Value) -> Result<Value, String> {
     }
 }
 
-/// A minimal instance of `schema` (a part of `root`, which `$ref`s point into).
-pub fn generate(schema: &Value, root: &Value, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("nested deeper than {MAX_DEPTH} schemas"));
+/// A minimal instance of `schema` (not yet validated against it).
+pub fn generate(schema: &Value) -> Result<Value, String> {
+    let mut steps = 0;
+    Gen {
+        root: schema,
+        steps: &mut steps,
     }
-    let s = match schema {
-        Value::Bool(true) => return Ok(Value::Null),
-        Value::Bool(false) => return Err("a `false` schema accepts nothing".into()),
-        Value::Object(s) => s,
-        other => return Err(format!("{other} is not a schema")),
-    };
-    if let Some(reference) = s.get("$ref").and_then(Value::as_str) {
-        let target = reference
-            .strip_prefix('#')
-            .and_then(|pointer| root.pointer(pointer))
-            .ok_or_else(|| format!("$ref {reference:?} is not a reference within the schema"))?;
-        return generate(target, root, depth + 1);
-    }
-    if let Some(v) = s.get("const") {
-        return Ok(v.clone());
-    }
-    if let Some(v) = s
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-    {
-        return Ok(v.clone());
-    }
-    if let Some(v) = s.get("default") {
-        return Ok(v.clone());
-    }
-    if let Some(v) = s
-        .get("examples")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-    {
-        return Ok(v.clone());
-    }
-    if let Some(all) = s.get("allOf").and_then(Value::as_array) {
-        let mut merged = s.clone();
-        merged.remove("allOf");
-        for part in all {
-            merge(&mut merged, resolve(part, root)?);
+    .make(schema, 0)
+}
+
+/// One generation: the root `$ref`s point into, and the steps taken so far.
+struct Gen<'a> {
+    root: &'a Value,
+    steps: &'a mut u32,
+}
+
+impl Gen<'_> {
+    /// A minimal instance of `schema` (a part of the root).
+    fn make(&mut self, schema: &Value, depth: usize) -> Result<Value, String> {
+        let root = self.root;
+        if depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} schemas"));
         }
-        return generate(&Value::Object(merged), root, depth + 1);
-    }
-    for key in ["anyOf", "oneOf"] {
-        if let Some(branches) = s.get(key).and_then(Value::as_array) {
-            let mut why = Vec::new();
-            for b in branches {
-                // The branch with the schema's own keywords beside it.
-                let mut with = s.clone();
-                with.remove(key);
-                merge(&mut with, resolve(b, root)?);
-                match generate(&Value::Object(with), root, depth + 1) {
-                    Ok(v) => return Ok(v),
-                    Err(e) => why.push(e),
-                }
+        *self.steps += 1;
+        if *self.steps > MAX_STEPS {
+            return Err(format!("more than {MAX_STEPS} schemas visited"));
+        }
+        let s = match schema {
+            Value::Bool(true) => return Ok(Value::Null),
+            Value::Bool(false) => return Err("a `false` schema accepts nothing".into()),
+            Value::Object(s) => s,
+            other => return Err(format!("{other} is not a schema")),
+        };
+        if let Some(reference) = s.get("$ref").and_then(Value::as_str) {
+            let target = reference
+                .strip_prefix('#')
+                .and_then(|pointer| root.pointer(pointer))
+                .ok_or_else(|| {
+                    format!("$ref {reference:?} is not a reference within the schema")
+                })?;
+            return self.make(target, depth + 1);
+        }
+        if let Some(v) = s.get("const") {
+            return Ok(v.clone());
+        }
+        if let Some(v) = s
+            .get("enum")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
+            return Ok(v.clone());
+        }
+        if let Some(v) = s.get("default") {
+            return Ok(v.clone());
+        }
+        if let Some(v) = s
+            .get("examples")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
+            return Ok(v.clone());
+        }
+        if let Some(all) = s.get("allOf").and_then(Value::as_array) {
+            let mut merged = s.clone();
+            merged.remove("allOf");
+            for part in all {
+                merge(&mut merged, resolve(part, root)?);
             }
-            return Err(format!(
-                "no branch of {key} could be made: {}",
-                why.join("; ")
-            ));
+            return self.make(&Value::Object(merged), depth + 1);
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(branches) = s.get(key).and_then(Value::as_array) {
+                let mut why = Vec::new();
+                for b in branches {
+                    // The branch with the schema's own keywords beside it.
+                    let mut with = s.clone();
+                    with.remove(key);
+                    merge(&mut with, resolve(b, root)?);
+                    match self.make(&Value::Object(with), depth + 1) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => why.push(e),
+                    }
+                }
+                return Err(format!(
+                    "no branch of {key} could be made: {}",
+                    why.join("; ")
+                ));
+            }
+        }
+        let kind = match s.get("type") {
+            Some(Value::String(t)) => t.as_str(),
+            // Several types: the first that is not null.
+            Some(Value::Array(types)) => types
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|t| *t != "null")
+                .unwrap_or("null"),
+            _ if s.contains_key("properties") || s.contains_key("required") => "object",
+            _ if s.contains_key("items") => "array",
+            _ => "string",
+        };
+        match kind {
+            "object" => self.object(s, depth),
+            "array" => {
+                let n = count(s, "minItems");
+                if n > MAX_ITEMS {
+                    return Err(format!("minItems {n}: over {MAX_ITEMS}"));
+                }
+                let item = s.get("items").cloned().unwrap_or(Value::Bool(true));
+                let prefix = s.get("prefixItems").and_then(Value::as_array);
+                (0..n)
+                    .map(|i| {
+                        let schema = prefix.and_then(|p| p.get(i as usize)).unwrap_or(&item);
+                        self.make(schema, depth + 1)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array)
+            }
+            "string" => string(s),
+            "integer" | "number" => number(s, kind == "integer"),
+            "boolean" => Ok(Value::Bool(true)),
+            "null" => Ok(Value::Null),
+            other => Err(format!("unknown type {other:?}")),
         }
     }
-    let kind = match s.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        // Several types: the first that is not null.
-        Some(Value::Array(types)) => types
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null"),
-        _ if s.contains_key("properties") || s.contains_key("required") => "object",
-        _ if s.contains_key("items") => "array",
-        _ => "string",
-    };
-    match kind {
-        "object" => object(s, root, depth),
-        "array" => {
-            let n = count(s, "minItems");
-            let item = s.get("items").cloned().unwrap_or(Value::Bool(true));
-            let prefix = s.get("prefixItems").and_then(Value::as_array);
-            (0..n)
-                .map(|i| {
-                    let schema = prefix.and_then(|p| p.get(i as usize)).unwrap_or(&item);
-                    generate(schema, root, depth + 1)
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
+
+    fn object(&mut self, s: &Map<String, Value>, depth: usize) -> Result<Value, String> {
+        let props = s.get("properties").and_then(Value::as_object);
+        let mut out = Map::new();
+        let required = s.get("required").and_then(Value::as_array);
+        for name in required.into_iter().flatten().filter_map(Value::as_str) {
+            let schema = props
+                .and_then(|p| p.get(name))
+                .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+                .cloned()
+                .unwrap_or(Value::Bool(true));
+            let v = self
+                .make(&schema, depth + 1)
+                .map_err(|e| format!("property {name:?}: {e}"))?;
+            out.insert(name.to_string(), v);
         }
-        "string" => string(s),
-        "integer" | "number" => number(s, kind == "integer"),
-        "boolean" => Ok(Value::Bool(true)),
-        "null" => Ok(Value::Null),
-        other => Err(format!("unknown type {other:?}")),
+        // minProperties beyond the required ones: optional properties, in order.
+        let min = count(s, "minProperties") as usize;
+        for (name, schema) in props.into_iter().flatten() {
+            if out.len() >= min {
+                break;
+            }
+            if !out.contains_key(name) {
+                let v = self
+                    .make(schema, depth + 1)
+                    .map_err(|e| format!("property {name:?}: {e}"))?;
+                out.insert(name.clone(), v);
+            }
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -176,35 +241,6 @@ fn merge(into: &mut Map<String, Value>, part: &Value) {
 /// A whole number keyword (`minItems`, `minLength`), 0 when absent.
 fn count(s: &Map<String, Value>, key: &str) -> u64 {
     s.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn object(s: &Map<String, Value>, root: &Value, depth: usize) -> Result<Value, String> {
-    let props = s.get("properties").and_then(Value::as_object);
-    let mut out = Map::new();
-    let required = s.get("required").and_then(Value::as_array);
-    for name in required.into_iter().flatten().filter_map(Value::as_str) {
-        let schema = props
-            .and_then(|p| p.get(name))
-            .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
-            .cloned()
-            .unwrap_or(Value::Bool(true));
-        let v =
-            generate(&schema, root, depth + 1).map_err(|e| format!("property {name:?}: {e}"))?;
-        out.insert(name.to_string(), v);
-    }
-    // minProperties beyond the required ones: optional properties, in order.
-    let min = count(s, "minProperties") as usize;
-    for (name, schema) in props.into_iter().flatten() {
-        if out.len() >= min {
-            break;
-        }
-        if !out.contains_key(name) {
-            let v =
-                generate(schema, root, depth + 1).map_err(|e| format!("property {name:?}: {e}"))?;
-            out.insert(name.clone(), v);
-        }
-    }
-    Ok(Value::Object(out))
 }
 
 fn string(s: &Map<String, Value>) -> Result<Value, String> {
@@ -334,6 +370,14 @@ mod tests {
                 "not a reference within the schema",
             ),
             (json!({"$ref": "#"}), "nested deeper than"),
+            (
+                json!({"anyOf": [{"$ref": "#"}, {"$ref": "#"}]}),
+                "schemas visited",
+            ),
+            (
+                json!({"type": "array", "minItems": 10_000_000_000u64}),
+                "minItems",
+            ),
         ] {
             let e = arguments_for(&schema).unwrap_err();
             assert!(e.contains(why), "{schema}: {e}");
@@ -392,7 +436,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(256))]
         #[test]
         fn generated_arguments_validate_against_their_schema(s in schema()) {
-            let args = generate(&s, &s, 0).expect("a schema of a handled kind");
+            let args = generate(&s).expect("a schema of a handled kind");
             let validator = jsonschema::options().should_validate_formats(true).build(&s).unwrap();
             prop_assert!(validator.is_valid(&args), "{} does not validate against {}", args, s);
         }

@@ -77,6 +77,19 @@ impl Timeline {
             .max(self.start)
     }
 
+    /// When the stage in force `t` seconds in ends, in seconds (the last one's
+    /// end past the end).
+    pub fn stage_end(&self, t: f64) -> f64 {
+        let mut end = 0.0;
+        for s in &self.stages {
+            end += s.duration_s;
+            if t < end {
+                return end;
+            }
+        }
+        end
+    }
+
     /// The stage in force `t` seconds in (the last one past the end).
     pub fn stage_at(&self, t: f64) -> (usize, &Stage) {
         let mut end = 0.0;
@@ -105,19 +118,21 @@ impl Timeline {
     }
 
     /// The intervals (seconds from the start) in which slot `k` is active: while
-    /// the connections open are at least k + 1. Adjacent intervals are joined.
+    /// the connections open (a real number on a ramp) are above k, so a ramp's
+    /// slots open one by one from its start and a held count N keeps slots 0..N.
+    /// Adjacent intervals are joined.
     pub fn activity(&self, k: u64) -> Vec<(f64, f64)> {
-        let need = (k + 1) as f64;
+        let need = k as f64;
         let mut out: Vec<(f64, f64)> = Vec::new();
         let (mut from, mut start) = (self.start as f64, 0.0f64);
         for s in &self.stages {
             let to = s.connections as f64;
             let end = start + s.duration_s;
-            let span = if from >= need && to >= need {
+            let span = if from > need && to > need {
                 Some((start, end))
-            } else if to > from && to >= need {
+            } else if to > from && to > need {
                 Some((start + (need - from) / (to - from) * s.duration_s, end))
-            } else if from > to && from >= need {
+            } else if from > to && from > need {
                 Some((start, start + (from - need) / (from - to) * s.duration_s))
             } else {
                 None
@@ -328,6 +343,7 @@ impl Exec {
             let rate = self.timeline.stage_at(from).1.rate_per_connection;
             let mut due =
                 t0 + Duration::from_secs_f64(from + (k as f64 * 0.618_033_988_7).fract() / rate);
+            let mut skipped = 0u64;
             while due < stop {
                 let from = if ended {
                     due
@@ -339,12 +355,20 @@ impl Exec {
                 if ended {
                     self.stats().ops[op].not_sent += 1;
                     due = self.next_due(due, t0, &mut rng);
+                    // Counting a long backlog yields now and then: the runtime
+                    // has one thread, and Ctrl-C must still be heard.
+                    skipped += 1;
+                    if skipped % 4096 == 0 {
+                        tokio::task::yield_now().await;
+                    }
                     continue;
                 }
                 if conn.is_none() {
                     conn = self.open_session(None).await;
+                    in_session = 0;
+                    ended |= Instant::now() > hard_end;
                 }
-                let Some(c) = conn.as_mut() else {
+                let Some(c) = conn.as_mut().filter(|_| !ended) else {
                     self.stats().ops[op].not_sent += 1;
                     due = self.next_due(due, t0, &mut rng);
                     continue;
@@ -391,43 +415,59 @@ impl Exec {
                         }
                     }
                 };
-                match broken {
-                    // The connection broke: the next call opens a new session.
-                    Some(false) => {
-                        self.close(conn.take()).await;
-                        due = self.next_due(due, t0, &mut rng);
-                        continue;
-                    }
-                    // Past the run's end and its grace: nothing more is sent.
-                    Some(true) => {
-                        ended = true;
-                        self.close(conn.take()).await;
-                        due = self.next_due(due, t0, &mut rng);
-                        continue;
-                    }
-                    None => {}
+                // The connection broke (or a call is still out on it past the
+                // run's end and its grace): its session is ended over a new
+                // connection; the next call opens a new session.
+                if let Some(past_end) = broken {
+                    ended |= past_end;
+                    self.close(conn.take(), true).await;
+                    due = self.next_due(due, t0, &mut rng);
+                    continue;
                 }
                 in_session += 1;
+                due = self.next_due(due, t0, &mut rng);
                 if self.session_calls.is_some_and(|n| in_session >= n) {
                     in_session = 0;
-                    conn = self.renew(conn.take()).await;
+                    if due < stop {
+                        conn = self.renew(conn.take()).await;
+                    } else {
+                        self.close(conn.take(), false).await;
+                    }
                 }
-                due = self.next_due(due, t0, &mut rng);
             }
-            self.close(conn.take()).await;
+            self.close(conn.take(), false).await;
         }
     }
 
-    /// The call after one due at `due`, by the stage in force then.
+    /// The call after one due at `due`, by the stage in force then. A gap that
+    /// crosses into the next stage is redrawn there at that stage's rate: a
+    /// constant one keeps its phase (the share of the gap left, at the new
+    /// rate), a Poisson one starts afresh at the boundary (it has no memory).
     fn next_due(&self, due: Instant, t0: Instant, rng: &mut SplitMix) -> Instant {
         let at = due.duration_since(t0).as_secs_f64();
         let stage = self.timeline.stage_at(at).1;
-        let mean = 1.0 / stage.rate_per_connection;
-        let gap = match stage.arrivals {
-            Arrivals::Constant => mean,
-            Arrivals::Poisson => -rng.unit().ln() * mean,
+        let gap = |stage: &Stage, rng: &mut SplitMix| {
+            let mean = 1.0 / stage.rate_per_connection;
+            match stage.arrivals {
+                Arrivals::Constant => mean,
+                Arrivals::Poisson => -rng.unit().ln() * mean,
+            }
         };
-        due + Duration::from_secs_f64(gap)
+        let g = gap(stage, rng);
+        let boundary = self.timeline.stage_end(at);
+        let mut next = at + g;
+        if next > boundary && boundary < self.timeline.total_s() {
+            let after = self.timeline.stage_at(boundary).1;
+            next = match after.arrivals {
+                Arrivals::Constant => {
+                    boundary + (next - boundary) / g * (1.0 / after.rate_per_connection)
+                }
+                Arrivals::Poisson => boundary + gap(after, rng),
+            };
+        }
+        // At least a microsecond: the rate is capped at 1e6 calls/s per
+        // connection, and a gap rounded to nothing would never advance.
+        t0 + Duration::from_secs_f64(next).max(due.duration_since(t0) + Duration::from_micros(1))
     }
 
     /// A new session: over `reuse`'s HTTP connection when given and usable, else
@@ -470,35 +510,59 @@ impl Exec {
     async fn renew(&self, conn: Option<McpConn>) -> Option<McpConn> {
         match conn {
             Some(McpConn::Http(mut h)) => {
-                self.delete(&mut h).await;
+                self.end_session(&mut h, false).await;
                 self.open.fetch_sub(1, Ordering::Relaxed);
                 self.open_session(Some(h)).await
             }
             other => {
-                self.close(other).await;
+                self.close(other, false).await;
                 self.open_session(None).await
             }
         }
     }
 
-    /// Ends `conn`'s session and drops it.
-    async fn close(&self, conn: Option<McpConn>) {
+    /// Ends `conn`'s session and drops it; `stuck`: a request is still out on
+    /// the connection (or it broke), so the DELETE goes over a new one.
+    async fn close(&self, conn: Option<McpConn>, stuck: bool) {
         let Some(conn) = conn else { return };
         if let McpConn::Http(mut h) = conn {
-            if !h.is_closed() {
-                self.delete(&mut h).await;
-            }
+            self.end_session(&mut h, stuck).await;
         }
         self.open.fetch_sub(1, Ordering::Relaxed);
     }
 
-    async fn delete(&self, h: &mut HttpMcp) {
-        let outcome = tokio::time::timeout(GRACE, h.delete()).await;
+    /// DELETE of `h`'s session, where it has one, as a client ends it: over a
+    /// new connection when this one is closed or `stuck`; bounded by [`GRACE`].
+    /// Counted as deleted, or as refused (an error status, a broken connection,
+    /// no answer in time).
+    async fn end_session(&self, h: &mut HttpMcp, stuck: bool) {
+        enum Ending {
+            NoSession,
+            Status(u16),
+            Failed,
+        }
+        let ended = tokio::time::timeout(GRACE, async {
+            if stuck || h.is_closed() {
+                let Ok(stream) = connect(&self.target, None).await else {
+                    return Ending::Failed;
+                };
+                if h.reconnect(stream).await.is_err() {
+                    return Ending::Failed;
+                }
+            }
+            match h.delete().await {
+                None => Ending::NoSession,
+                Some(Ok(status)) => Ending::Status(status),
+                Some(Err(_)) => Ending::Failed,
+            }
+        })
+        .await
+        .unwrap_or(Ending::Failed);
         let mut s = self.stats();
-        match outcome {
-            Ok(None) => {}
-            Ok(Some(Ok(200..=204))) => s.sessions.deleted += 1,
-            _ => s.sessions.delete_failed += 1,
+        match ended {
+            Ending::NoSession => {}
+            Ending::Status(200..=204) => s.sessions.deleted += 1,
+            Ending::Status(_) | Ending::Failed => s.sessions.delete_failed += 1,
         }
     }
 
@@ -639,8 +703,9 @@ mod tests {
         };
         assert_eq!(t.total_s(), 30.0);
         assert_eq!(t.peak(), 10);
-        // Slot 0 starts at 1 s (one connection needed), slot 9 at 10 s; slot 9
-        // ends first on the way down (at 20 s), slot 0 last (at 29 s).
+        // Slot k is active while more than k connections are open: slot 0 from
+        // the start, slot 9 from 9 s; on the way down slot 9 ends first (at 21
+        // s), slot 0 last (at 30 s).
         let close = |a: Vec<(f64, f64)>, b: Vec<(f64, f64)>| {
             a.len() == b.len()
                 && a.iter()
@@ -648,12 +713,12 @@ mod tests {
                     .all(|(x, y)| (x.0 - y.0).abs() < 1e-9 && (x.1 - y.1).abs() < 1e-9)
         };
         assert!(
-            close(t.activity(0), vec![(1.0, 29.0)]),
+            close(t.activity(0), vec![(0.0, 30.0)]),
             "{:?}",
             t.activity(0)
         );
         assert!(
-            close(t.activity(9), vec![(10.0, 20.0)]),
+            close(t.activity(9), vec![(9.0, 21.0)]),
             "{:?}",
             t.activity(9)
         );
@@ -664,7 +729,7 @@ mod tests {
             let active = (0..10)
                 .filter(|&k| t.activity(k).iter().any(|(a, b)| *a <= at && at < *b))
                 .count();
-            assert_eq!(active as f64, t.connections_at(at).floor(), "at {at} s");
+            assert_eq!(active as f64, t.connections_at(at).ceil(), "at {at} s");
         }
     }
 
@@ -687,11 +752,20 @@ mod tests {
             start: 0,
             stages: vec![stage(5.0, 3), stage(5.0, 3)],
         };
-        // The first stage ramps 0 -> 3: slot 2 starts at 5 s; slot 0 at 5/3 s.
-        assert_eq!(t.activity(2), vec![(5.0, 10.0)]);
-        let a = t.activity(0);
+        // The first stage ramps 0 -> 3: slot 0 starts at once, slot 2 at 10/3 s.
+        assert_eq!(t.activity(0), vec![(0.0, 10.0)]);
+        let a = t.activity(2);
         assert_eq!(a.len(), 1);
-        assert!((a[0].0 - 5.0 / 3.0).abs() < 1e-9 && a[0].1 == 10.0, "{a:?}");
+        assert!(
+            (a[0].0 - 10.0 / 3.0).abs() < 1e-9 && a[0].1 == 10.0,
+            "{a:?}"
+        );
+        // One connection ramped from none runs (from the start), not never.
+        let one = Timeline {
+            start: 0,
+            stages: vec![stage(4.0, 1)],
+        };
+        assert_eq!(one.activity(0), vec![(0.0, 4.0)]);
         assert_eq!(t.stage_at(7.0).0, 1);
         assert_eq!(t.stage_at(99.0).0, 1, "past the end: the last stage");
     }
@@ -722,6 +796,50 @@ mod tests {
         }
         let share = f64::from(counts[0]) / 40_000.0;
         assert!((share - 0.75).abs() < 0.01, "{counts:?}");
+    }
+
+    #[test]
+    fn a_faster_stage_starts_at_its_own_rate_at_its_boundary() {
+        // 0.1 calls/s for 10 s, then 10 calls/s for 10 s: a gap drawn at the slow
+        // rate at 8 s is redrawn at the boundary, so the fast stage gets its
+        // 100 calls, not the 18 left after a 10 s gap.
+        let exec = Exec::new(
+            "tcp://127.0.0.1:1".parse().unwrap(),
+            Protocol::Handshake,
+            Timeline {
+                start: 1,
+                stages: vec![
+                    Stage {
+                        duration_s: 10.0,
+                        connections: 1,
+                        rate_per_connection: 0.1,
+                        arrivals: Arrivals::Constant,
+                    },
+                    Stage {
+                        duration_s: 10.0,
+                        connections: 1,
+                        rate_per_connection: 10.0,
+                        arrivals: Arrivals::Constant,
+                    },
+                ],
+            },
+            None,
+            Vec::new(),
+        );
+        let t0 = Instant::now();
+        let mut rng = SplitMix(3);
+        let mut due = t0 + Duration::from_secs(8);
+        let mut in_second = 0;
+        while due < t0 + Duration::from_secs(20) {
+            if due >= t0 + Duration::from_secs(10) {
+                in_second += 1;
+            }
+            due = exec.next_due(due, t0, &mut rng);
+        }
+        assert!(
+            (99..=101).contains(&in_second),
+            "{in_second} calls in the fast stage"
+        );
     }
 
     #[test]

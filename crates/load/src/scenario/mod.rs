@@ -47,6 +47,10 @@ pub const DEFAULT_COUNT: u64 = 10;
 pub const DEFAULT_RATE: f64 = 1.0;
 /// Seconds of the one-liner.
 pub const DEFAULT_DURATION_S: f64 = 10.0;
+/// The highest rate per connection a stage may ask for (a gap of 1 µs).
+pub const MAX_RATE_PER_CONNECTION: f64 = 1e6;
+/// How long discovery waits for the session and for each `tools/list` page.
+const DISCOVER_LIMIT: Duration = Duration::from_secs(30);
 /// Open files this process keeps for itself beside its connections.
 const SPARE_FILES: u64 = 64;
 
@@ -83,6 +87,7 @@ pub fn prepare(plan: &RunPlan) -> Result<Prepared, LoadError> {
         plan.count.map(|_| "--count"),
         plan.rate.map(|_| "--rate"),
         plan.duration.map(|_| "--duration"),
+        plan.arrivals.map(|_| "--arrivals"),
     ];
     if !s.stages.is_empty() {
         if let Some(flag) = one_liner.into_iter().flatten().next() {
@@ -92,18 +97,31 @@ pub fn prepare(plan: &RunPlan) -> Result<Prepared, LoadError> {
         }
     } else {
         // The one-liner holds --count connections from the start: no ramp.
+        if s.start_connections != 0 {
+            return Err(LoadError::Plan(
+                "start_connections without [[stage]]s: the one-liner's stage starts at --count"
+                    .into(),
+            ));
+        }
         s.start_connections = plan.count.unwrap_or(DEFAULT_COUNT);
         s.stages.push(Stage {
             duration_s: plan.duration.unwrap_or(DEFAULT_DURATION_S),
             connections: plan.count.unwrap_or(DEFAULT_COUNT),
             rate_per_connection: plan.rate.unwrap_or(DEFAULT_RATE),
-            arrivals: plan.arrivals,
+            arrivals: plan.arrivals.unwrap_or_default(),
         });
     }
     for (i, st) in s.stages.iter().enumerate() {
         let at = |flag: &str| format!("stage {} {flag}", i + 1);
         check_seconds(&at("duration_s"), st.duration_s, 86_400.0, "a day")?;
         check_rate(&at("rate_per_connection"), st.rate_per_connection)?;
+        if st.rate_per_connection > MAX_RATE_PER_CONNECTION {
+            return Err(LoadError::Plan(format!(
+                "{} {}: at most {MAX_RATE_PER_CONNECTION} calls/s per connection (one call is outstanding per connection)",
+                at("rate_per_connection"),
+                st.rate_per_connection
+            )));
+        }
     }
     let timeline = Timeline {
         start: s.start_connections,
@@ -184,12 +202,10 @@ pub async fn discover(
     target: &Target,
     protocol: Protocol,
 ) -> Result<Vec<DiscoveredTool>, LoadError> {
-    let unreachable = |why: String| LoadError::Child {
-        program: "the target".into(),
-        why: format!("--discover: {why}"),
-    };
-    let mut conn = open_conn(target, protocol, None)
+    let unreachable = |why: String| LoadError::Unreachable(format!("--discover: {why}"));
+    let mut conn = tokio::time::timeout(DISCOVER_LIMIT, open_conn(target, protocol, None))
         .await
+        .map_err(|_| unreachable(format!("no session within {} s", DISCOVER_LIMIT.as_secs())))?
         .map_err(|e| unreachable(e.to_string()))?;
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
@@ -198,9 +214,18 @@ pub async fn discover(
             Some(c) => format!(r#""cursor":{}"#, Value::String(c.clone())),
             None => String::new(),
         };
-        let (answer, json) = exchange(&mut conn, target, page, "tools/list", &params, None)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        let (answer, json) = tokio::time::timeout(
+            DISCOVER_LIMIT,
+            exchange(&mut conn, target, page, "tools/list", &params, None),
+        )
+        .await
+        .map_err(|_| {
+            unreachable(format!(
+                "tools/list: no reply within {} s",
+                DISCOVER_LIMIT.as_secs()
+            ))
+        })?
+        .map_err(|e| unreachable(e.to_string()))?;
         if let Answer::Error(why) = answer {
             return Err(unreachable(format!("tools/list: {why}")));
         }
@@ -242,7 +267,7 @@ pub async fn discover(
         }
     }
     if let crate::connection::McpConn::Http(mut h) = conn {
-        let _ = h.delete().await;
+        let _ = tokio::time::timeout(DISCOVER_LIMIT, h.delete()).await;
     }
     Ok(tools)
 }
@@ -278,7 +303,7 @@ fn mix(
         });
     }
     if ops.is_empty() {
-        return Err(LoadError::Plan(
+        return Err(LoadError::Unreachable(
             "no operation: --discover found no tool that can be called".into(),
         ));
     }
@@ -358,7 +383,10 @@ pub async fn run_scenario(p: &Prepared, hlog: Option<&Path>) -> Result<ScenarioF
     let progress = tokio::spawn(progress(Arc::clone(&exec), t0, log, stopped));
     let mut broken = None;
     while let Some(joined) = slots.join_next().await {
-        if let Err(e) = joined {
+        if let Err(e) = joined
+            && broken.is_none()
+        {
+            // The first failure is the reason; the others are its cancellations.
             broken = Some(e.to_string());
             slots.abort_all();
         }
@@ -394,8 +422,12 @@ impl IntervalLog {
         let labels: Vec<&str> = exec.ops.iter().map(|o| o.label.as_str()).collect();
         writeln!(
             out,
-            "#mcpbench-load run: latency in ns from each call's due time, one interval per operation per second; tags: {}",
-            labels.join(" ")
+            "#mcpbench-load run: latency in ns from each call's due time (the max column too), one interval per operation per second; tags: {}",
+            labels
+                .iter()
+                .map(|l| log_tag(l))
+                .collect::<Vec<_>>()
+                .join(" ")
         )
         .map_err(|e| LoadError::io("write", path, e))?;
         Ok(Some(IntervalLog {
@@ -423,12 +455,14 @@ impl IntervalLog {
         let span = now.saturating_duration_since(self.last);
         self.last = now;
         let mut serializer = hdrhistogram::serialization::V2DeflateSerializer::new();
+        // No header options: each call writes only its intervals (the header
+        // line was written once by `create`); the max column is in ns.
         let written = hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder::new()
-            .with_max_value_divisor(1e6)
             .begin_log_with(&mut self.out, &mut serializer)
             .and_then(|mut w| {
                 for (op, h) in exec.ops.iter().zip(&intervals) {
-                    let tag = hdrhistogram::serialization::interval_log::Tag::new(&op.label);
+                    let tag = log_tag(&op.label);
+                    let tag = hdrhistogram::serialization::interval_log::Tag::new(&tag);
                     w.write_histogram(h, start, span, tag)
                         .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
                 }
@@ -439,6 +473,12 @@ impl IntervalLog {
             eprintln!("mcpbench-load: {}: {e}", self.path.display());
         }
     }
+}
+
+/// An operation's label as an interval log's tag (which cannot hold a comma,
+/// a space or a line break: each becomes `_`).
+fn log_tag(label: &str) -> String {
+    label.replace([',', ' ', '\r', '\n'], "_")
 }
 
 /// Prints a progress line every 5 s and writes the interval log every second,
@@ -626,7 +666,8 @@ pub fn verdict(file: &ScenarioFile) -> (u8, Vec<String>) {
 
 /// `mcpbench-load run`: prepares, runs, writes `scenario.json`, its table and
 /// interval log, prints each threshold, returns the exit code (2: a bad scenario
-/// or a file that cannot be written).
+/// or a file that cannot be written; 3: the target could not be reached for
+/// `--discover`, or it listed no tool that can be called).
 pub async fn run(plan: RunPlan) -> ExitCode {
     let ran = async {
         let p = prepare(&plan)?;
@@ -645,6 +686,10 @@ pub async fn run(plan: RunPlan) -> ExitCode {
                 eprintln!("mcpbench-load: run: {line}");
             }
             ExitCode::from(code)
+        }
+        Err(e @ LoadError::Unreachable(_)) => {
+            eprintln!("mcpbench-load: {e}");
+            ExitCode::from(EXIT_NOT_RUN)
         }
         Err(e) => {
             eprintln!("mcpbench-load: {e}");

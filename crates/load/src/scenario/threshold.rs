@@ -141,7 +141,15 @@ impl Threshold {
             }
             Metric::Errors => match value.strip_suffix('%') {
                 Some(digits) => number(digits)? / 100.0,
-                None => number(value)?,
+                None => {
+                    let share = number(value)?;
+                    if share > 1.0 {
+                        return Err(bad(&format!(
+                            "errors {share}: a share is at most 1 (write {share}% for a percentage)"
+                        )));
+                    }
+                    share
+                }
             },
             Metric::Rate => number(value.strip_suffix("/s").unwrap_or(value))?,
         };
@@ -242,6 +250,7 @@ mod tests {
             ("latency<1ms", "unknown metric"),
             ("a b p99<1ms", "no spaces"),
             ("errors<-1%", "non-negative"),
+            ("errors<5", "a share is at most 1"),
         ] {
             let e = Threshold::parse(expr).unwrap_err().to_string();
             assert!(e.contains(why) && e.contains(expr), "{expr}: {e}");
