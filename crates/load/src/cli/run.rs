@@ -9,8 +9,8 @@ use super::Protocol;
 /// What `run` runs.
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunPlan {
-    /// A scenario file (TOML): target, protocol, [[stage]]s, [churn],
-    /// [[operation]]s, [[threshold]]s (docs/load.md; examples in scenarios/).
+    /// A scenario file (TOML): target, protocol, stage tables, churn,
+    /// operation tables, threshold tables (docs/load.md; examples in scenarios/).
     pub scenario: Option<PathBuf>,
     /// The server: `http://HOST:PORT/PATH` (Streamable HTTP) or `tcp://HOST:PORT`;
     /// overrides the file's.
@@ -20,16 +20,16 @@ pub struct RunPlan {
     /// file's [default: 2025-11-25].
     #[arg(long, value_enum)]
     pub protocol: Option<Protocol>,
-    /// Without [[stage]]s in a file: connections of the one stage [default: 10].
+    /// Without stage tables in a file: connections of the one stage [default: 10].
     #[arg(long)]
     pub count: Option<u64>,
-    /// Without [[stage]]s: calls per second per connection [default: 1].
+    /// Without stage tables: calls per second per connection [default: 1].
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Without [[stage]]s: seconds [default: 10].
+    /// Without stage tables: seconds [default: 10].
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Without [[stage]]s: how calls arrive [default: constant].
+    /// Without stage tables: how calls arrive [default: constant].
     #[arg(long, value_enum)]
     pub arrivals: Option<Arrivals>,
     /// Adds a tools/call of this tool to the mix (weight 1).
@@ -44,7 +44,7 @@ pub struct RunPlan {
     #[arg(long)]
     pub discover: bool,
     /// A new session every N calls (1: one per call); overrides the file's
-    /// [churn] [default: one session per connection].
+    /// churn table [default: one session per connection].
     #[arg(long)]
     pub session_calls: Option<u64>,
     /// A threshold, k6-style (repeatable; added to the file's): `p99<15ms`,

@@ -14,32 +14,34 @@
 //! measured (getrusage) and kept in the file.
 
 pub mod arguments;
+pub mod discover;
 pub mod exec;
+mod progress;
+pub mod result;
 pub mod spec;
 pub mod threshold;
+pub mod timeline;
+pub mod wire;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+pub use discover::discover;
+pub use result::verdict;
+
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcpbench_files::scenario::{
-    DiscoveredTool, ErrorCount, GeneratorCost, OperationRun, SCENARIO_SCHEMA, ScenarioFile,
-    SessionsRun, StageRun, percentiles,
-};
-use mcpbench_files::shard::encode_histogram;
+use mcpbench_files::scenario::{DiscoveredTool, ScenarioFile};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::cli::{Protocol, RunPlan, check_rate, check_seconds};
-use crate::client_error::Answer;
 use crate::error::LoadError;
 use crate::output::EXIT_NOT_RUN;
 use crate::target::Target;
-use exec::{Exec, OpStats, PreparedOp, Timeline, exchange, open_conn};
+use exec::{Exec, PreparedOp, Timeline};
 use spec::{Operation, Scenario, Stage};
-use threshold::{Observed, Threshold};
+use threshold::Threshold;
 
 /// The one-liner's stage when no file gives one.
 pub const DEFAULT_COUNT: u64 = 10;
@@ -49,8 +51,6 @@ pub const DEFAULT_RATE: f64 = 1.0;
 pub const DEFAULT_DURATION_S: f64 = 10.0;
 /// The highest rate per connection a stage may ask for (a gap of 1 µs).
 pub const MAX_RATE_PER_CONNECTION: f64 = 1e6;
-/// How long discovery waits for the session and for each `tools/list` page.
-const DISCOVER_LIMIT: Duration = Duration::from_secs(30);
 /// Open files this process keeps for itself beside its connections.
 const SPARE_FILES: u64 = 64;
 
@@ -196,82 +196,6 @@ pub fn prepare(plan: &RunPlan) -> Result<Prepared, LoadError> {
     })
 }
 
-/// The target's tools (every page of `tools/list`), each with arguments made
-/// from its input schema or the reason it is skipped.
-pub async fn discover(
-    target: &Target,
-    protocol: Protocol,
-) -> Result<Vec<DiscoveredTool>, LoadError> {
-    let unreachable = |why: String| LoadError::Unreachable(format!("--discover: {why}"));
-    let mut conn = tokio::time::timeout(DISCOVER_LIMIT, open_conn(target, protocol, None))
-        .await
-        .map_err(|_| unreachable(format!("no session within {} s", DISCOVER_LIMIT.as_secs())))?
-        .map_err(|e| unreachable(e.to_string()))?;
-    let mut tools = Vec::new();
-    let mut cursor: Option<String> = None;
-    for page in 1..=100u64 {
-        let params = match &cursor {
-            Some(c) => format!(r#""cursor":{}"#, Value::String(c.clone())),
-            None => String::new(),
-        };
-        let (answer, json) = tokio::time::timeout(
-            DISCOVER_LIMIT,
-            exchange(&mut conn, target, page, "tools/list", &params, None),
-        )
-        .await
-        .map_err(|_| {
-            unreachable(format!(
-                "tools/list: no reply within {} s",
-                DISCOVER_LIMIT.as_secs()
-            ))
-        })?
-        .map_err(|e| unreachable(e.to_string()))?;
-        if let Answer::Error(why) = answer {
-            return Err(unreachable(format!("tools/list: {why}")));
-        }
-        let reply: Value = serde_json::from_slice(&json)
-            .map_err(|e| unreachable(format!("tools/list: not JSON: {e}")))?;
-        for tool in reply
-            .pointer("/result/tools")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let schema = tool
-                .get("inputSchema")
-                .cloned()
-                .unwrap_or(serde_json::json!({"type": "object"}));
-            let (arguments, skipped) = match arguments::arguments_for(&schema) {
-                Ok(a) if a.is_object() => (Some(a), None),
-                Ok(a) => (
-                    None,
-                    Some(format!("its arguments would be {a}, not an object")),
-                ),
-                Err(why) => (None, Some(why)),
-            };
-            tools.push(DiscoveredTool {
-                name: name.to_string(),
-                arguments,
-                skipped,
-            });
-        }
-        cursor = reply
-            .pointer("/result/nextCursor")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        if cursor.is_none() {
-            break;
-        }
-    }
-    if let crate::connection::McpConn::Http(mut h) = conn {
-        let _ = tokio::time::timeout(DISCOVER_LIMIT, h.delete()).await;
-    }
-    Ok(tools)
-}
-
 /// The mix: the operations as written, then the discovered tools; labels made
 /// unique (`#2` after a repeated one); thresholds must name labels of the mix.
 fn mix(
@@ -322,17 +246,6 @@ fn mix(
     Ok(ops)
 }
 
-/// This process's user + system CPU time.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return Duration::ZERO;
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
 /// Runs `p` (discovering tools first when asked), with a progress line every
 /// 5 s and the interval log written to `hlog` (one histogram per operation per
 /// second); the result file, not yet written.
@@ -371,16 +284,16 @@ pub async fn run_scenario(p: &Prepared, hlog: Option<&Path>) -> Result<ScenarioF
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let cpu0 = cpu_time();
+    let cpu0 = result::cpu_time();
     let t0 = Instant::now() + Duration::from_millis(50);
     let mut slots = tokio::task::JoinSet::new();
     for k in 0..p.timeline.peak() {
         let exec = Arc::clone(&exec);
         slots.spawn(async move { exec.slot(k, t0).await });
     }
-    let log = IntervalLog::create(hlog, &exec)?;
+    let log = progress::IntervalLog::create(hlog, &exec)?;
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let progress = tokio::spawn(progress(Arc::clone(&exec), t0, log, stopped));
+    let progress = tokio::spawn(progress::progress(Arc::clone(&exec), t0, log, stopped));
     let mut broken = None;
     while let Some(joined) = slots.join_next().await {
         if let Err(e) = joined
@@ -391,7 +304,7 @@ pub async fn run_scenario(p: &Prepared, hlog: Option<&Path>) -> Result<ScenarioF
             slots.abort_all();
         }
     }
-    let cpu = cpu_time().saturating_sub(cpu0);
+    let cpu = result::cpu_time().saturating_sub(cpu0);
     let _ = stop.send(());
     // The last partial interval is written when progress ends.
     let _ = progress.await;
@@ -401,267 +314,7 @@ pub async fn run_scenario(p: &Prepared, hlog: Option<&Path>) -> Result<ScenarioF
             why,
         });
     }
-    Ok(file(p, &exec, discovered, cpu))
-}
-
-/// The per-second HdrHistogram interval log of every operation (tag: its label).
-struct IntervalLog {
-    out: std::io::BufWriter<std::fs::File>,
-    path: PathBuf,
-    last: Instant,
-}
-
-impl IntervalLog {
-    fn create(path: Option<&Path>, exec: &Exec) -> Result<Option<IntervalLog>, LoadError> {
-        let Some(path) = path else { return Ok(None) };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| LoadError::io("create", dir, e))?;
-        }
-        let file = std::fs::File::create(path).map_err(|e| LoadError::io("create", path, e))?;
-        let mut out = std::io::BufWriter::new(file);
-        let labels: Vec<&str> = exec.ops.iter().map(|o| o.label.as_str()).collect();
-        writeln!(
-            out,
-            "#mcpbench-load run: latency in ns from each call's due time (the max column too), one interval per operation per second; tags: {}",
-            labels
-                .iter()
-                .map(|l| log_tag(l))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-        .map_err(|e| LoadError::io("write", path, e))?;
-        Ok(Some(IntervalLog {
-            out,
-            path: path.to_path_buf(),
-            last: Instant::now(),
-        }))
-    }
-
-    /// Writes each operation's histogram since the last call and starts new ones.
-    fn take(&mut self, exec: &Exec, t0: Instant) {
-        let now = Instant::now();
-        let intervals: Vec<_> = {
-            let mut s = exec.stats();
-            s.ops
-                .iter_mut()
-                .map(|o: &mut OpStats| {
-                    let h = o.interval.clone();
-                    o.interval.reset();
-                    h
-                })
-                .collect()
-        };
-        let start = self.last.saturating_duration_since(t0);
-        let span = now.saturating_duration_since(self.last);
-        self.last = now;
-        let mut serializer = hdrhistogram::serialization::V2DeflateSerializer::new();
-        // No header options: each call writes only its intervals (the header
-        // line was written once by `create`); the max column is in ns.
-        let written = hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder::new()
-            .begin_log_with(&mut self.out, &mut serializer)
-            .and_then(|mut w| {
-                for (op, h) in exec.ops.iter().zip(&intervals) {
-                    let tag = log_tag(&op.label);
-                    let tag = hdrhistogram::serialization::interval_log::Tag::new(&tag);
-                    w.write_histogram(h, start, span, tag)
-                        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-                }
-                Ok(())
-            })
-            .and_then(|()| self.out.flush());
-        if let Err(e) = written {
-            eprintln!("mcpbench-load: {}: {e}", self.path.display());
-        }
-    }
-}
-
-/// An operation's label as an interval log's tag (which cannot hold a comma,
-/// a space or a line break: each becomes `_`).
-fn log_tag(label: &str) -> String {
-    label.replace([',', ' ', '\r', '\n'], "_")
-}
-
-/// Prints a progress line every 5 s and writes the interval log every second,
-/// until `stop` fires (then the last partial interval).
-async fn progress(
-    exec: Arc<Exec>,
-    t0: Instant,
-    mut log: Option<IntervalLog>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let total = exec.timeline.total_s();
-    let mut tick = tokio::time::interval_at(t0 + Duration::from_secs(1), Duration::from_secs(1));
-    for second in 1u64.. {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut stop => break,
-        }
-        if let Some(log) = log.as_mut() {
-            log.take(&exec, t0);
-        }
-        if second % 5 != 0 {
-            continue;
-        }
-        let (stage, _) = exec.timeline.stage_at(second as f64);
-        let s = exec.stats();
-        let sum = |f: fn(&OpStats) -> u64| s.ops.iter().map(f).sum::<u64>();
-        let when = if (second as f64) < total {
-            format!("stage {}/{}", stage + 1, exec.timeline.stages.len())
-        } else {
-            format!(
-                "stages over, waiting up to {} s for the last replies",
-                crate::schedule::GRACE.as_secs()
-            )
-        };
-        println!(
-            "run: {second} s of {total} s, {when}, {} sessions open ({} opened, {} failed), {} answered, {} errors, {} lost",
-            exec.open.load(std::sync::atomic::Ordering::Relaxed),
-            s.sessions.opened,
-            s.sessions.failed,
-            sum(|o| o.answered),
-            sum(|o| o.error_replies),
-            sum(|o| o.lost),
-        );
-    }
-    if let Some(log) = log.as_mut() {
-        log.take(&exec, t0);
-    }
-}
-
-/// Errors by count, most frequent first (ties by text).
-fn by_count(errors: &std::collections::HashMap<String, u64>) -> Vec<ErrorCount> {
-    let mut v: Vec<ErrorCount> = errors
-        .iter()
-        .map(|(why, &count)| ErrorCount {
-            why: why.clone(),
-            count,
-        })
-        .collect();
-    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.why.cmp(&b.why)));
-    v
-}
-
-/// What a threshold judges of `o`, over `duration_s` seconds.
-fn observed(o: &OpStats, duration_s: f64) -> Observed<'_> {
-    Observed {
-        histogram: &o.histogram,
-        due: o.sent + o.not_sent,
-        failed: o.error_replies + o.lost + o.not_sent,
-        answered: o.answered,
-        duration_s,
-    }
-}
-
-/// The result of `exec`, thresholds judged.
-fn file(p: &Prepared, exec: &Exec, discovered: Vec<DiscoveredTool>, cpu: Duration) -> ScenarioFile {
-    let s = exec.stats();
-    let total_s = p.timeline.total_s();
-    let run = |label: String, method: String, weight: u32, o: &OpStats| OperationRun {
-        label,
-        method,
-        weight,
-        sent: o.sent,
-        answered: o.answered,
-        error_replies: o.error_replies,
-        lost: o.lost,
-        not_sent: o.not_sent,
-        latency_ns: percentiles(&o.histogram),
-        histogram: encode_histogram(&o.histogram),
-        errors: by_count(&o.errors),
-    };
-    let operations: Vec<OperationRun> = exec
-        .ops
-        .iter()
-        .zip(&s.ops)
-        .map(|(op, o)| run(op.label.clone(), op.method.clone(), op.weight, o))
-        .collect();
-    let mut all = exec::OpStats::empty();
-    for o in &s.ops {
-        all.add(o);
-    }
-    let overall = run("all".into(), String::new(), 0, &all);
-    let thresholds = p
-        .thresholds
-        .iter()
-        .map(|t| {
-            let stats = match &t.operation {
-                Some(label) => exec
-                    .ops
-                    .iter()
-                    .position(|o| &o.label == label)
-                    .map_or(&all, |i| &s.ops[i]),
-                None => &all,
-            };
-            t.judge(&observed(stats, total_s))
-        })
-        .collect();
-    let per = |n: u64| (n > 0).then(|| cpu.as_secs_f64() * 1e6 / n as f64);
-    ScenarioFile {
-        schema: SCENARIO_SCHEMA.into(),
-        scenario: p.source.clone(),
-        target: p.target.0.clone(),
-        protocol: p.protocol.name().into(),
-        stages: p
-            .timeline
-            .stages
-            .iter()
-            .map(|st| StageRun {
-                duration_s: st.duration_s,
-                connections: st.connections,
-                rate_per_connection: st.rate_per_connection,
-                arrivals: st.arrivals.name().into(),
-            })
-            .collect(),
-        session_calls: p.session_calls,
-        duration_s: total_s,
-        achieved_per_s: all.answered as f64 / total_s,
-        operations,
-        generator: GeneratorCost {
-            threads: 1,
-            cpu_s: cpu.as_secs_f64(),
-            cpu_us_per_call: per(all.sent),
-            cpu_us_per_session: per(s.sessions.opened),
-            peak_connections: exec.peak_open.load(std::sync::atomic::Ordering::Relaxed),
-            send_lag_ns: percentiles(&s.send_lag),
-        },
-        sessions: SessionsRun {
-            opened: s.sessions.opened,
-            failed: s.sessions.failed,
-            deleted: s.sessions.deleted,
-            delete_failed: s.sessions.delete_failed,
-            open_latency_ns: percentiles(&s.sessions.histogram),
-            errors: by_count(&s.sessions.errors),
-        },
-        overall,
-        thresholds,
-        discovered,
-    }
-}
-
-/// The exit code `file` calls for, and the lines that say why: 3 when no
-/// session could be opened, 1 when a threshold failed, else 0.
-pub fn verdict(file: &ScenarioFile) -> (u8, Vec<String>) {
-    if file.sessions.opened == 0 {
-        let why = file
-            .sessions
-            .errors
-            .first()
-            .map_or("no reason recorded".into(), |e| e.why.clone());
-        return (
-            EXIT_NOT_RUN,
-            vec![format!(
-                "no session could be opened on {}: {why}",
-                file.target
-            )],
-        );
-    }
-    let failed: Vec<String> = file
-        .thresholds
-        .iter()
-        .filter(|t| !t.passed)
-        .map(|t| format!("threshold {} failed", t.expr))
-        .collect();
-    (u8::from(!failed.is_empty()), failed)
+    Ok(result::file(p, &exec, discovered, cpu))
 }
 
 /// `mcpbench-load run`: prepares, runs, writes `scenario.json`, its table and
