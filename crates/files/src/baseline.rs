@@ -245,17 +245,10 @@ mod tests {
 
     /// `baseline` with `field` of bench `g/f/p` set to `value`, written to a
     /// file of its own; returns the file.
-    fn written(name: &str, field: &str, value: serde_json::Value) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "mcpbench-files-baseline-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+    fn written(name: &str, field: &str, value: serde_json::Value) -> crate::scratch::Scratch {
         let mut v = serde_json::to_value(baseline(measured(100.0, 90.0, 110.0))).unwrap();
         v["benches"]["g/f/p"][field] = value;
-        let path = dir.join("main.json");
-        std::fs::write(&path, v.to_string()).unwrap();
-        path
+        crate::scratch::Scratch::file(&format!("baseline-{name}"), "main.json", &v.to_string())
     }
 
     #[test]

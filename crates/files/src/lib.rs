@@ -48,6 +48,8 @@ pub mod lifecycle;
 pub mod noise;
 pub mod paired;
 pub mod scenario;
+#[cfg(test)]
+mod scratch;
 pub mod shard;
 
 use std::path::{Path, PathBuf};

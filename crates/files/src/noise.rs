@@ -125,21 +125,18 @@ mod tests {
 
     /// `noise()` with `field` (a path of object keys) set to `value`, written to a
     /// file of its own; returns the file.
-    fn written(name: &str, field: &[&str], value: serde_json::Value) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "mcpbench-files-noise-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+    fn written(name: &str, field: &[&str], value: serde_json::Value) -> crate::scratch::Scratch {
         let mut v = serde_json::to_value(noise()).unwrap();
         let mut at = &mut v;
         for key in field {
             at = &mut at[*key];
         }
         *at = value;
-        let path = dir.join("noise-test-2c.json");
-        std::fs::write(&path, v.to_string()).unwrap();
-        path
+        crate::scratch::Scratch::file(
+            &format!("noise-{name}"),
+            "noise-test-2c.json",
+            &v.to_string(),
+        )
     }
 
     #[test]

@@ -14,10 +14,8 @@ fn write_as(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mcpbench-files-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> crate::scratch::Scratch {
+    crate::scratch::Scratch::dir(name)
 }
 
 #[test]
@@ -133,13 +131,16 @@ fn edited<T: Serialize>(
     name: &str,
     value: &T,
     edit: impl FnOnce(&mut serde_json::Value),
-) -> PathBuf {
+) -> crate::scratch::Scratch {
     static CASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let case = CASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut v = serde_json::to_value(value).unwrap();
     edit(&mut v);
-    let dir = scratch(&format!("case-{case}"));
-    write_as(&dir, name, &serde_json::to_string_pretty(&v).unwrap())
+    crate::scratch::Scratch::file(
+        &format!("case-{case}"),
+        name,
+        &serde_json::to_string_pretty(&v).unwrap(),
+    )
 }
 
 /// The value at `path` (`benches.g/f/p.samples`, the form errors name fields in).
