@@ -481,18 +481,12 @@ impl Exec {
         .map(|(answer, _)| answer)
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn stage(duration_s: f64, connections: u64) -> Stage {
-        Stage {
-            duration_s,
-            connections,
-            rate_per_connection: 1.0,
-            arrivals: Arrivals::Constant,
-        }
-    }
+    use crate::scenario::timeline::test_stage as stage;
 
     #[test]
     fn weights_pick_operations_in_proportion() {

@@ -102,19 +102,22 @@ impl Timeline {
     }
 }
 
+/// A stage of `connections` at 1 call/s, constant arrivals, for tests.
+#[cfg(test)]
+pub(crate) fn test_stage(duration_s: f64, connections: u64) -> Stage {
+    Stage {
+        duration_s,
+        connections,
+        rate_per_connection: 1.0,
+        arrivals: crate::cli::Arrivals::Constant,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Arrivals;
 
-    fn stage(duration_s: f64, connections: u64) -> Stage {
-        Stage {
-            duration_s,
-            connections,
-            rate_per_connection: 1.0,
-            arrivals: Arrivals::Constant,
-        }
-    }
+    use super::test_stage as stage;
 
     #[test]
     fn a_ramp_opens_slots_in_turn_and_a_ramp_down_ends_the_highest_first() {
