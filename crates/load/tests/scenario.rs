@@ -296,3 +296,34 @@ async fn discover_against_a_target_nobody_listens_on_is_unreachable_not_a_bad_pl
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_server_expired_is_opened_again_after_its_404() {
+    // Sessions unused for 300 ms expire; one connection calls every 800 ms.
+    let server = mcpbench_server::start_http(
+        "127.0.0.1:0".parse().unwrap(),
+        mcpbench_server::Settings {
+            session_ttl: std::time::Duration::from_millis(300),
+            ..mcpbench_server::Settings::default()
+        },
+        mcpbench_server::http::HttpSettings::default(),
+    )
+    .expect("server");
+    let url = format!("http://{}/mcp", server.local_addr());
+    let p = prepare(&plan(&[
+        "--target", &url, "--tool", "text", "--count", "1", "--rate", "1.25", "--duration", "4",
+    ]))
+    .unwrap();
+    let f = run_scenario(&p, None).await.unwrap();
+    let o = &f.overall;
+    // Each expired session costs one call (answered 404) and is opened again.
+    assert!(o.error_replies >= 1, "{o:?}");
+    assert!(
+        o.errors.iter().any(|e| e.why.contains("the session is gone")),
+        "{:?}",
+        o.errors
+    );
+    assert!(f.sessions.opened >= 2, "{:?}", f.sessions);
+    assert!(o.answered >= 1, "{o:?}");
+    assert_eq!(f.sessions.failed, 0);
+}

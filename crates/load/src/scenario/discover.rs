@@ -33,7 +33,7 @@ pub async fn discover(
             Some(c) => format!(r#""cursor":{}"#, Value::String(c.clone())),
             None => String::new(),
         };
-        let (answer, json) = tokio::time::timeout(
+        let got = tokio::time::timeout(
             DISCOVER_LIMIT,
             exchange(&mut conn, target, page, "tools/list", &params, None),
         )
@@ -45,10 +45,10 @@ pub async fn discover(
             ))
         })?
         .map_err(|e| unreachable(e.to_string()))?;
-        if let Answer::Error(why) = answer {
+        if let Answer::Error(why) = got.answer {
             return Err(unreachable(format!("tools/list: {why}")));
         }
-        let reply: Value = serde_json::from_slice(&json)
+        let reply: Value = serde_json::from_slice(&got.json)
             .map_err(|e| unreachable(format!("tools/list: not JSON: {e}")))?;
         for tool in reply
             .pointer("/result/tools")

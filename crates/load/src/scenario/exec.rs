@@ -284,6 +284,8 @@ impl Exec {
                 let answer = tokio::time::timeout_at(hard_end, self.send(c, id, op)).await;
                 let now = Instant::now();
                 // What to do after counting (the lock is not held across an await).
+                let gone = matches!(&answer, Ok(Ok(e)) if e.session_gone);
+                let answer = answer.map(|r| r.map(|e| e.answer));
                 let broken = {
                     let mut s = self.stats();
                     let o = &mut s.ops[op];
@@ -321,6 +323,14 @@ impl Exec {
                 if let Some(past_end) = broken {
                     ended |= past_end;
                     self.close(conn.take(), true).await;
+                    due = self.next_due(due, t0, &mut rng);
+                    continue;
+                }
+                if gone {
+                    // The server ended the session: nothing to DELETE; the next
+                    // call opens a new one, as the spec tells a client to.
+                    conn = None;
+                    self.open.fetch_sub(1, Ordering::Relaxed);
                     due = self.next_due(due, t0, &mut rng);
                     continue;
                 }
@@ -467,7 +477,12 @@ impl Exec {
     }
 
     /// Sends operation `op` as request `id` on `conn`.
-    async fn send(&self, conn: &mut McpConn, id: u64, op: usize) -> Result<Answer, ClientError> {
+    async fn send(
+        &self,
+        conn: &mut McpConn,
+        id: u64,
+        op: usize,
+    ) -> Result<super::wire::Exchanged, ClientError> {
         let op = &self.ops[op];
         exchange(
             conn,
@@ -478,7 +493,6 @@ impl Exec {
             op.name.as_deref(),
         )
         .await
-        .map(|(answer, _)| answer)
     }
 }
 

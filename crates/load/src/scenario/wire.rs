@@ -7,7 +7,7 @@ use mcpbench_netio::Client;
 use crate::cli::Protocol;
 use crate::client_error::{Answer, ClientError};
 use crate::connection::{McpConn, connect, initialize_tcp};
-use crate::http_client::HttpMcp;
+use crate::http_client::{Generation, HttpMcp};
 use crate::target::Target;
 
 /// A session on `target`: over `reuse`'s HTTP connection when given and still
@@ -38,6 +38,17 @@ pub(crate) async fn open_conn(
     }
 }
 
+/// What one request got.
+pub(crate) struct Exchanged {
+    /// How it was answered.
+    pub answer: Answer,
+    /// The JSON-RPC reply.
+    pub json: Bytes,
+    /// HTTP 404 on a session: the server has ended it (expired, or deleted);
+    /// the spec says the client starts a new one.
+    pub session_gone: bool,
+}
+
 /// One request (`id`, `method`, the members of its params) on `conn`: how it was
 /// answered and the JSON-RPC reply, or `Err` when the connection broke.
 pub(crate) async fn exchange(
@@ -47,7 +58,7 @@ pub(crate) async fn exchange(
     method: &str,
     params: &str,
     name: Option<&str>,
-) -> Result<(Answer, Bytes), ClientError> {
+) -> Result<Exchanged, ClientError> {
     if let McpConn::Http(h) = conn
         && h.is_closed()
     {
@@ -70,18 +81,39 @@ pub(crate) async fn exchange(
             } else {
                 Answer::Error(error_text(&reply))
             };
-            Ok((answer, reply))
+            Ok(Exchanged {
+                answer,
+                json: reply,
+                session_gone: false,
+            })
         }
         McpConn::Http(h) => {
             let reply = h.request(method, params, name).await?;
+            let session_gone = reply.status == 404
+                && matches!(
+                    h.generation(),
+                    Generation::Handshake {
+                        session: Some(_),
+                        ..
+                    }
+                );
             let answer = if reply.is_result() {
                 Answer::Result(reply.json.len())
             } else if (200..300).contains(&reply.status) {
                 Answer::Error(error_text(&reply.json))
+            } else if session_gone {
+                Answer::Error(format!(
+                    "{}: the session is gone (expired or ended by the server); a new one is opened",
+                    reply.why()
+                ))
             } else {
                 Answer::Error(reply.why())
             };
-            Ok((answer, reply.json))
+            Ok(Exchanged {
+                answer,
+                json: reply.json,
+                session_gone,
+            })
         }
     }
 }
