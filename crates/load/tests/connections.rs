@@ -122,18 +122,9 @@ async fn the_bare_ceiling_carries_the_same_plan() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_is_not_there_fails_the_run_by_its_connections() {
     // A port nobody listens on: every connection is refused, and the result says so.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let url = support::dead_url();
     let dir = tempfile::tempdir().unwrap();
-    let r = small_load(
-        &format!("http://127.0.0.1:{port}/mcp"),
-        "2025-11-25",
-        dir.path(),
-    )
-    .await;
+    let r = small_load(&url, "2025-11-25", dir.path()).await;
     assert_eq!(r.connections.established, 0);
     assert!(
         failures(&r)

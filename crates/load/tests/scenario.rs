@@ -184,12 +184,7 @@ async fn discover_calls_every_tool_with_arguments_made_from_its_schema() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_nobody_listens_on_is_exit_3_with_the_reason() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let url = support::dead_url();
     let p = prepare(&plan(&[
         "--target",
         &url,
@@ -279,12 +274,7 @@ async fn a_threshold_on_an_operation_not_in_the_mix_is_refused_before_the_run() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_against_a_target_nobody_listens_on_is_unreachable_not_a_bad_plan() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let url = support::dead_url();
     let p = prepare(&plan(&["--target", &url, "--discover", "--duration", "1"])).unwrap();
     let e = run_scenario(&p, None).await.unwrap_err();
     assert!(
@@ -311,7 +301,16 @@ async fn a_session_the_server_expired_is_opened_again_after_its_404() {
     .expect("server");
     let url = format!("http://{}/mcp", server.local_addr());
     let p = prepare(&plan(&[
-        "--target", &url, "--tool", "text", "--count", "1", "--rate", "1.25", "--duration", "4",
+        "--target",
+        &url,
+        "--tool",
+        "text",
+        "--count",
+        "1",
+        "--rate",
+        "1.25",
+        "--duration",
+        "4",
     ]))
     .unwrap();
     let f = run_scenario(&p, None).await.unwrap();
@@ -319,7 +318,9 @@ async fn a_session_the_server_expired_is_opened_again_after_its_404() {
     // Each expired session costs one call (answered 404) and is opened again.
     assert!(o.error_replies >= 1, "{o:?}");
     assert!(
-        o.errors.iter().any(|e| e.why.contains("the session is gone")),
+        o.errors
+            .iter()
+            .any(|e| e.why.contains("the session is gone")),
         "{:?}",
         o.errors
     );

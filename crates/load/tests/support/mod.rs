@@ -10,3 +10,14 @@ pub fn our_server() -> mcpbench_server::Running {
     )
     .expect("server")
 }
+
+/// `http://127.0.0.1:PORT/mcp` on a loopback port nobody listens on (bound
+/// for a moment, then released): every connection to it is refused.
+pub fn dead_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}/mcp")
+}
