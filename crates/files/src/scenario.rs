@@ -182,7 +182,8 @@ pub struct ScenarioFile {
     pub operations: Vec<OperationRun>,
     /// All operations together.
     pub overall: OperationRun,
-    /// Answered calls per second over the stages.
+    /// Calls answered before the last stage ended, per second of the stages
+    /// (answers in the grace period after are not counted here).
     pub achieved_per_s: f64,
     /// Sessions.
     pub sessions: SessionsRun,

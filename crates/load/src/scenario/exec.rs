@@ -18,12 +18,10 @@
 //! - **The end:** calls due before the last stage ends are made; a reply not in
 //!   by then plus [`GRACE`] is lost.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use super::spec::{Arrivals, Stage};
@@ -50,86 +48,7 @@ pub struct PreparedOp {
     /// Its weight.
     pub weight: u32,
 }
-/// What one operation counted.
-pub struct OpStats {
-    /// Requests sent.
-    pub sent: u64,
-    /// Answered with a result.
-    pub answered: u64,
-    /// Answered with an error.
-    pub error_replies: u64,
-    /// Sent and never answered.
-    pub lost: u64,
-    /// Due, but no session could be opened to send it on.
-    pub not_sent: u64,
-    /// Answered calls' latency from their due time, ns.
-    pub histogram: Histogram<u64>,
-    /// The same since the interval log last took it.
-    pub interval: Histogram<u64>,
-    /// Why calls failed, by text.
-    pub errors: HashMap<String, u64>,
-}
-
-impl OpStats {
-    /// Nothing counted yet.
-    pub fn empty() -> OpStats {
-        OpStats::new()
-    }
-
-    /// Adds `other`'s counts, histograms and errors.
-    pub fn add(&mut self, other: &OpStats) {
-        self.sent += other.sent;
-        self.answered += other.answered;
-        self.error_replies += other.error_replies;
-        self.lost += other.lost;
-        self.not_sent += other.not_sent;
-        // Both use the one histogram configuration: adding cannot fail.
-        let _ = self.histogram.add(&other.histogram);
-        for (why, n) in &other.errors {
-            *self.errors.entry(why.clone()).or_default() += n;
-        }
-    }
-
-    fn new() -> OpStats {
-        OpStats {
-            sent: 0,
-            answered: 0,
-            error_replies: 0,
-            lost: 0,
-            not_sent: 0,
-            histogram: mcpbench_files::latency::histogram(),
-            interval: mcpbench_files::latency::histogram(),
-            errors: HashMap::new(),
-        }
-    }
-}
-
-/// What the sessions counted.
-pub struct SessionStats {
-    /// Opened.
-    pub opened: u64,
-    /// Could not be opened.
-    pub failed: u64,
-    /// Ended with DELETE.
-    pub deleted: u64,
-    /// DELETE refused or broken.
-    pub delete_failed: u64,
-    /// Time to open one, ns.
-    pub histogram: Histogram<u64>,
-    /// Why sessions could not be opened, by text.
-    pub errors: HashMap<String, u64>,
-}
-
-/// Everything counted, shared by the slots.
-pub struct Stats {
-    /// Per operation, in the mix's order.
-    pub ops: Vec<OpStats>,
-    /// Sessions.
-    pub sessions: SessionStats,
-    /// How late after its due time each request was sent, ns (waiting for the
-    /// previous reply, or the generator late).
-    pub send_lag: Histogram<u64>,
-}
+pub use super::stats::{OpStats, SessionStats, Stats};
 
 /// A run in progress.
 pub struct Exec {
@@ -179,18 +98,7 @@ impl Exec {
         session_calls: Option<u64>,
         ops: Vec<PreparedOp>,
     ) -> Exec {
-        let stats = Stats {
-            ops: ops.iter().map(|_| OpStats::new()).collect(),
-            sessions: SessionStats {
-                opened: 0,
-                failed: 0,
-                deleted: 0,
-                delete_failed: 0,
-                histogram: mcpbench_files::latency::histogram(),
-                errors: HashMap::new(),
-            },
-            send_lag: mcpbench_files::latency::histogram(),
-        };
+        let stats = Stats::new(ops.len());
         Exec {
             target,
             protocol,
@@ -224,7 +132,8 @@ impl Exec {
     /// Runs slot `k` from `t0` to the end.
     pub async fn slot(&self, k: u64, t0: Instant) {
         let total = self.timeline.total_s();
-        let hard_end = t0 + Duration::from_secs_f64(total) + GRACE;
+        let run_end = t0 + Duration::from_secs_f64(total);
+        let hard_end = run_end + GRACE;
         let mut rng = SplitMix(k.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x6D63_7062);
         let mut id = 0u64;
         // Past the run's end and its grace: every call still due is counted as
@@ -292,6 +201,7 @@ impl Exec {
                     match answer {
                         Ok(Ok(Answer::Result(_))) => {
                             o.answered += 1;
+                            o.answered_in_run += u64::from(now <= run_end);
                             let ns = now.duration_since(from).as_nanos() as u64;
                             let ns = ns.clamp(1, o.histogram.high());
                             let _ = o.histogram.record(ns);

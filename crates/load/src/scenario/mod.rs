@@ -19,6 +19,7 @@ pub mod exec;
 mod progress;
 pub mod result;
 pub mod spec;
+pub mod stats;
 pub mod threshold;
 pub mod timeline;
 pub mod wire;

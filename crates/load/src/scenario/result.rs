@@ -45,7 +45,7 @@ fn observed(o: &OpStats, duration_s: f64) -> Observed<'_> {
         histogram: &o.histogram,
         due: o.sent + o.not_sent,
         failed: o.error_replies + o.lost + o.not_sent,
-        answered: o.answered,
+        answered: o.answered_in_run,
         duration_s,
     }
 }
@@ -117,7 +117,7 @@ pub(super) fn file(
             .collect(),
         session_calls: p.session_calls,
         duration_s: total_s,
-        achieved_per_s: all.answered as f64 / total_s,
+        achieved_per_s: all.answered_in_run as f64 / total_s,
         operations,
         generator: GeneratorCost {
             threads: 1,

@@ -4,8 +4,8 @@
 //! - METRIC: a latency percentile `p50`, `p90`, `p95`, `p99`, `p99.9` (any
 //!   `pN`), `max` (VALUE in `ns`, `us`, `ms` (default), `s`), open-loop from each
 //!   call's due time; `errors` (error replies, lost and unsent calls as a share
-//!   of those due: VALUE with `%`, or a fraction); `rate` (answered calls per
-//!   second over the stages, `/s` optional).
+//!   of those due: VALUE with `%`, or a fraction); `rate` (calls answered
+//!   before the last stage ended, per second of the stages, `/s` optional).
 //! - OP: `<`, `<=`, `>`, `>=`.
 //! - OPERATION: an operation's label (`tools/call:search`, `tools/list`); absent:
 //!   every operation together.
@@ -24,7 +24,7 @@ pub enum Metric {
     Max,
     /// Failed calls as a share of those due (0..1).
     Errors,
-    /// Answered calls per second.
+    /// Calls answered within the stages, per second of them.
     Rate,
 }
 
@@ -64,7 +64,7 @@ pub struct Observed<'a> {
     pub due: u64,
     /// Error replies, lost and unsent calls.
     pub failed: u64,
-    /// Answered calls.
+    /// Calls answered before the last stage ended.
     pub answered: u64,
     /// Seconds of the stages.
     pub duration_s: f64,
