@@ -45,6 +45,7 @@ pub mod env;
 pub mod instructions;
 pub mod latency;
 pub mod lifecycle;
+pub mod listen;
 pub mod noise;
 pub mod paired;
 pub mod scenario;
@@ -262,6 +263,18 @@ pub struct ServerStats {
     /// Connections closed by each deadline: idle, frame, write, handshake.
     #[serde(default)]
     pub closed_by_deadline: [u64; 4],
+    /// Server-to-client streams open now (`subscriptions/listen`, GET).
+    #[serde(default)]
+    pub listeners: u64,
+    /// Streams opened since the server started.
+    #[serde(default)]
+    pub listeners_opened: u64,
+    /// Streams closed because they fell further behind than the server keeps.
+    #[serde(default)]
+    pub listeners_lagged: u64,
+    /// Resource updates published since the server started.
+    #[serde(default)]
+    pub events_published: u64,
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<workspace>/target`.

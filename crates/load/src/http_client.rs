@@ -249,6 +249,77 @@ impl HttpMcp {
         Ok(())
     }
 
+    /// Opens a server-to-client stream of `uri`'s updates: `subscriptions/listen`
+    /// in the stateless generation (its request id returned, which the
+    /// acknowledgement and every notification carry), or `resources/subscribe`
+    /// then `GET` with the session in the handshake one. Returns the response's
+    /// status and its body, still open.
+    pub async fn listen(
+        &mut self,
+        uri: &str,
+    ) -> Result<(u16, Option<u64>, hyper::body::Incoming), ClientError> {
+        let uri_json =
+            serde_json::to_string(uri).map_err(|e| ClientError::Request(e.to_string()))?;
+        let base = |method: hyper::Method, authority: &HeaderValue, path: &str| {
+            hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(HOST, authority.clone())
+                .header(ACCEPT, "text/event-stream")
+        };
+        let (request, id) = match self.generation.clone() {
+            Generation::Stateless => {
+                let id = self.id();
+                let body = format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"subscriptions/listen","params":{{"notifications":{{"resourceSubscriptions":[{uri_json}]}},{META}}}}}"#
+                );
+                let request = base(hyper::Method::POST, &self.authority, &self.path)
+                    .header(CONTENT_TYPE, "application/json")
+                    .header("mcp-protocol-version", STATELESS)
+                    .header("mcp-method", "subscriptions/listen")
+                    .body(Full::new(Bytes::from(body)));
+                (request, Some(id))
+            }
+            Generation::Handshake { version, session } => {
+                let reply = self
+                    .request("resources/subscribe", &format!(r#""uri":{uri_json}"#), None)
+                    .await
+                    .map_err(|e| e.during("resources/subscribe"))?;
+                if !reply.is_result() {
+                    return Err(ClientError::Refused {
+                        step: "resources/subscribe",
+                        why: reply.why(),
+                    });
+                }
+                let mut request = base(hyper::Method::GET, &self.authority, &self.path)
+                    .header("mcp-protocol-version", version);
+                if let Some(s) = session {
+                    request = request.header("mcp-session-id", s);
+                }
+                (request.body(Full::new(Bytes::new())), None)
+            }
+        };
+        let request = request.map_err(|e| ClientError::Request(e.to_string()))?;
+        let response = self.send_head(request).await?;
+        Ok((response.status().as_u16(), id, response.into_body()))
+    }
+
+    /// Sends `request` once the connection is ready; the response with its body
+    /// still to read.
+    async fn send_head(
+        &mut self,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        self.send
+            .ready()
+            .await
+            .map_err(|e| ClientError::Broken(e.to_string()))?;
+        self.send
+            .send_request(request)
+            .await
+            .map_err(|e| ClientError::Broken(e.to_string()))
+    }
+
     /// `tools/list`.
     pub async fn list_tools(&mut self) -> Result<Reply, ClientError> {
         self.request("tools/list", "", None).await
@@ -340,15 +411,7 @@ impl HttpMcp {
         &mut self,
         request: hyper::Request<Full<Bytes>>,
     ) -> Result<Reply, ClientError> {
-        self.send
-            .ready()
-            .await
-            .map_err(|e| ClientError::Broken(e.to_string()))?;
-        let response = self
-            .send
-            .send_request(request)
-            .await
-            .map_err(|e| ClientError::Broken(e.to_string()))?;
+        let response = self.send_head(request).await?;
         let status = response.status().as_u16();
         let session = response.headers().get("mcp-session-id").cloned();
         let events = response

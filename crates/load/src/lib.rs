@@ -42,6 +42,7 @@ pub mod error;
 pub mod experiment;
 pub mod http_client;
 pub mod lifecycle;
+pub mod listen;
 pub mod merge;
 pub mod orchestrate;
 pub mod output;

@@ -120,4 +120,8 @@ pub enum CloseReason {
     /// A deadline passed ([`Guards`]).
     #[error("deadline: {0}")]
     Deadline(Deadline),
+    /// An open event stream ended on the server's side (the connection closes
+    /// with it).
+    #[error("event stream: {0}")]
+    Stream(crate::http::StreamEnd),
 }

@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::CloseReason;
 use crate::conn::Conn;
 use crate::guard::{Guards, Timer, expiry};
-use crate::http::{Decoded, HttpError, HttpLimits, Request, RequestDecoder, Response};
+use crate::http::{
+    Body, Decoded, EventSource, EventStream, HttpError, HttpLimits, LAST_CHUNK, Request,
+    RequestDecoder, Response, push_chunk,
+};
 use crate::io::{Protocol, Read, read_some};
 use crate::write::write_out;
 
@@ -45,17 +48,23 @@ pub struct HttpConfig {
     /// keep-alive timeout, the frame deadline covers a request's head and body;
     /// `handshake` does not apply: HTTP sessions are not bound to connections).
     pub guards: Guards,
+    /// How long an open event stream ([`Body::Stream`]) may go without a write
+    /// before a keep-alive comment (`: keep-alive`) is sent, so idle proxies do not
+    /// cut it.
+    pub stream_keepalive: Duration,
 }
 
 impl Default for HttpConfig {
     /// [`HttpLimits::default`] (16 KiB heads, 4 MiB bodies), 16 KiB reads,
-    /// `TCP_NODELAY`, [`Guards::default`].
+    /// `TCP_NODELAY`, [`Guards::default`], a keep-alive comment after 15 s
+    /// without a write on an open stream.
     fn default() -> Self {
         HttpConfig {
             limits: HttpLimits::default(),
             read_chunk: 16 * 1024,
             nodelay: true,
             guards: Guards::default(),
+            stream_keepalive: Duration::from_secs(15),
         }
     }
 }
@@ -149,6 +158,14 @@ async fn serve_connection<H: HttpHandler>(
                     // every idle connection's task.
                     let response = Box::pin(handler.handle(request, conn)).await;
                     response.encode(keep_alive, &mut outbuf);
+                    if let Body::Stream(EventSource(source)) = response.body {
+                        // The connection is the stream's from now on: what the
+                        // client pipelined after this request is not served, and
+                        // the receive buffer is given back (an open stream holds
+                        // no buffer between writes).
+                        drop((std::mem::take(&mut inbuf), decoder));
+                        return serve_stream(stream, source, outbuf, config, stop).await;
+                    }
                     if !keep_alive {
                         if let Err(reason) = write_out(&mut stream, &mut outbuf, write).await {
                             return reason;
@@ -213,6 +230,74 @@ async fn serve_connection<H: HttpHandler>(
             }
             Ok(Read::Nothing) => drained = true,
             Err(e) => return CloseReason::Io(e.kind()),
+        }
+    }
+}
+
+/// What woke an open stream.
+enum StreamStep {
+    Events(Result<(), crate::http::StreamEnd>),
+    Readable(std::io::Result<()>),
+    KeepAlive,
+}
+
+/// Serves an open event stream on `stream` (its head already in `out`): each batch
+/// of events one chunk, written within the write deadline; a keep-alive comment
+/// after [`HttpConfig::stream_keepalive`] without a write. Ends when the client
+/// closes (which cancels the stream), the source ends it, a write misses its
+/// deadline, or the server shuts down; the connection closes with it. What the
+/// client sends meanwhile is read and dropped. Between writes the stream holds no
+/// buffer.
+async fn serve_stream(
+    mut stream: TcpStream,
+    mut source: Box<dyn EventStream>,
+    mut out: BytesMut,
+    config: &HttpConfig,
+    stop: &CancellationToken,
+) -> CloseReason {
+    let write = config.guards.write;
+    let mut events = BytesMut::new();
+    loop {
+        if !out.is_empty() {
+            if let Err(reason) = write_out(&mut stream, &mut out, write).await {
+                return reason;
+            }
+            out = BytesMut::new();
+        }
+        let step = tokio::select! {
+            biased;
+            _ = stop.cancelled() => {
+                out.extend_from_slice(LAST_CHUNK);
+                let _ = write_out(&mut stream, &mut out, write).await;
+                return CloseReason::Shutdown;
+            }
+            ready = stream.readable() => StreamStep::Readable(ready),
+            got = std::future::poll_fn(|cx| source.poll_events(cx, &mut events)) => {
+                StreamStep::Events(got)
+            }
+            _ = tokio::time::sleep(config.stream_keepalive) => StreamStep::KeepAlive,
+        };
+        match step {
+            StreamStep::Events(Ok(())) => {
+                push_chunk(&mut out, &events);
+                events = BytesMut::new();
+            }
+            StreamStep::Events(Err(end)) => {
+                push_chunk(&mut out, &events);
+                out.extend_from_slice(LAST_CHUNK);
+                let _ = write_out(&mut stream, &mut out, write).await;
+                return CloseReason::Stream(end);
+            }
+            StreamStep::KeepAlive => push_chunk(&mut out, b": keep-alive\n\n"),
+            StreamStep::Readable(Err(e)) => return CloseReason::Io(e.kind()),
+            StreamStep::Readable(Ok(())) => {
+                let mut sink = BytesMut::with_capacity(1024);
+                match read_some(&stream, &mut sink) {
+                    Ok(Read::Eof) => return CloseReason::PeerClosed,
+                    Ok(_) => {}
+                    Err(e) => return CloseReason::Io(e.kind()),
+                }
+            }
         }
     }
 }

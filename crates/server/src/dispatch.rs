@@ -15,6 +15,20 @@ use crate::error::ToolError;
 use crate::protocol::{CallParams, Params, Served, result, result_raw};
 use crate::tools::{ToolCall, text_content};
 
+/// MCP's error for a resource that does not exist.
+pub(crate) const RESOURCE_NOT_FOUND: i32 = -32002;
+
+/// The methods [`McpServer::serve`] answers (besides `tools/call`'s tools): in
+/// the stateless generation anything else gets HTTP 404.
+pub(crate) const SERVED: [&str; 6] = [
+    "ping",
+    "mcpbench/stats",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+];
+
 impl McpServer {
     /// Serves a request of an established session (or a stateless one): the reply
     /// now, or a tool call whose answer is on its way.
@@ -28,6 +42,30 @@ impl McpServer {
                 id,
                 json!({"tools": self.listed, "resultType": "complete", "ttlMs": 0, "cacheScope": "private"}),
             ),
+            "resources/list" => result(id, crate::events::Resources::list()),
+            "resources/read" => {
+                #[derive(serde::Deserialize)]
+                struct Read {
+                    uri: String,
+                }
+                match serde_json::from_slice::<Params<Read>>(msg.frame()) {
+                    Ok(Params {
+                        params: Some(Read { uri }),
+                    }) => match self.resources.read(&uri) {
+                        Some(contents) => result(id, contents),
+                        None => error_response(
+                            Some(id),
+                            RESOURCE_NOT_FOUND,
+                            &format!("resource not found: {uri}"),
+                        ),
+                    },
+                    _ => error_response(
+                        Some(id),
+                        codes::INVALID_PARAMS,
+                        "resources/read needs params.uri (a string)",
+                    ),
+                }
+            }
             "tools/call" => {
                 return match self.start_call(id, msg).await {
                     Ok((call, answer)) => Served::Call { call, answer },

@@ -14,9 +14,14 @@
 //!   JSON-RPC error -32020); `server/discover` says what the server is.
 //! - Both: requests are answered as `application/json` or `text/event-stream`
 //!   as `Accept` allows (406 when it allows neither; [`HttpSettings::prefer_sse`]
-//!   picks SSE when both are allowed); `GET` answers 405 (this server sends no
-//!   messages of its own); a disallowed `Origin` gets 403; a body over the limit
-//!   413; a body that is not `application/json` 415.
+//!   picks SSE when both are allowed); a disallowed `Origin` gets 403; a body
+//!   over the limit 413; a body that is not `application/json` 415.
+//! - Server-to-client streams (`listen.rs`): in the handshake generation, `GET`
+//!   with the session's id opens its stream of `notifications/resources/updated`
+//!   for the resources it subscribed to (`resources/subscribe`); in the stateless
+//!   one, `subscriptions/listen` is answered by a stream that stays open (its
+//!   acknowledgement first), `GET` gets 405, and a method this server does not
+//!   serve gets 404 with -32601.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,7 +36,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::McpServer;
-use crate::protocol::{SUPPORTED_VERSIONS, Served, result, server_info};
+use crate::dispatch::{RESOURCE_NOT_FOUND, SERVED};
+use crate::events::topic;
+use crate::listen::{ListenParams, Listener};
+use crate::protocol::{Params, SUPPORTED_VERSIONS, Served, result, server_info};
 
 /// The stateless generation's revision.
 pub const STATELESS_VERSION: &str = "2026-07-28";
@@ -57,16 +65,20 @@ pub struct HttpSettings {
     pub allowed_origins: Vec<String>,
     /// Largest request head and body.
     pub limits: HttpLimits,
+    /// How long an open stream goes without a write before a keep-alive comment.
+    pub stream_keepalive: std::time::Duration,
 }
 
 impl Default for HttpSettings {
-    /// `/mcp`, JSON responses, loopback origins only, 16 KiB heads and 4 MiB bodies.
+    /// `/mcp`, JSON responses, loopback origins only, 16 KiB heads and 4 MiB
+    /// bodies, a keep-alive comment after 15 s without a write on a stream.
     fn default() -> Self {
         HttpSettings {
             endpoint: "/mcp".into(),
             prefer_sse: false,
             allowed_origins: Vec::new(),
             limits: HttpLimits::default(),
+            stream_keepalive: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -115,7 +127,8 @@ impl McpHttp {
                 "Unsupported Media Type: Content-Type must be application/json",
             );
         }
-        let as_events = match accepts(request.header("accept")) {
+        let accepted = accepts(request.header("accept"));
+        let as_events = match accepted {
             (true, events) => events && self.settings.prefer_sse,
             (false, true) => true,
             (false, false) => {
@@ -144,12 +157,12 @@ impl McpHttp {
             Err(e) => return Response::json(400, e.reply()),
         };
         let reply = match request.header("mcp-protocol-version") {
-            Some(STATELESS_VERSION) => self.stateless(request, &msg).await,
+            Some(STATELESS_VERSION) => self.stateless(request, &msg, accepted.1).await,
             version => self.handshake(request, &msg, version).await,
         };
         match reply {
             Reply::Accepted => Response::empty(202),
-            Reply::Error(response) => response,
+            Reply::Respond(response) => response,
             Reply::Result { body, session } => {
                 let response = if as_events {
                     Response::event(200, body)
@@ -171,18 +184,18 @@ impl McpHttp {
         if let Some(v) = version
             && !SUPPORTED_VERSIONS.contains(&v)
         {
-            return Reply::Error(unsupported_version(id, v));
+            return Reply::Respond(unsupported_version(id, v));
         }
         let method = msg.method().unwrap_or_default();
         if let Some(id) = id
             && method == "initialize"
         {
-            return match state.new_session(id, msg) {
+            return match state.new_session(id, msg, true) {
                 Ok((session, body)) => Reply::Result {
                     body,
                     session: Some(session),
                 },
-                Err(refused) => Reply::Error(Response::json(
+                Err(refused) => Reply::Respond(Response::json(
                     if refused.full { 503 } else { 400 },
                     refused.reply,
                 )),
@@ -190,7 +203,7 @@ impl McpHttp {
         }
         let session = match self.session(request, id) {
             Ok(session) => session,
-            Err(response) => return Reply::Error(response),
+            Err(response) => return Reply::Respond(response),
         };
         let Some(id) = id else {
             if method == "notifications/initialized" {
@@ -200,7 +213,72 @@ impl McpHttp {
             return Reply::Accepted;
         };
         state.sessions.update(&session, |s| s.requests += 1);
+        if let Some(on) = match method {
+            "resources/subscribe" => Some(true),
+            "resources/unsubscribe" => Some(false),
+            _ => None,
+        } {
+            return Reply::result(self.subscribe(id, msg, &session, on));
+        }
         Reply::result(self.serve(id, msg, method).await)
+    }
+
+    /// `resources/subscribe` (`on`) or `resources/unsubscribe` of `session`: the
+    /// GET stream of the session carries the subscribed resources' updates.
+    fn subscribe(&self, id: &RequestId, msg: &Message, session: &SessionId, on: bool) -> Bytes {
+        #[derive(Deserialize)]
+        struct Uri {
+            uri: String,
+        }
+        let uri = match serde_json::from_slice::<Params<Uri>>(msg.frame()) {
+            Ok(Params {
+                params: Some(Uri { uri }),
+            }) => uri,
+            _ => {
+                return error_response(
+                    Some(id),
+                    codes::INVALID_PARAMS,
+                    "resources/subscribe and resources/unsubscribe need params.uri (a string)",
+                );
+            }
+        };
+        let Some(bit) = topic(&uri) else {
+            return error_response(
+                Some(id),
+                RESOURCE_NOT_FOUND,
+                &format!("resource not found: {uri} (resources/list names them)"),
+            );
+        };
+        self.state.sessions.update(session, |s| {
+            if on {
+                s.subscriptions |= bit;
+            } else {
+                s.subscriptions &= !bit;
+            }
+        });
+        result(id, json!({}))
+    }
+
+    /// `GET`: the session's stream of the updates it subscribed to (handshake
+    /// generation only).
+    fn get(&self, request: &Request) -> Response {
+        if request.header("mcp-protocol-version") == Some(STATELESS_VERSION) {
+            return not_allowed(
+                "the stateless generation (2026-07-28) has no GET stream: POST subscriptions/listen",
+            );
+        }
+        if !accepts(request.header("accept")).1 {
+            return rpc_error(
+                406,
+                None,
+                codes::INVALID_REQUEST,
+                "Not Acceptable: the GET stream is text/event-stream; Accept must allow it",
+            );
+        }
+        match self.session(request, None) {
+            Ok(session) => Response::stream(200, Listener::session(&self.state, session)),
+            Err(response) => response,
+        }
     }
 
     /// The session a request names, touched; or the 400/404 to answer.
@@ -222,12 +300,13 @@ impl McpHttp {
         }
     }
 
-    /// A message of the stateless generation.
-    async fn stateless(&self, request: &Request, msg: &Message) -> Reply {
+    /// A message of the stateless generation; `sse`: `Accept` allows
+    /// `text/event-stream`.
+    async fn stateless(&self, request: &Request, msg: &Message, sse: bool) -> Reply {
         let id = msg.id().filter(|_| msg.kind() == MessageKind::Request);
         let method = msg.method().unwrap_or_default();
         let mismatch = |what: String| {
-            Reply::Error(rpc_error(
+            Reply::Respond(rpc_error(
                 400,
                 id,
                 HEADER_MISMATCH,
@@ -258,7 +337,7 @@ impl McpHttp {
             }
             // Requests carry the version in `_meta` too; notifications need not.
             None if id.is_some() => {
-                return Reply::Error(rpc_error(
+                return Reply::Respond(rpc_error(
                     400,
                     id,
                     codes::INVALID_PARAMS,
@@ -268,7 +347,13 @@ impl McpHttp {
             None => {}
         }
         if matches!(method, "tools/call" | "resources/read" | "prompts/get") {
-            let name = params.name.unwrap_or_default();
+            // resources/read names its resource by `uri`, the others by `name`.
+            let name = if method == "resources/read" {
+                params.uri
+            } else {
+                params.name
+            }
+            .unwrap_or_default();
             match request.header("mcp-name") {
                 Some(n) if n == name => {}
                 other => {
@@ -286,18 +371,47 @@ impl McpHttp {
                 id,
                 json!({
                     "supportedVersions": [STATELESS_VERSION],
-                    "capabilities": {"tools": {"listChanged": false}},
+                    "capabilities": {
+                        "tools": {"listChanged": false},
+                        "resources": {"subscribe": true, "listChanged": false},
+                    },
                     "resultType": "complete",
                     "ttlMs": 0,
                     "cacheScope": "private",
                     "_meta": {"io.modelcontextprotocol/serverInfo": server_info()},
                 }),
             )),
-            "initialize" => Reply::Error(rpc_error(
+            "initialize" => Reply::Respond(rpc_error(
                 400,
                 Some(id),
                 codes::INVALID_REQUEST,
                 "initialize is not part of the stateless generation (2026-07-28): send requests directly",
+            )),
+            "subscriptions/listen" if !sse => Reply::Respond(rpc_error(
+                406,
+                Some(id),
+                codes::INVALID_REQUEST,
+                "Not Acceptable: subscriptions/listen is answered with text/event-stream; Accept must allow it",
+            )),
+            "subscriptions/listen" => {
+                match serde_json::from_slice::<Params<ListenParams>>(msg.frame()) {
+                    Ok(Params { params }) => Reply::Respond(Response::stream(
+                        200,
+                        Listener::subscription(&self.state, id, params.unwrap_or_default()),
+                    )),
+                    Err(e) => Reply::Respond(rpc_error(
+                        400,
+                        Some(id),
+                        codes::INVALID_PARAMS,
+                        &format!("subscriptions/listen params: {e}"),
+                    )),
+                }
+            }
+            m if !SERVED.contains(&m) => Reply::Respond(rpc_error(
+                404,
+                Some(id),
+                codes::METHOD_NOT_FOUND,
+                &format!("method not found: {m}"),
             )),
             _ => Reply::result(self.serve(id, msg, method).await),
         }
@@ -356,8 +470,8 @@ impl HttpHandler for McpHttp {
         match request.method() {
             Method::Post => self.post(&request).await,
             Method::Delete => self.delete(&request),
-            Method::Get => not_allowed("this server sends no messages of its own: no GET stream"),
-            Method::Head => Response::empty(405).with_header("allow", "POST, DELETE"),
+            Method::Get => self.get(&request),
+            Method::Head => Response::empty(405).with_header("allow", ALLOW),
             Method::Options | Method::Other => not_allowed("use POST (or DELETE to end a session)"),
         }
     }
@@ -372,8 +486,8 @@ enum Reply {
         body: Bytes,
         session: Option<SessionId>,
     },
-    /// A transport-level refusal.
-    Error(Response),
+    /// A response decided already: a transport-level refusal, or a stream.
+    Respond(Response),
 }
 
 impl Reply {
@@ -394,6 +508,7 @@ struct Envelope {
 #[derive(Deserialize, Default)]
 struct EnvelopeParams {
     name: Option<String>,
+    uri: Option<String>,
     #[serde(rename = "_meta")]
     meta: Option<Meta>,
 }
@@ -428,8 +543,11 @@ fn rpc_error(status: u16, id: Option<&RequestId>, code: i32, message: &str) -> R
     Response::json(status, error_response(id, code, message))
 }
 
+/// The methods the endpoint answers.
+const ALLOW: &str = "GET, POST, DELETE";
+
 fn not_allowed(why: &str) -> Response {
-    Response::text(405, format!("Method Not Allowed: {why}")).with_header("allow", "POST, DELETE")
+    Response::text(405, format!("Method Not Allowed: {why}")).with_header("allow", ALLOW)
 }
 
 fn is_port(after: &str) -> bool {

@@ -60,7 +60,9 @@ use tokio::sync::Semaphore;
 pub mod ceilings;
 mod dispatch;
 mod error;
+pub mod events;
 pub mod http;
+mod listen;
 mod protocol;
 mod running;
 mod sessions;
@@ -79,7 +81,8 @@ pub use running::{Running, start, start_http};
 pub use settings::Settings;
 pub use upstream::Upstream;
 
-use tools::{Echo, Text, Tool, ToolCall, listing};
+use events::{EventBus, LocalBus, Resources};
+use tools::{Echo, Text, Tool, ToolCall, Touch, listing};
 use upstream::Proxy;
 
 /// The MCP server's state: a netio [`Handler`](mcpbench_netio::Handler) (TCP)
@@ -106,6 +109,10 @@ pub struct McpServer {
     /// The transport's counters (refusals, closes by deadline), once it runs:
     /// `mcpbench/stats` reports them over either transport.
     net: std::sync::OnceLock<mcpbench_netio::StatsHandle>,
+    /// The resources' values and the open streams' counters.
+    resources: Arc<Resources>,
+    /// Where resource updates are published and every open stream receives them.
+    bus: Arc<dyn EventBus>,
 }
 
 /// The in-flight table's expiry is a backstop for a tool that never answers; it
@@ -121,9 +128,20 @@ impl McpServer {
         self.settings.call_timeout + BACKSTOP_GRACE
     }
 
-    /// A server with `settings`; its tool workers run on the current tokio
-    /// runtime. Refused when the `proxy` tool's upstream pool cannot be made.
+    /// A server with `settings` and an in-process event bus ([`LocalBus`]); its
+    /// tool workers run on the current tokio runtime. Refused when the `proxy`
+    /// tool's upstream pool cannot be made.
     pub fn new(settings: Settings) -> Result<Arc<McpServer>, ServerError> {
+        let bus = Arc::new(LocalBus::new(settings.listen_queue));
+        McpServer::with_bus(settings, bus)
+    }
+
+    /// As [`McpServer::new`], publishing resource updates on `bus` (one shared by
+    /// several server processes delivers an update to the streams of all).
+    pub fn with_bus(
+        settings: Settings,
+        bus: Arc<dyn EventBus>,
+    ) -> Result<Arc<McpServer>, ServerError> {
         let upstream = settings
             .upstream
             .map(|addr| {
@@ -143,8 +161,18 @@ impl McpServer {
             upstream,
             limit: settings.call_timeout,
         };
-        let listed = Value::Array(vec![listing(&echo), listing(&text), listing(&proxy)]);
-        let gates = [echo.name(), text.name(), proxy.name()]
+        let resources = Arc::new(Resources::default());
+        let touch = Touch {
+            resources: resources.clone(),
+            bus: bus.clone(),
+        };
+        let listed = Value::Array(vec![
+            listing(&echo),
+            listing(&text),
+            listing(&proxy),
+            listing(&touch),
+        ]);
+        let gates = [echo.name(), text.name(), proxy.name(), touch.name()]
             .map(|name| (name, Arc::new(Semaphore::new(settings.tool_queue))))
             .to_vec();
         let server = Arc::new_cyclic(|me| McpServer {
@@ -158,11 +186,14 @@ impl McpServer {
             next_call: AtomicU64::new(1),
             expired: AtomicU64::new(0),
             net: std::sync::OnceLock::new(),
+            resources,
+            bus,
             settings,
         });
         workers::start(&server, echo);
         workers::start(&server, text);
         workers::start(&server, proxy);
+        workers::start(&server, touch);
         Ok(server)
     }
 
@@ -180,6 +211,10 @@ impl McpServer {
             sessions_expired: self.expired.load(Ordering::Relaxed),
             connections_refused: net.refused,
             closed_by_deadline: net.closed_by_deadline,
+            listeners: self.resources.listeners.load(Ordering::Relaxed),
+            listeners_opened: self.resources.listeners_opened.load(Ordering::Relaxed),
+            listeners_lagged: self.resources.listeners_lagged.load(Ordering::Relaxed),
+            events_published: self.resources.published.load(Ordering::Relaxed),
             ..McpServer::process_stats(self.sessions.len())
         }
     }
@@ -202,6 +237,10 @@ impl McpServer {
             rss_bytes: mcpbench_alloc::rss_bytes(),
             connections_refused: 0,
             closed_by_deadline: [0; 4],
+            listeners: 0,
+            listeners_opened: 0,
+            listeners_lagged: 0,
+            events_published: 0,
         }
     }
 }

@@ -42,6 +42,14 @@ struct Args {
     /// HTTP: largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     max_body: usize,
+    /// HTTP: seconds an open stream (`subscriptions/listen`, GET) may go without
+    /// a write before a keep-alive comment is sent.
+    #[arg(long, default_value_t = 15.0)]
+    stream_keepalive: f64,
+    /// Events an open stream may fall behind (the event ring's capacity, shared
+    /// by all streams); a stream further behind is closed and counted.
+    #[arg(long, default_value_t = 64)]
+    listen_queue: usize,
     /// Seconds a session may go unused before it expires.
     #[arg(long, default_value_t = 1800.0)]
     session_ttl: f64,
@@ -170,6 +178,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let stream_keepalive = match std::time::Duration::try_from_secs_f64(args.stream_keepalive) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            eprintln!(
+                "mcpbench-server: --stream-keepalive {}: a positive number of seconds is expected",
+                args.stream_keepalive
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if args.listen_queue == 0 {
+        eprintln!("mcpbench-server: --listen-queue 0: at least one event must fit");
+        return ExitCode::from(2);
+    }
     let guards = match guards(&args) {
         Ok(g) => g,
         Err(e) => {
@@ -207,6 +229,7 @@ fn main() -> ExitCode {
             reuse_port: args.reuse_port,
             session_ttl,
             guards,
+            listen_queue: args.listen_queue,
             ..Settings::default()
         };
         let http = HttpSettings {
@@ -217,6 +240,7 @@ fn main() -> ExitCode {
                 max_body: args.max_body,
                 ..HttpLimits::default()
             },
+            stream_keepalive,
         };
         let started = match (args.bare, args.transport) {
             (true, Transport::Tcp) => {

@@ -63,6 +63,7 @@ pub fn start_http(
     let config = mcpbench_netio::HttpConfig {
         limits: http.limits,
         guards: settings.guards,
+        stream_keepalive: http.stream_keepalive,
         ..Default::default()
     };
     let state = McpServer::new(settings).map_err(io::Error::other)?;

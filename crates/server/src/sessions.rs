@@ -67,11 +67,13 @@ impl McpServer {
     }
 
     /// `initialize`: a new session and the reply to send, or why not (the store
-    /// full is told apart: HTTP answers it with 503).
+    /// full is told apart: HTTP answers it with 503). `streams`: the transport
+    /// serves resource subscriptions (Streamable HTTP's GET stream; TCP does not).
     pub(crate) fn new_session(
         &self,
         id: &RequestId,
         msg: &Message,
+        streams: bool,
     ) -> Result<(SessionId, Bytes), Refused> {
         let invalid = |why: &str| Refused {
             full: false,
@@ -131,7 +133,10 @@ impl McpServer {
             id,
             json!({
                 "protocolVersion": version,
-                "capabilities": {"tools": {"listChanged": false}},
+                "capabilities": {
+                    "tools": {"listChanged": false},
+                    "resources": {"subscribe": streams, "listChanged": false},
+                },
                 "serverInfo": server_info(),
             }),
         );

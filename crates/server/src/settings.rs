@@ -26,6 +26,9 @@ pub struct Settings {
     /// Deadlines and caps of every connection (TCP: a connection must send
     /// `initialize` within `handshake`).
     pub guards: mcpbench_netio::Guards,
+    /// Events an open stream (`subscriptions/listen`, GET) may fall behind before
+    /// it is closed: the capacity of the event bus's ring, shared by all streams.
+    pub listen_queue: usize,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
                 handshake: Some(Duration::from_secs(10)),
                 ..mcpbench_netio::Guards::default()
             },
+            listen_queue: 64,
         }
     }
 }

@@ -20,7 +20,7 @@ impl McpServer {
                 "this connection is already initialized",
             );
         }
-        match self.new_session(id, msg) {
+        match self.new_session(id, msg, false) {
             Ok((session, reply)) => {
                 self.by_connection.insert(conn.id, session);
                 conn.establish();

@@ -9,7 +9,10 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 
+use std::sync::atomic::Ordering;
+
 use crate::error::ToolError;
+use crate::events::{Event, EventBus, RESOURCES, Resources};
 
 /// A call waiting in a tool's mailbox.
 pub(crate) struct ToolCall {
@@ -100,6 +103,73 @@ impl Tool for Text {
 
     async fn call(&self, _arguments: Option<&RawValue>) -> Result<Bytes, ToolError> {
         Ok(self.content.clone())
+    }
+}
+
+/// `touch`: updates a resource (its counter goes up by one) and publishes the
+/// update to every stream subscribed to it, with the caller's `stamp` when it
+/// gives one (what `mcpbench-load listen` measures delivery from).
+pub(crate) struct Touch {
+    pub(crate) resources: std::sync::Arc<Resources>,
+    pub(crate) bus: std::sync::Arc<dyn EventBus>,
+}
+
+/// Longest `stamp` a `touch` carries into its notifications.
+pub(crate) const MAX_STAMP: usize = 128;
+
+impl Tool for Touch {
+    fn name(&self) -> &'static str {
+        "touch"
+    }
+
+    fn describe(&self) -> (&'static str, Value) {
+        (
+            "Updates a resource (default mcpbench://counter/0) and notifies its subscribers; `stamp` (at most 128 characters) is carried into the notification's _meta as mcpbench/stamp.",
+            json!({"type":"object","properties":{
+                "uri":{"type":"string","enum": RESOURCES},
+                "stamp":{"type":"string","maxLength": MAX_STAMP}
+            }}),
+        )
+    }
+
+    async fn call(&self, arguments: Option<&RawValue>) -> Result<Bytes, ToolError> {
+        #[derive(serde::Deserialize, Default)]
+        struct Args {
+            uri: Option<String>,
+            stamp: Option<String>,
+        }
+        let args = match arguments.map(|raw| serde_json::from_str::<Args>(raw.get())) {
+            None => Args::default(),
+            Some(Ok(args)) => args,
+            Some(Err(e)) => {
+                return Err(ToolError::Arguments(format!(
+                    "touch takes {{\"uri\": string, \"stamp\": string}}, both optional: {e}"
+                )));
+            }
+        };
+        let uri = args.uri.as_deref().unwrap_or(RESOURCES[0]);
+        let Some(i) = RESOURCES.iter().position(|r| *r == uri) else {
+            return Err(ToolError::Arguments(format!(
+                "touch: unknown resource {uri:?} (resources/list names them)"
+            )));
+        };
+        if let Some(stamp) = &args.stamp
+            && stamp.len() > MAX_STAMP
+        {
+            return Err(ToolError::Arguments(format!(
+                "touch: stamp is {} bytes, over the limit of {MAX_STAMP}",
+                stamp.len()
+            )));
+        }
+        let value = self.resources.values[i].fetch_add(1, Ordering::Relaxed) + 1;
+        let seq = self.resources.published.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(event) = Event::updated(uri, seq, args.stamp.as_deref()) {
+            self.bus.publish(std::sync::Arc::new(event));
+        }
+        Ok(text_content(
+            &format!("{uri} is now {value} (event {seq})"),
+            false,
+        ))
     }
 }
 

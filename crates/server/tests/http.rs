@@ -128,7 +128,7 @@ async fn tools_list_and_tools_call_answer_200_json_in_a_session() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert_eq!(names, ["echo", "text", "proxy"]);
+    assert_eq!(names, ["echo", "text", "proxy", "touch"]);
 
     let r = c
         .send(in_session(tool_call(3, "echo", json!({"text":"hi"}))))
@@ -190,28 +190,12 @@ async fn delete_ends_the_session_and_its_id_then_gets_404() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_gets_405_with_an_allow_header() {
-    let (s, mut c) = default_server().await;
-    let session = c.open_session().await;
-    let r = c
-        .send(
-            bodiless(Method::GET)
-                .with("accept", "text/event-stream")
-                .with("mcp-session-id", &session),
-        )
-        .await;
-    r.assert_text(405);
-    assert_eq!(r.header("allow"), Some("POST, DELETE"));
-    s.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn methods_other_than_post_delete_and_get_get_405() {
     let (s, mut c) = default_server().await;
     for method in [Method::PUT, Method::OPTIONS] {
         let r = c.send(bodiless(method.clone())).await;
         r.assert_text(405);
-        assert_eq!(r.header("allow"), Some("POST, DELETE"), "{method}");
+        assert_eq!(r.header("allow"), Some("GET, POST, DELETE"), "{method}");
     }
     // HEAD gets the status with no body, and the connection stays usable.
     let r = c.send(bodiless(Method::HEAD)).await;
@@ -543,7 +527,7 @@ async fn stateless_get_and_delete_get_405_with_an_allow_header() {
             .send(bodiless(method.clone()).with("mcp-protocol-version", STATELESS_VERSION))
             .await;
         r.assert_text(405);
-        assert_eq!(r.header("allow"), Some("POST, DELETE"), "{method}");
+        assert_eq!(r.header("allow"), Some("GET, POST, DELETE"), "{method}");
     }
     s.shutdown().await;
 }

@@ -87,7 +87,7 @@ async fn every_method_answers() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["echo", "text", "proxy"]);
+    assert_eq!(names, ["echo", "text", "proxy", "touch"]);
     let r = call(&mut c, tool(3, "echo", json!({"text":"sunny"}))).await;
     assert_eq!(r["result"]["content"][0]["text"], "sunny");
     assert_eq!(r["result"]["isError"], false);
@@ -132,7 +132,7 @@ async fn errors_get_the_proper_replies() {
     );
     let r = call(
         &mut c,
-        json!({"jsonrpc":"2.0","id":4,"method":"resources/list"}),
+        json!({"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"mcpbench://counter/0"}}),
     )
     .await;
     assert_eq!(r["error"]["code"], codes::METHOD_NOT_FOUND);

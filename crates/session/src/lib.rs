@@ -182,6 +182,9 @@ pub struct Session {
     pub requests: u64,
     /// Notifications received in this session.
     pub notifications: u64,
+    /// What the session subscribed to, one bit per topic (what a bit stands for
+    /// is the server's business; MCP: `resources/subscribe`).
+    pub subscriptions: u64,
 }
 
 /// The store is at its maximum session count.
@@ -261,6 +264,7 @@ impl SessionStore {
             last_seen: now,
             requests: 0,
             notifications: 0,
+            subscriptions: 0,
         };
         loop {
             let id = SessionId::random();

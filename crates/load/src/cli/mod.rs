@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::target::Target;
 
 mod experiments;
+mod listen;
 mod run;
 
 pub use experiments::{CapacityPlan, ComparePlan, LifecyclePlan, MergePlan, RunShape, ScalingPlan};
+pub use listen::ListenPlan;
 pub use run::{Arrivals, RunPlan};
 
 #[derive(Parser)]
@@ -54,6 +56,9 @@ pub enum Cmd {
     /// operations, session churn, tools discovered from the server, thresholds
     /// that set the exit code (`run SCENARIO.toml`, or flags for a one-liner).
     Run(RunPlan),
+    /// Hold N server-to-client streams open (`subscriptions/listen`, or the GET
+    /// stream), trigger resource updates at a rate, and time every delivery.
+    Listen(ListenPlan),
 }
 
 /// What `connections` runs: parsed from the command line, or passed whole to a

@@ -13,7 +13,10 @@ use bytes::{Bytes, BytesMut};
 
 mod response;
 
-pub use response::{Body, Response, accepts, reason};
+pub use response::{
+    Body, EventSource, EventStream, LAST_CHUNK, Response, StreamEnd, accepts, push_chunk,
+    push_event, reason,
+};
 
 /// Most header fields in a request head.
 pub const MAX_HEADERS: usize = 64;

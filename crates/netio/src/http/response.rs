@@ -1,10 +1,14 @@
 //! HTTP/1.1 responses written into a send buffer: `application/json`,
-//! `text/event-stream` (one event per message), or no body.
+//! `text/event-stream` (one event per message, or a stream that stays open), or
+//! no body.
+
+use std::fmt;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 
 /// What a response carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Body {
     /// No body (`Content-Length: 0`).
     Empty,
@@ -15,10 +19,53 @@ pub enum Body {
     Events(Vec<Bytes>),
     /// Plain text, `text/plain` (errors outside JSON-RPC).
     Text(Bytes),
+    /// Server-sent events that go on: the head is sent with
+    /// `Transfer-Encoding: chunked`, then the connection writes what the source
+    /// gives until it ends, the client closes, or the server shuts down; the
+    /// connection closes with the stream (MCP's `subscriptions/listen` and GET
+    /// streams).
+    Stream(EventSource),
+}
+
+/// The source of an open event stream ([`Body::Stream`]).
+pub trait EventStream: Send + 'static {
+    /// Appends the events that are due to `out`, each a whole SSE event (`data:
+    /// ...\n\n`), and returns `Ready(Ok(()))` once it appended something;
+    /// `Pending` (after arranging a wake-up) when nothing is due;
+    /// `Ready(Err(end))` when the stream is over.
+    fn poll_events(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut BytesMut,
+    ) -> Poll<Result<(), StreamEnd>>;
+}
+
+/// Why the server ended an open event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StreamEnd {
+    /// The listener fell further behind than the source keeps: it was closed, so
+    /// it delays no one (the others' events were never waiting on it).
+    #[error("the listener fell {missed} events behind and was closed")]
+    Lagged {
+        /// Events it would have missed.
+        missed: u64,
+    },
+    /// The source has no more events.
+    #[error("the source ended the stream")]
+    Finished,
+}
+
+/// An open stream's source, boxed (one per stream, made when it opens).
+pub struct EventSource(pub Box<dyn EventStream>);
+
+impl fmt::Debug for EventSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EventSource")
+    }
 }
 
 /// One response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Response {
     /// Status code.
     pub status: u16,
@@ -56,6 +103,15 @@ impl Response {
         }
     }
 
+    /// A `text/event-stream` response that stays open, fed by `source`.
+    pub fn stream(status: u16, source: impl EventStream) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Stream(EventSource(Box::new(source))),
+        }
+    }
+
     /// A `text/plain` response.
     pub fn text(status: u16, text: impl Into<Bytes>) -> Response {
         Response {
@@ -84,6 +140,7 @@ impl Response {
                     .map(|e| EVENT_PREFIX.len() + e.len() + 2)
                     .sum(),
             ),
+            Body::Stream(_) => (Some("text/event-stream"), 0),
         };
         out.reserve(len + 160);
         out.extend_from_slice(b"HTTP/1.1 ");
@@ -96,7 +153,7 @@ impl Response {
             out.extend_from_slice(t.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if matches!(self.body, Body::Events(_)) {
+        if matches!(self.body, Body::Events(_) | Body::Stream(_)) {
             out.extend_from_slice(b"cache-control: no-cache\r\n");
         }
         for (name, value) in &self.headers {
@@ -108,11 +165,15 @@ impl Response {
         if !keep_alive {
             out.extend_from_slice(b"connection: close\r\n");
         }
+        if matches!(self.body, Body::Stream(_)) {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+            return;
+        }
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(len.to_string().as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
         match &self.body {
-            Body::Empty => {}
+            Body::Empty | Body::Stream(_) => {}
             Body::Json(b) | Body::Text(b) => out.extend_from_slice(b),
             Body::Events(events) => {
                 for e in events {
@@ -127,6 +188,30 @@ impl Response {
 }
 
 const EVENT_PREFIX: &[u8] = b"event: message\ndata: ";
+
+/// Appends one `message` event carrying `json` (one JSON value: no raw newline)
+/// to `out`, as an [`EventStream`] writes it.
+pub fn push_event(out: &mut BytesMut, json: &[&[u8]]) {
+    out.extend_from_slice(EVENT_PREFIX);
+    for part in json {
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Frames `data` as one chunk of a chunked body into `out` (nothing when empty:
+/// an empty chunk would end the body).
+pub fn push_chunk(out: &mut BytesMut, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk of a chunked body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// The reason phrase of a status code.
 pub fn reason(status: u16) -> &'static str {

@@ -13,7 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use mcpbench_netio::RequestId;
 
+use super::bare_listen::{Fanout, SharedFanout};
 use crate::protocol::result_raw;
 use crate::tools::{result_text, text_content};
 
@@ -64,32 +65,24 @@ pub fn start_bare_http(
 ) -> io::Result<BareHttpServer> {
     let listener = mcpbench_netio::listen(addr, reuse_port)?;
     let local_addr = listener.local_addr()?;
-    let accept = tokio::spawn(accept_loop(listener, reply_body(result_size)));
+    let fanout = std::sync::Arc::new(Fanout::new(crate::Settings::default().listen_queue));
+    let accept = tokio::spawn(accept_loop(listener, reply_body(result_size), fanout));
     Ok(BareHttpServer { local_addr, accept })
 }
 
-async fn accept_loop(listener: TcpListener, reply: Bytes) {
+async fn accept_loop(listener: TcpListener, reply: Bytes, fanout: SharedFanout) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                let reply = reply.clone();
+                let (reply, fanout) = (reply.clone(), fanout.clone());
                 tokio::spawn(async move {
-                    let service =
-                        service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                            let reply = reply.clone();
-                            async move {
-                                // Read (and drop) the body, so keep-alive goes on.
-                                let _ = request.into_body().collect().await;
-                                Ok::<_, Infallible>(
-                                    hyper::Response::builder()
-                                        .header("content-type", "application/json")
-                                        .header("mcp-session-id", BARE_SESSION_ID)
-                                        .body(Full::new(reply))
-                                        .unwrap_or_default(),
-                                )
-                            }
-                        });
+                    let service = service_fn(
+                        move |request: hyper::Request<hyper::body::Incoming>| {
+                            let (reply, fanout) = (reply.clone(), fanout.clone());
+                            async move { Ok::<_, Infallible>(answer(request, reply, &fanout).await) }
+                        },
+                    );
                     let _ = http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service)
@@ -100,4 +93,45 @@ async fn accept_loop(listener: TcpListener, reply: Bytes) {
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
         }
     }
+}
+
+type BareBody = Either<Full<Bytes>, super::bare_listen::ListenBody>;
+
+/// The fixed reply, or (by `Mcp-Method` / `Mcp-Name` alone) a held stream or a
+/// published update.
+async fn answer(
+    request: hyper::Request<hyper::body::Incoming>,
+    reply: Bytes,
+    fanout: &Fanout,
+) -> hyper::Response<BareBody> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default()
+    };
+    let (method, name) = (header("mcp-method"), header("mcp-name"));
+    // Read the body whole, so keep-alive goes on.
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if method == b"subscriptions/listen" {
+        return hyper::Response::builder()
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-cache")
+            .body(Either::Right(fanout.listen(&body)))
+            .unwrap_or_else(|_| hyper::Response::new(Either::Left(Full::default())));
+    }
+    if method == b"tools/call" && name == b"touch" {
+        fanout.touch(&body);
+    }
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .header("mcp-session-id", BARE_SESSION_ID)
+        .body(Either::Left(Full::new(reply)))
+        .unwrap_or_else(|_| hyper::Response::new(Either::Left(Full::default())))
 }

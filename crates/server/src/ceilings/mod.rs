@@ -4,3 +4,4 @@
 
 pub mod bare;
 pub mod bare_http;
+mod bare_listen;

@@ -140,6 +140,31 @@ impl Client {
             .expect("an answer in time")
     }
 
+    /// Sends `request` and returns the response's status, headers and its body as
+    /// a stream of server-sent events, read as they arrive.
+    pub async fn open_stream(&mut self, request: Request<Full<Bytes>>) -> (Reply, Events) {
+        let exchange = async {
+            self.sender.ready().await.expect("connection ready");
+            self.sender.send_request(request).await.expect("response")
+        };
+        let response = tokio::time::timeout(PATIENCE, exchange)
+            .await
+            .expect("a response head in time");
+        let (parts, body) = response.into_parts();
+        let head = Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: Bytes::new(),
+        };
+        (
+            head,
+            Events {
+                body,
+                text: String::new(),
+            },
+        )
+    }
+
     /// Initializes a session (the preferred revision): its `Mcp-Session-Id`.
     pub async fn open_session(&mut self) -> String {
         let r = self.send(post(&initialize(1, "2025-11-25"))).await;
@@ -334,4 +359,69 @@ pub fn chunk(data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
     out
+}
+
+/// An open `text/event-stream` body, read event by event.
+pub struct Events {
+    body: hyper::body::Incoming,
+    text: String,
+}
+
+/// One item of an event stream.
+#[derive(Debug, PartialEq)]
+pub enum Sse {
+    /// A `data:` event's JSON.
+    Data(Value),
+    /// A comment line (`: ...`), without its colon.
+    Comment(String),
+    /// The body ended.
+    End,
+}
+
+impl Events {
+    /// The next event or comment, within `PATIENCE`.
+    pub async fn next(&mut self) -> Sse {
+        tokio::time::timeout(PATIENCE, self.read())
+            .await
+            .expect("an event in time")
+    }
+
+    /// The next `data:` event (comments skipped).
+    pub async fn data(&mut self) -> Value {
+        loop {
+            match self.next().await {
+                Sse::Data(v) => return v,
+                Sse::Comment(_) => {}
+                Sse::End => panic!("the stream ended"),
+            }
+        }
+    }
+
+    async fn read(&mut self) -> Sse {
+        loop {
+            if let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                if let Some(comment) = block.strip_prefix(':') {
+                    return Sse::Comment(comment.trim().to_string());
+                }
+                let data = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap_or_else(|| panic!("an event without data: {block:?}"));
+                return Sse::Data(
+                    serde_json::from_str(data)
+                        .unwrap_or_else(|e| panic!("event data not JSON ({e}): {data}")),
+                );
+            }
+            match self.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.text
+                            .push_str(std::str::from_utf8(&data).expect("UTF-8 events"));
+                    }
+                }
+                Some(Err(_)) | None => return Sse::End,
+            }
+        }
+    }
 }

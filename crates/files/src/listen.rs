@@ -1,0 +1,123 @@
+//! `target/mcpbench/listen/listen.json`: one run of `mcpbench-load listen`
+//! (N server-to-client streams held open, resource updates triggered at a
+//! rate, each delivery timed), written by the load tool, read by users' tools
+//! and the report.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Invalid;
+use crate::invalid;
+use crate::scenario::Percentiles;
+
+/// The schema of [`ListenFile`].
+pub const LISTEN_SCHEMA: &str = "mcpbench.listen/1";
+
+/// The server's own view, read with `mcpbench/stats` (servers of this project).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenServer {
+    /// Allocator-counted heap per held listener: the heap with every listener
+    /// held, less the heap before the first was opened, over the listeners;
+    /// `None` when the server does not count its allocations.
+    pub heap_per_listener_bytes: Option<f64>,
+    /// RSS with every listener held.
+    pub rss_bytes: Option<u64>,
+    /// Streams the server counted open with every listener held.
+    pub listeners: u64,
+    /// Streams it closed because they fell behind, over the run.
+    pub lagged: u64,
+    /// Updates it published, over the run.
+    pub events_published: u64,
+}
+
+/// The result of `mcpbench-load listen`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenFile {
+    /// [`LISTEN_SCHEMA`].
+    pub schema: String,
+    /// Which server: `mcpbench` or `bare` (started by the run), or `target` (a
+    /// server it did not start).
+    pub name: String,
+    /// The server's endpoint.
+    pub target: String,
+    /// The protocol generation: `2026-07-28` (`subscriptions/listen`) or
+    /// `2025-11-25` (GET stream + `resources/subscribe`).
+    pub protocol: String,
+    /// The resource subscribed to and touched.
+    pub uri: String,
+    /// Listeners asked for.
+    pub requested: u64,
+    /// Listeners held when the first event was triggered.
+    pub listeners: u64,
+    /// Listeners that could not be opened.
+    pub failed: u64,
+    /// What went wrong (listeners not opened, triggers, control calls, updates
+    /// not as expected), most frequent first.
+    pub failures: Vec<crate::scenario::ErrorCount>,
+    /// Seconds to open every listener.
+    pub open_s: f64,
+    /// Events asked for per second.
+    pub events_per_s: f64,
+    /// Seconds of triggering.
+    pub duration_s: f64,
+    /// Events triggered and acknowledged by the server (`touch` answered).
+    pub events: u64,
+    /// Triggers that failed (not answered, or answered with an error).
+    pub trigger_errors: u64,
+    /// Deliveries due: for every acknowledged event, the listeners held when
+    /// it was triggered.
+    pub expected: u64,
+    /// Deliveries received (by the end plus the grace period).
+    pub delivered: u64,
+    /// Deliveries due and never received.
+    pub missed: u64,
+    /// Streams that ended before the run did (closed by the server, or broken).
+    pub streams_ended: u64,
+    /// From each trigger's send time (its due time: open-loop) to each
+    /// listener's receipt, ns.
+    pub delivery_ns: Percentiles,
+    /// The deliveries' histogram, ns, encoded (HdrHistogram V2 + DEFLATE,
+    /// base64).
+    pub delivery_histogram: String,
+    /// The triggering `touch` calls, from due time to answer, ns.
+    pub trigger_ns: Percentiles,
+    /// The control calls (`ping` on a connection of its own, during the
+    /// triggering), from due time to answer, ns.
+    pub control_ns: Percentiles,
+    /// Control calls that failed.
+    pub control_errors: u64,
+    /// The server's counts, when it answers `mcpbench/stats`.
+    pub server: Option<ListenServer>,
+}
+
+impl ListenFile {
+    /// Refuses a file that contradicts itself.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.schema != LISTEN_SCHEMA {
+            return Err(invalid!("schema: {:?}, not {LISTEN_SCHEMA}", self.schema));
+        }
+        if self.listeners + self.failed != self.requested {
+            return Err(invalid!(
+                "failed: {} held + {} failed is not the {} requested",
+                self.listeners,
+                self.failed,
+                self.requested
+            ));
+        }
+        if self.delivered + self.missed < self.expected {
+            return Err(invalid!(
+                "missed: {} delivered + {} missed is under the {} expected",
+                self.delivered,
+                self.missed,
+                self.expected
+            ));
+        }
+        if self.delivery_ns.count != self.delivered {
+            return Err(invalid!(
+                "delivery_ns.count: {}, not the {} delivered",
+                self.delivery_ns.count,
+                self.delivered
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! `listen`'s command line: N server-to-client streams held open while resource
+//! updates are triggered at a rate.
+
+use std::path::PathBuf;
+
+use crate::cli::Protocol;
+use crate::error::LoadError;
+use crate::peers::PeerName;
+use crate::socket::PER_PROCESS;
+use crate::target::Target;
+
+/// What `mcpbench-load listen` runs.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
+pub struct ListenPlan {
+    /// Listeners to hold open, each on a connection of its own.
+    #[arg(long)]
+    pub count: u64,
+    /// Resource updates triggered per second (`touch` calls on a connection of
+    /// their own, open-loop).
+    #[arg(long, default_value_t = 1.0)]
+    pub events: f64,
+    /// Seconds of triggering once every listener is open.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// The server: `http://HOST:PORT/PATH` of a running MCP server with the
+    /// `touch` tool and the resource; without it, mcpbench-server is started.
+    #[arg(long)]
+    pub target: Option<Target>,
+    /// Without --target, which of our servers to start: `mcpbench`, or `bare`
+    /// (the fan-out ceiling: a plain hyper service writing the same event bytes,
+    /// nothing parsed; 2026-07-28 only).
+    #[arg(long, value_enum, default_value_t = PeerName::Mcpbench)]
+    pub server: PeerName,
+    /// `2026-07-28`: `subscriptions/listen`; `2025-11-25`: `initialize`,
+    /// `resources/subscribe`, then the GET stream.
+    #[arg(long, value_enum, default_value_t = Protocol::Stateless)]
+    pub protocol: Protocol,
+    /// The resource every listener subscribes to and every trigger updates.
+    #[arg(long, default_value = "mcpbench://counter/0")]
+    pub uri: String,
+    /// Listeners being opened at once.
+    #[arg(long, default_value_t = 64)]
+    pub connect_concurrency: usize,
+    /// `ping`s per second on a control connection while events are triggered:
+    /// what a client that is not listening sees meanwhile.
+    #[arg(long, default_value_t = 10.0)]
+    pub control_rate: f64,
+    /// Seconds after the last trigger to wait for deliveries still on their way.
+    #[arg(long, default_value_t = 5.0)]
+    pub grace: f64,
+    /// Arguments for the mcpbench-server started without --target (e.g.
+    /// `--listen-queue 256`), one string split at spaces.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub server_args: String,
+    /// The result file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl ListenPlan {
+    /// Refuses a plan that cannot run, naming the flag.
+    pub fn check(&self) -> Result<(), LoadError> {
+        let bad = |why: String| Err(LoadError::Plan(why));
+        if self.count == 0 || self.count > PER_PROCESS {
+            return bad(format!(
+                "--count {}: between 1 and {PER_PROCESS} listeners (one process holds at most \
+                 that many connections under the 20,000 open-file limit; spreading listeners \
+                 over several client processes is not built yet)",
+                self.count
+            ));
+        }
+        for (flag, v) in [
+            ("--events", self.events),
+            ("--duration", self.duration),
+            ("--grace", self.grace),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(format!("{flag} {v}: a positive number is expected"));
+            }
+        }
+        if !(self.control_rate.is_finite() && self.control_rate >= 0.0) {
+            return bad(format!(
+                "--control-rate {}: zero or a positive number is expected",
+                self.control_rate
+            ));
+        }
+        if self.connect_concurrency == 0 {
+            return bad("--connect-concurrency 0: at least 1".into());
+        }
+        if self.protocol == Protocol::Auto {
+            return bad(
+                "--protocol auto: name the generation (2026-07-28: subscriptions/listen, \
+                 2025-11-25: the GET stream)"
+                    .into(),
+            );
+        }
+        if !matches!(self.server, PeerName::Mcpbench | PeerName::Bare) {
+            return bad(format!(
+                "--server {}: listen starts mcpbench or bare (the official SDKs' servers are not \
+                 wired to listen yet: run one yourself and pass --target)",
+                self.server
+            ));
+        }
+        if self.server == PeerName::Bare && self.protocol != Protocol::Stateless {
+            return bad(
+                "--server bare serves subscriptions/listen only: --protocol 2026-07-28".into(),
+            );
+        }
+        if let Some(t) = &self.target
+            && !t.is_http()
+        {
+            return bad(format!(
+                "--target {t}: server-to-client streams are Streamable HTTP (http://...)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The events triggered: one per 1/`events` s over `duration` s.
+    pub fn event_count(&self) -> u64 {
+        ((self.events * self.duration).round() as u64).max(1)
+    }
+}

@@ -1,0 +1,128 @@
+//! `listen` against our server started in the test process: every delivery
+//! counted in both generations, a server whose streams fall behind caught as
+//! missed deliveries, an unreachable server told apart from a bad plan.
+
+use clap::Parser;
+use mcpbench_load::LoadError;
+use mcpbench_load::cli::{Cli, Cmd, ListenPlan};
+use mcpbench_load::listen::{failures, run_listen};
+use mcpbench_load::procs::Binaries;
+mod support;
+use support::{dead_url, our_server};
+
+fn plan(args: &[&str]) -> ListenPlan {
+    let cli = Cli::try_parse_from(["mcpbench-load", "listen"].iter().chain(args).copied())
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    match cli.command {
+        Cmd::Listen(p) => p,
+        _ => unreachable!("parsed as listen"),
+    }
+}
+
+/// Never started: every run here has --target.
+fn no_binaries() -> Binaries {
+    Binaries {
+        load: "/nonexistent/mcpbench-load".into(),
+        server: "/nonexistent/mcpbench-server".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_update_reaches_every_listener_in_both_generations() {
+    let server = our_server();
+    let url = format!("http://{}/mcp", server.local_addr());
+    for protocol in ["2026-07-28", "2025-11-25"] {
+        let p = plan(&[
+            "--target",
+            &url,
+            "--count",
+            "20",
+            "--events",
+            "10",
+            "--duration",
+            "1",
+            "--control-rate",
+            "5",
+            "--protocol",
+            protocol,
+        ]);
+        let f = run_listen(&p, &no_binaries()).await.expect("a run");
+        f.check().expect("a consistent file");
+        assert_eq!(failures(&f), None, "{protocol}: {f:?}");
+        assert_eq!((f.listeners, f.failed), (20, 0), "{protocol}");
+        assert_eq!(f.events, 10, "{protocol}");
+        assert_eq!(
+            (f.expected, f.delivered, f.missed),
+            (200, 200, 0),
+            "{protocol}"
+        );
+        assert_eq!(f.delivery_ns.count, 200);
+        assert_eq!(f.control_ns.count, 5);
+        let s = f
+            .server
+            .as_ref()
+            .expect("our server answers mcpbench/stats");
+        assert_eq!(
+            s.listeners, 20,
+            "{protocol}: held, as the server counts them"
+        );
+        assert_eq!(s.lagged, 0);
+        assert_eq!(f.protocol, protocol);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_fall_behind_are_missed_deliveries_and_fail_the_run() {
+    // A ring of one event: a listener not scheduled between two updates lags
+    // and its stream is closed; 1,000 updates as fast as the trigger goes.
+    let server = mcpbench_server::start_http(
+        "127.0.0.1:0".parse().unwrap(),
+        mcpbench_server::Settings {
+            listen_queue: 1,
+            ..mcpbench_server::Settings::default()
+        },
+        mcpbench_server::http::HttpSettings::default(),
+    )
+    .expect("server");
+    let url = format!("http://{}/mcp", server.local_addr());
+    let p = plan(&[
+        "--target",
+        &url,
+        "--count",
+        "200",
+        "--events",
+        "100000",
+        "--duration",
+        "0.01",
+        "--control-rate",
+        "0",
+        "--grace",
+        "1",
+    ]);
+    let f = run_listen(&p, &no_binaries()).await.expect("a run");
+    f.check().expect("a consistent file");
+    assert!(f.missed > 0 && f.streams_ended > 0, "nothing missed: {f:?}");
+    assert!(
+        f.server.as_ref().is_some_and(|s| s.lagged > 0),
+        "{:?}",
+        f.server
+    );
+    let why = failures(&f).expect("a failed run");
+    assert!(why.contains("deliveries missed"), "{why}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_not_a_bad_plan() {
+    let p = plan(&["--target", &dead_url(), "--count", "2", "--duration", "1"]);
+    match run_listen(&p, &no_binaries()).await {
+        Err(LoadError::Unreachable(why)) => assert!(why.contains("trigger"), "{why}"),
+        other => panic!("not Unreachable: {other:?}"),
+    }
+    let p = plan(&["--target", &dead_url(), "--count", "0"]);
+    assert!(matches!(
+        run_listen(&p, &no_binaries()).await,
+        Err(LoadError::Plan(_))
+    ));
+}
