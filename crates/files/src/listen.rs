@@ -29,6 +29,22 @@ pub struct ListenServer {
     pub events_published: u64,
 }
 
+/// What the triggering cost each side, from the first trigger to the end of the
+/// grace period: CPU seconds and CPU microseconds per delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenCost {
+    /// The load process (listeners, triggers, control), one thread.
+    pub generator_cpu_s: f64,
+    /// The server process, when this run started it (`None` with --target).
+    pub server_cpu_s: Option<f64>,
+    /// `generator_cpu_s` per delivery, us.
+    pub generator_us_per_delivery: Option<f64>,
+    /// `server_cpu_s` per delivery, us.
+    pub server_us_per_delivery: Option<f64>,
+    /// Seconds from the first trigger to the end of the grace period.
+    pub wall_s: f64,
+}
+
 /// The result of `mcpbench-load listen`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenFile {
@@ -87,6 +103,8 @@ pub struct ListenFile {
     pub control_errors: u64,
     /// The server's counts, when it answers `mcpbench/stats`.
     pub server: Option<ListenServer>,
+    /// What the triggering cost the generator and the server.
+    pub cost: ListenCost,
 }
 
 impl ListenFile {

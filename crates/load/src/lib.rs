@@ -38,6 +38,7 @@ pub mod client_error;
 pub mod compare;
 pub mod connection;
 pub mod counters;
+pub mod cpu;
 pub mod error;
 pub mod experiment;
 pub mod http_client;

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
-use mcpbench_files::listen::{LISTEN_SCHEMA, ListenFile, ListenServer};
+use mcpbench_files::listen::{LISTEN_SCHEMA, ListenCost, ListenFile, ListenServer};
 use mcpbench_files::scenario::{ErrorCount, percentiles};
 use mcpbench_files::shard::encode_histogram;
 use mcpbench_files::{ServerStats, results_dir};
@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{ListenPlan, Protocol};
 use crate::client_error::ClientError;
 use crate::counters::histogram;
+use crate::cpu::{process_cpu, self_cpu};
 use crate::error::LoadError;
 use crate::http_client::HttpMcp;
 use crate::peers::{PeerPaths, peer};
@@ -108,6 +109,7 @@ pub fn failures(f: &ListenFile) -> Option<String> {
 /// The one-line summary.
 pub fn summary(f: &ListenFile) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
+    let us = |v: Option<f64>| v.map_or_else(|| "not read".to_string(), |v| format!("{v:.1} us"));
     let heap = f
         .server
         .as_ref()
@@ -119,7 +121,8 @@ pub fn summary(f: &ListenFile) -> String {
     format!(
         "{}: {}/{} listeners held ({} failed, opened in {:.1} s, {heap}); {} events of {} at {}/s; \
          deliveries {} of {} ({} missed, {} streams ended early); delivery p50 {:.2} ms, \
-         p99 {:.2} ms, max {:.2} ms; control ping p99 {:.2} ms; trigger p99 {:.2} ms",
+         p99 {:.2} ms, max {:.2} ms; control ping p99 {:.2} ms; trigger p99 {:.2} ms; CPU per \
+         delivery: generator {}, server {}",
         f.name,
         f.listeners,
         f.requested,
@@ -137,6 +140,8 @@ pub fn summary(f: &ListenFile) -> String {
         ms(f.delivery_ns.max),
         ms(f.control_ns.p99),
         ms(f.trigger_ns.p99),
+        us(f.cost.generator_us_per_delivery),
+        us(f.cost.server_us_per_delivery),
     )
 }
 
@@ -226,7 +231,7 @@ pub async fn run_listen(plan: &ListenPlan, bins: &Binaries) -> Result<ListenFile
         path: path.clone(),
         protocol: plan.protocol,
     };
-    let result = measure(plan, &endpoint, &target).await;
+    let result = measure(plan, &endpoint, &target, server.as_ref().map(|s| s.pid)).await;
     if let Some(s) = server {
         s.stop().await;
     }
@@ -237,6 +242,7 @@ async fn measure(
     plan: &ListenPlan,
     endpoint: &Endpoint,
     target: &Target,
+    server_pid: Option<u32>,
 ) -> Result<ListenFile, LoadError> {
     let unreachable =
         |e: ClientError| LoadError::Unreachable(format!("{target}: the trigger connection: {e}"));
@@ -309,6 +315,7 @@ async fn measure(
     );
     // Triggers and control pings, open-loop, side by side.
     let start = Instant::now() + Duration::from_millis(50);
+    let (generator_cpu, server_cpu) = (self_cpu(), server_pid.and_then(process_cpu));
     let events = plan.event_count();
     let interval = Duration::from_secs_f64(1.0 / plan.events);
     let trigger_run = async {
@@ -373,6 +380,12 @@ async fn measure(
     while shared.delivered.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
         let _ = tokio::time::timeout_at(grace_end, shared.progress.notified()).await;
     }
+    let wall_s = start.elapsed().as_secs_f64();
+    let generator_cpu_s = (self_cpu() - generator_cpu).as_secs_f64();
+    let server_cpu_s = server_pid
+        .and_then(process_cpu)
+        .zip(server_cpu)
+        .map(|(now, then)| now.saturating_sub(then).as_secs_f64());
     let after = stats(&mut trigger).await;
     stop.cancel();
     let mut missed = 0u64;
@@ -438,7 +451,19 @@ async fn measure(
         control_ns: percentiles(&control_h),
         control_errors,
         server,
+        cost: ListenCost {
+            generator_cpu_s,
+            server_cpu_s,
+            generator_us_per_delivery: per_delivery(generator_cpu_s, delivered),
+            server_us_per_delivery: server_cpu_s.and_then(|s| per_delivery(s, delivered)),
+            wall_s,
+        },
     })
+}
+
+/// CPU microseconds per delivery, when there was one.
+fn per_delivery(cpu_s: f64, delivered: u64) -> Option<f64> {
+    (delivered > 0).then(|| cpu_s * 1e6 / delivered as f64)
 }
 
 /// `mcpbench/stats`, when the server answers it (servers of this project).

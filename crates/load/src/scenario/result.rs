@@ -15,16 +15,7 @@ use super::exec::{Exec, OpStats};
 use super::threshold::Observed;
 use crate::output::EXIT_NOT_RUN;
 
-/// This process's user + system CPU time.
-pub(super) fn cpu_time() -> Duration {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return Duration::ZERO;
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
+pub(super) use crate::cpu::self_cpu as cpu_time;
 
 /// Errors by count, most frequent first (ties by text).
 fn by_count(errors: &HashMap<String, u64>) -> Vec<ErrorCount> {
