@@ -29,6 +29,49 @@ pub struct ListenServer {
     pub events_published: u64,
 }
 
+/// What the listeners of one client process got (`listen` over several
+/// processes: each child's last stdout line, [`ListenChildLine::Done`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenPart {
+    /// Listeners held.
+    pub listeners: u64,
+    /// Listeners not opened.
+    pub failed: u64,
+    /// What went wrong, most frequent first.
+    pub failures: Vec<crate::scenario::ErrorCount>,
+    /// Deliveries received.
+    pub delivered: u64,
+    /// Deliveries due and not received.
+    pub missed: u64,
+    /// Streams that ended early.
+    pub ended: u64,
+    /// The deliveries' histogram, ns, encoded.
+    pub histogram: String,
+}
+
+/// What a `listen` child writes on stdout, one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "listen", rename_all = "snake_case")]
+pub enum ListenChildLine {
+    /// Every listener is held or failed.
+    Ready {
+        /// Held.
+        listeners: u64,
+        /// Not opened.
+        failed: u64,
+    },
+    /// The child stopped: what its listeners got.
+    Done(ListenPart),
+}
+
+/// What the parent tells a `listen` child on stdin, once the triggering and its
+/// grace period are over: stop, with this many updates due to each listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenStop {
+    /// Updates the server acknowledged.
+    pub acked: u64,
+}
+
 /// What the triggering cost each side, from the first trigger to the end of the
 /// grace period: CPU seconds and CPU microseconds per delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -60,6 +60,9 @@ fn main() -> ExitCode {
                 eprintln!("mcpbench-load: {e}");
                 return ExitCode::from(2);
             }
+            if plan.child {
+                return rt.block_on(listen::run_child(plan));
+            }
             rt.block_on(interruptible(listen::run(plan, bins)))
         }
     }

@@ -99,6 +99,12 @@ pub struct StatsSum {
     pub counted: bool,
     /// Sessions open.
     pub sessions: u64,
+    /// Server-to-client streams open.
+    pub listeners: u64,
+    /// Streams closed for falling behind, since the servers started.
+    pub listeners_lagged: u64,
+    /// Updates published, since the servers started.
+    pub events_published: u64,
     /// Servers whose reply was missing or malformed.
     pub unreadable: u64,
 }
@@ -112,6 +118,9 @@ pub async fn ask_servers(servers: &mut [Proc]) -> StatsSum {
         counted: true,
         sessions: 0,
         unreadable: 0,
+        listeners: 0,
+        listeners_lagged: 0,
+        events_published: 0,
     };
     for s in servers.iter_mut() {
         if let Some(stdin) = s.stdin.as_mut() {
@@ -125,6 +134,9 @@ pub async fn ask_servers(servers: &mut [Proc]) -> StatsSum {
                     // RSS is context only; a server that cannot read it adds 0.
                     sum.rss += v.rss_bytes.unwrap_or(0);
                     sum.sessions += v.sessions;
+                    sum.listeners += v.listeners;
+                    sum.listeners_lagged += v.listeners_lagged;
+                    sum.events_published += v.events_published;
                     sum.counted &= v.allocator_counted;
                 }
                 Err(e) => {

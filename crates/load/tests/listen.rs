@@ -19,6 +19,43 @@ fn plan(args: &[&str]) -> ListenPlan {
     }
 }
 
+/// The binaries `cargo test` built.
+fn built() -> Binaries {
+    let load = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcpbench-load"));
+    let server = load.with_file_name("mcpbench-server");
+    assert!(server.exists(), "{} is not built", server.display());
+    Binaries { load, server }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_two_server_and_two_client_processes_every_listener_gets_every_update() {
+    // The trigger reaches one server process; the listeners of the other get
+    // its updates through the event bus, or they are missed.
+    let p = plan(&[
+        "--count",
+        "300",
+        "--processes",
+        "2",
+        "--events",
+        "5",
+        "--duration",
+        "1",
+        "--control-rate",
+        "5",
+    ]);
+    let f = run_listen(&p, &built()).await.expect("a run");
+    f.check().expect("a consistent file");
+    assert_eq!(failures(&f), None, "{f:?}");
+    assert_eq!((f.listeners, f.events), (300, 5));
+    assert_eq!((f.expected, f.delivered, f.missed), (1500, 1500, 0));
+    let s = f.server.as_ref().expect("both servers' stats");
+    assert_eq!(s.listeners, 300, "held, summed over the server processes");
+    assert!(
+        s.heap_per_listener_bytes.is_some(),
+        "the server binary counts its heap"
+    );
+}
+
 /// Never started: every run here has --target.
 fn no_binaries() -> Binaries {
     Binaries {

@@ -17,6 +17,14 @@ pub enum ServerError {
         /// The pool's reason.
         why: String,
     },
+    /// The host event bus's socket could not be made in its folder.
+    #[error("the event bus in {} (--event-bus): {why}", dir.display())]
+    EventBus {
+        /// `--event-bus`.
+        dir: std::path::PathBuf,
+        /// Why.
+        why: String,
+    },
 }
 
 /// Why a tool call failed. MCP sends it to the client as the text of a result

@@ -100,6 +100,101 @@ impl EventBus for LocalBus {
     }
 }
 
+/// Several server processes on one host (sharing a port with `SO_REUSEPORT`):
+/// each binds a Unix datagram socket in one folder, named by its process id; an
+/// update published by one goes on its own ring and, as one datagram (its topic,
+/// then its text), to every other socket in the folder, whose process puts it on
+/// its ring. A socket nobody reads any more (its process gone) is removed on the
+/// first send that finds it refused.
+pub struct HostBus {
+    local: LocalBus,
+    dir: std::path::PathBuf,
+    me: std::path::PathBuf,
+    socket: std::os::unix::net::UnixDatagram,
+}
+
+impl HostBus {
+    /// Joins the bus in `dir` (made if missing) with a ring of `capacity`
+    /// events; starts the task that receives the others' updates (call from a
+    /// tokio runtime).
+    pub fn join(dir: &std::path::Path, capacity: usize) -> std::io::Result<Arc<HostBus>> {
+        std::fs::create_dir_all(dir)?;
+        let me = dir.join(format!("{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&me);
+        let receiver = std::os::unix::net::UnixDatagram::bind(&me)?;
+        receiver.set_nonblocking(true)?;
+        let receiver = tokio::net::UnixDatagram::from_std(receiver)?;
+        let socket = std::os::unix::net::UnixDatagram::unbound()?;
+        socket.set_nonblocking(true)?;
+        let bus = Arc::new(HostBus {
+            local: LocalBus::new(capacity),
+            dir: dir.to_path_buf(),
+            me,
+            socket,
+        });
+        let weak = Arc::downgrade(&bus);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = receiver.recv(&mut buf).await {
+                let Some(bus) = weak.upgrade() else { return };
+                if let Some(event) = decode(&buf[..n]) {
+                    bus.local.publish(Arc::new(event));
+                }
+            }
+        });
+        Ok(bus)
+    }
+}
+
+/// A datagram of the host bus: the topic (8 bytes, little-endian), the text.
+fn encode(event: &Event) -> Vec<u8> {
+    let mut d = Vec::with_capacity(8 + event.open.len());
+    d.extend_from_slice(&event.topic.to_le_bytes());
+    d.extend_from_slice(&event.open);
+    d
+}
+
+fn decode(d: &[u8]) -> Option<Event> {
+    let (topic, open) = d.split_at_checked(8)?;
+    Some(Event {
+        topic: u64::from_le_bytes(topic.try_into().ok()?),
+        open: Bytes::copy_from_slice(open),
+    })
+}
+
+impl EventBus for HostBus {
+    fn publish(&self, event: Arc<Event>) {
+        let datagram = encode(&event);
+        self.local.publish(event);
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path == self.me || path.extension().is_none_or(|x| x != "sock") {
+                continue;
+            }
+            if let Err(e) = self.socket.send_to(&datagram, &path)
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                )
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.local.subscribe()
+    }
+}
+
+impl Drop for HostBus {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.me);
+    }
+}
+
 /// The resources' values and the streams' counters.
 #[derive(Debug, Default)]
 pub(crate) struct Resources {
@@ -147,6 +242,33 @@ impl Resources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_update_published_on_one_member_of_a_host_bus_reaches_the_others() {
+        let dir = std::env::temp_dir().join(format!("mcpbench-bus-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Two members in one process need two names: the second binds beside.
+        let a = HostBus::join(&dir, 8).expect("join");
+        std::fs::rename(&a.me, dir.join("a.sock")).expect("rename");
+        let b = HostBus::join(&dir, 8).expect("join");
+        let (mut on_a, mut on_b) = (a.subscribe(), b.subscribe());
+        // A stale member: its socket file is there, nobody reads it.
+        drop(std::os::unix::net::UnixDatagram::bind(dir.join("gone.sock")).expect("bind"));
+        b.publish(Arc::new(
+            Event::updated(RESOURCES[1], 3, Some("s")).expect("event"),
+        ));
+        let here = on_b.recv().await.expect("local");
+        let there = tokio::time::timeout(std::time::Duration::from_secs(10), on_a.recv())
+            .await
+            .expect("in time")
+            .expect("remote");
+        assert_eq!((there.topic, &there.open), (here.topic, &here.open));
+        assert!(
+            !dir.join("gone.sock").exists(),
+            "the stale member is removed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn an_event_is_a_notification_once_a_stream_closes_its_meta() {

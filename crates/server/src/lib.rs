@@ -81,7 +81,7 @@ pub use running::{Running, start, start_http};
 pub use settings::Settings;
 pub use upstream::Upstream;
 
-use events::{EventBus, LocalBus, Resources};
+use events::{EventBus, HostBus, LocalBus, Resources};
 use tools::{Echo, Text, Tool, ToolCall, Touch, listing};
 use upstream::Proxy;
 
@@ -128,11 +128,20 @@ impl McpServer {
         self.settings.call_timeout + BACKSTOP_GRACE
     }
 
-    /// A server with `settings` and an in-process event bus ([`LocalBus`]); its
+    /// A server with `settings` and its event bus (in-process, [`LocalBus`]; or
+    /// shared on the host, [`HostBus`], with `settings.event_bus`); its
     /// tool workers run on the current tokio runtime. Refused when the `proxy`
     /// tool's upstream pool cannot be made.
     pub fn new(settings: Settings) -> Result<Arc<McpServer>, ServerError> {
-        let bus = Arc::new(LocalBus::new(settings.listen_queue));
+        let bus: Arc<dyn EventBus> = match &settings.event_bus {
+            None => Arc::new(LocalBus::new(settings.listen_queue)),
+            Some(dir) => {
+                HostBus::join(dir, settings.listen_queue).map_err(|e| ServerError::EventBus {
+                    dir: dir.clone(),
+                    why: e.to_string(),
+                })?
+            }
+        };
         McpServer::with_bus(settings, bus)
     }
 

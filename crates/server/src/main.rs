@@ -50,6 +50,11 @@ struct Args {
     /// by all streams); a stream further behind is closed and counted.
     #[arg(long, default_value_t = 64)]
     listen_queue: usize,
+    /// Share resource updates with every server process started with the same
+    /// folder (a Unix datagram socket each, named by its pid): several processes
+    /// on one port (`--reuse-port`) then deliver an update to all their streams.
+    #[arg(long)]
+    event_bus: Option<std::path::PathBuf>,
     /// Seconds a session may go unused before it expires.
     #[arg(long, default_value_t = 1800.0)]
     session_ttl: f64,
@@ -230,6 +235,7 @@ fn main() -> ExitCode {
             session_ttl,
             guards,
             listen_queue: args.listen_queue,
+            event_bus: args.event_bus.clone(),
             ..Settings::default()
         };
         let http = HttpSettings {

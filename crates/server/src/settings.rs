@@ -29,6 +29,9 @@ pub struct Settings {
     /// Events an open stream (`subscriptions/listen`, GET) may fall behind before
     /// it is closed: the capacity of the event bus's ring, shared by all streams.
     pub listen_queue: usize,
+    /// Share resource updates with the other server processes whose event bus is
+    /// this folder ([`crate::events::HostBus`]); `None`: this process only.
+    pub event_bus: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
                 ..mcpbench_netio::Guards::default()
             },
             listen_queue: 64,
+            event_bus: None,
         }
     }
 }

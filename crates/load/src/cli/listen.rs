@@ -52,22 +52,38 @@ pub struct ListenPlan {
     /// `--listen-queue 256`), one string split at spaces.
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub server_args: String,
+    /// Client processes (and, without --target, server processes sharing one
+    /// port and one event bus): at least as many as the open-file limit needs,
+    /// one per 15,000 listeners.
+    #[arg(long, default_value_t = 1)]
+    pub processes: u64,
     /// The result file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// A child of a run over several processes: hold `--count` listeners on
+    /// `--target` from `--source`, report on stdout, stop when told on stdin.
+    #[arg(long, hide = true, requires = "target")]
+    pub child: bool,
+    /// The child's local address.
+    #[arg(long, hide = true)]
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl ListenPlan {
     /// Refuses a plan that cannot run, naming the flag.
     pub fn check(&self) -> Result<(), LoadError> {
         let bad = |why: String| Err(LoadError::Plan(why));
-        if self.count == 0 || self.count > PER_PROCESS {
+        if self.count == 0 || self.count > 1_000_000 {
+            return bad(format!("--count {}: between 1 and 1,000,000", self.count));
+        }
+        if self.child && self.count > PER_PROCESS {
             return bad(format!(
-                "--count {}: between 1 and {PER_PROCESS} listeners (one process holds at most \
-                 that many connections under the 20,000 open-file limit; spreading listeners \
-                 over several client processes is not built yet)",
+                "--count {}: a child holds at most {PER_PROCESS} listeners (open files)",
                 self.count
             ));
+        }
+        if self.processes == 0 || self.processes > 250 {
+            return bad(format!("--processes {}: between 1 and 250", self.processes));
         }
         for (flag, v) in [
             ("--events", self.events),
@@ -114,6 +130,14 @@ impl ListenPlan {
             ));
         }
         Ok(())
+    }
+
+    /// `--server-args`, split at spaces.
+    pub fn server_arg_list(&self) -> Vec<String> {
+        self.server_args
+            .split_whitespace()
+            .map(String::from)
+            .collect()
     }
 
     /// The events triggered: one per 1/`events` s over `duration` s.
