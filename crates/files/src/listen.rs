@@ -139,7 +139,7 @@ pub struct ListenFile {
     pub delivery_histogram: String,
     /// The triggering `touch` calls, from due time to answer, ns.
     pub trigger_ns: Percentiles,
-    /// The control calls (`ping` on a connection of its own, during the
+    /// The control calls (`tools/list` on a connection of its own, during the
     /// triggering), from due time to answer, ns.
     pub control_ns: Percentiles,
     /// Control calls that failed.

@@ -23,6 +23,9 @@ pub enum PeerName {
     Typescript,
     /// The official TypeScript SDK, stateless.
     TypescriptStateless,
+    /// The official TypeScript SDK v2 (`@modelcontextprotocol/server`): both
+    /// generations on one endpoint, sessions for 2025-11-25.
+    TypescriptV2,
 }
 
 impl PeerName {
@@ -36,6 +39,7 @@ impl PeerName {
             PeerName::PythonStateless => "python-stateless",
             PeerName::Typescript => "typescript",
             PeerName::TypescriptStateless => "typescript-stateless",
+            PeerName::TypescriptV2 => "typescript-v2",
         }
     }
 
@@ -164,6 +168,18 @@ pub fn peer(name: PeerName, paths: &PeerPaths, size: usize) -> Result<Peer, Load
         PeerName::PythonStateless => python(Some(", stateless_http")),
         PeerName::Typescript => typescript(None),
         PeerName::TypescriptStateless => typescript(Some(", stateless transport")),
+        PeerName::TypescriptV2 => {
+            let mut p = sdk(
+                PathBuf::from("node"),
+                paths.target.join("peers/typescript-v2/server.mjs"),
+                "TypeScript SDK v2 (npm @modelcontextprotocol/server 2.4.0 + node 2.1.2, Node)",
+                None,
+            );
+            // The SDK's default is 1,024 open subscriptions/listen streams.
+            p.args
+                .extend(["--max-subscriptions".into(), "1000000".into()]);
+            p
+        }
         PeerName::Rmcp => Peer {
             name,
             description: "official Rust SDK (crates.io rmcp, StreamableHttpService)".into(),
@@ -174,7 +190,9 @@ pub fn peer(name: PeerName, paths: &PeerPaths, size: usize) -> Result<Peer, Load
     // What must exist: the script for Node (`node` is found on PATH), the
     // program otherwise.
     let needed = match name {
-        PeerName::Typescript | PeerName::TypescriptStateless => PathBuf::from(&peer.args[0]),
+        PeerName::Typescript | PeerName::TypescriptStateless | PeerName::TypescriptV2 => {
+            PathBuf::from(&peer.args[0])
+        }
         _ => peer.program.clone(),
     };
     if !needed.exists() {
@@ -234,7 +252,7 @@ pub fn session_settings(name: PeerName, idle_s: f64, cap: u64) -> Option<Session
             cap: Some(flags("--max-sessions", &cap)),
             default_idle: "1800 s (session_idle_timeout); cap 10,000 (max_sessions)",
         },
-        PeerName::Typescript => SessionSettings {
+        PeerName::Typescript | PeerName::TypescriptV2 => SessionSettings {
             idle: flags("--idle-ms", &((idle_s * 1000.0).round() as u64).to_string()),
             cap: Some(flags("--max-sessions", &cap)),
             default_idle: "none in the SDK; the example's reaper: 30 min, checked every 60 s; the example's cap 1000",

@@ -26,9 +26,10 @@ pub struct ListenPlan {
     /// `touch` tool and the resource; without it, mcpbench-server is started.
     #[arg(long)]
     pub target: Option<Target>,
-    /// Without --target, which of our servers to start: `mcpbench`, or `bare`
-    /// (the fan-out ceiling: a plain hyper service writing the same event bytes,
-    /// nothing parsed; 2026-07-28 only).
+    /// Without --target, which server to start: `mcpbench`, `bare` (the fan-out
+    /// ceiling: a plain hyper service writing the same event bytes, nothing
+    /// parsed; 2026-07-28 only) or `typescript-v2` (the official TypeScript SDK
+    /// v2, from `scripts/peers install typescript-v2`).
     #[arg(long, value_enum, default_value_t = PeerName::Mcpbench)]
     pub server: PeerName,
     /// `2026-07-28`: `subscriptions/listen`; `2025-11-25`: `initialize`,
@@ -41,7 +42,8 @@ pub struct ListenPlan {
     /// Listeners being opened at once.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
-    /// `ping`s per second on a control connection while events are triggered:
+    /// `tools/list` calls per second on a control connection while events are
+    /// triggered (`ping` is not served by every server in 2026-07-28):
     /// what a client that is not listening sees meanwhile.
     #[arg(long, default_value_t = 10.0)]
     pub control_rate: f64,
@@ -110,10 +112,13 @@ impl ListenPlan {
                     .into(),
             );
         }
-        if !matches!(self.server, PeerName::Mcpbench | PeerName::Bare) {
+        if !matches!(
+            self.server,
+            PeerName::Mcpbench | PeerName::Bare | PeerName::TypescriptV2
+        ) {
             return bad(format!(
-                "--server {}: listen starts mcpbench or bare (the official SDKs' servers are not \
-                 wired to listen yet: run one yourself and pass --target)",
+                "--server {}: listen starts mcpbench, bare or typescript-v2 (the other SDK \
+                 servers here have no touch tool: run one yourself and pass --target)",
                 self.server
             ));
         }

@@ -1,5 +1,5 @@
-//! The trigger side of `listen`: `touch` calls at the event rate and `ping`s on
-//! a control connection, both open-loop from one start; every trigger stamped
+//! The trigger side of `listen`: `touch` calls at the event rate and `tools/list`
+//! calls on a control connection, both open-loop from one start; every trigger stamped
 //! with its due time on the host's monotonic clock, which every process of the
 //! run reads alike.
 
@@ -43,13 +43,13 @@ pub(super) struct Driven {
     pub(super) trigger_errors: u64,
     /// Their latency from due time.
     pub(super) trigger: Histogram<u64>,
-    /// Control pings' latency from due time.
+    /// Control calls' latency from due time.
     pub(super) control: Histogram<u64>,
-    /// Control pings that failed.
+    /// Control calls that failed.
     pub(super) control_errors: u64,
 }
 
-/// Triggers `plan.event_count()` updates and runs the control pings, from
+/// Triggers `plan.event_count()` updates and runs the control calls, from
 /// `start`; each failure is handed to `fail`.
 pub(super) async fn drive(
     plan: &ListenPlan,
@@ -101,11 +101,18 @@ pub(super) async fn drive(
         let calls = ((plan.duration * plan.control_rate).round() as u64).max(1);
         for k in 0..calls {
             let from = wait_until_due(start + every.mul_f64(k as f64)).await;
-            match control.ping().await {
+            match control.list_tools().await {
                 Ok(reply) if reply.is_result() => {
                     let _ = h.record(from.elapsed().as_nanos() as u64);
                 }
-                _ => errors += 1,
+                Ok(reply) => {
+                    errors += 1;
+                    fail(format!("control tools/list refused: {}", reply.why()));
+                }
+                Err(e) => {
+                    errors += 1;
+                    fail(format!("control tools/list: {e}"));
+                }
             }
         }
         (h, errors)

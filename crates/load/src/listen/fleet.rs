@@ -4,7 +4,7 @@
 //! without --target, as many `mcpbench-server` processes on one port
 //! (`SO_REUSEPORT`) sharing one event bus (`--event-bus`: an update published
 //! by whichever process the trigger reached goes to the streams of all). This
-//! process triggers and pings; each child reports `Ready`, then on `ListenStop`
+//! process triggers and makes the control calls; each child reports `Ready`, then on `ListenStop`
 //! its `Done` part (typed JSON lines, `mcpbench_files::listen`); the parts'
 //! histograms are added exactly.
 
@@ -83,6 +83,9 @@ pub(super) async fn run_fleet(
     let open_s = opening.elapsed().as_secs_f64();
     let at_held = (!servers.is_empty()).then_some(ask_servers(&mut servers).await);
     triggering(plan, held, failed, open_s);
+    if trigger.is_closed() {
+        trigger = trigger_connection(&endpoint, &target).await?;
+    }
     let start = Instant::now() + Duration::from_millis(50);
     let pids = |procs: &[Proc]| {
         procs

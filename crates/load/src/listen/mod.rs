@@ -8,7 +8,7 @@
 //! (`subscriptions/listen`, acknowledged first; or `resources/subscribe` and the
 //! GET stream), `--connect-concurrency` at a time; read the heap again; trigger
 //! `--events` per second for `--duration` s (`touch` with the trigger's due time
-//! as its `stamp`: open-loop), with `ping`s on a control connection meanwhile;
+//! as its `stamp`: open-loop), with `tools/list` calls on a control connection meanwhile;
 //! wait until every delivery is in or `--grace` s have passed; write
 //! `listen.json` and a summary line. Exit 1 when a listener could not be opened,
 //! a trigger failed, or a delivery was missed; 2 for a bad plan; 3 when the
@@ -119,7 +119,7 @@ pub fn summary(f: &ListenFile) -> String {
     format!(
         "{}: {}/{} listeners held ({} failed, opened in {:.1} s, {heap}); {} events of {} at {}/s; \
          deliveries {} of {} ({} missed, {} streams ended early); delivery p50 {:.2} ms, \
-         p99 {:.2} ms, max {:.2} ms; control ping p99 {:.2} ms; trigger p99 {:.2} ms; CPU per \
+         p99 {:.2} ms, max {:.2} ms; control call p99 {:.2} ms; trigger p99 {:.2} ms; CPU per \
          delivery: generator {}, server {}",
         f.name,
         f.listeners,
@@ -200,6 +200,11 @@ async fn measure(
         Listeners::open(endpoint, &plan.uri, plan.count, plan.connect_concurrency).await;
     let held = stats(&mut trigger).await;
     triggering(plan, listeners.held, listeners.failed, listeners.open_s);
+    // Opening many listeners can take longer than a server's keep-alive
+    // timeout (Node's is 5 s): the trigger connection may be gone by now.
+    if trigger.is_closed() {
+        trigger = trigger_connection(endpoint, target).await?;
+    }
     let start = Instant::now() + Duration::from_millis(50);
     let cpu = (self_cpu(), server_pid.and_then(process_cpu));
     let driven = drive(
