@@ -76,7 +76,8 @@ pub struct ListenStop {
 /// grace period: CPU seconds and CPU microseconds per delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenCost {
-    /// The load process (listeners, triggers, control), one thread.
+    /// The load process (listeners, triggers, control; one thread), with its
+    /// child processes over several processes.
     pub generator_cpu_s: f64,
     /// The server process, when this run started it (`None` with --target).
     pub server_cpu_s: Option<f64>,

@@ -105,6 +105,12 @@ async fn every_update_reaches_every_listener_in_both_generations() {
         );
         assert_eq!(s.lagged, 0);
         assert_eq!(f.protocol, protocol);
+        // The next run counts its own streams only once these are closed.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while server.state().stats().listeners > 0 {
+            assert!(std::time::Instant::now() < deadline, "streams never closed");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
     server.shutdown().await;
 }

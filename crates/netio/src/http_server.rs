@@ -288,7 +288,14 @@ async fn serve_stream(
                 let _ = write_out(&mut stream, &mut out, write).await;
                 return CloseReason::Stream(end);
             }
-            StreamStep::KeepAlive => push_chunk(&mut out, b": keep-alive\n\n"),
+            StreamStep::KeepAlive => match source.still_open() {
+                Ok(()) => push_chunk(&mut out, b": keep-alive\n\n"),
+                Err(end) => {
+                    out.extend_from_slice(LAST_CHUNK);
+                    let _ = write_out(&mut stream, &mut out, write).await;
+                    return CloseReason::Stream(end);
+                }
+            },
             StreamStep::Readable(Err(e)) => return CloseReason::Io(e.kind()),
             StreamStep::Readable(Ok(())) => {
                 let mut sink = BytesMut::with_capacity(1024);

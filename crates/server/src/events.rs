@@ -104,33 +104,34 @@ impl EventBus for LocalBus {
 /// each binds a Unix datagram socket in one folder, named by its process id; an
 /// update published by one goes on its own ring and, as one datagram (its topic,
 /// then its text), to every other socket in the folder, whose process puts it on
-/// its ring. A socket nobody reads any more (its process gone) is removed on the
-/// first send that finds it refused.
+/// its ring. The datagrams are sent by a relay task over one connected socket per
+/// member, so a member whose queue is full is waited for (up to
+/// [`RELAY_PATIENCE`], then the update is dropped for it and said on stderr), never
+/// skipped silently; a member whose process is gone (its socket refuses) is
+/// removed from the folder.
 pub struct HostBus {
     local: LocalBus,
-    dir: std::path::PathBuf,
     me: std::path::PathBuf,
-    socket: std::os::unix::net::UnixDatagram,
+    relay: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
 }
+
+/// Longest the relay waits for a member whose queue is full.
+pub const RELAY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl HostBus {
     /// Joins the bus in `dir` (made if missing) with a ring of `capacity`
-    /// events; starts the task that receives the others' updates (call from a
-    /// tokio runtime).
+    /// events; starts the tasks that receive the others' updates and relay ours
+    /// (call from a tokio runtime).
     pub fn join(dir: &std::path::Path, capacity: usize) -> std::io::Result<Arc<HostBus>> {
         std::fs::create_dir_all(dir)?;
         let me = dir.join(format!("{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&me);
-        let receiver = std::os::unix::net::UnixDatagram::bind(&me)?;
-        receiver.set_nonblocking(true)?;
-        let receiver = tokio::net::UnixDatagram::from_std(receiver)?;
-        let socket = std::os::unix::net::UnixDatagram::unbound()?;
-        socket.set_nonblocking(true)?;
+        let receiver = tokio::net::UnixDatagram::bind(&me)?;
+        let (relay, outgoing) = tokio::sync::mpsc::unbounded_channel();
         let bus = Arc::new(HostBus {
             local: LocalBus::new(capacity),
-            dir: dir.to_path_buf(),
-            me,
-            socket,
+            me: me.clone(),
+            relay,
         });
         let weak = Arc::downgrade(&bus);
         tokio::spawn(async move {
@@ -142,7 +143,60 @@ impl HostBus {
                 }
             }
         });
+        tokio::spawn(relay_loop(dir.to_path_buf(), me, outgoing));
         Ok(bus)
+    }
+}
+
+/// Sends each datagram to every other member of the bus in `dir`, over one
+/// connected socket per member (a connected Unix datagram socket is writable only
+/// when its peer's queue has room, so the wait is real, not a spin).
+async fn relay_loop(
+    dir: std::path::PathBuf,
+    me: std::path::PathBuf,
+    mut outgoing: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let mut members: std::collections::HashMap<std::path::PathBuf, tokio::net::UnixDatagram> =
+        std::collections::HashMap::new();
+    while let Some(datagram) = outgoing.recv().await {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let paths: Vec<std::path::PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| *p != me && p.extension().is_some_and(|x| x == "sock"))
+            .collect();
+        members.retain(|p, _| paths.contains(p));
+        for path in paths {
+            if !members.contains_key(&path) {
+                match tokio::net::UnixDatagram::unbound().and_then(|s| s.connect(&path).map(|()| s))
+                {
+                    Ok(s) => {
+                        members.insert(path.clone(), s);
+                    }
+                    // Nobody reads it any more: its process is gone.
+                    Err(_) => {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                }
+            }
+            let Some(socket) = members.get(&path) else {
+                continue;
+            };
+            match tokio::time::timeout(RELAY_PATIENCE, socket.send(&datagram)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => {
+                    members.remove(&path);
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(_) => eprintln!(
+                    "mcpbench-server: event bus: {} took no update within {RELAY_PATIENCE:?}; dropped for it",
+                    path.display()
+                ),
+            }
+        }
     }
 }
 
@@ -164,24 +218,9 @@ fn decode(d: &[u8]) -> Option<Event> {
 
 impl EventBus for HostBus {
     fn publish(&self, event: Arc<Event>) {
-        let datagram = encode(&event);
+        // The relay task ends only with the runtime: a send cannot fail before.
+        let _ = self.relay.send(encode(&event));
         self.local.publish(event);
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for path in entries.flatten().map(|e| e.path()) {
-            if path == self.me || path.extension().is_none_or(|x| x != "sock") {
-                continue;
-            }
-            if let Err(e) = self.socket.send_to(&datagram, &path)
-                && matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
-                )
-            {
-                let _ = std::fs::remove_file(&path);
-            }
-        }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -263,10 +302,14 @@ mod tests {
             .expect("in time")
             .expect("remote");
         assert_eq!((there.topic, &there.open), (here.topic, &here.open));
-        assert!(
-            !dir.join("gone.sock").exists(),
-            "the stale member is removed"
-        );
+        // The relay sends to the members in the folder's order: the stale one
+        // may come after `a`. Wait (bounded) for its removal.
+        let gone = dir.join("gone.sock");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gone.exists() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(!gone.exists(), "the stale member is removed");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

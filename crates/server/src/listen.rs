@@ -9,7 +9,11 @@
 //! reusable box for its wait, and what it is subscribed to. It lives in its
 //! connection's task, so a slow client delays nobody else: it falls behind in the
 //! ring, and past the ring's capacity its stream ends ([`StreamEnd::Lagged`]) and
-//! is counted.
+//! is counted. A GET stream reads its session's subscriptions when it delivers an
+//! update (so an update published just before a `resources/subscribe` may still
+//! be delivered), touches the session at each keep-alive tick (an open stream
+//! keeps its session alive) and ends once the session is gone (at the next update
+//! or tick).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -175,6 +179,10 @@ impl Listener {
 }
 
 impl EventStream for Listener {
+    fn still_open(&mut self) -> Result<(), StreamEnd> {
+        self.session_alive()
+    }
+
     fn poll_events(
         &mut self,
         cx: &mut Context<'_>,
@@ -211,6 +219,26 @@ impl EventStream for Listener {
                 Ok(_) if wrote => return Poll::Ready(Ok(())),
                 // Nothing for this stream: wait again.
                 Ok(_) => {}
+            }
+        }
+    }
+}
+
+impl Listener {
+    /// A GET stream's session, touched (an open stream keeps its session alive);
+    /// `Err` once the session is gone (deleted or expired).
+    fn session_alive(&self) -> Result<(), StreamEnd> {
+        match &self.audience {
+            Audience::Subscription { .. } => Ok(()),
+            Audience::Session { server, id } => {
+                let alive = server
+                    .upgrade()
+                    .is_some_and(|s| s.sessions.touch(id, std::time::Instant::now()));
+                if alive {
+                    Ok(())
+                } else {
+                    Err(StreamEnd::Finished)
+                }
             }
         }
     }

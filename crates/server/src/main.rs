@@ -47,7 +47,8 @@ struct Args {
     #[arg(long, default_value_t = 15.0)]
     stream_keepalive: f64,
     /// Events an open stream may fall behind (the event ring's capacity, shared
-    /// by all streams); a stream further behind is closed and counted.
+    /// by all streams, rounded up to a power of two); a stream further behind is
+    /// closed and counted.
     #[arg(long, default_value_t = 64)]
     listen_queue: usize,
     /// Share resource updates with every server process started with the same

@@ -234,8 +234,10 @@ async fn the_get_stream_carries_the_sessions_subscribed_updates() {
     assert_eq!(head.status, 200, "{head:?}");
     until(&s, "one listener", |st| st.listeners == 1).await;
     let call = |id, uri: &str| tool_call(id, "touch", json!({"uri": uri, "stamp": id.to_string()}));
-    // Not subscribed yet: not sent.
-    assert_eq!(c.send(in_session(&call(2, RESOURCES[2]))).await.status, 200);
+    // A resource the session never subscribes to: never sent. (The stream reads
+    // the subscriptions when it delivers, so an update of RESOURCES[2] made just
+    // before its subscribe could still arrive.)
+    assert_eq!(c.send(in_session(&call(2, RESOURCES[3]))).await.status, 200);
     let r = c
         .send(in_session(&request(
             3,
@@ -370,5 +372,48 @@ async fn a_listener_that_does_not_read_is_closed_and_delays_no_one() {
         (1, 0),
         "{stats:?}"
     );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_stream_ends_at_its_next_keep_alive_once_its_session_is_deleted() {
+    let http = HttpSettings {
+        stream_keepalive: Duration::from_millis(50),
+        ..HttpSettings::default()
+    };
+    let (s, mut c) = connected(Settings::default(), http).await;
+    let session = c.open_session().await;
+    let mut listener = Client::connect(s.local_addr()).await;
+    let (head, mut events) = listener
+        .open_stream(
+            bodiless(Method::GET)
+                .with("accept", "text/event-stream")
+                .with("mcp-session-id", &session),
+        )
+        .await;
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(
+        head.header("connection"),
+        Some("close"),
+        "a stream is not pooled"
+    );
+    assert_eq!(
+        events.next().await,
+        Sse::Comment("keep-alive".into()),
+        "held meanwhile"
+    );
+    let r = c
+        .send(bodiless(Method::DELETE).with("mcp-session-id", &session))
+        .await;
+    assert_eq!(r.status, 200);
+    // No update comes: the keep-alive tick finds the session gone.
+    loop {
+        match events.next().await {
+            Sse::Comment(_) => {}
+            Sse::End => break,
+            other => panic!("not the end: {other:?}"),
+        }
+    }
+    until(&s, "no listener", |st| st.listeners == 0).await;
     s.shutdown().await;
 }

@@ -35,6 +35,13 @@ fn mono_at(t: Instant) -> u64 {
     }
 }
 
+/// Longest a trigger or control call may take.
+const CALL_LIMIT: Duration = Duration::from_secs(30);
+
+fn late() -> crate::client_error::ClientError {
+    crate::client_error::ClientError::Broken(format!("no answer within {CALL_LIMIT:?}"))
+}
+
 /// What the triggering did.
 pub(super) struct Driven {
     /// `touch` calls answered with a result.
@@ -67,7 +74,19 @@ pub(super) async fn drive(
             let due = start + interval.mul_f64(k as f64);
             let from = wait_until_due(due).await;
             let arguments = format!(r#"{{"uri":{uri},"stamp":"{}"}}"#, mono_at(due));
-            match trigger.call_tool("touch", &arguments).await {
+            // A keep-alive timeout between two triggers closes the connection.
+            if trigger.is_closed() {
+                match endpoint.client().await {
+                    Ok(c) => *trigger = c,
+                    Err(e) => {
+                        errors += 1;
+                        fail(format!("touch: reconnect: {e}"));
+                        continue;
+                    }
+                }
+            }
+            let call = tokio::time::timeout(CALL_LIMIT, trigger.call_tool("touch", &arguments));
+            match call.await.unwrap_or_else(|_| Err(late())) {
                 Ok(reply) if reply.is_result() => {
                     ok += 1;
                     let _ = h.record(from.elapsed().as_nanos() as u64);
@@ -101,7 +120,18 @@ pub(super) async fn drive(
         let calls = ((plan.duration * plan.control_rate).round() as u64).max(1);
         for k in 0..calls {
             let from = wait_until_due(start + every.mul_f64(k as f64)).await;
-            match control.list_tools().await {
+            if control.is_closed() {
+                match endpoint.client().await {
+                    Ok(c) => control = c,
+                    Err(e) => {
+                        errors += 1;
+                        fail(format!("control tools/list: reconnect: {e}"));
+                        continue;
+                    }
+                }
+            }
+            let call = tokio::time::timeout(CALL_LIMIT, control.list_tools());
+            match call.await.unwrap_or_else(|_| Err(late())) {
                 Ok(reply) if reply.is_result() => {
                     let _ = h.record(from.elapsed().as_nanos() as u64);
                 }

@@ -40,6 +40,17 @@ pub(super) async fn run_fleet(
     bins: &Binaries,
     processes: u64,
 ) -> Result<ListenFile, LoadError> {
+    let result = fleet(plan, bins, processes).await;
+    // The servers are gone (killed when dropped): their sockets stay behind.
+    let _ = std::fs::remove_dir_all(bus_dir());
+    result
+}
+
+async fn fleet(
+    plan: &ListenPlan,
+    bins: &Binaries,
+    processes: u64,
+) -> Result<ListenFile, LoadError> {
     let mut servers = Vec::new();
     let target = match &plan.target {
         Some(t) => t.clone(),
@@ -239,7 +250,12 @@ fn start_children(
     let mut children = Vec::new();
     for k in 0..processes {
         let count = plan.count / processes + u64::from(k < plan.count % processes);
-        let source = Ipv4Addr::new(127, 0, 0, 2 + k as u8);
+        // Loopback targets: each child from its own address (its own ports).
+        let source = target
+            .addr()
+            .ip()
+            .is_loopback()
+            .then(|| Ipv4Addr::new(127, 0, 0, 2 + k as u8));
         let args: Vec<String> = [
             "listen".to_string(),
             "--child".into(),
@@ -247,8 +263,6 @@ fn start_children(
             target.to_string(),
             "--count".into(),
             count.to_string(),
-            "--source".into(),
-            source.to_string(),
             "--protocol".into(),
             plan.protocol.name().into(),
             "--uri".into(),
@@ -257,6 +271,10 @@ fn start_children(
             plan.connect_concurrency.to_string(),
         ]
         .to_vec();
+        let mut args = args;
+        if let Some(ip) = source {
+            args.extend(["--source".into(), ip.to_string()]);
+        }
         children.push(
             Proc::spawn(format!("listeners {k}"), &bins.load, &args).map_err(|source| {
                 LoadError::Spawn {

@@ -103,6 +103,10 @@ impl Endpoint {
     }
 }
 
+/// Longest one listener may take to open (connect, start, listen, its
+/// acknowledgement).
+const OPEN_LIMIT: Duration = Duration::from_secs(60);
+
 /// The listeners of one process, open and held.
 pub(super) struct Listeners {
     shared: Arc<Shared>,
@@ -144,7 +148,9 @@ impl Listeners {
             let (opened, open_done, permits) = (opened.clone(), open_done.clone(), permits.clone());
             tasks.push(tokio::spawn(async move {
                 let permit = permits.acquire_owned().await;
-                let stream = open_listener(&endpoint, &shared).await;
+                let stream = tokio::time::timeout(OPEN_LIMIT, open_listener(&endpoint, &shared))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("not open within {OPEN_LIMIT:?}")));
                 drop(permit);
                 opened.fetch_add(1, Ordering::Relaxed);
                 open_done.notify_one();
@@ -341,6 +347,7 @@ impl Held {
                     shared.delivered.fetch_add(1, Ordering::Relaxed);
                     shared.progress.notify_one();
                 }
+                Some(Seen::Malformed(why)) => shared.fail(format!("an event not read: {why}")),
                 Some(_) => {}
                 None => {
                     shared.ended.fetch_add(1, Ordering::Relaxed);

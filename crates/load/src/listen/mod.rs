@@ -15,9 +15,9 @@
 //! server could not be reached.
 //!
 //! Delivery latency is measured from each trigger's due time (not its send
-//! time: a late trigger counts its lateness) to each listener's receipt, on
-//! this process's monotonic clock: the stamp is the due time in nanoseconds
-//! since the run's start, so no wall clock is compared.
+//! time: a late trigger counts its lateness) to each listener's receipt: the
+//! stamp is the due time in nanoseconds of the host's `CLOCK_MONOTONIC`, which
+//! every process of the run reads alike, so no wall clock is compared.
 
 mod drive;
 mod fleet;

@@ -38,6 +38,12 @@ pub trait EventStream: Send + 'static {
         cx: &mut Context<'_>,
         out: &mut BytesMut,
     ) -> Poll<Result<(), StreamEnd>>;
+
+    /// Called at each keep-alive tick (the stream was quiet for the interval):
+    /// `Err` ends the stream (what it belonged to is gone). The default: it goes on.
+    fn still_open(&mut self) -> Result<(), StreamEnd> {
+        Ok(())
+    }
 }
 
 /// Why the server ended an open event stream.
@@ -162,7 +168,8 @@ impl Response {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if !keep_alive {
+        // A stream ends with its connection: say so, so no client pools it.
+        if !keep_alive || matches!(self.body, Body::Stream(_)) {
             out.extend_from_slice(b"connection: close\r\n");
         }
         if matches!(self.body, Body::Stream(_)) {
