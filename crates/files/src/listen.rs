@@ -152,6 +152,11 @@ pub struct ListenFile {
 }
 
 impl ListenFile {
+    /// Reads `path`: its schema tag, its fields, and [`ListenFile::check`].
+    pub fn load(path: &std::path::Path) -> Result<ListenFile, crate::FileError> {
+        crate::load_checked(path, LISTEN_SCHEMA, ListenFile::check)
+    }
+
     /// Refuses a file that contradicts itself.
     pub fn check(&self) -> Result<(), Invalid> {
         if self.schema != LISTEN_SCHEMA {

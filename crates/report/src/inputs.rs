@@ -11,6 +11,7 @@ use mcpbench_files::capacity::CapacityFile;
 use mcpbench_files::compare::CompareFile;
 use mcpbench_files::latency::{LATENCY_SCHEMA, LatencyFile};
 use mcpbench_files::lifecycle::{LifecycleFile, ScalingFile};
+use mcpbench_files::listen::ListenFile;
 use mcpbench_files::scenario::ScenarioFile;
 
 /// A run's results.
@@ -42,6 +43,9 @@ pub struct Run {
     pub scaling: Option<ScalingFile>,
     /// `scripts/load run`'s result (a scenario: a row per operation).
     pub scenario: Option<ScenarioFile>,
+    /// `scripts/load listen`'s result (`listen/listen.json`: server-to-client
+    /// streams).
+    pub listen: Option<ListenFile>,
 }
 
 /// Reads `compare.json` / `capacity.json` if there, through their writer's types.
@@ -209,7 +213,13 @@ impl Run {
             "the result of `scripts/load run`",
             ScenarioFile::load,
         )?;
+        let listen = load_side(
+            &side_dir.join("listen/listen.json"),
+            "the result of `scripts/load listen`",
+            ListenFile::load,
+        )?;
         Ok(Run {
+            listen,
             benches,
             latency,
             memory,

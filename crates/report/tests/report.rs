@@ -750,6 +750,34 @@ fn a_leak_is_a_slope_over_n_and_2n_items_not_a_residue() {
 }
 
 #[test]
+fn a_listen_result_enters_the_report_as_its_table_and_a_broken_one_is_named() {
+    let s = Scratch::new();
+    // A real result of `scripts/load listen` (docs/results), copied as the run's.
+    let real = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/results/2026-12-06-listen/100k-ours.json");
+    let text = std::fs::read_to_string(&real).unwrap();
+    std::fs::create_dir_all(s.side().join("listen")).unwrap();
+    std::fs::write(s.side().join("listen/listen.json"), &text).unwrap();
+    let paths = s.paths_with_targets(|t| t.to_string());
+    let (_, md_path) = write_report(&paths, None, 5.0).unwrap();
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(
+        md.contains("## Server-to-client streams (`scripts/load listen`)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 100000 / 100000 | 1000000 / 1000000 | 0 |"),
+        "{md}"
+    );
+    // Fewer delivered and missed than due cannot be: refused, the file named.
+    let mut broken: serde_json::Value = serde_json::from_str(&text).unwrap();
+    broken["delivered"] = serde_json::json!(5);
+    std::fs::write(s.side().join("listen/listen.json"), broken.to_string()).unwrap();
+    let e = write_report(&paths, None, 5.0).unwrap_err().to_string();
+    assert!(e.contains("listen.json") && e.contains("missed"), "{e}");
+}
+
+#[test]
 fn a_scenario_result_enters_the_report_as_a_table_per_operation_and_a_broken_one_is_named() {
     let s = Scratch::new();
     // A real result of `scripts/load run` (docs/results), copied as the run's.

@@ -19,12 +19,14 @@
 mod capacity;
 mod compare;
 mod lifecycle;
+mod listen;
 mod scaling;
 mod scenario;
 
 pub use capacity::capacity;
 pub use compare::compare;
 pub use lifecycle::lifecycle;
+pub use listen::listen;
 pub use scaling::scaling;
 pub use scenario::scenario;
 

@@ -58,12 +58,12 @@ pub async fn run(plan: ListenPlan, bins: Binaries) -> ExitCode {
                 .out
                 .clone()
                 .unwrap_or_else(|| results_dir(&PathBuf::from(".")).join("listen/listen.json"));
-            if let Err(e) = mcpbench_files::write_json(&path, &file, false) {
+            let table = mcpbench_tables::listen(&file);
+            if let Err(e) = crate::output::write_with_table(&path, &file, &table, "listen") {
                 eprintln!("mcpbench-load: {e}");
                 return ExitCode::from(2);
             }
             println!("listen: {}", summary(&file));
-            println!("listen: result in {}", path.display());
             match failures(&file) {
                 None => ExitCode::SUCCESS,
                 Some(why) => {

@@ -25,6 +25,7 @@ pub struct ReportJson<'a> {
     lifecycle: &'a Option<mcpbench_files::lifecycle::LifecycleFile>,
     scaling: &'a Option<mcpbench_files::lifecycle::ScalingFile>,
     scenario: &'a Option<mcpbench_files::scenario::ScenarioFile>,
+    listen: &'a Option<mcpbench_files::listen::ListenFile>,
 }
 
 /// The findings of `run` with its result files, as `report.json` holds them.
@@ -42,6 +43,7 @@ pub fn report_json<'a>(report: &'a Report, run: &'a Run) -> ReportJson<'a> {
         lifecycle: &run.lifecycle,
         scaling: &run.scaling,
         scenario: &run.scenario,
+        listen: &run.listen,
     }
 }
 

@@ -247,6 +247,10 @@ pub fn markdown(r: &Report, run: &Run, chart: Option<&str>) -> String {
         o.push_str("\n## Scenario (`scripts/load run`), per operation\n");
         o.push_str(&mcpbench_tables::scenario(f));
     }
+    if let Some(f) = &run.listen {
+        o.push_str("\n## Server-to-client streams (`scripts/load listen`)\n");
+        o.push_str(&mcpbench_tables::listen(f));
+    }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {
         let _ = writeln!(o, "- {line}");
