@@ -74,7 +74,8 @@ pub(super) async fn drive(
             let due = start + interval.mul_f64(k as f64);
             let from = wait_until_due(due).await;
             let arguments = format!(r#"{{"uri":{uri},"stamp":"{}"}}"#, mono_at(due));
-            // A keep-alive timeout between two triggers closes the connection.
+            // A keep-alive timeout (Node: 5 s) closes the connection while the
+            // listeners open or between two triggers: reopen it.
             if trigger.is_closed() {
                 match endpoint.client().await {
                     Ok(c) => *trigger = c,

@@ -94,9 +94,6 @@ async fn fleet(
     let open_s = opening.elapsed().as_secs_f64();
     let at_held = (!servers.is_empty()).then_some(ask_servers(&mut servers).await);
     triggering(plan, held, failed, open_s);
-    if trigger.is_closed() {
-        trigger = trigger_connection(&endpoint, &target).await?;
-    }
     let start = Instant::now() + Duration::from_millis(50);
     let pids = |procs: &[Proc]| {
         procs

@@ -200,11 +200,6 @@ async fn measure(
         Listeners::open(endpoint, &plan.uri, plan.count, plan.connect_concurrency).await;
     let held = stats(&mut trigger).await;
     triggering(plan, listeners.held, listeners.failed, listeners.open_s);
-    // Opening many listeners can take longer than a server's keep-alive
-    // timeout (Node's is 5 s): the trigger connection may be gone by now.
-    if trigger.is_closed() {
-        trigger = trigger_connection(endpoint, target).await?;
-    }
     let start = Instant::now() + Duration::from_millis(50);
     let cpu = (self_cpu(), server_pid.and_then(process_cpu));
     let driven = drive(
