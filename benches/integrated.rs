@@ -175,8 +175,9 @@ fn benches(c: &mut Criterion) {
         let tcp = mcpbench_server::start(any, settings.clone())
             .await
             .expect("bind loopback");
-        let http =
-            mcpbench_server::start_http(any, settings, Default::default()).expect("bind loopback");
+        let http = mcpbench_server::start_http(any, settings, Default::default())
+            .await
+            .expect("bind loopback");
         (tcp, http)
     });
     g.custom("tools_call", "e2e_4KiB", Method::PerOp, |iters, rec| {

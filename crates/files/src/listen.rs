@@ -99,6 +99,10 @@ pub struct ListenFile {
     pub name: String,
     /// The server's endpoint.
     pub target: String,
+    /// How the server processes the run started shared updates: `host` or
+    /// `redis`; absent for one server process of its own bus, or a target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
     /// The protocol generation: `2026-07-28` (`subscriptions/listen`) or
     /// `2025-11-25` (GET stream + `resources/subscribe`).
     pub protocol: String,

@@ -83,7 +83,7 @@ fn assert_passed(r: &ConnectionsFile, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_plan_against_our_server_passes_in_both_generations() {
-    let server = our_server();
+    let server = our_server().await;
     let url = format!("http://{}/mcp", server.local_addr());
     for (protocol, handshakes) in [("2025-11-25", 40), ("2026-07-28", 0)] {
         let dir = tempfile::tempdir().unwrap();
@@ -137,7 +137,7 @@ async fn a_server_that_is_not_there_fails_the_run_by_its_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_of_a_run_merge_to_its_result_and_a_missing_one_is_named() {
-    let server = our_server();
+    let server = our_server().await;
     let dir = tempfile::tempdir().unwrap();
     let r = small_load(
         &format!("http://{}/mcp", server.local_addr()),

@@ -30,30 +30,59 @@ fn built() -> Binaries {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_two_server_and_two_client_processes_every_listener_gets_every_update() {
     // The trigger reaches one server process; the listeners of the other get
-    // its updates through the event bus, or they are missed.
+    // its updates through the event bus (a folder, then Redis), or they are
+    // missed.
+    for bus in ["host", "redis"] {
+        let p = plan(&[
+            "--count",
+            "300",
+            "--processes",
+            "2",
+            "--events",
+            "5",
+            "--duration",
+            "1",
+            "--control-rate",
+            "5",
+            "--bus",
+            bus,
+        ]);
+        let f = run_listen(&p, &built())
+            .await
+            .unwrap_or_else(|e| panic!("--bus {bus}: {e}"));
+        f.check().expect("a consistent file");
+        assert_eq!(failures(&f), None, "{f:?}");
+        assert_eq!(f.bus.as_deref(), Some(bus));
+        assert_eq!((f.listeners, f.events), (300, 5));
+        assert_eq!(
+            (f.expected, f.delivered, f.missed),
+            (1500, 1500, 0),
+            "--bus {bus}"
+        );
+        let s = f.server.as_ref().expect("both servers' stats");
+        assert_eq!(s.listeners, 300, "held, summed over the server processes");
+        assert!(
+            s.heap_per_listener_bytes.is_some(),
+            "the server binary counts its heap"
+        );
+    }
+}
+
+#[test]
+fn a_redis_bus_is_for_the_servers_the_run_starts() {
     let p = plan(&[
         "--count",
-        "300",
-        "--processes",
-        "2",
-        "--events",
-        "5",
-        "--duration",
-        "1",
-        "--control-rate",
-        "5",
+        "10",
+        "--bus",
+        "redis",
+        "--target",
+        "http://127.0.0.1:1/mcp",
     ]);
-    let f = run_listen(&p, &built()).await.expect("a run");
-    f.check().expect("a consistent file");
-    assert_eq!(failures(&f), None, "{f:?}");
-    assert_eq!((f.listeners, f.events), (300, 5));
-    assert_eq!((f.expected, f.delivered, f.missed), (1500, 1500, 0));
-    let s = f.server.as_ref().expect("both servers' stats");
-    assert_eq!(s.listeners, 300, "held, summed over the server processes");
-    assert!(
-        s.heap_per_listener_bytes.is_some(),
-        "the server binary counts its heap"
-    );
+    let e = p.check().expect_err("refused").to_string();
+    assert!(e.contains("--bus redis"), "{e}");
+    assert!(plan(&["--count", "10", "--bus", "redis"]).shares_bus());
+    assert!(!plan(&["--count", "10"]).shares_bus());
+    assert!(plan(&["--count", "10", "--processes", "2"]).shares_bus());
 }
 
 /// Never started: every run here has --target.
@@ -66,7 +95,7 @@ fn no_binaries() -> Binaries {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_update_reaches_every_listener_in_both_generations() {
-    let server = our_server();
+    let server = our_server().await;
     let url = format!("http://{}/mcp", server.local_addr());
     for protocol in ["2026-07-28", "2025-11-25"] {
         let p = plan(&[
@@ -127,6 +156,7 @@ async fn streams_that_fall_behind_are_missed_deliveries_and_fail_the_run() {
         },
         mcpbench_server::http::HttpSettings::default(),
     )
+    .await
     .expect("server");
     let url = format!("http://{}/mcp", server.local_addr());
     let p = plan(&[

@@ -60,7 +60,7 @@ expr = "errors<1%"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mix_with_a_ramp_and_churn_is_counted_per_operation_and_thresholds_set_the_exit_code() {
-    let server = our_server();
+    let server = our_server().await;
     let url = format!("http://{}/mcp", server.local_addr());
     let dir = tempfile::tempdir().unwrap();
     let path = scenario_file(dir.path(), MIX);
@@ -140,7 +140,7 @@ async fn a_mix_with_a_ramp_and_churn_is_counted_per_operation_and_thresholds_set
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_calls_every_tool_with_arguments_made_from_its_schema() {
-    let server = our_server();
+    let server = our_server().await;
     let url = format!("http://{}/mcp", server.local_addr());
     let p = prepare(&plan(&[
         "--target",
@@ -252,7 +252,7 @@ fn every_example_scenario_is_valid_and_flags_conflicting_with_a_file_are_refused
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_threshold_on_an_operation_not_in_the_mix_is_refused_before_the_run() {
-    let server = our_server();
+    let server = our_server().await;
     let url = format!("http://{}/mcp", server.local_addr());
     let p = prepare(&plan(&[
         "--target",
@@ -298,6 +298,7 @@ async fn a_session_the_server_expired_is_opened_again_after_its_404() {
         },
         mcpbench_server::http::HttpSettings::default(),
     )
+    .await
     .expect("server");
     let url = format!("http://{}/mcp", server.local_addr());
     let p = prepare(&plan(&[

@@ -17,11 +17,12 @@ pub enum ServerError {
         /// The pool's reason.
         why: String,
     },
-    /// The host event bus's socket could not be made in its folder.
-    #[error("the event bus in {} (--event-bus): {why}", dir.display())]
+    /// The event bus could not be joined (its socket made in its folder, or
+    /// Redis reached and subscribed to).
+    #[error("the event bus at {at} (--event-bus): {why}")]
     EventBus {
         /// `--event-bus`.
-        dir: std::path::PathBuf,
+        at: crate::settings::BusAt,
         /// Why.
         why: String,
     },

@@ -200,15 +200,16 @@ async fn relay_loop(
     }
 }
 
-/// A datagram of the host bus: the topic (8 bytes, little-endian), the text.
-fn encode(event: &Event) -> Vec<u8> {
+/// An update as the host bus sends it (and the Redis bus, after the sender's
+/// id): the topic (8 bytes, little-endian), the text.
+pub(crate) fn encode(event: &Event) -> Vec<u8> {
     let mut d = Vec::with_capacity(8 + event.open.len());
     d.extend_from_slice(&event.topic.to_le_bytes());
     d.extend_from_slice(&event.open);
     d
 }
 
-fn decode(d: &[u8]) -> Option<Event> {
+pub(crate) fn decode(d: &[u8]) -> Option<Event> {
     let (topic, open) = d.split_at_checked(8)?;
     Some(Event {
         topic: u64::from_le_bytes(topic.try_into().ok()?),

@@ -64,6 +64,7 @@ pub mod events;
 pub mod http;
 mod listen;
 mod protocol;
+pub mod redis_bus;
 mod running;
 mod sessions;
 mod settings;
@@ -78,10 +79,11 @@ pub use protocol::{
     MAX_CLIENT_INFO_BYTES, MAX_SESSION_BYTES, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
 pub use running::{Running, start, start_http};
-pub use settings::Settings;
+pub use settings::{BusAt, Settings};
 pub use upstream::Upstream;
 
 use events::{EventBus, HostBus, LocalBus, Resources};
+use redis_bus::RedisBus;
 use tools::{Echo, Text, Tool, ToolCall, Touch, listing};
 use upstream::Proxy;
 
@@ -135,14 +137,38 @@ impl McpServer {
     pub fn new(settings: Settings) -> Result<Arc<McpServer>, ServerError> {
         let bus: Arc<dyn EventBus> = match &settings.event_bus {
             None => Arc::new(LocalBus::new(settings.listen_queue)),
-            Some(dir) => {
+            Some(BusAt::Host(dir)) => {
                 HostBus::join(dir, settings.listen_queue).map_err(|e| ServerError::EventBus {
-                    dir: dir.clone(),
+                    at: BusAt::Host(dir.clone()),
                     why: e.to_string(),
                 })?
             }
+            Some(at @ BusAt::Redis(_)) => {
+                return Err(ServerError::EventBus {
+                    at: at.clone(),
+                    why: "a Redis bus is joined by McpServer::open (it connects first)".into(),
+                });
+            }
         };
         McpServer::with_bus(settings, bus)
+    }
+
+    /// As [`McpServer::new`], and for a Redis bus (`settings.event_bus`) first
+    /// connects and subscribes, so the server starts only once updates from the
+    /// other nodes can reach it.
+    pub async fn open(settings: Settings) -> Result<Arc<McpServer>, ServerError> {
+        match &settings.event_bus {
+            Some(at @ BusAt::Redis(url)) => {
+                let bus = RedisBus::join(url, settings.listen_queue)
+                    .await
+                    .map_err(|why| ServerError::EventBus {
+                        at: at.clone(),
+                        why,
+                    })?;
+                McpServer::with_bus(settings, bus)
+            }
+            _ => McpServer::new(settings),
+        }
     }
 
     /// As [`McpServer::new`], publishing resource updates on `bus` (one shared by

@@ -52,10 +52,13 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     listen_queue: usize,
     /// Share resource updates with every server process started with the same
-    /// folder (a Unix datagram socket each, named by its pid): several processes
-    /// on one port (`--reuse-port`) then deliver an update to all their streams.
+    /// bus, so an update reaches all their streams: a folder (processes on this
+    /// host, e.g. several on one port with `--reuse-port`; a Unix datagram socket
+    /// each, named by its pid) or `redis://HOST:PORT` (processes on any nodes,
+    /// Redis pub/sub channel `mcpbench:events`; the server starts only once
+    /// subscribed).
     #[arg(long)]
-    event_bus: Option<std::path::PathBuf>,
+    event_bus: Option<mcpbench_server::BusAt>,
     /// Seconds a session may go unused before it expires.
     #[arg(long, default_value_t = 1800.0)]
     session_ttl: f64,
@@ -258,7 +261,9 @@ fn main() -> ExitCode {
                     .map(Server::BareHttp)
             }
             (false, Transport::Tcp) => start(args.listen, settings).await.map(Server::Mcp),
-            (false, Transport::Http) => start_http(args.listen, settings, http).map(Server::Mcp),
+            (false, Transport::Http) => start_http(args.listen, settings, http)
+                .await
+                .map(Server::Mcp),
         };
         let server = match started {
             Ok(s) => s,

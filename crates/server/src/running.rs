@@ -46,7 +46,7 @@ pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> 
         guards: settings.guards,
         ..ServerConfig::default()
     };
-    let state = McpServer::new(settings).map_err(io::Error::other)?;
+    let state = McpServer::open(settings).await.map_err(io::Error::other)?;
     let server = Server::serve(listener, state.clone(), config)?;
     state.attach(server.stats_handle());
     Ok(Running { server, state })
@@ -54,7 +54,7 @@ pub async fn start(addr: SocketAddr, settings: Settings) -> io::Result<Running> 
 
 /// Starts a server on `addr` with `settings`, MCP's Streamable HTTP transport
 /// (both generations) at `http.endpoint`. Call from a tokio runtime.
-pub fn start_http(
+pub async fn start_http(
     addr: SocketAddr,
     settings: Settings,
     http: http::HttpSettings,
@@ -66,7 +66,7 @@ pub fn start_http(
         stream_keepalive: http.stream_keepalive,
         ..Default::default()
     };
-    let state = McpServer::new(settings).map_err(io::Error::other)?;
+    let state = McpServer::open(settings).await.map_err(io::Error::other)?;
     state.sweep_expired();
     let server = Server::serve_http(
         listener,

@@ -29,9 +29,9 @@ pub struct Settings {
     /// Events an open stream (`subscriptions/listen`, GET) may fall behind before
     /// it is closed: the capacity of the event bus's ring, shared by all streams.
     pub listen_queue: usize,
-    /// Share resource updates with the other server processes whose event bus is
-    /// this folder ([`crate::events::HostBus`]); `None`: this process only.
-    pub event_bus: Option<std::path::PathBuf>,
+    /// Share resource updates with the other server processes on the same bus
+    /// (a folder on this host, or a Redis server); `None`: this process only.
+    pub event_bus: Option<BusAt>,
 }
 
 impl Default for Settings {
@@ -52,5 +52,73 @@ impl Default for Settings {
             listen_queue: 64,
             event_bus: None,
         }
+    }
+}
+
+/// Where a server's event bus is shared (`--event-bus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusAt {
+    /// Server processes on one host: a folder of Unix datagram sockets
+    /// ([`crate::events::HostBus`]).
+    Host(std::path::PathBuf),
+    /// Server processes on any nodes: Redis pub/sub at this URL
+    /// ([`crate::redis_bus::RedisBus`]).
+    Redis(String),
+}
+
+impl std::str::FromStr for BusAt {
+    type Err = String;
+
+    /// `redis://HOST:PORT` (or `redis+unix:///SOCKET`) is a Redis bus;
+    /// anything else is a folder.
+    fn from_str(s: &str) -> Result<BusAt, String> {
+        if s.is_empty() {
+            return Err("an empty --event-bus: give a folder or redis://HOST:PORT".into());
+        }
+        if ["redis://", "redis+unix://"]
+            .iter()
+            .any(|p| s.starts_with(p))
+        {
+            return Ok(BusAt::Redis(s.to_string()));
+        }
+        if s.contains("://") {
+            return Err(format!(
+                "{s}: an event bus is redis://HOST:PORT, redis+unix:///SOCKET or a folder"
+            ));
+        }
+        Ok(BusAt::Host(std::path::PathBuf::from(s)))
+    }
+}
+
+impl std::fmt::Display for BusAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BusAt::Host(dir) => write!(f, "{}", dir.display()),
+            BusAt::Redis(url) => f.write_str(url),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BusAt;
+
+    #[test]
+    fn an_event_bus_is_a_redis_url_or_a_folder_and_nothing_else() {
+        assert_eq!(
+            "redis://127.0.0.1:6379".parse(),
+            Ok(BusAt::Redis("redis://127.0.0.1:6379".into()))
+        );
+        assert_eq!(
+            "redis+unix:///tmp/r.sock".parse(),
+            Ok(BusAt::Redis("redis+unix:///tmp/r.sock".into()))
+        );
+        assert_eq!("/tmp/bus".parse(), Ok(BusAt::Host("/tmp/bus".into())));
+        let e = "http://127.0.0.1:6379".parse::<BusAt>().unwrap_err();
+        assert!(
+            e.contains("http://127.0.0.1:6379") && e.contains("redis://"),
+            "{e}"
+        );
+        assert!("".parse::<BusAt>().is_err());
     }
 }

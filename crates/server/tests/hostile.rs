@@ -37,7 +37,7 @@ fn post_bytes(body: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_is_a_parse_error_over_http_as_over_tcp() {
-    let s = serve(Settings::default(), HttpSettings::default());
+    let s = serve(Settings::default(), HttpSettings::default()).await;
     let mut raw = Raw::connect(s.local_addr()).await;
     for bad in NOT_UTF8 {
         raw.write(&post_bytes(&ping_with(bad))).await;
@@ -122,7 +122,7 @@ async fn one_nesting_limit_for_every_method_and_tool_on_both_transports() {
     assert!(body.get("result").is_some(), "{body}");
     tcp.shutdown().await;
 
-    let s = serve(Settings::default(), HttpSettings::default());
+    let s = serve(Settings::default(), HttpSettings::default()).await;
     let mut raw = Raw::connect(s.local_addr()).await;
     raw.write(&post_bytes(&deep_call(100_000))).await;
     let r = raw.response().await;
@@ -133,7 +133,7 @@ async fn one_nesting_limit_for_every_method_and_tool_on_both_transports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_initialize_too_large_to_keep_is_refused_and_keeps_no_session() {
-    let s = serve(Settings::default(), HttpSettings::default());
+    let s = serve(Settings::default(), HttpSettings::default()).await;
     let mut raw = Raw::connect(s.local_addr()).await;
     // Two million elements in 4 MB, the most the default body limit lets in.
     let elements = 2_097_045;
@@ -174,7 +174,7 @@ async fn an_initialize_too_large_to_keep_is_refused_and_keeps_no_session() {
 async fn the_stats_method_counts_closes_by_deadline_over_http() {
     let mut settings = Settings::default();
     settings.guards.frame = Some(Duration::from_millis(200));
-    let s = serve(settings, HttpSettings::default());
+    let s = serve(settings, HttpSettings::default()).await;
     let mut slow = Raw::connect(s.local_addr()).await;
     slow.write(b"POST /mcp HTTP/1.1\r\nhost: x\r\n").await;
     slow.assert_closed().await;

@@ -19,7 +19,8 @@ async fn limited_server(limits: HttpLimits) -> (Running, Raw) {
             limits,
             ..HttpSettings::default()
         },
-    );
+    )
+    .await;
     let raw = Raw::connect(s.local_addr()).await;
     (s, raw)
 }

@@ -114,7 +114,7 @@ async fn resources_are_listed_read_and_touched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_acknowledges_first_then_tags_each_subscribed_update_with_its_id() {
-    let s = serve(Settings::default(), HttpSettings::default());
+    let s = serve(Settings::default(), HttpSettings::default()).await;
     let mut listener = Client::connect(s.local_addr()).await;
     let (head, mut events) = listener
         .open_stream(stateless_post(&listen(
@@ -159,7 +159,7 @@ async fn an_idle_stream_gets_keep_alive_comments() {
         stream_keepalive: Duration::from_millis(50),
         ..HttpSettings::default()
     };
-    let s = serve(Settings::default(), http);
+    let s = serve(Settings::default(), http).await;
     let mut c = Client::connect(s.local_addr()).await;
     let (_, mut events) = c
         .open_stream(stateless_post(&listen(1, &[RESOURCES[0]])))
@@ -173,7 +173,7 @@ async fn an_idle_stream_gets_keep_alive_comments() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_stream_cancels_the_subscription() {
-    let s = serve(Settings::default(), HttpSettings::default());
+    let s = serve(Settings::default(), HttpSettings::default()).await;
     let mut c = Client::connect(s.local_addr()).await;
     let (_, mut events) = c
         .open_stream(stateless_post(&listen(1, &[RESOURCES[0]])))
@@ -301,7 +301,7 @@ async fn a_listener_that_does_not_read_is_closed_and_delays_no_one() {
         listen_queue: 4096,
         ..Settings::default()
     };
-    let s = serve(settings, HttpSettings::default());
+    let s = serve(settings, HttpSettings::default()).await;
     // A listener with a tiny receive window that reads nothing after its request.
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");

@@ -59,6 +59,13 @@ pub struct ListenPlan {
     /// one per 15,000 listeners.
     #[arg(long, default_value_t = 1)]
     pub processes: u64,
+    /// Without --target, how the started mcpbench-server processes share an
+    /// update: `host` (a folder of Unix datagram sockets, one per process) or
+    /// `redis` (pub/sub through a redis-server the run starts on a Unix socket:
+    /// Debian's `redis-server`, as several nodes would share it). `redis` runs
+    /// the servers as processes even for one.
+    #[arg(long, value_enum, default_value_t = Bus::Host)]
+    pub bus: Bus,
     /// The result file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -69,6 +76,25 @@ pub struct ListenPlan {
     /// The child's local address.
     #[arg(long, hide = true)]
     pub source: Option<std::net::IpAddr>,
+}
+
+/// How the servers a `listen` run starts share updates (`--bus`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bus {
+    /// A folder of Unix datagram sockets (one host).
+    Host,
+    /// Redis pub/sub (any nodes).
+    Redis,
+}
+
+impl Bus {
+    /// As the result file names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bus::Host => "host",
+            Bus::Redis => "redis",
+        }
+    }
 }
 
 impl ListenPlan {
@@ -127,6 +153,13 @@ impl ListenPlan {
                 "--server bare serves subscriptions/listen only: --protocol 2026-07-28".into(),
             );
         }
+        if self.bus == Bus::Redis && (self.target.is_some() || self.server != PeerName::Mcpbench) {
+            return bad(
+                "--bus redis: the event bus of the mcpbench-server processes this run starts \
+                 (no --target, --server mcpbench)"
+                    .into(),
+            );
+        }
         if let Some(t) = &self.target
             && !t.is_http()
         {
@@ -135,6 +168,20 @@ impl ListenPlan {
             ));
         }
         Ok(())
+    }
+
+    /// Client processes (and server processes without --target): `--processes`,
+    /// or as many as the count needs.
+    pub fn process_count(&self) -> u64 {
+        self.processes.max(self.count.div_ceil(PER_PROCESS))
+    }
+
+    /// Whether the run starts several server processes (or one, for a Redis
+    /// bus) that share updates over `--bus`.
+    pub fn shares_bus(&self) -> bool {
+        self.target.is_none()
+            && self.server == PeerName::Mcpbench
+            && (self.process_count() > 1 || self.bus == Bus::Redis)
     }
 
     /// `--server-args`, split at spaces.

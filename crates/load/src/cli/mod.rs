@@ -15,7 +15,7 @@ mod listen;
 mod run;
 
 pub use experiments::{CapacityPlan, ComparePlan, LifecyclePlan, MergePlan, RunShape, ScalingPlan};
-pub use listen::ListenPlan;
+pub use listen::{Bus, ListenPlan};
 pub use run::{Arrivals, RunPlan};
 
 #[derive(Parser)]

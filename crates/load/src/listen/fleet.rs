@@ -17,12 +17,13 @@ use std::time::Duration;
 use mcpbench_files::listen::{ListenChildLine, ListenFile, ListenPart, ListenServer, ListenStop};
 use mcpbench_files::scenario::ErrorCount;
 use mcpbench_files::shard::decode_histogram;
+use mcpbench_server::redis_bus::LocalRedis;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
 use super::listeners::{Endpoint, Listeners};
 use super::{announce, cost, drive, file, trigger_connection, triggering};
-use crate::cli::ListenPlan;
+use crate::cli::{Bus, ListenPlan};
 use crate::counters::histogram;
 use crate::cpu::{process_cpu, self_cpu};
 use crate::error::LoadError;
@@ -52,6 +53,8 @@ async fn fleet(
     processes: u64,
 ) -> Result<ListenFile, LoadError> {
     let mut servers = Vec::new();
+    // Kept until the run ends (stopped when dropped).
+    let mut _redis = None;
     let target = match &plan.target {
         Some(t) => t.clone(),
         None => {
@@ -62,7 +65,23 @@ async fn fleet(
                     plan.server
                 )));
             }
-            let (target, started) = start_servers(plan, bins, processes).await?;
+            let bus = match plan.bus {
+                Bus::Host => {
+                    let dir = bus_dir();
+                    let _ = std::fs::remove_dir_all(&dir);
+                    dir.display().to_string()
+                }
+                Bus::Redis => {
+                    let redis = tokio::task::spawn_blocking(LocalRedis::start)
+                        .await
+                        .map_err(|e| LoadError::Run(format!("starting redis-server: {e}")))?
+                        .map_err(|e| LoadError::Run(format!("--bus redis: {e}")))?;
+                    let url = redis.url();
+                    _redis = Some(redis);
+                    url
+                }
+            };
+            let (target, started) = start_servers(plan, bins, processes, &bus).await?;
             servers = started;
             target
         }
@@ -167,7 +186,8 @@ async fn fleet(
     ))
 }
 
-/// The event bus folder of this run's servers.
+/// The event bus folder of this run's servers (`--bus host`; in the temporary
+/// folder: a Unix socket's path has at most 107 bytes).
 fn bus_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("mcpbench-listen-bus-{}", std::process::id()))
 }
@@ -183,21 +203,20 @@ async fn next_line(child: &mut Proc) -> Option<ListenChildLine> {
     None
 }
 
-/// `processes` mcpbench-server processes on one free loopback port, one event
-/// bus, one thread each (as `connections` runs them).
+/// `processes` mcpbench-server processes on one free loopback port, sharing the
+/// event bus `bus` (a folder or a Redis URL), one thread each (as `connections`
+/// runs them).
 async fn start_servers(
     plan: &ListenPlan,
     bins: &Binaries,
     processes: u64,
+    bus: &str,
 ) -> Result<(Target, Vec<Proc>), LoadError> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| LoadError::Run(format!("no free port: {e}")))?
         .port();
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    // In the temporary folder: a Unix socket's path has at most 107 bytes.
-    let bus = bus_dir();
-    let _ = std::fs::remove_dir_all(&bus);
     let mut servers = Vec::new();
     for k in 0..processes {
         let mut args: Vec<String> = [
@@ -210,7 +229,7 @@ async fn start_servers(
             "1",
             "--exit-on-stdin-eof",
             "--event-bus",
-            &bus.display().to_string(),
+            bus,
         ]
         .map(String::from)
         .to_vec();

@@ -35,14 +35,13 @@ use mcpbench_files::shard::encode_histogram;
 use mcpbench_files::{ServerStats, results_dir};
 use tokio::time::Instant;
 
-use crate::cli::ListenPlan;
+use crate::cli::{Bus, ListenPlan};
 use crate::client_error::ClientError;
 use crate::cpu::{process_cpu, self_cpu};
 use crate::error::LoadError;
 use crate::http_client::HttpMcp;
 use crate::peers::{PeerPaths, peer};
 use crate::procs::{Binaries, Running};
-use crate::socket::PER_PROCESS;
 use crate::target::Target;
 pub use drive::mono_ns;
 use drive::{Driven, drive};
@@ -116,8 +115,12 @@ pub fn summary(f: &ListenFile) -> String {
             || "heap not read".into(),
             |b| format!("{b:.0} B heap per listener"),
         );
+    let bus = f
+        .bus
+        .as_ref()
+        .map_or_else(String::new, |b| format!(" ({b} bus)"));
     format!(
-        "{}: {}/{} listeners held ({} failed, opened in {:.1} s, {heap}); {} events of {} at {}/s; \
+        "{}{bus}: {}/{} listeners held ({} failed, opened in {:.1} s, {heap}); {} events of {} at {}/s; \
          deliveries {} of {} ({} missed, {} streams ended early); delivery p50 {:.2} ms, \
          p99 {:.2} ms, max {:.2} ms; control call p99 {:.2} ms; trigger p99 {:.2} ms; CPU per \
          delivery: generator {}, server {}",
@@ -148,8 +151,8 @@ pub fn summary(f: &ListenFile) -> String {
 /// count asks for more than one.
 pub async fn run_listen(plan: &ListenPlan, bins: &Binaries) -> Result<ListenFile, LoadError> {
     plan.check()?;
-    let processes = plan.processes.max(plan.count.div_ceil(PER_PROCESS));
-    if processes > 1 {
+    let processes = plan.process_count();
+    if processes > 1 || plan.bus == Bus::Redis {
         return fleet::run_fleet(plan, bins, processes).await;
     }
     let (target, server) = match &plan.target {
@@ -292,6 +295,7 @@ fn file(
             plan.server.name().into()
         },
         target: target.to_string(),
+        bus: plan.shares_bus().then(|| plan.bus.name().into()),
         protocol: plan.protocol.name().into(),
         uri: plan.uri.clone(),
         requested: plan.count,

@@ -2,12 +2,13 @@
 
 /// mcpbench-server over Streamable HTTP on an ephemeral loopback port, in this
 /// process.
-pub fn our_server() -> mcpbench_server::Running {
+pub async fn our_server() -> mcpbench_server::Running {
     mcpbench_server::start_http(
         "127.0.0.1:0".parse().unwrap(),
         mcpbench_server::Settings::default(),
         mcpbench_server::http::HttpSettings::default(),
     )
+    .await
     .expect("server")
 }
 

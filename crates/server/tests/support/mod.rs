@@ -28,13 +28,15 @@ pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A server on an ephemeral loopback port, HTTP transport.
-pub fn serve(settings: Settings, http: HttpSettings) -> Running {
-    start_http("127.0.0.1:0".parse().unwrap(), settings, http).expect("start_http")
+pub async fn serve(settings: Settings, http: HttpSettings) -> Running {
+    start_http("127.0.0.1:0".parse().unwrap(), settings, http)
+        .await
+        .expect("start_http")
 }
 
 /// A server with these settings and one hyper connection to it.
 pub async fn connected(settings: Settings, http: HttpSettings) -> (Running, Client) {
-    let s = serve(settings, http);
+    let s = serve(settings, http).await;
     let c = Client::connect(s.local_addr()).await;
     (s, c)
 }
