@@ -43,9 +43,9 @@ pub struct Run {
     pub scaling: Option<ScalingFile>,
     /// `scripts/load run`'s result (a scenario: a row per operation).
     pub scenario: Option<ScenarioFile>,
-    /// `scripts/load listen`'s result (`listen/listen.json`: server-to-client
-    /// streams).
-    pub listen: Option<ListenFile>,
+    /// `scripts/load listen`'s results (every `listen/*.json`: `listen.json`
+    /// and any other run written there with `--out`), by file name.
+    pub listen: Vec<ListenFile>,
 }
 
 /// Reads `compare.json` / `capacity.json` if there, through their writer's types.
@@ -60,6 +60,27 @@ fn load_side<T>(
     load(path)
         .map(Some)
         .map_err(|e| ReportError::from_file(e, what))
+}
+
+/// Every `*.json` in `dir` (none when it is missing), by file name, each a
+/// `listen` result: one that is not is an error naming it.
+fn load_listens(dir: &Path) -> Result<Vec<ListenFile>, ReportError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            ListenFile::load(p)
+                .map_err(|e| ReportError::from_file(e, "a result of `scripts/load listen`"))
+        })
+        .collect()
 }
 
 /// Reads `connections.json` if it is there, through the type its writer
@@ -213,11 +234,7 @@ impl Run {
             "the result of `scripts/load run`",
             ScenarioFile::load,
         )?;
-        let listen = load_side(
-            &side_dir.join("listen/listen.json"),
-            "the result of `scripts/load listen`",
-            ListenFile::load,
-        )?;
+        let listen = load_listens(&side_dir.join("listen"))?;
         Ok(Run {
             listen,
             benches,

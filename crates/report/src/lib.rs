@@ -151,6 +151,12 @@ pub fn write_report(
     if let Some(s) = &run.scaling {
         error::write(&paths.out.join("scaling.svg"), &render::charts::scaling(s))?;
     }
+    if !run.listen.is_empty() {
+        error::write(
+            &paths.out.join("fanout.svg"),
+            &render::charts::fanout(&run.listen),
+        )?;
+    }
     error::write(
         &md_path,
         &render::markdown(&report, &run, Some("throughput.svg")),

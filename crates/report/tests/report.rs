@@ -769,6 +769,19 @@ fn a_listen_result_enters_the_report_as_its_table_and_a_broken_one_is_named() {
         md.contains("| 100000 / 100000 | 1000000 / 1000000 | 0 |"),
         "{md}"
     );
+    // Another run written beside it (`--out listen/...`): a row and a line each.
+    let bare = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/results/2026-12-06-listen/10k-1ev-bare-1.json");
+    std::fs::copy(&bare, s.side().join("listen/bare-10k.json")).unwrap();
+    let (_, md_path) = write_report(&paths, None, 5.0).unwrap();
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(md.contains("| bare | 2026-07-28 |"), "{md}");
+    assert!(md.contains("| mcpbench | 2026-07-28 |"), "{md}");
+    assert!(md.contains("(fanout.svg)"), "{md}");
+    let svg = std::fs::read_to_string(paths.out.join("fanout.svg")).unwrap();
+    assert_eq!(svg.matches("<circle").count(), 6, "2 runs x p50/p99/max");
+    assert!(svg.contains("bare, 2026-07-28 at 10000"), "{svg}");
+    assert!(svg.contains("mcpbench, 2026-07-28 at 100000"), "{svg}");
     // Fewer delivered and missed than due cannot be: refused, the file named.
     let mut broken: serde_json::Value = serde_json::from_str(&text).unwrap();
     broken["delivered"] = serde_json::json!(5);

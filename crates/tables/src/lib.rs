@@ -26,7 +26,7 @@ mod scenario;
 pub use capacity::capacity;
 pub use compare::compare;
 pub use lifecycle::lifecycle;
-pub use listen::listen;
+pub use listen::{listen, listens};
 pub use scaling::scaling;
 pub use scenario::scenario;
 

@@ -1,11 +1,14 @@
 //! `servers.svg` (the servers side by side: RSS per connection and p99, each on a
-//! log scale) and `scaling.svg` (RSS per session and p99 against the concurrent
-//! sessions, one line per server, a cross where a server stopped).
+//! log scale), `scaling.svg` (RSS per session and p99 against the concurrent
+//! sessions, one line per server, a cross where a server stopped) and
+//! `fanout.svg` (delivery latency against the listeners held, one line per
+//! server).
 
 use std::fmt::Write;
 
 use mcpbench_files::compare::CompareFile;
 use mcpbench_files::lifecycle::ScalingFile;
+use mcpbench_files::listen::ListenFile;
 
 const COLORS: [&str; 7] = [
     "#2a7ab0", "#9cc3e0", "#c0504d", "#e0a050", "#6a9f58", "#8064a2", "#777777",
@@ -138,16 +141,39 @@ pub fn servers(c: &CompareFile) -> String {
     s
 }
 
-/// Two line panels against the session count (log x): RSS per session and p99.
-pub fn scaling(f: &ScalingFile) -> String {
-    let series: Vec<(&str, Vec<mcpbench_files::lifecycle::Point>)> = f
-        .servers
+/// One point of a line: its x (a count), a value per panel, and whether the run
+/// there passed (else a cross, titled with `why`).
+struct LinePoint {
+    x: u64,
+    values: Vec<Option<f64>>,
+    passed: bool,
+    why: String,
+}
+
+/// A panel's title and how its values are written.
+type Panel<'a> = (&'a str, fn(f64) -> String);
+
+/// Line panels against a count on a log x axis, the values on log y axes; one
+/// line per series through its passing points, a cross where one failed.
+struct LineChart<'a> {
+    title: String,
+    x_label: &'a str,
+    panels: Vec<Panel<'a>>,
+    series: Vec<(String, Vec<LinePoint>)>,
+}
+
+fn line_chart(c: &LineChart) -> String {
+    let mut counts: Vec<u64> = c
+        .series
         .iter()
-        .map(|s| (s.name.as_str(), s.points()))
+        .flat_map(|(_, ps)| ps.iter().map(|p| p.x))
         .collect();
-    let xs = decades(f.counts.iter().map(|&c| c as f64));
+    counts.sort_unstable();
+    counts.dedup();
+    let xs = decades(counts.iter().map(|&c| c as f64));
     let (left, panel_w, panel_h, top) = (70.0, 380.0, 260.0, 50.0);
-    let width = left + 2.0 * (panel_w + 60.0) + 120.0;
+    let n = c.panels.len() as f64;
+    let width = left + n * (panel_w + 60.0) + 200.0;
     let height = top + panel_h + 70.0;
     let mut s = String::new();
     let _ = writeln!(
@@ -157,30 +183,29 @@ pub fn scaling(f: &ScalingFile) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="10" y="20" font-size="14" font-weight="bold">Concurrent sessions, {} calls/s each: RSS per session and p99 (log scales; × = the server failed there)</text>"#,
-        f.rate_per_connection
+        r#"<text x="10" y="20" font-size="14" font-weight="bold">{}</text>"#,
+        xml(&c.title)
     );
-    type Pick = fn(&mcpbench_files::lifecycle::Point) -> Option<f64>;
-    type Panel = (&'static str, Pick, fn(f64) -> String);
-    let panels: [Panel; 2] = [
-        ("RSS per session", |p| p.rss_per_connection, bytes),
-        ("p99 (open-loop)", |p| p.p99_ns.map(|v| v as f64), ms),
-    ];
-    for (k, (title, pick, fmt)) in panels.into_iter().enumerate() {
+    for (k, (title, fmt)) in c.panels.iter().enumerate() {
         let x0 = left + k as f64 * (panel_w + 60.0);
-        let ys = decades(series.iter().flat_map(|(_, ps)| ps.iter().filter_map(pick)));
-        let x = |c: f64| log_pos(c, xs, (x0, x0 + panel_w));
+        let pick = |p: &LinePoint| p.values.get(k).copied().flatten();
+        let ys = decades(
+            c.series
+                .iter()
+                .flat_map(|(_, ps)| ps.iter().filter_map(pick)),
+        );
+        let x = |v: f64| log_pos(v, xs, (x0, x0 + panel_w));
         let y = |v: f64| log_pos(v, ys, (top + panel_h, top));
         let _ = writeln!(
             s,
             r##"<text x="{x0}" y="{}" font-weight="bold">{title}</text><rect x="{x0}" y="{top}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#ccc"/>"##,
             top - 10.0
         );
-        for &c in &f.counts {
-            let xc = x(c as f64);
+        for &count in &counts {
+            let xc = x(count as f64);
             let _ = writeln!(
                 s,
-                r##"<line x1="{xc:.1}" y1="{top}" x2="{xc:.1}" y2="{}" stroke="#eee"/><text x="{xc:.1}" y="{}" text-anchor="middle" fill="#666" font-size="10">{c}</text>"##,
+                r##"<line x1="{xc:.1}" y1="{top}" x2="{xc:.1}" y2="{}" stroke="#eee"/><text x="{xc:.1}" y="{}" text-anchor="middle" fill="#666" font-size="10">{count}</text>"##,
                 top + panel_h,
                 top + panel_h + 14.0
             );
@@ -198,12 +223,12 @@ pub fn scaling(f: &ScalingFile) -> String {
                 fmt(v)
             );
         }
-        for (i, (name, points)) in series.iter().enumerate() {
+        for (i, (name, points)) in c.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             let path: Vec<String> = points
                 .iter()
                 .filter(|p| p.passed)
-                .filter_map(|p| pick(p).map(|v| format!("{:.1},{:.1}", x(p.count as f64), y(v))))
+                .filter_map(|p| pick(p).map(|v| format!("{:.1},{:.1}", x(p.x as f64), y(v))))
                 .collect();
             if !path.is_empty() {
                 let _ = writeln!(
@@ -215,33 +240,33 @@ pub fn scaling(f: &ScalingFile) -> String {
             }
             for p in points {
                 let Some(v) = pick(p) else { continue };
-                let (px, py) = (x(p.count as f64), y(v));
+                let (px, py) = (x(p.x as f64), y(v));
                 if p.passed {
                     let _ = writeln!(
                         s,
                         r#"<circle cx="{px:.1}" cy="{py:.1}" r="3" fill="{color}"><title>{} at {}: {}</title></circle>"#,
                         xml(name),
-                        p.count,
+                        p.x,
                         fmt(v)
                     );
                 } else {
                     let _ = writeln!(
                         s,
-                        r#"<text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{color}" font-size="14">×<title>{} failed at {} ({} established): {}</title></text>"#,
+                        r#"<text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{color}" font-size="14">×<title>{} failed at {} ({}): {}</title></text>"#,
                         py + 5.0,
                         xml(name),
-                        p.count,
-                        p.established,
+                        p.x,
+                        xml(&p.why),
                         fmt(v)
                     );
                 }
             }
         }
     }
-    for (i, (name, _)) in series.iter().enumerate() {
+    for (i, (name, _)) in c.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let ly = top + 16.0 * i as f64;
-        let lx = left + 2.0 * (panel_w + 60.0);
+        let lx = left + n * (panel_w + 60.0);
         let _ = writeln!(
             s,
             r#"<rect x="{lx}" y="{ly}" width="12" height="3" fill="{color}"/><text x="{}" y="{}">{}</text>"#,
@@ -252,11 +277,77 @@ pub fn scaling(f: &ScalingFile) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="{left}" y="{}" fill="#666" font-size="11">concurrent sessions (log scale)</text>"##,
-        height - 12.0
+        r##"<text x="{left}" y="{}" fill="#666" font-size="11">{} (log scale)</text>"##,
+        height - 12.0,
+        xml(c.x_label)
     );
     s.push_str("</svg>\n");
     s
+}
+
+/// Two line panels against the session count (log x): RSS per session and p99.
+pub fn scaling(f: &ScalingFile) -> String {
+    let series = f
+        .servers
+        .iter()
+        .map(|s| {
+            let points = s
+                .points()
+                .into_iter()
+                .map(|p| LinePoint {
+                    x: p.count,
+                    values: vec![p.rss_per_connection, p.p99_ns.map(|v| v as f64)],
+                    passed: p.passed,
+                    why: format!("{} established", p.established),
+                })
+                .collect();
+            (s.name.clone(), points)
+        })
+        .collect();
+    line_chart(&LineChart {
+        title: format!(
+            "Concurrent sessions, {} calls/s each: RSS per session and p99 (log scales; × = the server failed there)",
+            f.rate_per_connection
+        ),
+        x_label: "concurrent sessions",
+        panels: vec![("RSS per session", bytes), ("p99 (open-loop)", ms)],
+        series,
+    })
+}
+
+/// `fanout.svg`: delivery p50, p99 and max against the listeners held (log
+/// scales), one line per server (and bus, and generation) over every `listen`
+/// result; a cross where a run missed deliveries or could not open every listener.
+pub fn fanout(files: &[ListenFile]) -> String {
+    let mut series: Vec<(String, Vec<LinePoint>)> = Vec::new();
+    for f in files {
+        let name = match &f.bus {
+            Some(bus) => format!("{} ({bus} bus), {}", f.name, f.protocol),
+            None => format!("{}, {}", f.name, f.protocol),
+        };
+        let d = &f.delivery_ns;
+        let point = LinePoint {
+            x: f.listeners,
+            values: [d.p50, d.p99, d.max]
+                .map(|v| (d.count > 0).then_some(v as f64))
+                .to_vec(),
+            passed: f.missed == 0 && f.failed == 0,
+            why: format!("{} missed, {} not opened", f.missed, f.failed),
+        };
+        match series.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, points)) => points.push(point),
+            None => series.push((name, vec![point])),
+        }
+    }
+    for (_, points) in &mut series {
+        points.sort_by_key(|p| p.x);
+    }
+    line_chart(&LineChart {
+        title: "Updates fanned out to every listener: delivery latency from the trigger's due time (log scales; × = deliveries missed)".into(),
+        x_label: "listeners held",
+        panels: vec![("p50", ms), ("p99", ms), ("max", ms)],
+        series,
+    })
 }
 
 #[cfg(test)]

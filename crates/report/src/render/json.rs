@@ -25,7 +25,7 @@ pub struct ReportJson<'a> {
     lifecycle: &'a Option<mcpbench_files::lifecycle::LifecycleFile>,
     scaling: &'a Option<mcpbench_files::lifecycle::ScalingFile>,
     scenario: &'a Option<mcpbench_files::scenario::ScenarioFile>,
-    listen: &'a Option<mcpbench_files::listen::ListenFile>,
+    listen: &'a [mcpbench_files::listen::ListenFile],
 }
 
 /// The findings of `run` with its result files, as `report.json` holds them.

@@ -247,9 +247,10 @@ pub fn markdown(r: &Report, run: &Run, chart: Option<&str>) -> String {
         o.push_str("\n## Scenario (`scripts/load run`), per operation\n");
         o.push_str(&mcpbench_tables::scenario(f));
     }
-    if let Some(f) = &run.listen {
+    if !run.listen.is_empty() {
         o.push_str("\n## Server-to-client streams (`scripts/load listen`)\n");
-        o.push_str(&mcpbench_tables::listen(f));
+        o.push_str(&mcpbench_tables::listens(&run.listen));
+        o.push_str("\n![Delivery latency against listeners](fanout.svg)\n");
     }
     o.push_str("\n## Bottleneck\n\n");
     for line in &r.bottleneck {
