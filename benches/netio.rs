@@ -308,6 +308,7 @@ fn benches(c: &mut Criterion) {
     for id in [
         "netio/codec_decode/4KiB",
         "netio/codec_decode_parse/4KiB",
+        "netio/codec_decode_parse_serde/4KiB",
         "netio/codec_encode/4KiB",
     ] {
         g.workload(mcpbench::workloads::get(id));

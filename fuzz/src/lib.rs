@@ -203,6 +203,19 @@ pub fn frame(data: &[u8]) {
 /// the right code and the id it can carry.
 pub fn jsonrpc(data: &[u8]) {
     let frame = Bytes::copy_from_slice(data);
+    // The fast scan and serde_json alone reach the same verdict on everything.
+    match (
+        Message::parse(frame.clone()),
+        Message::parse_serde(frame.clone()),
+    ) {
+        (Ok(fast), Ok(serde)) => assert_eq!(
+            (fast.kind(), fast.id(), fast.method()),
+            (serde.kind(), serde.id(), serde.method()),
+            "the fast path and serde_json read different envelopes"
+        ),
+        (Err(fast), Err(serde)) => assert_eq!(fast.reply(), serde.reply()),
+        (fast, serde) => panic!("the fast path says {fast:?}, serde_json {serde:?}"),
+    }
     match Message::parse(frame.clone()) {
         Ok(msg) => {
             assert_eq!(msg.frame(), &frame);

@@ -1,5 +1,5 @@
 //! netio's gated workloads: the codec alone (framing, and framing plus the
-//! JSON-RPC envelope check) over 256 frames of a 4 KiB `tools/call`, and one
+//! JSON-RPC envelope check, the fast path and serde_json's) over 256 frames of a 4 KiB `tools/call`, and one
 //! round trip over loopback TCP through the zero-copy server.
 
 use std::hint::black_box;
@@ -33,7 +33,7 @@ pub(super) const ALL: &[Workload] = &[
         threads: 1,
         batch: None,
         counted: true,
-        build: || decode(false),
+        build: || decode(Parse::None),
     },
     Workload {
         id: "netio/codec_decode_parse/4KiB",
@@ -42,7 +42,16 @@ pub(super) const ALL: &[Workload] = &[
         threads: 1,
         batch: None,
         counted: true,
-        build: || decode(true),
+        build: || decode(Parse::Fast),
+    },
+    Workload {
+        id: "netio/codec_decode_parse_serde/4KiB",
+        per_iteration: (FRAME * CODEC_FRAMES) as u64,
+        unit: Unit::Bytes,
+        threads: 1,
+        batch: None,
+        counted: true,
+        build: || decode(Parse::Serde),
     },
     Workload {
         id: "netio/codec_encode/4KiB",
@@ -75,12 +84,23 @@ struct Decode {
     stream: Vec<u8>,
     buf: BytesMut,
     decoder: FrameDecoder,
-    parse: bool,
+    parse: Parse,
 }
 
-/// The 256 frames copied into a fresh buffer outside, then split (and, with
-/// `parse`, each envelope checked) inside the measured region.
-fn decode(parse: bool) -> Box<dyn Iteration> {
+/// What a decode workload does with each frame.
+#[derive(Clone, Copy)]
+enum Parse {
+    /// Nothing: framing alone.
+    None,
+    /// `Message::parse` (simd-json, serde_json on refusal).
+    Fast,
+    /// `Message::parse_serde` (serde_json alone: the path before the scan).
+    Serde,
+}
+
+/// The 256 frames copied into a fresh buffer outside, then split (and each
+/// envelope checked, as `parse` says) inside the measured region.
+fn decode(parse: Parse) -> Box<dyn Iteration> {
     Prepared::boxed(
         Decode {
             stream: frame().repeat(CODEC_FRAMES),
@@ -92,10 +112,13 @@ fn decode(parse: bool) -> Box<dyn Iteration> {
         |s: &mut Decode| {
             let mut n = 0;
             while let Some(f) = s.decoder.decode(&mut s.buf).expect("valid frames") {
-                n += if s.parse {
-                    Message::parse(f).expect("valid JSON-RPC").frame().len()
-                } else {
-                    f.len()
+                n += match s.parse {
+                    Parse::None => f.len(),
+                    Parse::Fast => Message::parse(f).expect("valid JSON-RPC").frame().len(),
+                    Parse::Serde => Message::parse_serde(f)
+                        .expect("valid JSON-RPC")
+                        .frame()
+                        .len(),
                 };
             }
             black_box(n);

@@ -102,7 +102,10 @@ impl FrameDecoder {
                     max: self.max_len,
                 });
             }
-            if let Err(e) = std::str::from_utf8(&line) {
+            // The SIMD check first; std's, for where it fails, only then.
+            if simdutf8::basic::from_utf8(&line).is_err()
+                && let Err(e) = std::str::from_utf8(&line)
+            {
                 return Err(FrameError::InvalidUtf8 {
                     valid_up_to: e.valid_up_to(),
                 });

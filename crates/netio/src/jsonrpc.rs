@@ -164,22 +164,24 @@ pub fn deeper_than(json: &[u8], max: usize) -> Option<usize> {
     None
 }
 
+/// The members of a message this crate reads. Built by serde (the reference
+/// path) or by the fast scan (`envelope.rs`).
 #[derive(Deserialize)]
-struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     #[serde(borrow)]
-    jsonrpc: Cow<'a, str>,
+    pub(crate) jsonrpc: Cow<'a, str>,
     // Absent and `null` differ (notification vs invalid request), so `null` must
     // arrive as `Some(Value::Null)`, not as serde's `None`.
     #[serde(default, deserialize_with = "present")]
-    id: Option<serde_json::Value>,
+    pub(crate) id: Option<serde_json::Value>,
     #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
+    pub(crate) method: Option<Cow<'a, str>>,
     #[serde(default)]
-    params: Option<IgnoredAny>,
+    pub(crate) params: Option<IgnoredAny>,
     #[serde(default)]
-    result: Option<IgnoredAny>,
+    pub(crate) result: Option<IgnoredAny>,
     #[serde(default)]
-    error: Option<IgnoredAny>,
+    pub(crate) error: Option<IgnoredAny>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
@@ -207,7 +209,29 @@ pub struct Message {
 impl Message {
     /// Checks `frame` is a JSON-RPC 2.0 request, notification or response.
     /// Batches (arrays) are refused: current MCP revisions have none.
+    ///
+    /// A validating scan reads the envelope of the usual frame, crossing
+    /// strings with SIMD instead of a byte at a time (`envelope.rs`); any other
+    /// frame is read by serde_json ([`Message::parse_serde`]), whose verdict and
+    /// words the error then carries.
     pub fn parse(frame: Bytes) -> Result<Message, ProtocolError> {
+        if let Some(depth) = deeper_than(&frame, MAX_DEPTH) {
+            return Err(ProtocolError::Parse(format!(
+                "arrays and objects nested {depth} deep, over the limit of {MAX_DEPTH}"
+            )));
+        }
+        // The scan does not check depth past MAX_DEPTH: it declines, and the
+        // serde path says how deep.
+        let parts = match crate::envelope::scan(&frame) {
+            Some(envelope) => checked(&frame, frame.as_ptr() as usize, envelope)?,
+            None => return Message::parse_serde(frame),
+        };
+        Ok(Message::of(frame, parts))
+    }
+
+    /// [`Message::parse`] with serde_json alone: the reference the fast path is
+    /// tested against, and its benches' "before".
+    pub fn parse_serde(frame: Bytes) -> Result<Message, ProtocolError> {
         if let Some(depth) = deeper_than(&frame, MAX_DEPTH) {
             return Err(ProtocolError::Parse(format!(
                 "arrays and objects nested {depth} deep, over the limit of {MAX_DEPTH}"
@@ -225,76 +249,17 @@ impl Message {
             }
             Err(e) => return Err(ProtocolError::Parse(e.to_string())),
         };
-        let id = match envelope.id {
-            None => None,
-            Some(serde_json::Value::Number(n)) => match n.as_i64() {
-                Some(n) => Some(RequestId::Number(n)),
-                None => {
-                    return Err(ProtocolError::invalid(
-                        None,
-                        format!("id {n} is not an integer"),
-                    ));
-                }
-            },
-            Some(serde_json::Value::String(s)) => Some(RequestId::String(s.into())),
-            Some(serde_json::Value::Null) if envelope.method.is_none() => None,
-            Some(other) => {
-                return Err(ProtocolError::invalid(
-                    None,
-                    format!("id must be an integer or a string, not {other}"),
-                ));
-            }
-        };
-        if envelope.jsonrpc != "2.0" {
-            return Err(ProtocolError::invalid(
-                id,
-                format!("jsonrpc must be \"2.0\", not {:?}", envelope.jsonrpc),
-            ));
-        }
-        let has_outcome = envelope.result.is_some() || envelope.error.is_some();
-        let (kind, method) = match envelope.method {
-            Some(_) if has_outcome => {
-                return Err(ProtocolError::invalid(
-                    id,
-                    "a message cannot have both a method and a result or error",
-                ));
-            }
-            Some(method) => {
-                let kind = if id.is_some() {
-                    MessageKind::Request
-                } else {
-                    MessageKind::Notification
-                };
-                let method = match method {
-                    Cow::Borrowed(name) => {
-                        let start = name.as_ptr() as usize - frame.as_ptr() as usize;
-                        Method::At(start..start + name.len())
-                    }
-                    Cow::Owned(name) => Method::Owned(name.into()),
-                };
-                (kind, Some(method))
-            }
-            None if envelope.result.is_some() && envelope.error.is_some() => {
-                return Err(ProtocolError::invalid(
-                    id,
-                    "a response cannot have both result and error",
-                ));
-            }
-            None if has_outcome => (MessageKind::Response, None),
-            None => {
-                return Err(ProtocolError::invalid(
-                    id,
-                    "a message needs a method, or a result or error",
-                ));
-            }
-        };
-        let _ = envelope.params;
-        Ok(Message {
+        let parts = checked(&frame, frame.as_ptr() as usize, envelope)?;
+        Ok(Message::of(frame, parts))
+    }
+
+    fn of(frame: Bytes, (kind, id, method): Parts) -> Message {
+        Message {
             frame,
             kind,
             id,
             method,
-        })
+        }
     }
 
     /// The whole frame, as received.
@@ -325,6 +290,86 @@ impl Message {
             Method::Owned(name) => Some(name),
         }
     }
+}
+
+/// A message's kind, id and method.
+type Parts = (MessageKind, Option<RequestId>, Option<Method>);
+
+/// The parts `envelope` makes, if JSON-RPC 2.0 allows them. `envelope` was read
+/// from `frame` or from a copy of it starting at address `base`.
+fn checked(frame: &[u8], base: usize, envelope: Envelope<'_>) -> Result<Parts, ProtocolError> {
+    let id = match envelope.id {
+        None => None,
+        Some(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(n) => Some(RequestId::Number(n)),
+            None => {
+                return Err(ProtocolError::invalid(
+                    None,
+                    format!("id {n} is not an integer"),
+                ));
+            }
+        },
+        Some(serde_json::Value::String(s)) => Some(RequestId::String(s.into())),
+        Some(serde_json::Value::Null) if envelope.method.is_none() => None,
+        Some(other) => {
+            return Err(ProtocolError::invalid(
+                None,
+                format!("id must be an integer or a string, not {other}"),
+            ));
+        }
+    };
+    if envelope.jsonrpc != "2.0" {
+        return Err(ProtocolError::invalid(
+            id,
+            format!("jsonrpc must be \"2.0\", not {:?}", envelope.jsonrpc),
+        ));
+    }
+    let has_outcome = envelope.result.is_some() || envelope.error.is_some();
+    let (kind, method) = match envelope.method {
+        Some(_) if has_outcome => {
+            return Err(ProtocolError::invalid(
+                id,
+                "a message cannot have both a method and a result or error",
+            ));
+        }
+        Some(method) => {
+            let kind = if id.is_some() {
+                MessageKind::Request
+            } else {
+                MessageKind::Notification
+            };
+            let method = match method {
+                Cow::Borrowed(name) => {
+                    let start = name.as_ptr() as usize - base;
+                    let at = start..start + name.len();
+                    // A parser that unescapes in place lends the unescaped name:
+                    // the frame's bytes there are then not the name.
+                    if frame.get(at.clone()) == Some(name.as_bytes()) {
+                        Method::At(at)
+                    } else {
+                        Method::Owned(name.into())
+                    }
+                }
+                Cow::Owned(name) => Method::Owned(name.into()),
+            };
+            (kind, Some(method))
+        }
+        None if envelope.result.is_some() && envelope.error.is_some() => {
+            return Err(ProtocolError::invalid(
+                id,
+                "a response cannot have both result and error",
+            ));
+        }
+        None if has_outcome => (MessageKind::Response, None),
+        None => {
+            return Err(ProtocolError::invalid(
+                id,
+                "a message needs a method, or a result or error",
+            ));
+        }
+    };
+    let _ = envelope.params;
+    Ok((kind, id, method))
 }
 
 #[cfg(test)]

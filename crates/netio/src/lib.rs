@@ -54,6 +54,7 @@ mod client;
 mod codec;
 mod config;
 mod conn;
+mod envelope;
 mod guard;
 pub mod http;
 mod http_server;
