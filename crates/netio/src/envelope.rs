@@ -20,9 +20,78 @@
 
 use std::borrow::Cow;
 
+use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::jsonrpc::{Envelope, MAX_DEPTH};
+/// The deepest nesting of arrays and objects a message may hold, the message's
+/// own object counting as one: MCP's params nest a few levels, tool arguments
+/// follow their tools' schemas (rarely ten), and one rule for every method and
+/// every tool means no parser down the line (serde_json refuses at 128; a
+/// `RawValue` or a skipped value has no limit at all) meets a deeper one.
+pub const MAX_DEPTH: usize = 64;
+
+/// The depth `json` reaches when it goes over `max` (counting `[` and `{`
+/// outside strings), or `None`. String contents are skipped with `memchr`, so a
+/// long string costs what searching it for `"` and `\` costs.
+pub fn deeper_than(json: &[u8], max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                // To the closing quote, past escaped characters.
+                i += 1;
+                loop {
+                    // An unterminated string (a trailing `\` included) ends the
+                    // text: not JSON, which the parser says; no deeper here.
+                    let rest = json.get(i..)?;
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(k) if rest[k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => return None,
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(depth);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The members of a message this crate reads. Built by serde (the reference
+/// path) or by the fast scan (`envelope.rs`).
+#[derive(Deserialize)]
+pub(crate) struct Envelope<'a> {
+    #[serde(borrow)]
+    pub(crate) jsonrpc: Cow<'a, str>,
+    // Absent and `null` differ (notification vs invalid request), so `null` must
+    // arrive as `Some(Value::Null)`, not as serde's `None`.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) id: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    pub(crate) method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(crate) params: Option<IgnoredAny>,
+    #[serde(default)]
+    pub(crate) result: Option<IgnoredAny>,
+    #[serde(default)]
+    pub(crate) error: Option<IgnoredAny>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
 
 /// The envelope of `frame` if the fast path takes it; `None`: let serde_json
 /// decide.
@@ -50,7 +119,7 @@ pub(crate) fn scan(frame: &[u8]) -> Option<Envelope<'_>> {
         if b.get(i) != Some(&b'"') {
             return None;
         }
-        let end = string_end(b, i + 1, false)?;
+        let end = key_end(b, i + 1)?;
         let key = &b[i + 1..end];
         i = skip_ws(b, end + 1);
         if b.get(i) != Some(&b':') {
@@ -102,6 +171,26 @@ pub(crate) fn scan(frame: &[u8]) -> Option<Envelope<'_>> {
         return None;
     }
     Some(e)
+}
+
+/// The members a message has, each with its closing quote.
+const KEYS: [&[u8]; 6] = [
+    b"jsonrpc\"",
+    b"id\"",
+    b"method\"",
+    b"params\"",
+    b"result\"",
+    b"error\"",
+];
+
+/// From just after a key's opening quote: the index of its closing quote. The
+/// members every message has are matched whole (cheaper than a search).
+fn key_end(b: &[u8], i: usize) -> Option<usize> {
+    let rest = b.get(i..)?;
+    match KEYS.iter().find(|k| rest.starts_with(k)) {
+        Some(k) => Some(i + k.len() - 1),
+        None => string_end(b, i, false),
+    }
 }
 
 /// The first index at or after `i` that is not JSON whitespace.

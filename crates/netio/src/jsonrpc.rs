@@ -5,7 +5,6 @@ use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 /// Standard JSON-RPC error codes.
@@ -118,75 +117,8 @@ pub fn error_response(id: Option<&RequestId>, code: i32, message: &str) -> Bytes
     Bytes::from(serde_json::to_vec(&response).unwrap_or_default())
 }
 
-/// The deepest nesting of arrays and objects a message may hold, the message's
-/// own object counting as one: MCP's params nest a few levels, tool arguments
-/// follow their tools' schemas (rarely ten), and one rule for every method and
-/// every tool means no parser down the line (serde_json refuses at 128; a
-/// `RawValue` or a skipped value has no limit at all) meets a deeper one.
-pub const MAX_DEPTH: usize = 64;
-
-/// The depth `json` reaches when it goes over `max` (counting `[` and `{`
-/// outside strings), or `None`. String contents are skipped with `memchr`, so a
-/// long string costs what searching it for `"` and `\` costs.
-pub fn deeper_than(json: &[u8], max: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < json.len() {
-        match json[i] {
-            b'"' => {
-                // To the closing quote, past escaped characters.
-                i += 1;
-                loop {
-                    // An unterminated string (a trailing `\` included) ends the
-                    // text: not JSON, which the parser says; no deeper here.
-                    let rest = json.get(i..)?;
-                    match memchr::memchr2(b'"', b'\\', rest) {
-                        Some(k) if rest[k] == b'\\' => i += k + 2,
-                        Some(k) => {
-                            i += k;
-                            break;
-                        }
-                        None => return None,
-                    }
-                }
-            }
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Some(depth);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The members of a message this crate reads. Built by serde (the reference
-/// path) or by the fast scan (`envelope.rs`).
-#[derive(Deserialize)]
-pub(crate) struct Envelope<'a> {
-    #[serde(borrow)]
-    pub(crate) jsonrpc: Cow<'a, str>,
-    // Absent and `null` differ (notification vs invalid request), so `null` must
-    // arrive as `Some(Value::Null)`, not as serde's `None`.
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) id: Option<serde_json::Value>,
-    #[serde(borrow, default)]
-    pub(crate) method: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub(crate) params: Option<IgnoredAny>,
-    #[serde(default)]
-    pub(crate) result: Option<IgnoredAny>,
-    #[serde(default)]
-    pub(crate) error: Option<IgnoredAny>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(d).map(Some)
-}
+use crate::envelope::Envelope;
+pub use crate::envelope::{MAX_DEPTH, deeper_than};
 
 #[derive(Debug, Clone)]
 enum Method {
@@ -215,13 +147,8 @@ impl Message {
     /// frame is read by serde_json ([`Message::parse_serde`]), whose verdict and
     /// words the error then carries.
     pub fn parse(frame: Bytes) -> Result<Message, ProtocolError> {
-        if let Some(depth) = deeper_than(&frame, MAX_DEPTH) {
-            return Err(ProtocolError::Parse(format!(
-                "arrays and objects nested {depth} deep, over the limit of {MAX_DEPTH}"
-            )));
-        }
-        // The scan does not check depth past MAX_DEPTH: it declines, and the
-        // serde path says how deep.
+        // The scan declines a frame nested past MAX_DEPTH; the serde path then
+        // says how deep.
         let parts = match crate::envelope::scan(&frame) {
             Some(envelope) => checked(&frame, frame.as_ptr() as usize, envelope)?,
             None => return Message::parse_serde(frame),
