@@ -42,6 +42,7 @@ pub mod capacity;
 pub mod compare;
 mod connections;
 pub mod env;
+pub mod generations;
 pub mod instructions;
 pub mod latency;
 pub mod lifecycle;

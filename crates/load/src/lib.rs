@@ -41,6 +41,7 @@ pub mod counters;
 pub mod cpu;
 pub mod error;
 pub mod experiment;
+pub mod generations;
 pub mod http_client;
 pub mod lifecycle;
 pub mod listen;

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use mcpbench_load::cli::{Cli, Cmd};
 use mcpbench_load::procs::Binaries;
-use mcpbench_load::{client, experiment, listen, merge, orchestrate, scenario};
+use mcpbench_load::{client, experiment, generations, listen, merge, orchestrate, scenario};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,6 +55,9 @@ fn main() -> ExitCode {
         Cmd::Scaling(plan) => rt.block_on(interruptible(experiment::run(plan, bins))),
         Cmd::Connections(plan) => rt.block_on(interruptible(orchestrate::run(plan, bins))),
         Cmd::Run(plan) => rt.block_on(interruptible(scenario::run(plan))),
+        Cmd::Generations(plan) => {
+            rt.block_on(interruptible(generations::run(plan.resolved(), bins)))
+        }
         Cmd::Listen(plan) => {
             if let Err(e) = plan.check() {
                 eprintln!("mcpbench-load: {e}");

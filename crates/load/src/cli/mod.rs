@@ -59,6 +59,36 @@ pub enum Cmd {
     /// Hold N server-to-client streams open (`subscriptions/listen`, or the GET
     /// stream), trigger resource updates at a rate, and time every delivery.
     Listen(ListenPlan),
+    /// Ask each server which protocol generation it answers (2025-11-25 with a
+    /// session, 2026-07-28 stateless) and which tools it lists in each: a table
+    /// of what can be compared, and driven by `listen`, in which generation.
+    Generations(GenerationsPlan),
+}
+
+/// What `generations` asks.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
+pub struct GenerationsPlan {
+    /// Servers to start and ask, comma-separated; by default every one (a server
+    /// not installed is reported as not run), or none when --target is given.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub servers: Vec<crate::peers::PeerName>,
+    /// A running server to ask as well (`http://HOST:PORT/PATH`); repeatable.
+    #[arg(long)]
+    pub target: Vec<Target>,
+    /// The result file (default target/mcpbench/generations.json, its table
+    /// beside it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl GenerationsPlan {
+    /// `--servers`, or every server when neither it nor --target is given.
+    pub fn resolved(mut self) -> GenerationsPlan {
+        if self.servers.is_empty() && self.target.is_empty() {
+            self.servers = <crate::peers::PeerName as clap::ValueEnum>::value_variants().to_vec();
+        }
+        self
+    }
 }
 
 /// What `connections` runs: parsed from the command line, or passed whole to a
