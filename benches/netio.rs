@@ -14,7 +14,8 @@
 //! - `http_pingpong/*`: one HTTP/1.1 POST on a keep-alive connection, answered
 //!   with the 4 KiB `text` tool result, wait, repeat (per-op round trip,
 //!   closed-loop); `http_16conns/*`: 16 keep-alive connections doing the same at
-//!   once (requests/s). `netio` is netio's own HTTP loop (what mcpbench-server's
+//!   once (requests/s); `http_pingpong_1thread/*`: the ping-pong with server and
+//!   client on one thread (no cross-thread wake-up). `netio` is netio's own HTTP loop (what mcpbench-server's
 //!   Streamable HTTP runs on), `ceiling_hyper` a bare hyper 1.x service sending
 //!   the same body; both parse nothing of the request body.
 
@@ -302,6 +303,51 @@ fn benches(c: &mut Criterion) {
             rt.block_on(http_exchanges(&mut conns, iters, &request))
         });
     }
+
+    // The same HTTP ping-pong with server and client on one thread (as
+    // pingpong_1thread): what is left without cross-thread wake-ups.
+    let (http1, http1_addr, hyper1) = rt1.block_on(async {
+        let s = Server::bind_http(
+            "127.0.0.1:0".parse().expect("an address"),
+            Arc::new(HttpReply(body.clone())),
+            HttpConfig::default(),
+        )
+        .expect("bind loopback");
+        let addr = s.local_addr();
+        let h = mcpbench_server::bare_http::start_bare_http(
+            "127.0.0.1:0".parse().expect("an address"),
+            false,
+            SIZE,
+        )
+        .expect("bind loopback");
+        (s, addr, h)
+    });
+    for (name, addr) in [
+        ("netio", http1_addr),
+        ("ceiling_hyper", hyper1.local_addr()),
+    ] {
+        let mut one = rt1.block_on(HttpConn::connect(addr)).expect("connect");
+        g.custom(
+            "http_pingpong_1thread",
+            name,
+            Method::PerOp,
+            |iters, rec| {
+                rt1.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let t = Instant::now();
+                        let (status, _, reply) =
+                            one.exchange(&request, None).await.expect("a response");
+                        rec.record(t.elapsed().as_nanos() as u64);
+                        assert!(status == 200 && reply.len() > SIZE, "a 4 KiB result");
+                    }
+                    start.elapsed()
+                })
+            },
+        );
+    }
+    rt1.block_on(http1.shutdown());
+    drop(hyper1);
 
     // The codec alone: 256 frames of 4 KiB per iteration; framing alone, then
     // framing plus the JSON-RPC envelope check, then encoding.
