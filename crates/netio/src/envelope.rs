@@ -17,6 +17,9 @@
 //! [`MAX_DEPTH`], any syntax error...): serde_json then reads the frame and
 //! decides, so every verdict and every error message stays serde_json's. The
 //! fuzz target `jsonrpc` checks that both paths agree on every input.
+//!
+//! Here too, shared by both paths: the [`Envelope`] they fill, the nesting
+//! limit [`MAX_DEPTH`] and [`deeper_than`], the serde path's depth check.
 
 use std::borrow::Cow;
 
