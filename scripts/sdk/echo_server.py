@@ -7,6 +7,20 @@
 Tools (same contract as the project's Rust server):
   echo  {"text": string} -> content [{"type": "text", "text": <text>}]
   text  {}               -> content [{"type": "text", "text": <exactly --text-size bytes, ASCII>}]
+  touch {"uri"?: string, "stamp"?: string}
+                         -> adds one to the counter resource `uri` (default mcpbench://counter/0)
+                            and publishes its update on the SDK's subscription bus: every open
+                            2026-07-28 `subscriptions/listen` stream subscribed to `uri` gets
+                            notifications/resources/updated {uri, _meta: {subscriptionId,
+                            "mcpbench/stamp": stamp}}; answers "<uri> is now <value>".
+Resources: mcpbench://counter/0 .. /3, text/plain, the counter's value.
+
+`subscriptions/listen` is the SDK's own (its ListenHandler over an InMemorySubscriptionBus).
+One patch: the SDK writes only the subscription id into a listen frame's `_meta`, so
+`touch` publishes a ResourceUpdated subclass carrying the stamp, and the module-level
+`event_to_notification` the handler calls is wrapped to add it (the load tool times every
+delivery from that stamp). The 2025-11-25 GET stream with resources/subscribe is not
+wired here (MCPServer has no public subscribe hook).
 
 Both tools are registered with structured_output=False, so results carry only `content`
 (no `structuredContent`, no `outputSchema`), like the Rust server.
@@ -54,8 +68,11 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, _on_stop_signal)
 
 try:
+    import dataclasses
     import uvicorn
+    import mcp.server.subscriptions as _subscriptions
     from mcp.server.mcpserver import MCPServer
+    from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 except ImportError as exc:  # pragma: no cover - environment problem, not a test failure
     sys.stderr.write(
         f"echo_server.py: cannot import the MCP Python SDK ({exc}).\n"
@@ -74,9 +91,54 @@ def make_text(size: int) -> str:
     return (_PATTERN * reps)[:size]
 
 
+RESOURCES = [f"mcpbench://counter/{i}" for i in range(4)]
+MAX_STAMP = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class StampedUpdate(ResourceUpdated):
+    """A resource update carrying the trigger's stamp into every listen frame."""
+
+    stamp: str | None = None
+
+
+_to_notification = _subscriptions.event_to_notification
+
+
+def _stamped_notification(event, meta):
+    if isinstance(event, StampedUpdate) and event.stamp is not None:
+        meta = {**meta, "mcpbench/stamp": event.stamp}
+    return _to_notification(event, meta)
+
+
+# The SDK's ListenHandler looks this name up in its module at each event.
+_subscriptions.event_to_notification = _stamped_notification
+
+
 def build_server(text_size: int, log_level: str) -> MCPServer:
-    server = MCPServer(name="sdk-echo-server", version="1.0.0", log_level=log_level)
+    bus = InMemorySubscriptionBus()
+    server = MCPServer(name="sdk-echo-server", version="1.0.0", log_level=log_level, subscriptions=bus)
     payload = make_text(text_size)
+    counters = dict.fromkeys(RESOURCES, 0)
+
+    for uri in RESOURCES:
+        server.resource(uri, name=uri.rsplit("/", 1)[-1], mime_type="text/plain")(
+            (lambda u: lambda: str(counters[u]))(uri)
+        )
+
+    @server.tool(
+        name="touch",
+        description="Updates a counter resource and notifies its listeners; `stamp` (at most 128 characters) is carried as mcpbench/stamp.",
+        structured_output=False,
+    )
+    async def touch(uri: str = RESOURCES[0], stamp: str | None = None) -> str:
+        if uri not in counters:
+            raise ValueError(f"unknown resource {uri!r}: one of {', '.join(RESOURCES)}")
+        if stamp is not None and len(stamp) > MAX_STAMP:
+            raise ValueError(f"stamp of {len(stamp)} characters: at most {MAX_STAMP}")
+        counters[uri] += 1
+        await bus.publish(StampedUpdate(uri=uri, stamp=stamp))
+        return f"{uri} is now {counters[uri]}"
 
     @server.tool(name="echo", description="Returns its text argument unchanged.", structured_output=False)
     def echo(text: str) -> str:

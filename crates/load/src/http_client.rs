@@ -260,12 +260,19 @@ impl HttpMcp {
     ) -> Result<(u16, Option<u64>, hyper::body::Incoming), ClientError> {
         let uri_json =
             serde_json::to_string(uri).map_err(|e| ClientError::Request(e.to_string()))?;
+        // A POST accepts both (the transport's rule for every POST; the Python
+        // SDK answers 406 otherwise), the GET stream only events.
         let base = |method: hyper::Method, authority: &HeaderValue, path: &str| {
+            let accept = if method == hyper::Method::POST {
+                "application/json, text/event-stream"
+            } else {
+                "text/event-stream"
+            };
             hyper::Request::builder()
                 .method(method)
                 .uri(path)
                 .header(HOST, authority.clone())
-                .header(ACCEPT, "text/event-stream")
+                .header(ACCEPT, accept)
         };
         let (request, id) = match self.generation.clone() {
             Generation::Stateless => {

@@ -28,8 +28,10 @@ pub struct ListenPlan {
     pub target: Option<Target>,
     /// Without --target, which server to start: `mcpbench`, `bare` (the fan-out
     /// ceiling: a plain hyper service writing the same event bytes, nothing
-    /// parsed; 2026-07-28 only) or `typescript-v2` (the official TypeScript SDK
-    /// v2, from `scripts/peers install typescript-v2`).
+    /// parsed; 2026-07-28 only), `typescript-v2` (the official TypeScript SDK
+    /// v2, from `scripts/peers install typescript-v2`) or `python` (the official
+    /// Python SDK's own `subscriptions/listen`, from `scripts/sdk/setup`;
+    /// 2026-07-28 only).
     #[arg(long, value_enum, default_value_t = PeerName::Mcpbench)]
     pub server: PeerName,
     /// `2026-07-28`: `subscriptions/listen`; `2025-11-25`: `initialize`,
@@ -140,13 +142,20 @@ impl ListenPlan {
         }
         if !matches!(
             self.server,
-            PeerName::Mcpbench | PeerName::Bare | PeerName::TypescriptV2
+            PeerName::Mcpbench | PeerName::Bare | PeerName::TypescriptV2 | PeerName::Python
         ) {
             return bad(format!(
-                "--server {}: listen starts mcpbench, bare or typescript-v2 (the other SDK \
-                 servers here have no touch tool: run one yourself and pass --target)",
+                "--server {}: listen starts mcpbench, bare, typescript-v2 or python (the other \
+                 SDK servers here have no touch tool: run one yourself and pass --target)",
                 self.server
             ));
+        }
+        if self.server == PeerName::Python && self.protocol != Protocol::Stateless {
+            return bad(
+                "--server python: its peer serves subscriptions/listen only (the SDK has no \
+                 public resources/subscribe hook): --protocol 2026-07-28"
+                    .into(),
+            );
         }
         if self.server == PeerName::Bare && self.protocol != Protocol::Stateless {
             return bad(
