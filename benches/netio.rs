@@ -209,6 +209,48 @@ fn start_servers(rt: &Runtime) -> (Vec<Server>, Vec<(&'static str, SocketAddr)>)
     })
 }
 
+/// netio's HTTP loop answering every request with `body`, and the bare hyper
+/// service sending the same body, on loopback (call from the runtime to serve on).
+async fn http_servers(
+    body: &Bytes,
+) -> (
+    Server,
+    SocketAddr,
+    mcpbench_server::bare_http::BareHttpServer,
+) {
+    let netio = Server::bind_http(
+        "127.0.0.1:0".parse().expect("an address"),
+        Arc::new(HttpReply(body.clone())),
+        HttpConfig::default(),
+    )
+    .expect("bind loopback");
+    let addr = netio.local_addr();
+    let hyper = mcpbench_server::bare_http::start_bare_http(
+        "127.0.0.1:0".parse().expect("an address"),
+        false,
+        SIZE,
+    )
+    .expect("bind loopback");
+    (netio, addr, hyper)
+}
+
+/// `iters` exchanges of `request` on one keep-alive connection, each timed.
+async fn http_round_trips(
+    one: &mut HttpConn,
+    request: &[u8],
+    iters: u64,
+    rec: &mut mcpbench::latency::Recorder,
+) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let t = Instant::now();
+        let (status, _, reply) = one.exchange(request, None).await.expect("a response");
+        rec.record(t.elapsed().as_nanos() as u64);
+        assert!(status == 200 && reply.len() > SIZE, "a 4 KiB result");
+    }
+    start.elapsed()
+}
+
 fn benches(c: &mut Criterion) {
     let rt: Runtime = mcpbench::runtime(2);
     // Client and server tasks on one thread: no cross-thread wake-up in the round
@@ -259,38 +301,11 @@ fn benches(c: &mut Criterion) {
     // HTTP/1.1: netio's loop and bare hyper, the same 4 KiB body.
     let body = mcpbench_server::bare_http::reply_body(SIZE);
     let request: Arc<[u8]> = post("/mcp", &[], &tool_call(1, 64)).into();
-    let (http_server, http_addr) = rt.block_on(async {
-        let s = Server::bind_http(
-            "127.0.0.1:0".parse().expect("an address"),
-            Arc::new(HttpReply(body.clone())),
-            HttpConfig::default(),
-        )
-        .expect("bind loopback");
-        let addr = s.local_addr();
-        (s, addr)
-    });
-    let hyper = rt.block_on(async {
-        mcpbench_server::bare_http::start_bare_http(
-            "127.0.0.1:0".parse().expect("an address"),
-            false,
-            SIZE,
-        )
-        .expect("bind loopback")
-    });
+    let (http_server, http_addr, hyper) = rt.block_on(http_servers(&body));
     for (name, addr) in [("netio", http_addr), ("ceiling_hyper", hyper.local_addr())] {
         let mut one = rt.block_on(HttpConn::connect(addr)).expect("connect");
         g.custom("http_pingpong", name, Method::PerOp, |iters, rec| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let (status, _, reply) =
-                        one.exchange(&request, None).await.expect("a response");
-                    rec.record(t.elapsed().as_nanos() as u64);
-                    assert!(status == 200 && reply.len() > SIZE, "a 4 KiB result");
-                }
-                start.elapsed()
-            })
+            rt.block_on(http_round_trips(&mut one, &request, iters, rec))
         });
         let mut conns = rt.block_on(async {
             let mut v = Vec::new();
@@ -306,22 +321,7 @@ fn benches(c: &mut Criterion) {
 
     // The same HTTP ping-pong with server and client on one thread (as
     // pingpong_1thread): what is left without cross-thread wake-ups.
-    let (http1, http1_addr, hyper1) = rt1.block_on(async {
-        let s = Server::bind_http(
-            "127.0.0.1:0".parse().expect("an address"),
-            Arc::new(HttpReply(body.clone())),
-            HttpConfig::default(),
-        )
-        .expect("bind loopback");
-        let addr = s.local_addr();
-        let h = mcpbench_server::bare_http::start_bare_http(
-            "127.0.0.1:0".parse().expect("an address"),
-            false,
-            SIZE,
-        )
-        .expect("bind loopback");
-        (s, addr, h)
-    });
+    let (http1, http1_addr, hyper1) = rt1.block_on(http_servers(&body));
     for (name, addr) in [
         ("netio", http1_addr),
         ("ceiling_hyper", hyper1.local_addr()),
@@ -331,19 +331,7 @@ fn benches(c: &mut Criterion) {
             "http_pingpong_1thread",
             name,
             Method::PerOp,
-            |iters, rec| {
-                rt1.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let t = Instant::now();
-                        let (status, _, reply) =
-                            one.exchange(&request, None).await.expect("a response");
-                        rec.record(t.elapsed().as_nanos() as u64);
-                        assert!(status == 200 && reply.len() > SIZE, "a 4 KiB result");
-                    }
-                    start.elapsed()
-                })
-            },
+            |iters, rec| rt1.block_on(http_round_trips(&mut one, &request, iters, rec)),
         );
     }
     rt1.block_on(http1.shutdown());

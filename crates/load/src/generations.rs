@@ -12,10 +12,8 @@ use mcpbench_files::generations::{
     GENERATIONS_SCHEMA, GenerationProbe, GenerationsEntry, GenerationsFile,
 };
 use mcpbench_files::results_dir;
-use tokio::net::TcpStream;
 
 use crate::cli::{GenerationsPlan, Protocol};
-use crate::client_error::ClientError;
 use crate::http_client::HttpMcp;
 use crate::peers::{PeerPaths, peer};
 use crate::procs::{Binaries, Running};
@@ -131,22 +129,7 @@ pub async fn ask(target: &Target) -> Vec<GenerationProbe> {
 
 /// The tools `target` lists in `protocol`, or why the conversation failed.
 async fn tools_in(target: &Target, protocol: Protocol) -> Result<Vec<String>, String> {
-    let Target::Http {
-        addr,
-        authority,
-        path,
-    } = target
-    else {
-        return Err(format!(
-            "{target}: protocol generations are Streamable HTTP's (http://...)"
-        ));
-    };
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| ClientError::socket("connect", &e).to_string())?;
-    let mut c = HttpMcp::handshake_http(stream, authority, path)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut c = HttpMcp::connect(target).await.map_err(|e| e.to_string())?;
     c.start(protocol).await.map_err(|e| e.to_string())?;
     let reply = c.list_tools().await.map_err(|e| e.to_string())?;
     if !reply.is_result() {

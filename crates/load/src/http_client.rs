@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::cli::Protocol;
 use crate::client_error::ClientError;
+use crate::target::Target;
 
 /// The stateless generation's revision.
 pub const STATELESS: &str = "2026-07-28";
@@ -98,6 +99,24 @@ impl HttpMcp {
             generation: Generation::Stateless,
             next_id: 1,
         })
+    }
+
+    /// A new HTTP connection to `target` (an MCP client with no session yet).
+    pub async fn connect(target: &Target) -> Result<HttpMcp, ClientError> {
+        let Target::Http {
+            addr,
+            authority,
+            path,
+        } = target
+        else {
+            return Err(ClientError::Request(format!(
+                "{target}: not an HTTP target (http://...)"
+            )));
+        };
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ClientError::socket("connect", &e))?;
+        HttpMcp::handshake_http(stream, authority, path).await
     }
 
     /// Goes on over a new connection (the old one broke), keeping the session.

@@ -420,22 +420,6 @@ async fn use_session(h: &mut HttpMcp, target: &Target) -> Result<(), ClientError
     }
 }
 
-/// A new HTTP connection to `target` (an MCP client with no session yet).
-async fn connect_http(target: &Target) -> Result<HttpMcp, ClientError> {
-    let Target::Http {
-        addr,
-        authority,
-        path,
-    } = target
-    else {
-        return Err(ClientError::Request("not an HTTP target".into()));
-    };
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| ClientError::socket("connect", &e))?;
-    HttpMcp::handshake_http(stream, authority, path).await
-}
-
 /// `work`, or an error when it takes over 10 s.
 async fn within_10s<T>(
     work: impl std::future::Future<Output = Result<T, ClientError>>,
@@ -453,7 +437,7 @@ async fn within_10s<T>(
 /// A session of this process's own: connect, initialize.
 async fn open_session(target: &Target) -> Result<HttpMcp, ClientError> {
     within_10s(async {
-        let mut h = connect_http(target).await?;
+        let mut h = HttpMcp::connect(target).await?;
         h.start(Protocol::Handshake).await?;
         Ok(h)
     })
@@ -464,7 +448,7 @@ async fn open_session(target: &Target) -> Result<HttpMcp, ClientError> {
 /// whether the server still knows it.
 async fn present(target: &Target, id: Generation, at_s: f64) -> Probe {
     let status = within_10s(async {
-        let mut h = connect_http(target).await?;
+        let mut h = HttpMcp::connect(target).await?;
         h.resume(id);
         h.ping().await.map(|r| r.status)
     })

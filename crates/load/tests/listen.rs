@@ -84,12 +84,23 @@ fn a_redis_bus_is_for_the_servers_the_run_starts() {
     assert!(!plan(&["--count", "10"]).shares_bus());
     assert!(plan(&["--count", "10", "--processes", "2"]).shares_bus());
     // The Python peer serves subscriptions/listen only.
-    let e = plan(&["--count", "10", "--server", "python", "--protocol", "2025-11-25"])
-        .check()
-        .expect_err("refused")
-        .to_string();
+    let e = plan(&[
+        "--count",
+        "10",
+        "--server",
+        "python",
+        "--protocol",
+        "2025-11-25",
+    ])
+    .check()
+    .expect_err("refused")
+    .to_string();
     assert!(e.contains("--protocol 2026-07-28"), "{e}");
-    assert!(plan(&["--count", "10", "--server", "python"]).check().is_ok());
+    assert!(
+        plan(&["--count", "10", "--server", "python"])
+            .check()
+            .is_ok()
+    );
 }
 
 /// Never started: every run here has --target.

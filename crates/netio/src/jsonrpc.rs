@@ -143,7 +143,7 @@ impl Message {
     /// Batches (arrays) are refused: current MCP revisions have none.
     ///
     /// A validating scan reads the envelope of the usual frame, crossing
-    /// strings with SIMD instead of a byte at a time (`envelope.rs`); any other
+    /// strings with SIMD instead of a byte at a time (`envelope/mod.rs`); any other
     /// frame is read by serde_json ([`Message::parse_serde`]), whose verdict and
     /// words the error then carries.
     pub fn parse(frame: Bytes) -> Result<Message, ProtocolError> {
