@@ -29,8 +29,10 @@ pub struct ListenPlan {
     /// Without --target, which server to start: `mcpbench`, `bare` (the fan-out
     /// ceiling: a plain hyper service writing the same event bytes, nothing
     /// parsed; 2026-07-28 only), `typescript-v2` (the official TypeScript SDK
-    /// v2, from `scripts/peers install typescript-v2`) or `python` (the official
+    /// v2, from `scripts/peers install typescript-v2`), `python` (the official
     /// Python SDK's own `subscriptions/listen`, from `scripts/sdk/setup`;
+    /// 2026-07-28 only) or `rmcp` (the official Rust SDK's `listen` handler fed
+    /// by a tokio broadcast channel, from `scripts/peers install rmcp`;
     /// 2026-07-28 only).
     #[arg(long, value_enum, default_value_t = PeerName::Mcpbench)]
     pub server: PeerName,
@@ -142,11 +144,15 @@ impl ListenPlan {
         }
         if !matches!(
             self.server,
-            PeerName::Mcpbench | PeerName::Bare | PeerName::TypescriptV2 | PeerName::Python
+            PeerName::Mcpbench
+                | PeerName::Bare
+                | PeerName::TypescriptV2
+                | PeerName::Python
+                | PeerName::Rmcp
         ) {
             return bad(format!(
-                "--server {}: listen starts mcpbench, bare, typescript-v2 or python (the other \
-                 SDK servers here have no touch tool: run one yourself and pass --target)",
+                "--server {}: listen starts mcpbench, bare, typescript-v2, python or rmcp (the \
+                 other SDK servers here have no touch tool: run one yourself and pass --target)",
                 self.server
             ));
         }
@@ -154,6 +160,13 @@ impl ListenPlan {
             return bad(
                 "--server python: its peer serves subscriptions/listen only (the SDK has no \
                  public resources/subscribe hook): --protocol 2026-07-28"
+                    .into(),
+            );
+        }
+        if self.server == PeerName::Rmcp && self.protocol != Protocol::Stateless {
+            return bad(
+                "--server rmcp: its peer serves subscriptions/listen only (rmcp's legacy \
+                 resources/subscribe is not wired to a GET stream there): --protocol 2026-07-28"
                     .into(),
             );
         }

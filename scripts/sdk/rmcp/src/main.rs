@@ -10,7 +10,22 @@
 //! Tools (same contract as the project's Rust server):
 //!   echo  {"text": string} -> content [{"type": "text", "text": <text>}]
 //!   text  {}               -> content [{"type": "text", "text": <exactly --text-size bytes, ASCII>}]
-//! Neither declares an outputSchema, so results carry only `content`.
+//!   touch {"uri"?: string, "stamp"?: string} -> adds one to the counter resource `uri`
+//!         (default mcpbench://counter/0) and sends every listener subscribed to it
+//!         notifications/resources/updated {uri, _meta: {"mcpbench/event": N,
+//!         "mcpbench/stamp": stamp}} (stamp only when given; at most 128 characters);
+//!         answers "<uri> is now <value> (event <N>)".
+//! None declares an outputSchema, so results carry only `content`.
+//! Resources: mcpbench://counter/0 .. /3, text/plain, the counter's value.
+//!
+//! Server-to-client streams (2026-07-28 only): rmcp's own `subscriptions/listen`
+//! (`ServerHandler::accepted_subscription_filter` + `listen`, the SDK sends the
+//! acknowledgement and stamps the subscription id). rmcp has no event bus, so the peer does
+//! what its tests and docs suggest a user do: every `listen` holds a receiver of one
+//! `tokio::sync::broadcast` channel (capacity LAG_CAPACITY) and forwards each update of a
+//! URI it accepted through its `SubscriptionSink`; a listener that falls LAG_CAPACITY
+//! updates behind misses them (the load tool counts them) and goes on. The legacy
+//! `resources/subscribe` (2025-11-25) is not implemented here.
 //!
 //! Prints exactly one line to stdout, `listening on http://HOST:PORT/mcp` (flushed), once the
 //! socket is bound and listening (connections queue in the backlog from then on); nothing else
@@ -40,7 +55,8 @@
 //! --host other than localhost/127.0.0.1/::1 is added to `allowed_hosts` (the default list holds
 //! only those three), so the Host-header check still passes.
 //!
-//! What was verified, and against what (nothing here was compiled, by instruction):
+//! What was verified, and against what (when first written, nothing here was compiled; the
+//! `touch`/`listen` part was compiled and run against `mcpbench-load listen --server rmcp`):
 //! * rmcp 3.11.0 and rmcp-macros 3.11.0 as published on crates.io (the .crate sources,
 //!   .cargo_vcs_info.json sha1 165f8fd514afb8f6d1be3e86260ee9abfce58541), files read:
 //!   rmcp: Cargo.toml (features `server`, `macros`, `transport-streamable-http-server`),
@@ -70,12 +86,27 @@
 //!   (`Router::new().nest_service`, `axum::serve(..).with_graceful_shutdown(..)`) are the ones
 //!   that crate's tests make.
 
-use std::{io::Write, sync::Arc, time::Duration};
+use std::{
+    io::Write,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use rmcp::{
     ErrorData, ServerHandler,
     handler::server::wrapper::Parameters,
-    model::{CallToolResult, ContentBlock},
+    model::{
+        CallToolResult, ContentBlock, GetMeta, Implementation, ListResourcesResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, Resource, ResourceContents, ResourceUpdatedNotification,
+        ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, ServerNotification,
+        SubscriptionFilter,
+    },
+    serde_json::Value,
+    service::{RequestContext, RoleServer, SubscriptionContext},
     tool, tool_handler, tool_router,
     transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -87,6 +118,17 @@ use tokio_util::sync::CancellationToken;
 const PATH: &str = "/mcp";
 const PATTERN: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const GRACE: Duration = Duration::from_secs(2);
+/// The counter resources `touch` updates and listeners subscribe to.
+const RESOURCES: [&str; 4] = [
+    "mcpbench://counter/0",
+    "mcpbench://counter/1",
+    "mcpbench://counter/2",
+    "mcpbench://counter/3",
+];
+/// Longest `stamp` `touch` accepts (the load tool sends ~20 characters).
+const MAX_STAMP: usize = 128;
+/// Updates a listener may fall behind before it misses some (the broadcast's capacity).
+const LAG_CAPACITY: usize = 1024;
 
 /// An ASCII string of exactly `size` bytes (so bytes == characters).
 fn make_text(size: usize) -> String {
@@ -104,9 +146,38 @@ pub struct EchoArgs {
     pub text: String,
 }
 
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct TouchArgs {
+    /// The resource to update (default mcpbench://counter/0).
+    pub uri: Option<String>,
+    /// Carried into the notification's _meta as mcpbench/stamp (at most 128 characters).
+    pub stamp: Option<String>,
+}
+
+/// One update, as every listener's receiver gets it.
+#[derive(Debug, Clone)]
+struct Update {
+    uri: &'static str,
+    event: u64,
+    stamp: Option<Arc<str>>,
+}
+
+/// The counters and the channel their updates go out on, shared by every service instance.
+#[derive(Debug)]
+struct Hub {
+    counters: [AtomicU64; 4],
+    events: AtomicU64,
+    updates: tokio::sync::broadcast::Sender<Update>,
+}
+
 #[derive(Debug, Clone)]
 pub struct PeerServer {
     payload: Arc<str>,
+    hub: Arc<Hub>,
+}
+
+fn resource_index(uri: &str) -> Option<usize> {
+    RESOURCES.iter().position(|r| *r == uri)
 }
 
 #[tool_router]
@@ -125,10 +196,150 @@ impl PeerServer {
             self.payload.as_ref(),
         )]))
     }
+
+    #[tool(
+        description = "Updates a resource (default mcpbench://counter/0) and notifies its listeners; `stamp` (at most 128 characters) is carried into the notification's _meta as mcpbench/stamp."
+    )]
+    async fn touch(
+        &self,
+        Parameters(TouchArgs { uri, stamp }): Parameters<TouchArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let uri = uri.as_deref().unwrap_or(RESOURCES[0]);
+        let Some(i) = resource_index(uri) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown resource {uri:?} (known: {})", RESOURCES.join(", ")),
+                None,
+            ));
+        };
+        if stamp
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_STAMP)
+        {
+            return Err(ErrorData::invalid_params(
+                format!("stamp longer than {MAX_STAMP} characters"),
+                None,
+            ));
+        }
+        let value = self.hub.counters[i].fetch_add(1, Ordering::Relaxed) + 1;
+        let event = self.hub.events.fetch_add(1, Ordering::Relaxed) + 1;
+        // No receiver (nobody listening) is not an error.
+        let _ = self.hub.updates.send(Update {
+            uri: RESOURCES[i],
+            event,
+            stamp: stamp.map(Arc::from),
+        });
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "{uri} is now {value} (event {event})"
+        ))]))
+    }
 }
 
-#[tool_handler(name = "rmcp-echo-server", version = "1.0.0")]
-impl ServerHandler for PeerServer {}
+/// The notification one listener is sent for `update`.
+fn updated_notification(update: &Update) -> ServerNotification {
+    let mut notification = ServerNotification::ResourceUpdatedNotification(
+        ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(update.uri)),
+    );
+    let meta = notification.get_meta_mut();
+    meta.insert("mcpbench/event".into(), Value::from(update.event));
+    if let Some(stamp) = &update.stamp {
+        meta.insert("mcpbench/stamp".into(), Value::from(stamp.as_ref()));
+    }
+    notification
+}
+
+#[tool_handler]
+impl ServerHandler for PeerServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+        .with_server_info(Implementation::new("rmcp-echo-server", "1.0.0"))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(
+            RESOURCES
+                .iter()
+                .enumerate()
+                .map(|(i, uri)| {
+                    Resource::new(*uri, format!("counter-{i}")).with_mime_type("text/plain")
+                })
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let Some(i) = resource_index(&request.uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("unknown resource {:?}", request.uri),
+                None,
+            ));
+        };
+        let value = self.hub.counters[i].load(Ordering::Relaxed);
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(
+            value.to_string(),
+            RESOURCES[i],
+        )])
+        .into())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let uris = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| resource_index(uri).is_some())
+            .cloned();
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(uris)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut updates = self.hub.updates.subscribe();
+        let sink = context.sink().clone();
+        let wanted = |uri: &str| {
+            sink.accepted()
+                .resource_subscriptions
+                .as_ref()
+                .is_some_and(|uris| uris.iter().any(|u| u == uri))
+        };
+        loop {
+            let update = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                update = updates.recv() => update,
+            };
+            match update {
+                Ok(update) if wanted(update.uri) => {
+                    if sink.send(updated_notification(&update)).await.is_err() {
+                        // The stream is gone: the request ends with it.
+                        return Ok(());
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+}
 
 struct Args {
     host: String,
@@ -187,7 +398,9 @@ fn parse_args() -> Args {
                         .ok()
                         .and_then(|s| Duration::try_from_secs_f64(s).ok())
                         .filter(|d| !d.is_zero())
-                        .unwrap_or_else(|| usage("--keep-alive must be a positive number of seconds")),
+                        .unwrap_or_else(|| {
+                            usage("--keep-alive must be a positive number of seconds")
+                        }),
                 )
             }
             "--stateless" => stateless = true,
@@ -227,6 +440,11 @@ async fn main() {
 
     let server = PeerServer {
         payload: Arc::from(make_text(args.text_size)),
+        hub: Arc::new(Hub {
+            counters: Default::default(),
+            events: AtomicU64::new(0),
+            updates: tokio::sync::broadcast::channel(LAG_CAPACITY).0,
+        }),
     };
 
     let ct = CancellationToken::new();
@@ -245,11 +463,8 @@ async fn main() {
     if let Some(keep_alive) = args.keep_alive {
         sessions.session_config.keep_alive = Some(keep_alive);
     }
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(sessions),
-        config,
-    );
+    let service =
+        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), config);
     let router = axum::Router::new().nest_service(PATH, service);
 
     let listener = match tokio::net::TcpListener::bind((bare_host, args.port)).await {
