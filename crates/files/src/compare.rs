@@ -21,6 +21,9 @@ pub enum Outcome {
     Failed,
     /// The server could not be started or the load could not run (see `why`).
     NotRun,
+    /// The server does not serve the protocol generation asked (as
+    /// `mcpbench-load generations` measured it); nothing ran.
+    NotServed,
 }
 
 /// One server of the comparison.
@@ -32,6 +35,10 @@ pub struct CompareEntry {
     pub description: String,
     /// The command that started it.
     pub command: Vec<String>,
+    /// The protocol generation its clients spoke (absent in files written
+    /// before rows carried it: then the file's `protocol`).
+    #[serde(default)]
+    pub protocol: Option<String>,
     /// How it went.
     pub outcome: Outcome,
     /// Why it failed or did not run, one line per reason (empty when passed).
@@ -53,7 +60,8 @@ pub struct CompareFile {
     pub rate_per_connection: f64,
     /// Seconds of calls.
     pub duration_s: f64,
-    /// The protocol generation the clients spoke.
+    /// The protocol generation the clients spoke: `2025-11-25`, `2026-07-28`,
+    /// or `each` (every server in each generation it serves, a row per pair).
     pub protocol: String,
     /// The servers, in the order they ran.
     pub servers: Vec<CompareEntry>,

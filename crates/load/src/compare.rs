@@ -10,11 +10,13 @@ use std::path::Path;
 
 use mcpbench_files::compare::{COMPARE_SCHEMA, CompareFile, Outcome};
 
-use crate::cli::{ComparePlan, check_rate, check_seconds};
+use mcpbench_files::compare::CompareEntry;
+
+use crate::cli::{ComparePlan, Protocol, RunShape, check_rate, check_seconds};
 use crate::error::LoadError;
 use crate::experiment::{EXIT_NOT_RUN, Experiment};
 use crate::peers::PeerName;
-use crate::runner::{LoadArgs, Setup, not_run, one};
+use crate::runner::{LoadArgs, Setup, entry, not_run, one};
 
 impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
     fn from(plan: &'a ComparePlan) -> Self {
@@ -28,38 +30,96 @@ impl<'a> From<&'a ComparePlan> for LoadArgs<'a> {
     }
 }
 
-/// Runs the same load against every server, one after another; the file, not
+/// The `protocol` of a file made with `--each-generation`.
+pub const EACH: &str = "each";
+
+/// Why `name` cannot be compared in `protocol`, when it cannot: what
+/// `mcpbench-load generations` measured (docs/results/2026-12-06-generations.md).
+/// The TypeScript SDK 1.x knows no generation past 2025-11-25 and answers
+/// `server/discover` with HTTP 400.
+pub fn unserved(name: PeerName, protocol: Protocol) -> Option<&'static str> {
+    let ts1 = matches!(name, PeerName::Typescript | PeerName::TypescriptStateless);
+    (ts1 && protocol == Protocol::Stateless).then_some(
+        "the TypeScript SDK 1.x serves 2025-11-25 only (server/discover answered HTTP 400 \
+         when `mcpbench-load generations` asked)",
+    )
+}
+
+/// Runs the same load against every server, one after another (with
+/// `--each-generation`, each server in each generation in turn); the file, not
 /// yet written. A server that cannot be started or fails is a row saying why.
 pub async fn run_compare(plan: &ComparePlan, setup: &Setup) -> CompareFile {
+    let generations = if plan.each_generation {
+        vec![Protocol::Handshake, Protocol::Stateless]
+    } else {
+        vec![plan.shape.protocol]
+    };
     let mut entries = Vec::new();
     for &name in &setup.names {
-        println!("compare: == {name}");
-        let out = setup.dir.join(format!("{name}.json"));
-        let entry = match setup.peer(name, plan.shape.size) {
-            Ok(p) => one(&p, &plan.into(), &setup.bins, &out).await,
-            Err(why) => not_run(name, &why),
-        };
-        for why in &entry.why {
-            println!("compare: {name}: {why}");
+        for &protocol in &generations {
+            let label = if plan.each_generation {
+                format!("{name} ({})", protocol.name())
+            } else {
+                name.to_string()
+            };
+            println!("compare: == {label}");
+            let shape = RunShape {
+                protocol,
+                ..plan.shape.clone()
+            };
+            let peer = setup.peer(name, plan.shape.size);
+            let entry = match (unserved(name, protocol), peer) {
+                // Said whether or not it is installed: nothing would run.
+                (Some(why), p) => CompareEntry {
+                    outcome: Outcome::NotServed,
+                    why: vec![why.into()],
+                    ..p.map_or_else(|e| not_run(name, &e), |p| entry(&p))
+                },
+                (None, Err(why)) => not_run(name, &why),
+                (None, Ok(p)) => {
+                    let file = if plan.each_generation {
+                        format!("{name}-{}.json", protocol.name())
+                    } else {
+                        format!("{name}.json")
+                    };
+                    let args = LoadArgs {
+                        shape: &shape,
+                        ..plan.into()
+                    };
+                    one(&p, &args, &setup.bins, &setup.dir.join(file)).await
+                }
+            };
+            for why in &entry.why {
+                println!("compare: {label}: {why}");
+            }
+            entries.push(CompareEntry {
+                protocol: Some(protocol.name().into()),
+                ..entry
+            });
         }
-        entries.push(entry);
     }
     CompareFile {
         schema: COMPARE_SCHEMA.into(),
         connections: plan.count,
         rate_per_connection: plan.rate,
         duration_s: plan.shape.duration,
-        protocol: plan.shape.protocol.name().into(),
+        protocol: if plan.each_generation {
+            EACH.into()
+        } else {
+            plan.shape.protocol.name().into()
+        },
         servers: entries,
     }
 }
 
 /// The exit code of a comparison: 0 when every server ran and passed (every
-/// connection opened, every call answered), 3 when one could not be started,
-/// else 1 when one failed its load.
+/// connection opened, every call answered), 3 when one could not be started
+/// (or, asked for one generation, does not serve it), else 1 when one failed
+/// its load. Over `--each-generation`, a generation a server does not serve is
+/// expected and fails nothing.
 pub fn exit_code(file: &CompareFile) -> u8 {
     let any = |o: Outcome| file.servers.iter().any(|s| s.outcome == o);
-    if any(Outcome::NotRun) {
+    if any(Outcome::NotRun) || (any(Outcome::NotServed) && file.protocol != EACH) {
         EXIT_NOT_RUN
     } else if any(Outcome::Failed) {
         1
@@ -102,10 +162,10 @@ impl Experiment for ComparePlan {
             .iter()
             .filter(|s| s.outcome != Outcome::Passed)
             .map(|s| {
-                let how = if s.outcome == Outcome::NotRun {
-                    "not run"
-                } else {
-                    "failed"
+                let how = match s.outcome {
+                    Outcome::NotRun => "not run",
+                    Outcome::NotServed => "not served",
+                    _ => "failed",
                 };
                 format!("{} {how}: {}", s.name, s.why.join("; "))
             })

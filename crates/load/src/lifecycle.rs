@@ -467,6 +467,7 @@ fn not_run(name: &str) -> mcpbench_files::compare::CompareEntry {
         name: name.into(),
         description: String::new(),
         command: Vec::new(),
+        protocol: None,
         outcome: mcpbench_files::compare::Outcome::NotRun,
         why: Vec::new(),
         crashed: false,

@@ -215,6 +215,7 @@ async fn spread(
             }
         ),
         command: LoadChild::command(&setup.bins.load, &load),
+        protocol: None,
         outcome: Outcome::NotRun,
         why: Vec::new(),
         crashed: false,

@@ -44,6 +44,68 @@ fn setup<E: Experiment>(plan: &E, root: &Path) -> Setup {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_over_each_generation_runs_every_server_in_each_it_serves_and_says_which_not() {
+    let Cmd::Compare(plan) = command(&[
+        "compare",
+        "--count",
+        "10",
+        "--rate",
+        "4",
+        "--duration",
+        "1",
+        "--servers",
+        "mcpbench,typescript",
+        "--each-generation",
+    ]) else {
+        unreachable!("parsed as compare")
+    };
+    let root = tempfile::tempdir().unwrap();
+    let file = compare::run_compare(&plan, &setup(&plan, root.path())).await;
+    assert_eq!(file.protocol, compare::EACH);
+    let rows: Vec<(&str, Option<&str>, Outcome)> = file
+        .servers
+        .iter()
+        .map(|s| (s.name.as_str(), s.protocol.as_deref(), s.outcome))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("mcpbench", Some("2025-11-25"), Outcome::Passed),
+            ("mcpbench", Some("2026-07-28"), Outcome::Passed),
+            // Not installed in the scratch repository.
+            ("typescript", Some("2025-11-25"), Outcome::NotRun),
+            // Not served, installed or not: nothing ran.
+            ("typescript", Some("2026-07-28"), Outcome::NotServed),
+        ]
+    );
+    for s in &file.servers[..2] {
+        let r = s.result.as_ref().expect("a result");
+        assert_eq!(r.connections.established, 10);
+        assert_eq!(r.messages.answered, r.messages.sent);
+        assert_eq!(
+            Some(r.requested.protocol.as_str()),
+            s.protocol.as_deref(),
+            "the load spoke the row's generation"
+        );
+    }
+    assert!(file.servers[3].why[0].contains("2025-11-25 only"));
+    assert!(file.servers[3].result.is_none());
+    let table = mcpbench_tables::compare(&file);
+    assert!(
+        table.contains("| typescript (2026-07-28) | not served |"),
+        "{table}"
+    );
+    // The uninstalled peer fails the run; the unserved generation does not...
+    assert_eq!(compare::exit_code(&file), EXIT_NOT_RUN);
+    let mut served = file.clone();
+    served.servers.remove(2);
+    assert_eq!(compare::exit_code(&served), 0);
+    // ...unless that one generation was what was asked for.
+    served.protocol = "2026-07-28".into();
+    assert_eq!(compare::exit_code(&served), EXIT_NOT_RUN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_runs_each_server_and_a_missing_peer_is_a_row_that_says_why() {
     let Cmd::Compare(plan) = command(&[
         "compare",

@@ -578,6 +578,7 @@ fn capacity_and_compare_results_enter_the_report_typed() {
             name: "python".into(),
             description: String::new(),
             command: vec![],
+            protocol: None,
             outcome: Outcome::Passed,
             why: vec![],
             crashed: false,

@@ -23,6 +23,12 @@ pub fn compare(f: &CompareFile) -> String {
             Outcome::Passed => "passed",
             Outcome::Failed => "failed",
             Outcome::NotRun => "not run",
+            Outcome::NotServed => "not served",
+        };
+        // Rows of a run over each generation name theirs.
+        let name = match &s.protocol {
+            Some(g) if *g != f.protocol => format!("{} ({g})", s.name),
+            _ => s.name.clone(),
         };
         let why = if s.why.is_empty() {
             String::new()
@@ -42,8 +48,7 @@ pub fn compare(f: &CompareFile) -> String {
                     .join("; ");
                 let _ = writeln!(
                     o,
-                    "| {} | {outcome} | {} / {} | {:.0} ({:.0}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    s.name,
+                    "| {name} | {outcome} | {} / {} | {:.0} ({:.0}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     c.established,
                     c.failed,
                     m.achieved_per_s,
@@ -66,8 +71,7 @@ pub fn compare(f: &CompareFile) -> String {
             None => {
                 let _ = writeln!(
                     o,
-                    "| {} | {outcome} | — | — | — | — | — | — | — | — | — | — | {why} |",
-                    s.name
+                    "| {name} | {outcome} | — | — | — | — | — | — | — | — | — | — | {why} |"
                 );
             }
         }
@@ -107,6 +111,7 @@ mod tests {
                     name: "mcpbench".into(),
                     description: String::new(),
                     command: vec![],
+                    protocol: None,
                     outcome: Outcome::Passed,
                     why: vec![],
                     crashed: false,
@@ -116,6 +121,7 @@ mod tests {
                     name: "rmcp".into(),
                     description: String::new(),
                     command: vec![],
+                    protocol: None,
                     outcome: Outcome::NotRun,
                     why: vec!["rmcp is not installed".into()],
                     crashed: false,

@@ -43,6 +43,7 @@ fn entry_with(lost: u64, windows_p99_ms: &[u64], whole_p99_ms: u64) -> CompareEn
         name: "x".into(),
         description: String::new(),
         command: vec![],
+        protocol: None,
         outcome: if why.is_empty() {
             Outcome::Passed
         } else {

@@ -40,6 +40,13 @@ pub struct ComparePlan {
     /// How each run is made.
     #[command(flatten)]
     pub shape: RunShape,
+    /// Instead of --protocol: every server in each generation it serves,
+    /// 2025-11-25 then 2026-07-28, a row per server and generation; a
+    /// generation a server does not serve (the TypeScript SDK 1.x: 2026-07-28,
+    /// as `mcpbench-load generations` measured) is a row saying so, and does not
+    /// fail the run.
+    #[arg(long, conflicts_with = "protocol")]
+    pub each_generation: bool,
     /// Where to write the result (default target/mcpbench/compare.json, and the
     /// table beside it as compare.md).
     #[arg(long)]

@@ -374,6 +374,7 @@ mod tests {
             name: "x".into(),
             description: String::new(),
             command: vec![],
+            protocol: None,
             outcome: if passed {
                 Outcome::Passed
             } else {
