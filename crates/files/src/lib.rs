@@ -49,6 +49,7 @@ pub mod lifecycle;
 pub mod listen;
 pub mod noise;
 pub mod paired;
+pub mod pipeline;
 pub mod scenario;
 #[cfg(test)]
 mod scratch;

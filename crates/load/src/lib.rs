@@ -49,6 +49,7 @@ pub mod merge;
 pub mod orchestrate;
 pub mod output;
 pub mod peers;
+pub mod pipeline;
 pub mod procs;
 pub mod runner;
 pub mod scaling;

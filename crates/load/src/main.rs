@@ -7,7 +7,9 @@ use clap::Parser;
 
 use mcpbench_load::cli::{Cli, Cmd};
 use mcpbench_load::procs::Binaries;
-use mcpbench_load::{client, experiment, generations, listen, merge, orchestrate, scenario};
+use mcpbench_load::{
+    client, experiment, generations, listen, merge, orchestrate, pipeline, scenario,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -57,6 +59,13 @@ fn main() -> ExitCode {
         Cmd::Run(plan) => rt.block_on(interruptible(scenario::run(plan))),
         Cmd::Generations(plan) => {
             rt.block_on(interruptible(generations::run(plan.resolved(), bins)))
+        }
+        Cmd::Pipeline(plan) => {
+            if let Err(e) = plan.check() {
+                eprintln!("mcpbench-load: {e}");
+                return ExitCode::from(2);
+            }
+            rt.block_on(interruptible(pipeline::run(plan, bins)))
         }
         Cmd::Listen(plan) => {
             if let Err(e) = plan.check() {

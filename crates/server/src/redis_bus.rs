@@ -200,9 +200,20 @@ pub struct LocalRedis {
 const REDIS_START_LIMIT: Duration = Duration::from_secs(10);
 
 impl LocalRedis {
-    /// Starts `redis-server` (from `PATH`) and waits until it says it accepts
-    /// connections. Refused, saying what to install, when it is not there.
+    /// Starts `redis-server` (from `PATH`) on a Unix socket and waits until it
+    /// says it accepts connections. Refused, saying what to install, when it is
+    /// not there.
     pub fn start() -> Result<LocalRedis, String> {
+        LocalRedis::spawn(0)
+    }
+
+    /// The same, listening on `127.0.0.1:port` too (for `redis-benchmark` over
+    /// loopback TCP, as clients of an MCP server over TCP are).
+    pub fn start_tcp(port: u16) -> Result<LocalRedis, String> {
+        LocalRedis::spawn(port)
+    }
+
+    fn spawn(port: u16) -> Result<LocalRedis, String> {
         use std::io::BufRead;
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -212,7 +223,7 @@ impl LocalRedis {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let socket = dir.join("redis.sock");
         let mut child = std::process::Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--unixsocket"])
             .arg(&socket)
             .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--dir"])

@@ -12,10 +12,12 @@ use crate::target::Target;
 
 mod experiments;
 mod listen;
+mod pipeline;
 mod run;
 
 pub use experiments::{CapacityPlan, ComparePlan, LifecyclePlan, MergePlan, RunShape, ScalingPlan};
 pub use listen::{Bus, ListenPlan};
+pub use pipeline::PipelinePlan;
 pub use run::{Arrivals, RunPlan};
 
 #[derive(Parser)]
@@ -63,6 +65,10 @@ pub enum Cmd {
     /// session, 2026-07-28 stateless) and which tools it lists in each: a table
     /// of what can be compared, and driven by `listen`, in which generation.
     Generations(GenerationsPlan),
+    /// `tools/call` pipelined over one TCP connection (`--depth` requests per
+    /// write), calls/s per round; with --redis, each round beside
+    /// `redis-benchmark -P` on a redis-server on the same machine.
+    Pipeline(PipelinePlan),
 }
 
 /// What `generations` asks.
