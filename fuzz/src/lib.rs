@@ -201,6 +201,33 @@ pub fn frame(data: &[u8]) {
 /// itself (read again as a `serde_json::Value`); nothing nested past
 /// `MAX_DEPTH` is accepted; an error's reply is a JSON-RPC error response with
 /// the right code and the id it can carry.
+/// What `members` takes of `json`, serde_json reads as the same object (and a
+/// plain literal among its values is exactly serde's string).
+fn members_agree(json: &[u8]) {
+    let Some(members) = mcpbench_netio::members(json) else {
+        return;
+    };
+    // Raw values: a number out of f64 range is JSON, just not a `Value`.
+    let serde: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(json).expect("members took what serde refuses");
+    assert_eq!(members.len(), serde.len(), "a member more or less than serde's");
+    for (key, at) in members {
+        let key = std::str::from_utf8(key).expect("a UTF-8 key");
+        let raw = &json[at];
+        let theirs = serde.get(key).expect("a key serde does not have");
+        let (Ok(value), Ok(their_value)) = (
+            serde_json::from_slice::<serde_json::Value>(raw),
+            serde_json::from_str::<serde_json::Value>(theirs.get()),
+        ) else {
+            continue;
+        };
+        assert_eq!(value, their_value, "member {key:?} differs");
+        if let Some(plain) = mcpbench_netio::plain_literal(raw) {
+            assert_eq!(std::str::from_utf8(plain).ok(), value.as_str());
+        }
+    }
+}
+
 pub fn jsonrpc(data: &[u8]) {
     let frame = Bytes::copy_from_slice(data);
     // The fast scan and serde_json alone reach the same verdict on everything.
@@ -255,6 +282,16 @@ pub fn jsonrpc(data: &[u8]) {
                 Some(id) => assert_eq!(reply["id"], serde_json::to_value(id).unwrap()),
                 None => assert!(reply["id"].is_null()),
             }
+            // What the scan says `params` is, is the JSON's `params`; what
+            // `members` takes of it (and of the whole message), serde reads
+            // the same.
+            if let Some(params) = msg.scanned_params() {
+                let text: serde_json::Value =
+                    serde_json::from_slice(&params).expect("scanned params are JSON");
+                assert_eq!(Some(&text), object.get("params"), "params differ");
+                members_agree(&params);
+            }
+            members_agree(data);
             let _ = msg.into_frame();
         }
         Err(e) => {

@@ -136,6 +136,7 @@ pub struct Message {
     kind: MessageKind,
     id: Option<RequestId>,
     method: Option<Method>,
+    params: Option<std::ops::Range<usize>>,
 }
 
 impl Message {
@@ -149,11 +150,16 @@ impl Message {
     pub fn parse(frame: Bytes) -> Result<Message, ProtocolError> {
         // The scan declines a frame nested past MAX_DEPTH; the serde path then
         // says how deep.
-        let parts = match crate::envelope::scan(&frame) {
-            Some(envelope) => checked(&frame, frame.as_ptr() as usize, envelope)?,
+        let (parts, params) = match crate::envelope::scan(&frame) {
+            Some(mut envelope) => {
+                let params = envelope.params_at.take();
+                (checked(&frame, frame.as_ptr() as usize, envelope)?, params)
+            }
             None => return Message::parse_serde(frame),
         };
-        Ok(Message::of(frame, parts))
+        let mut m = Message::of(frame, parts);
+        m.params = params;
+        Ok(m)
     }
 
     /// [`Message::parse`] with serde_json alone: the reference the fast path is
@@ -186,7 +192,15 @@ impl Message {
             kind,
             id,
             method,
+            params: None,
         }
+    }
+
+    /// The text of `params`, when the validating scan read the message (so it
+    /// is well-formed JSON, UTF-8, nested within [`MAX_DEPTH`]), shared with
+    /// the frame; `None` when serde_json read it (ask it) or there is none.
+    pub fn scanned_params(&self) -> Option<Bytes> {
+        self.params.clone().map(|r| self.frame.slice(r))
     }
 
     /// The whole frame, as received.

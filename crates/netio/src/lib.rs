@@ -68,6 +68,7 @@ pub use client::{Client, ClientError};
 pub use codec::{DEFAULT_MAX_FRAME_LEN, FrameDecoder, FrameError, encode};
 pub use config::{CloseReason, IoStrategy, ServerConfig};
 pub use conn::{Conn, Handler};
+pub use envelope::{members, plain_literal};
 pub use guard::{Deadline, Guards};
 pub use http_server::{HttpConfig, HttpHandler};
 pub use jsonrpc::{

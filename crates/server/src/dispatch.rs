@@ -81,13 +81,18 @@ impl McpServer {
     }
 
     /// Routes a `tools/call` to its tool; returns the call's key and where its
-    /// answer will arrive, or the error reply to send at once.
+    /// answer will arrive, or the reply to send at once (an error, or the
+    /// answer of a tool that answers without waiting).
     async fn start_call(
         &self,
         id: &RequestId,
         msg: &Message,
     ) -> Result<(u64, Answer<Result<Bytes, ToolError>>), Bytes> {
-        let params = match serde_json::from_slice::<Params<CallParams>>(msg.frame()) {
+        let params = match msg.scanned_params().and_then(|p| CallParams::scanned(&p)) {
+            Some(p) => Ok(Params { params: Some(p) }),
+            None => serde_json::from_slice::<Params<CallParams>>(msg.frame()),
+        };
+        let params = match params {
             Ok(Params { params: Some(p) }) => p,
             Ok(_) => {
                 return Err(error_response(
@@ -104,6 +109,9 @@ impl McpServer {
                 ));
             }
         };
+        if let Some(tool) = self.at_once.iter().find(|t| t.name() == params.name) {
+            return Err(tool_reply(id, tool.answer(params.arguments.as_deref())));
+        }
         let key = RouteKey::new(&params.name);
         let gate = self.gates.iter().find(|(name, _)| *name == params.name);
         let (Some((_, gate)), Some(_)) = (gate, self.tools.lookup(&key)) else {
@@ -166,9 +174,7 @@ impl McpServer {
         outcome: Option<Result<Bytes, ToolError>>,
     ) -> Bytes {
         match outcome {
-            Some(Ok(raw)) => result_raw(id, &raw),
-            // A tool that fails answers with isError, as MCP asks (not a protocol error).
-            Some(Err(why)) => result_raw(id, &text_content(&why.to_string(), true)),
+            Some(outcome) => tool_reply(id, outcome),
             None => {
                 self.in_flight.cancel(&call);
                 error_response(
@@ -178,5 +184,14 @@ impl McpServer {
                 )
             }
         }
+    }
+}
+
+/// The reply to a call its tool answered: the result, or (a tool that fails
+/// answers with `isError`, as MCP asks, not with a protocol error) why not.
+fn tool_reply(id: &RequestId, outcome: Result<Bytes, ToolError>) -> Bytes {
+    match outcome {
+        Ok(raw) => result_raw(id, &raw),
+        Err(why) => result_raw(id, &text_content(&why.to_string(), true)),
     }
 }

@@ -84,7 +84,7 @@ pub use upstream::Upstream;
 
 use events::{EventBus, HostBus, LocalBus, Resources};
 use redis_bus::RedisBus;
-use tools::{Echo, Text, Tool, ToolCall, Touch, listing};
+use tools::{AnswersAtOnce, Echo, Text, Tool, ToolCall, Touch, listing};
 use upstream::Proxy;
 
 /// The MCP server's state: a netio [`Handler`](mcpbench_netio::Handler) (TCP)
@@ -101,6 +101,8 @@ pub struct McpServer {
     /// longest waiter), where waiting on the full mailbox itself would let newcomers
     /// take slots freed for earlier callers (`Mailbox::push` is not FIFO).
     gates: Vec<(&'static str, Arc<Semaphore>)>,
+    /// The tools answered on the caller's task (unless `tool_workers`).
+    at_once: Vec<Box<dyn AnswersAtOnce>>,
     /// `tools/list`'s `tools`, built once.
     listed: Value,
     /// Answers are the serialized `result` member (or why the tool failed).
@@ -207,15 +209,30 @@ impl McpServer {
             listing(&proxy),
             listing(&touch),
         ]);
-        let gates = [echo.name(), text.name(), proxy.name(), touch.name()]
-            .map(|name| (name, Arc::new(Semaphore::new(settings.tool_queue))))
-            .to_vec();
+        let gates = [
+            Tool::name(&echo),
+            Tool::name(&text),
+            proxy.name(),
+            Tool::name(&touch),
+        ]
+        .map(|name| (name, Arc::new(Semaphore::new(settings.tool_queue))))
+        .to_vec();
+        let at_once: Vec<Box<dyn AnswersAtOnce>> = if settings.tool_workers {
+            Vec::new()
+        } else {
+            vec![
+                Box::new(echo.clone()),
+                Box::new(text.clone()),
+                Box::new(touch.clone()),
+            ]
+        };
         let server = Arc::new_cyclic(|me| McpServer {
             me: me.clone(),
             sessions: SessionStore::new(settings.max_sessions),
             by_connection: DashMap::new(),
             tools: Registry::new(),
             gates,
+            at_once,
             listed,
             in_flight: InFlight::new(),
             next_call: AtomicU64::new(1),

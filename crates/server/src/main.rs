@@ -74,6 +74,13 @@ struct Args {
     /// Most sessions at once.
     #[arg(long, default_value_t = 200_000)]
     max_sessions: usize,
+    /// Send every `tools/call` through its tool's mailbox and worker (route
+    /// table -> mailbox -> worker -> in-flight table), even for the tools that
+    /// answer without waiting (`echo`, `text`, `touch`), which are otherwise
+    /// answered on the connection's own task; `proxy` always goes through its
+    /// worker. For A/B runs of the hand-off's cost.
+    #[arg(long)]
+    tool_workers: bool,
     /// Seconds a connection may sit with nothing in progress before it is closed
     /// (HTTP: the keep-alive timeout); 0 = never.
     #[arg(long, default_value_t = 300.0)]
@@ -235,6 +242,7 @@ fn main() -> ExitCode {
             result_size: args.result_size,
             max_sessions: args.max_sessions,
             upstream: args.upstream,
+            tool_workers: args.tool_workers,
             reuse_port: args.reuse_port,
             session_ttl,
             guards,

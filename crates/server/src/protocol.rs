@@ -92,13 +92,50 @@ pub(crate) struct ClientInfoParams {
     pub(crate) version: String,
 }
 
+/// `tools/call`'s params.
 #[derive(Deserialize)]
 pub(crate) struct CallParams {
     pub(crate) name: String,
     /// Kept as the raw JSON text until a tool worker takes the call: a waiting
     /// call holds its bytes, not a `Value` tree (up to ~16x larger: `[0,0,...]`).
-    #[serde(default)]
-    pub(crate) arguments: Option<Box<serde_json::value::RawValue>>,
+    /// `None` when absent or `null`.
+    #[serde(default, deserialize_with = "raw_text")]
+    pub(crate) arguments: Option<Bytes>,
+}
+
+/// A raw JSON value as its text (serde's `Option` rule: `null` is `None`).
+fn raw_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
+    let raw = Option::<Box<serde_json::value::RawValue>>::deserialize(d)?;
+    Ok(raw.map(|raw| Bytes::from(String::from(Box::<str>::from(raw)))))
+}
+
+impl CallParams {
+    /// The params from the text of `params` the envelope scan already checked
+    /// (`Message::scanned_params`): netio's `members` scan finds `name` and
+    /// `arguments`, and `arguments` stays a slice of the frame, so serde_json
+    /// never walks the arguments. `None` for anything the scan does not take
+    /// (an escape in `name`, no `name`, a duplicate...): serde_json then reads
+    /// the frame and its verdict stands.
+    pub(crate) fn scanned(params: &Bytes) -> Option<CallParams> {
+        let mut name = None;
+        let mut arguments = None;
+        for (key, at) in mcpbench_netio::members(params)? {
+            match key {
+                b"name" => {
+                    let text = mcpbench_netio::plain_literal(&params[at])?;
+                    name = Some(std::str::from_utf8(text).ok()?.to_string());
+                }
+                b"arguments" => {
+                    arguments = (&params[at.clone()] != b"null").then(|| params.slice(at));
+                }
+                _ => {}
+            }
+        }
+        Some(CallParams {
+            name: name?,
+            arguments,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -114,13 +151,48 @@ mod tests {
         );
         let p: Params<CallParams> = serde_json::from_str(&frame).unwrap();
         let args = p.params.unwrap().arguments.unwrap();
-        assert_eq!(
-            args.get().len(),
-            zeros.len(),
-            "the text as sent, nothing more"
-        );
+        assert_eq!(args.len(), zeros.len(), "the text as sent, nothing more");
         let missing: Params<CallParams> =
             serde_json::from_str(r#"{"params":{"name":"echo"}}"#).unwrap();
         assert!(missing.params.unwrap().arguments.is_none());
+    }
+
+    /// `(name, arguments)` as serde_json reads `params`, or its refusal.
+    fn by_serde(params: &str) -> Option<(String, Option<Bytes>)> {
+        let p: CallParams = serde_json::from_str(params).ok()?;
+        Some((p.name, p.arguments))
+    }
+
+    #[test]
+    fn scanned_params_are_what_serde_reads_or_left_to_it() {
+        let taken = [
+            r#"{"name":"echo","arguments":{"text":"hi"}}"#,
+            r#" { "arguments" : [1, {"a":null}] , "name" : "text" } "#,
+            r#"{"name":"echo"}"#,
+            r#"{"name":"echo","arguments":null}"#,
+            r#"{"name":"echo","arguments":"just a string","_meta":{"k":1}}"#,
+        ];
+        for params in taken {
+            let scanned = CallParams::scanned(&Bytes::from(params)).expect(params);
+            let (name, arguments) = by_serde(params).expect(params);
+            assert_eq!(scanned.name, name, "{params}");
+            let text = |a: Option<Bytes>| a.map(|b| serde_json::from_slice::<Value>(&b).unwrap());
+            assert_eq!(text(scanned.arguments), text(arguments), "{params}");
+        }
+        // Left to serde_json, which reads or refuses them.
+        let declined = [
+            r#"{"name":"ec\u0068o"}"#,
+            r#"{"arguments":{}}"#,
+            r#"{"name":1}"#,
+            r#"{"name":"echo","name":"text"}"#,
+            r#"{"name":"echo""#,
+        ];
+        for params in declined {
+            assert!(
+                CallParams::scanned(&Bytes::from(params)).is_none(),
+                "{params}"
+            );
+        }
+        assert_eq!(by_serde(declined[0]).map(|p| p.0).as_deref(), Some("echo"));
     }
 }

@@ -19,6 +19,10 @@ pub struct Settings {
     pub tool_queue: usize,
     /// Longest a call waits for its tool.
     pub call_timeout: Duration,
+    /// Send every call through its tool's mailbox and worker, even a tool
+    /// that answers without waiting (`echo`, `text`, `touch`), which are
+    /// otherwise answered on the caller's own task.
+    pub tool_workers: bool,
     /// Share the listening port with other processes (`SO_REUSEPORT`).
     pub reuse_port: bool,
     /// A session unused for this long expires (HTTP: its id then gets 404).
@@ -43,6 +47,7 @@ impl Default for Settings {
             upstream_connections: 16,
             tool_queue: 4096,
             call_timeout: Duration::from_secs(10),
+            tool_workers: false,
             reuse_port: false,
             session_ttl: Duration::from_secs(30 * 60),
             guards: mcpbench_netio::Guards {

@@ -18,9 +18,9 @@ use crate::events::{Event, EventBus, RESOURCES, Resources};
 pub(crate) struct ToolCall {
     /// Key in the in-flight table (unique per server; client ids are per connection).
     pub(crate) call: u64,
-    /// The `arguments`, as the raw JSON text the client sent (parsed by the
-    /// tool, once it runs).
-    pub(crate) arguments: Option<Box<RawValue>>,
+    /// The `arguments`, as the raw JSON text the client sent (checked to be
+    /// JSON, parsed by the tool once it runs; usually a slice of the frame).
+    pub(crate) arguments: Option<Bytes>,
     /// This call's place in the tool's mailbox, given back when the worker takes it.
     pub(crate) _slot: OwnedSemaphorePermit,
 }
@@ -41,10 +41,22 @@ pub(crate) trait Tool: Send + Sync + 'static {
     }
 
     /// Answers one call with the serialized `result` member, or why not.
+    /// `arguments` is well-formed JSON text (`None` when absent or `null`).
     fn call(
         &self,
-        arguments: Option<&RawValue>,
+        arguments: Option<&[u8]>,
     ) -> impl Future<Output = Result<Bytes, ToolError>> + Send;
+}
+
+/// A tool that answers without waiting on anything: called on the caller's own
+/// task (no mailbox, no worker, no in-flight entry) unless the server runs
+/// with `--tool-workers`. Object-safe, so the server keeps them in one list.
+pub(crate) trait AnswersAtOnce: Send + Sync {
+    /// Its name in `tools/call`.
+    fn name(&self) -> &'static str;
+
+    /// The answer to one call, as [`Tool::call`] gives it.
+    fn answer(&self, arguments: Option<&[u8]>) -> Result<Bytes, ToolError>;
 }
 
 /// A tool's `tools/list` entry.
@@ -54,7 +66,18 @@ pub(crate) fn listing(tool: &impl Tool) -> Value {
 }
 
 /// `echo`: returns its `text` argument.
+#[derive(Clone)]
 pub(crate) struct Echo;
+
+impl AnswersAtOnce for Echo {
+    fn name(&self) -> &'static str {
+        Tool::name(self)
+    }
+
+    fn answer(&self, arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
+        echo(arguments)
+    }
+}
 
 impl Tool for Echo {
     fn name(&self) -> &'static str {
@@ -68,12 +91,13 @@ impl Tool for Echo {
         )
     }
 
-    async fn call(&self, arguments: Option<&RawValue>) -> Result<Bytes, ToolError> {
+    async fn call(&self, arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
         echo(arguments)
     }
 }
 
 /// `text`: returns a text of the server's configured size.
+#[derive(Clone)]
 pub(crate) struct Text {
     /// The result, serialized once: escaping a 4 KiB string per call was a
     /// quarter of the server's time under load (flamegraph, 20K connections).
@@ -101,7 +125,17 @@ impl Tool for Text {
         )
     }
 
-    async fn call(&self, _arguments: Option<&RawValue>) -> Result<Bytes, ToolError> {
+    async fn call(&self, _arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
+        Ok(self.content.clone())
+    }
+}
+
+impl AnswersAtOnce for Text {
+    fn name(&self) -> &'static str {
+        Tool::name(self)
+    }
+
+    fn answer(&self, _arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
         Ok(self.content.clone())
     }
 }
@@ -109,6 +143,7 @@ impl Tool for Text {
 /// `touch`: updates a resource (its counter goes up by one) and publishes the
 /// update to every stream subscribed to it, with the caller's `stamp` when it
 /// gives one (what `mcpbench-load listen` measures delivery from).
+#[derive(Clone)]
 pub(crate) struct Touch {
     pub(crate) resources: std::sync::Arc<Resources>,
     pub(crate) bus: std::sync::Arc<dyn EventBus>,
@@ -132,13 +167,23 @@ impl Tool for Touch {
         )
     }
 
-    async fn call(&self, arguments: Option<&RawValue>) -> Result<Bytes, ToolError> {
+    async fn call(&self, arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
+        self.answer(arguments)
+    }
+}
+
+impl AnswersAtOnce for Touch {
+    fn name(&self) -> &'static str {
+        Tool::name(self)
+    }
+
+    fn answer(&self, arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
         #[derive(serde::Deserialize, Default)]
         struct Args {
             uri: Option<String>,
             stamp: Option<String>,
         }
-        let args = match arguments.map(|raw| serde_json::from_str::<Args>(raw.get())) {
+        let args = match arguments.map(serde_json::from_slice::<Args>) {
             None => Args::default(),
             Some(Ok(args)) => args,
             Some(Err(e)) => {
@@ -184,27 +229,82 @@ pub(crate) fn result_text(size: usize) -> String {
 
 /// A tool result with one text item, serialized.
 pub(crate) fn text_content(text: &str, is_error: bool) -> Bytes {
-    Bytes::from(
-        // `resultType` is required by the stateless generation and ignored by the
-        // handshake one, so one serialization serves both.
-        serde_json::to_vec(
-            &json!({"content":[{"type":"text","text":text}],"isError":is_error,"resultType":"complete"}),
-        )
-            .unwrap_or_default(),
-    )
+    let mut literal = Vec::with_capacity(text.len() + 2);
+    push_json_str(&mut literal, text);
+    content_around(&literal, is_error)
 }
 
-/// `echo`'s answer to `arguments`.
-pub(crate) fn echo(arguments: Option<&RawValue>) -> Result<Bytes, ToolError> {
-    #[derive(serde::Deserialize)]
-    struct Echo {
-        text: String,
+/// The result with one text item whose JSON string literal (quotes and escapes
+/// included) is `literal`. `resultType` is required by the stateless
+/// generation and ignored by the handshake one, so one serialization serves
+/// both.
+fn content_around(literal: &[u8], is_error: bool) -> Bytes {
+    // serde_json's order for a `Value` (keys sorted), so the bytes are the
+    // ones it wrote before this was assembled by hand.
+    const HEAD: &[u8] = br#"{"content":[{"text":"#;
+    let tail: &[u8] = if is_error {
+        br#","type":"text"}],"isError":true,"resultType":"complete"}"#
+    } else {
+        br#","type":"text"}],"isError":false,"resultType":"complete"}"#
+    };
+    let mut out = Vec::with_capacity(HEAD.len() + literal.len() + tail.len());
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(literal);
+    out.extend_from_slice(tail);
+    Bytes::from(out)
+}
+
+/// `s` as a JSON string literal, appended to `out`: copied as it is when
+/// nothing in it needs escaping (no quote, backslash or byte below 0x20: found
+/// with memchr and a loop without early exit, both vectorised), else through
+/// serde_json's escaper (byte by byte: a third of the server's time when every
+/// 4 KiB echo went through it, flamegraph of `mcpbench-load pipeline`).
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let control = b.iter().fold(u8::MAX, |m, &c| m.min(c)) < 0x20;
+    if !control && memchr::memchr2(b'"', b'\\', b).is_none() {
+        out.reserve(b.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
     }
-    match arguments.map(|raw| serde_json::from_str::<Echo>(raw.get())) {
-        Some(Ok(Echo { text })) => Ok(text_content(&text, false)),
-        _ => Err(ToolError::Arguments(
-            "echo needs a string argument `text`".into(),
-        )),
+}
+
+/// `echo`'s answer to `arguments`. A `text` written without escapes is copied
+/// into the result as the client wrote it (found by netio's validating
+/// `members` scan, crossing the string with SIMD), so it is neither unescaped
+/// nor escaped again, and serde_json never walks it; one with escapes is
+/// decoded (a lone surrogate is refused) and escaped again. Arguments the scan
+/// does not take are read by serde_json, whose verdict stands.
+pub(crate) fn echo(arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
+    let refused = || ToolError::Arguments("echo needs a string argument `text`".into());
+    let raw = arguments.ok_or_else(refused)?;
+    let text: &[u8] = match mcpbench_netio::members(raw) {
+        Some(members) => match members.into_iter().find(|(key, _)| *key == b"text") {
+            Some((_, at)) => &raw[at],
+            None => return Err(refused()),
+        },
+        None => {
+            #[derive(serde::Deserialize)]
+            struct Echo<'a> {
+                #[serde(borrow)]
+                text: &'a RawValue,
+            }
+            match serde_json::from_slice::<Echo>(raw) {
+                Ok(Echo { text }) => text.get().as_bytes(),
+                Err(_) => return Err(refused()),
+            }
+        }
+    };
+    if mcpbench_netio::plain_literal(text).is_some() {
+        return Ok(content_around(text, false));
+    }
+    match serde_json::from_slice::<String>(text) {
+        Ok(decoded) => Ok(text_content(&decoded, false)),
+        Err(_) => Err(refused()),
     }
 }
 
@@ -214,11 +314,11 @@ mod tests {
 
     #[test]
     fn echo_reads_its_text_from_the_raw_arguments() {
-        let raw = |s: &str| serde_json::value::RawValue::from_string(s.into()).unwrap();
-        assert!(echo(Some(&raw(r#"{"text":"h\u00e9"}"#))).is_ok());
-        for bad in [r#"{"text":1}"#, "[]", "null"] {
+        let raw = |s: &'static str| s.as_bytes();
+        assert!(echo(Some(raw(r#"{"text":"h\u00e9"}"#))).is_ok());
+        for bad in [r#"{"text":1}"#, "[]", "null", r#"{"other":"x"}"#] {
             assert!(
-                echo(Some(&raw(bad)))
+                echo(Some(raw(bad)))
                     .unwrap_err()
                     .to_string()
                     .contains("`text`"),
@@ -226,5 +326,60 @@ mod tests {
             );
         }
         assert!(echo(None).is_err());
+    }
+
+    /// What the result was before the copy: the text decoded, then escaped by
+    /// serde_json inside a `Value`.
+    fn through_serde(text: &str, is_error: bool) -> Vec<u8> {
+        serde_json::to_vec(
+            &json!({"content":[{"type":"text","text":text}],"isError":is_error,"resultType":"complete"}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn results_are_the_bytes_serde_json_wrote() {
+        let texts = [
+            "",
+            "plain ascii 0123",
+            "quote \" inside",
+            "back\\slash",
+            "tab\tnewline\ncr\r nul\u{0} us\u{1f}",
+            "del \u{7f} é 日本 🦀",
+            "</script> & 'single'",
+        ];
+        for text in texts {
+            for is_error in [false, true] {
+                assert_eq!(
+                    text_content(text, is_error).as_ref(),
+                    through_serde(text, is_error),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn echo_answers_what_serde_json_would_have_for_every_way_of_writing_a_string() {
+        for (arguments, text) in [
+            (r#"{"text":"plain"}"#, "plain"),
+            (r#"{"text":""}"#, ""),
+            (r#"{"text":"h\u00e9"}"#, "hé"),
+            (r#"{"text":"a\"b\\c\n"}"#, "a\"b\\c\n"),
+            (r#"{"text":"\ud83e\udd80 crab"}"#, "🦀 crab"),
+            (r#"{"text":"é 🦀 raw","other":[1,{"x":"y"}]}"#, "é 🦀 raw"),
+            (r#"{"other":"x","text":"last"}"#, "last"),
+            // Declined by the scan (a \u escape in a key): serde_json reads
+            // it, as before.
+            (r#"{"\u0074ext":"escaped key"}"#, "escaped key"),
+        ] {
+            let got = echo(Some(arguments.as_bytes())).expect(arguments);
+            assert_eq!(got.as_ref(), through_serde(text, false), "{arguments}");
+        }
+        // A lone surrogate is not a string serde_json can decode: refused, as
+        // before the copy.
+        assert!(echo(Some(br#"{"text":"\ud800"}"#)).is_err());
+        // A duplicate key: the scan declines, serde_json refuses, as before.
+        assert!(echo(Some(br#"{"text":"first","text":"second"}"#)).is_err());
     }
 }

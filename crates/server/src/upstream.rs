@@ -42,10 +42,7 @@ impl Tool for Proxy {
         true
     }
 
-    async fn call(
-        &self,
-        arguments: Option<&serde_json::value::RawValue>,
-    ) -> Result<Bytes, ToolError> {
+    async fn call(&self, arguments: Option<&[u8]>) -> Result<Bytes, ToolError> {
         let pool = self.upstream.as_ref().ok_or(ToolError::NoUpstream)?;
         proxy(pool, arguments, self.limit).await
     }
@@ -62,11 +59,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Calls `echo` upstream with `arguments`, within `limit` (checkout included).
 async fn proxy(
     pool: &Pool<Upstream>,
-    arguments: Option<&serde_json::value::RawValue>,
+    arguments: Option<&[u8]>,
     limit: Duration,
 ) -> Result<Bytes, ToolError> {
     let arguments: Value = match arguments {
-        Some(raw) => serde_json::from_str(raw.get())
+        Some(raw) => serde_json::from_slice(raw)
             .map_err(|e| ToolError::Arguments(format!("arguments: {e}")))?,
         None => Value::Null,
     };

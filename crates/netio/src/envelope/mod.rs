@@ -90,6 +90,10 @@ pub(crate) struct Envelope<'a> {
     pub(crate) result: Option<IgnoredAny>,
     #[serde(default)]
     pub(crate) error: Option<IgnoredAny>,
+    /// Where `params` sits in the frame, when the scan read it (serde does not
+    /// say).
+    #[serde(skip)]
+    pub(crate) params_at: Option<std::ops::Range<usize>>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
@@ -113,6 +117,7 @@ pub(crate) fn scan(frame: &[u8]) -> Option<Envelope<'_>> {
         params: None,
         result: None,
         error: None,
+        params_at: None,
     };
     let mut seen_jsonrpc = false;
     if b.get(i) == Some(&b'}') {
@@ -156,8 +161,12 @@ pub(crate) fn scan(frame: &[u8]) -> Option<Envelope<'_>> {
                 if slot.is_some() || b.get(i) == Some(&b'n') {
                     return None;
                 }
+                let start = i;
                 i = skip_value(b, i, 1)?;
                 *slot = Some(IgnoredAny);
+                if key == b"params" {
+                    e.params_at = Some(start..i);
+                }
             }
             b"jsonrpc" | b"method" | b"id" => return None,
             // Any other member is ignored, as the serde envelope does.
@@ -174,6 +183,59 @@ pub(crate) fn scan(frame: &[u8]) -> Option<Envelope<'_>> {
         return None;
     }
     Some(e)
+}
+
+/// The members of the JSON object `json` (whitespace around it allowed): each
+/// key with where its value's text sits in `json`, in order. Validating, like
+/// the scan: `None` for anything it does not take (not UTF-8, not an object,
+/// an escape in a key, a duplicate key, a syntax error, nesting past
+/// [`MAX_DEPTH`]), and the caller then asks serde_json, whose verdict stands.
+pub fn members(json: &[u8]) -> Option<Vec<(&[u8], std::ops::Range<usize>)>> {
+    let b = simdutf8::basic::from_utf8(json).ok()?.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    let mut out: Vec<(&[u8], std::ops::Range<usize>)> = Vec::with_capacity(4);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(out);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let end = string_end(b, i + 1, false)?;
+        let key = &b[i + 1..end];
+        if out.iter().any(|(k, _)| *k == key) {
+            return None;
+        }
+        i = skip_ws(b, end + 1);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1);
+        i = skip_value(b, start, 1)?;
+        out.push((key, start..i));
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    (skip_ws(b, i + 1) == b.len()).then_some(out)
+}
+
+/// The contents of the JSON string literal `literal` (quotes included) when it
+/// is UTF-8 with no escape and no control character: the text itself, as
+/// written.
+pub fn plain_literal(literal: &[u8]) -> Option<&[u8]> {
+    if literal.first() != Some(&b'"') || simdutf8::basic::from_utf8(literal).is_err() {
+        return None;
+    }
+    let end = string_end(literal, 1, false)?;
+    (end + 1 == literal.len()).then(|| &literal[1..end])
 }
 
 /// The members a message has, each with its closing quote.

@@ -159,3 +159,106 @@ fn unusual_or_invalid_frames_are_left_to_serde() {
     );
     assert!(scan(limit.as_bytes()).is_some(), "exactly at the limit");
 }
+
+proptest! {
+    /// Whatever `members` takes, serde_json reads as the same object: the same
+    /// keys in the same order with the same values; an object it declines,
+    /// serde decides.
+    #[test]
+    fn members_never_disagree_with_serde(
+        object in proptest::collection::vec(("[a-z\\\\\"é]{0,6}", json()), 0..6),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        let mut text = b"{".to_vec();
+        for (k, (key, value)) in object.iter().enumerate() {
+            if k > 0 {
+                text.push(b',');
+            }
+            serde_json::to_writer(&mut text, key).unwrap();
+            text.push(b':');
+            serde_json::to_writer(&mut text, value).unwrap();
+        }
+        text.push(b'}');
+        let unique = object.iter().map(|(k, _)| k).collect::<std::collections::BTreeSet<_>>().len() == object.len();
+        let plain_keys = object.iter().all(|(k, _)| !k.contains(['\\', '"']));
+        // The scan takes no `\u` escape (serde decides those).
+        if unique && plain_keys && !text.windows(2).any(|w| w == b"\\u") {
+            prop_assert!(super::members(&text).is_some(), "{:?}", String::from_utf8_lossy(&text));
+        }
+        let mut edited = text.clone();
+        for (at, byte) in &edits {
+            let i = at.index(edited.len());
+            edited[i] = *byte;
+        }
+        for t in [&text, &edited] {
+            let Some(fast) = super::members(t) else { continue };
+            let serde: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(t) {
+                Ok(m) => m,
+                Err(e) => return Err(TestCaseError::fail(format!("taken, serde refused ({e}): {:?}", String::from_utf8_lossy(t)))),
+            };
+            prop_assert_eq!(fast.len(), serde.len(), "{:?}", String::from_utf8_lossy(t));
+            for (key, at) in &fast {
+                let key = std::str::from_utf8(key).unwrap();
+                let value: serde_json::Value = serde_json::from_slice(&t[at.clone()]).unwrap();
+                prop_assert_eq!(Some(&value), serde.get(key), "{:?}", String::from_utf8_lossy(t));
+                // A plain literal is exactly the string serde reads.
+                if let Some(plain) = super::plain_literal(&t[at.clone()]) {
+                    prop_assert_eq!(Some(std::str::from_utf8(plain).unwrap()), value.as_str());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn members_and_plain_literals_decline_what_they_do_not_take() {
+    use super::{members, plain_literal};
+    let m = members(br#" {"name":"echo","arguments":{"text":"hi"}} "#).expect("taken");
+    let keys: Vec<&[u8]> = m.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, [&b"name"[..], b"arguments"]);
+    assert_eq!(members(b"{}").expect("empty"), vec![]);
+    for declined in [
+        &br#"{"a":1,"a":2}"#[..], // duplicate: serde's error
+        br#"{"a\n":1}"#,          // an escape in a key
+        br#"{"a":1"#,             // unterminated
+        br#"{"a":1} x"#,          // trailing text
+        br#"[1]"#,                // not an object
+        br#"{"a":tru}"#,          // not a literal
+    ] {
+        assert!(
+            members(declined).is_none(),
+            "{}",
+            String::from_utf8_lossy(declined)
+        );
+    }
+    assert_eq!(plain_literal(br#""abc""#), Some(&b"abc"[..]));
+    for declined in [
+        &br#""a\"b""#[..],
+        br#""a\nb""#,
+        b"\"a\x01\"",
+        br#""abc"#,
+        br#"abc"#,
+        br#""a" "#,
+    ] {
+        assert!(
+            plain_literal(declined).is_none(),
+            "{}",
+            String::from_utf8_lossy(declined)
+        );
+    }
+}
+
+#[test]
+fn the_scan_says_where_params_sit() {
+    let frame = bytes::Bytes::from_static(
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params": {"name":"echo"} }"#,
+    );
+    let m = crate::Message::parse(frame.clone()).expect("valid");
+    assert_eq!(
+        m.scanned_params().as_deref(),
+        Some(&br#"{"name":"echo"}"#[..])
+    );
+    // The serde path does not say: the caller asks serde.
+    let m = crate::Message::parse_serde(frame).expect("valid");
+    assert_eq!(m.scanned_params(), None);
+}
