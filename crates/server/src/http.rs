@@ -40,6 +40,7 @@ use crate::dispatch::{RESOURCE_NOT_FOUND, SERVED};
 use crate::events::topic;
 use crate::listen::{ListenParams, Listener};
 use crate::protocol::{Params, SUPPORTED_VERSIONS, Served, result, server_info};
+use crate::stateless_params::StatelessParams;
 
 /// The stateless generation's revision.
 pub const STATELESS_VERSION: &str = "2026-07-28";
@@ -326,8 +327,7 @@ impl McpHttp {
                 ));
             }
         }
-        let envelope: Envelope = serde_json::from_slice(msg.frame()).unwrap_or_default();
-        let params = envelope.params.unwrap_or_default();
+        let params = StatelessParams::of(msg);
         match params.meta.and_then(|m| m.protocol_version) {
             Some(v) if v == STATELESS_VERSION => {}
             Some(v) => {
@@ -497,26 +497,6 @@ impl Reply {
             session: None,
         }
     }
-}
-
-/// The part of a request the stateless checks read.
-#[derive(Deserialize, Default)]
-struct Envelope {
-    params: Option<EnvelopeParams>,
-}
-
-#[derive(Deserialize, Default)]
-struct EnvelopeParams {
-    name: Option<String>,
-    uri: Option<String>,
-    #[serde(rename = "_meta")]
-    meta: Option<Meta>,
-}
-
-#[derive(Deserialize, Default)]
-struct Meta {
-    #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
-    protocol_version: Option<String>,
 }
 
 /// 400 for a protocol version this server does not speak: JSON-RPC error -32022

@@ -68,6 +68,7 @@ pub mod redis_bus;
 mod running;
 mod sessions;
 mod settings;
+mod stateless_params;
 mod tcp;
 mod tools;
 mod upstream;
