@@ -195,12 +195,6 @@ pub fn frame(data: &[u8]) {
 // ---------------------------------------------------------------------------
 // jsonrpc
 
-/// `Message::parse`, the envelope check both transports run on every incoming
-/// message (netio's TCP server on each frame, the server's HTTP `POST` on the
-/// body). Asserts: kind, id and method agree with each other and with the JSON
-/// itself (read again as a `serde_json::Value`); nothing nested past
-/// `MAX_DEPTH` is accepted; an error's reply is a JSON-RPC error response with
-/// the right code and the id it can carry.
 /// What `members` takes of `json`, serde_json reads as the same object (and a
 /// plain literal among its values is exactly serde's string).
 fn members_agree(json: &[u8]) {
@@ -228,6 +222,13 @@ fn members_agree(json: &[u8]) {
     }
 }
 
+/// `Message::parse`, the envelope check both transports run on every incoming
+/// message (netio's TCP server on each frame, the server's HTTP `POST` on the
+/// body). Asserts: kind, id and method agree with each other and with the JSON
+/// itself (read again as a `serde_json::Value`); nothing nested past
+/// `MAX_DEPTH` is accepted; an error's reply is a JSON-RPC error response with
+/// the right code and the id it can carry; what `members` takes of the message
+/// and of its params, serde_json reads the same.
 pub fn jsonrpc(data: &[u8]) {
     let frame = Bytes::copy_from_slice(data);
     // The fast scan and serde_json alone reach the same verdict on everything.

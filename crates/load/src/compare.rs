@@ -167,7 +167,11 @@ impl Experiment for ComparePlan {
                     Outcome::NotServed => "not served",
                     _ => "failed",
                 };
-                format!("{} {how}: {}", s.name, s.why.join("; "))
+                let name = match &s.protocol {
+                    Some(g) if file.protocol == EACH => format!("{} ({g})", s.name),
+                    _ => s.name.clone(),
+                };
+                format!("{name} {how}: {}", s.why.join("; "))
             })
             .collect();
         (exit_code(file), why)

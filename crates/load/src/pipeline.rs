@@ -28,19 +28,20 @@ const ROUND_LIMIT: Duration = Duration::from_secs(300);
 const START_LIMIT: Duration = Duration::from_secs(10);
 
 /// Runs `plan`, writes `pipeline.json` and its table, prints the table. Exit 0
-/// when every call of every round was answered with a result, 1 when one was
-/// not, 3 when the server or Redis could not be started or reached, 2 for a
-/// file that cannot be written.
+/// when every call of every round was answered with a result; 1 when one was
+/// not, or a round failed once started (a server that hangs or goes away, a
+/// benchmark that fails); 3 when the server or Redis could not be started or
+/// reached at all; 2 for a bad plan or a file that cannot be written.
 pub async fn run(plan: PipelinePlan, bins: Binaries) -> ExitCode {
     let file = match run_pipeline(&plan, &bins).await {
         Ok(f) => f,
-        Err(e @ LoadError::Plan(_)) => {
-            eprintln!("mcpbench-load: {e}");
-            return ExitCode::from(2);
-        }
         Err(e) => {
             eprintln!("mcpbench-load: {e}");
-            return ExitCode::from(crate::output::EXIT_NOT_RUN);
+            return ExitCode::from(match e {
+                LoadError::Plan(_) => 2,
+                LoadError::Run(_) => 1,
+                _ => crate::output::EXIT_NOT_RUN,
+            });
         }
     };
     let path = plan
@@ -92,7 +93,14 @@ pub async fn run_pipeline(plan: &PipelinePlan, bins: &Binaries) -> Result<Pipeli
                 .await
                 .map_err(|_| {
                     LoadError::Run(format!("round {round} took longer than {ROUND_LIMIT:?}"))
-                })??;
+                })?
+                .map_err(|e| match e {
+                    // Reached before: gone since is the server's failure.
+                    LoadError::Unreachable(why) if round > 1 => {
+                        LoadError::Run(format!("round {round}: {why}"))
+                    }
+                    other => other,
+                })?;
         if let Some(redis) = &redis {
             r.redis_per_s = Some(redis.bench(&redis.command, "SET").await?);
             r.redis_getset_per_s = Some(redis.bench(&redis.getset, "GETSET").await?);
@@ -314,11 +322,15 @@ impl RedisRun {
             .output();
         let out = tokio::time::timeout(ROUND_LIMIT, out)
             .await
-            .map_err(|_| LoadError::Run(format!("redis-benchmark took longer than {ROUND_LIMIT:?}")))?
+            .map_err(|_| {
+                LoadError::Run(format!("redis-benchmark took longer than {ROUND_LIMIT:?}"))
+            })?
             .map_err(|e| {
-                LoadError::Unreachable(format!(
-                    "cannot run redis-benchmark ({e}): install it (Debian: apt-get install redis-tools)"
-                ))
+                LoadError::Unreachable(if e.kind() == std::io::ErrorKind::NotFound {
+                    "redis-benchmark is not installed (Debian: apt-get install redis-tools)".into()
+                } else {
+                    format!("cannot run redis-benchmark: {e}")
+                })
             })?;
         let text = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {

@@ -9,7 +9,7 @@
 //! mcpbench-load` alone, build it first: `cargo build -p mcpbench-server`).
 //! The official SDKs' servers are proven by `scripts/test`, which installs them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Parser;
 use mcpbench_files::capacity::CapacityStatus;
@@ -19,15 +19,10 @@ use mcpbench_load::experiment::{EXIT_NOT_RUN, Experiment};
 use mcpbench_load::runner::Setup;
 use mcpbench_load::{Binaries, capacity, compare, lifecycle, scaling};
 
+mod support;
+
 fn bins() -> Binaries {
-    let load = PathBuf::from(env!("CARGO_BIN_EXE_mcpbench-load"));
-    let server = load.with_file_name("mcpbench-server");
-    assert!(
-        server.exists(),
-        "{} is not built: `cargo test --workspace` builds it, or `cargo build -p mcpbench-server`",
-        server.display()
-    );
-    Binaries { load, server }
+    support::built_binaries()
 }
 
 /// `mcpbench-load ARGS` as the command line parses it.

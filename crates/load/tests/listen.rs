@@ -19,12 +19,8 @@ fn plan(args: &[&str]) -> ListenPlan {
     }
 }
 
-/// The binaries `cargo test` built.
 fn built() -> Binaries {
-    let load = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcpbench-load"));
-    let server = load.with_file_name("mcpbench-server");
-    assert!(server.exists(), "{} is not built", server.display());
-    Binaries { load, server }
+    support::built_binaries()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

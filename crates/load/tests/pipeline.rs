@@ -3,23 +3,16 @@
 //! `redis-server` and `redis-benchmark`, which `.ci/run` installs), and a
 //! server that refuses the conversation is an error naming it.
 
-use std::path::PathBuf;
-
 use clap::Parser;
 use mcpbench_load::Binaries;
 use mcpbench_load::cli::{Cli, Cmd, PipelinePlan};
 use mcpbench_load::error::LoadError;
 use mcpbench_load::pipeline::run_pipeline;
 
+mod support;
+
 fn bins() -> Binaries {
-    let load = PathBuf::from(env!("CARGO_BIN_EXE_mcpbench-load"));
-    let server = load.with_file_name("mcpbench-server");
-    assert!(
-        server.exists(),
-        "{} is not built: `cargo test --workspace` builds it",
-        server.display()
-    );
-    Binaries { load, server }
+    support::built_binaries()
 }
 
 fn plan(args: &[&str]) -> PipelinePlan {
@@ -79,6 +72,11 @@ fn plans_that_cannot_run_are_refused_with_the_flag() {
     for (args, flag) in [
         (&["--depth", "0"][..], "--depth"),
         (&["--calls", "0"], "--calls"),
+        // GETSET's value goes on redis-benchmark's command line.
+        (
+            &["--redis", "--size", "200000"],
+            "--size 200000 with --redis",
+        ),
         (&["--target", "http://127.0.0.1:1/mcp"], "tcp://"),
         (
             &[

@@ -142,7 +142,10 @@ impl AnswersAtOnce for Text {
 
 /// `touch`: updates a resource (its counter goes up by one) and publishes the
 /// update to every stream subscribed to it, with the caller's `stamp` when it
-/// gives one (what `mcpbench-load listen` measures delivery from).
+/// gives one (what `mcpbench-load listen` measures delivery from). Answered on
+/// each caller's task, so touches arriving at once on two connections may
+/// publish their event numbers (`mcpbench/event`) out of order; one
+/// connection's touches stay in order (`--tool-workers`: one worker, in order).
 #[derive(Clone)]
 pub(crate) struct Touch {
     pub(crate) resources: std::sync::Arc<Resources>,

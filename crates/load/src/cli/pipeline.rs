@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use crate::error::LoadError;
 use crate::target::Target;
 
+/// Largest `--size` with `--redis`.
+pub const MAX_REDIS_SIZE: usize = 100 * 1024;
+
 /// What `mcpbench-load pipeline` runs.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct PipelinePlan {
@@ -58,6 +61,15 @@ impl PipelinePlan {
         }
         if self.size > 1 << 20 {
             return bad(format!("--size {}: at most 1 MiB", self.size));
+        }
+        // GETSET's value is one argument of redis-benchmark's command line,
+        // and Linux takes at most 128 KiB in one.
+        if self.redis && self.size > MAX_REDIS_SIZE {
+            return bad(format!(
+                "--size {} with --redis: at most {MAX_REDIS_SIZE} (redis-benchmark takes the \
+                 GETSET value on its command line)",
+                self.size
+            ));
         }
         if let Some(t) = &self.target
             && t.is_http()

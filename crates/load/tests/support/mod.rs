@@ -1,4 +1,6 @@
-//! What the load library's integration tests share.
+//! What the load library's integration tests share. Each test file is its own
+//! crate and uses some of it, so what one file leaves unused is not dead.
+#![allow(dead_code)]
 
 /// mcpbench-server over Streamable HTTP on an ephemeral loopback port, in this
 /// process.
@@ -21,4 +23,18 @@ pub fn dead_url() -> String {
         .unwrap()
         .port();
     format!("http://127.0.0.1:{port}/mcp")
+}
+
+/// The binaries `cargo test` built: this package's `mcpbench-load`, and
+/// `mcpbench-server` beside it (`cargo test --workspace` builds it; with `-p
+/// mcpbench-load` alone, `cargo build -p mcpbench-server` first).
+pub fn built_binaries() -> mcpbench_load::Binaries {
+    let load = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcpbench-load"));
+    let server = load.with_file_name("mcpbench-server");
+    assert!(
+        server.exists(),
+        "{} is not built: `cargo test --workspace` builds it, or `cargo build -p mcpbench-server`",
+        server.display()
+    );
+    mcpbench_load::Binaries { load, server }
 }

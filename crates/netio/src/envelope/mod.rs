@@ -188,8 +188,9 @@ pub(crate) fn scan(frame: &[u8]) -> Option<Envelope<'_>> {
 /// The members of the JSON object `json` (whitespace around it allowed): each
 /// key with where its value's text sits in `json`, in order. Validating, like
 /// the scan: `None` for anything it does not take (not UTF-8, not an object,
-/// an escape in a key, a duplicate key, a syntax error, nesting past
-/// [`MAX_DEPTH`]), and the caller then asks serde_json, whose verdict stands.
+/// an escape in a key, a duplicate key, more than [`MAX_MEMBERS`] members, a
+/// syntax error, nesting past [`MAX_DEPTH`]), and the caller then asks
+/// serde_json, whose verdict stands.
 pub fn members(json: &[u8]) -> Option<Vec<(&[u8], std::ops::Range<usize>)>> {
     let b = simdutf8::basic::from_utf8(json).ok()?.as_bytes();
     let mut i = skip_ws(b, 0);
@@ -207,7 +208,10 @@ pub fn members(json: &[u8]) -> Option<Vec<(&[u8], std::ops::Range<usize>)>> {
         }
         let end = string_end(b, i + 1, false)?;
         let key = &b[i + 1..end];
-        if out.iter().any(|(k, _)| *k == key) {
+        // The duplicate check compares with every earlier key: bounded, so a
+        // hostile object of 400,000 keys costs a linear serde pass, not 10^11
+        // comparisons.
+        if out.len() == MAX_MEMBERS || out.iter().any(|(k, _)| *k == key) {
             return None;
         }
         i = skip_ws(b, end + 1);
@@ -226,6 +230,10 @@ pub fn members(json: &[u8]) -> Option<Vec<(&[u8], std::ops::Range<usize>)>> {
     }
     (skip_ws(b, i + 1) == b.len()).then_some(out)
 }
+
+/// Most members [`members`] takes: MCP params and tool arguments have a few;
+/// an object with more goes to serde_json.
+pub const MAX_MEMBERS: usize = 64;
 
 /// The contents of the JSON string literal `literal` (quotes included) when it
 /// is UTF-8 with no escape and no control character: the text itself, as

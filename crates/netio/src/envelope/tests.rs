@@ -231,6 +231,17 @@ fn members_and_plain_literals_decline_what_they_do_not_take() {
             String::from_utf8_lossy(declined)
         );
     }
+    // More members than MAX_MEMBERS: left to serde (a linear pass), however
+    // many there are.
+    let many = |n: usize| {
+        let body: Vec<String> = (0..n).map(|k| format!("\"k{k}\":{k}")).collect();
+        format!("{{{}}}", body.join(","))
+    };
+    assert_eq!(
+        members(many(super::MAX_MEMBERS).as_bytes()).map(|m| m.len()),
+        Some(super::MAX_MEMBERS)
+    );
+    assert!(members(many(super::MAX_MEMBERS + 1).as_bytes()).is_none());
     assert_eq!(plain_literal(br#""abc""#), Some(&b"abc"[..]));
     for declined in [
         &br#""a\"b""#[..],

@@ -13,8 +13,9 @@
 //!   touch {"uri"?: string, "stamp"?: string} -> adds one to the counter resource `uri`
 //!         (default mcpbench://counter/0) and sends every listener subscribed to it
 //!         notifications/resources/updated {uri, _meta: {"mcpbench/event": N,
-//!         "mcpbench/stamp": stamp}} (stamp only when given; at most 128 characters);
-//!         answers "<uri> is now <value> (event <N>)".
+//!         "mcpbench/stamp": stamp}} (stamp only when given; at most 128 bytes);
+//!         answers "<uri> is now <value> (event <N>)"; an unknown uri or a longer
+//!         stamp is a tool error (`isError`), as ours answers them.
 //! None declares an outputSchema, so results carry only `content`.
 //! Resources: mcpbench://counter/0 .. /3, text/plain, the counter's value.
 //!
@@ -125,7 +126,7 @@ const RESOURCES: [&str; 4] = [
     "mcpbench://counter/2",
     "mcpbench://counter/3",
 ];
-/// Longest `stamp` `touch` accepts (the load tool sends ~20 characters).
+/// Longest `stamp` `touch` accepts, in bytes (the load tool sends ~20).
 const MAX_STAMP: usize = 128;
 /// Updates a listener may fall behind before it misses some (the broadcast's capacity).
 const LAG_CAPACITY: usize = 1024;
@@ -150,7 +151,7 @@ pub struct EchoArgs {
 pub struct TouchArgs {
     /// The resource to update (default mcpbench://counter/0).
     pub uri: Option<String>,
-    /// Carried into the notification's _meta as mcpbench/stamp (at most 128 characters).
+    /// Carried into the notification's _meta as mcpbench/stamp (at most 128 bytes).
     pub stamp: Option<String>,
 }
 
@@ -198,26 +199,26 @@ impl PeerServer {
     }
 
     #[tool(
-        description = "Updates a resource (default mcpbench://counter/0) and notifies its listeners; `stamp` (at most 128 characters) is carried into the notification's _meta as mcpbench/stamp."
+        description = "Updates a resource (default mcpbench://counter/0) and notifies its listeners; `stamp` (at most 128 bytes) is carried into the notification's _meta as mcpbench/stamp."
     )]
     async fn touch(
         &self,
         Parameters(TouchArgs { uri, stamp }): Parameters<TouchArgs>,
     ) -> Result<CallToolResult, ErrorData> {
+        // As ours answers: a tool error (`isError`), not a protocol error.
+        let refused = |why: String| Ok(CallToolResult::error(vec![ContentBlock::text(why)]));
         let uri = uri.as_deref().unwrap_or(RESOURCES[0]);
         let Some(i) = resource_index(uri) else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown resource {uri:?} (known: {})", RESOURCES.join(", ")),
-                None,
+            return refused(format!(
+                "touch: unknown resource {uri:?} (resources/list names them)"
             ));
         };
-        if stamp
-            .as_ref()
-            .is_some_and(|s| s.chars().count() > MAX_STAMP)
+        if let Some(stamp) = &stamp
+            && stamp.len() > MAX_STAMP
         {
-            return Err(ErrorData::invalid_params(
-                format!("stamp longer than {MAX_STAMP} characters"),
-                None,
+            return refused(format!(
+                "touch: stamp is {} bytes, over the limit of {MAX_STAMP}",
+                stamp.len()
             ));
         }
         let value = self.hub.counters[i].fetch_add(1, Ordering::Relaxed) + 1;
