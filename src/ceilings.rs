@@ -4,8 +4,7 @@
 //! component beats says nothing about how close the component is to the library's
 //! limit; the report names such a ceiling "too weak".
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// A hasher that passes a precomputed hash through (`write_u64`), or takes the low
 /// 64 bits of a random 128-bit id (`write_u128`): the tricks `mcpbench-registry`
@@ -35,56 +34,10 @@ impl Hasher for PassThrough {
 /// [`PassThrough`] as a map's `BuildHasher`.
 pub type PassThroughState = BuildHasherDefault<PassThrough>;
 
-/// A string key hashed once when made (with ahash), compared by pointer first: a
-/// bare map's key with the same cost as `mcpbench_registry::RouteKey`.
-#[derive(Clone)]
-pub struct PreHashed {
-    hash: u64,
-    name: Arc<str>,
-}
-
-impl PreHashed {
-    /// A key for `name`, hashed once with `seed`.
-    pub fn new(name: Arc<str>, seed: &ahash::RandomState) -> PreHashed {
-        PreHashed {
-            hash: seed.hash_one(&*name),
-            name,
-        }
-    }
-}
-
-impl PartialEq for PreHashed {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name)
-    }
-}
-
-impl Eq for PreHashed {}
-
-impl Hash for PreHashed {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    #[test]
-    fn prehashed_keys_find_equal_names_and_only_them() {
-        let seed = ahash::RandomState::new();
-        let mut map: HashMap<PreHashed, u32, PassThroughState> = HashMap::default();
-        map.insert(PreHashed::new(Arc::from("tools/a"), &seed), 1);
-        map.insert(PreHashed::new(Arc::from("tools/b"), &seed), 2);
-        // Another allocation of the same name: found by comparing the names.
-        assert_eq!(
-            map.get(&PreHashed::new(Arc::from("tools/a"), &seed)),
-            Some(&1)
-        );
-        assert_eq!(map.get(&PreHashed::new(Arc::from("tools/c"), &seed)), None);
-    }
+    use std::hash::Hash;
 
     #[test]
     fn pass_through_uses_the_low_bits_of_an_id() {
