@@ -16,8 +16,10 @@
 //!   closed-loop); `http_16conns/*`: 16 keep-alive connections doing the same at
 //!   once (requests/s); `http_pingpong_1thread/*`: the ping-pong with server and
 //!   client on one thread (no cross-thread wake-up). `netio` is netio's own HTTP loop (what mcpbench-server's
-//!   Streamable HTTP runs on), `ceiling_hyper` a bare hyper 1.x service sending
-//!   the same body; both parse nothing of the request body.
+//!   Streamable HTTP runs on), `ceiling_httparse` a plain tokio loop doing only
+//!   what netio's must (`httparse` heads, bodies by length, one pre-rendered
+//!   response: the limit netio is judged against), `ceiling_hyper` a bare hyper
+//!   1.x service sending the same body; none parses the request body.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
 use mcpbench::http::{HttpConn, post};
+use mcpbench::http_ceiling::HttparseServer;
 use mcpbench_netio::http::{Request, Response};
 use mcpbench_netio::{HttpConfig, HttpHandler};
 
@@ -302,7 +305,14 @@ fn benches(c: &mut Criterion) {
     let body = mcpbench_server::bare_http::reply_body(SIZE);
     let request: Arc<[u8]> = post("/mcp", &[], &tool_call(1, 64)).into();
     let (http_server, http_addr, hyper) = rt.block_on(http_servers(&body));
-    for (name, addr) in [("netio", http_addr), ("ceiling_hyper", hyper.local_addr())] {
+    let httparse = rt
+        .block_on(HttparseServer::start(&body))
+        .expect("bind loopback");
+    for (name, addr) in [
+        ("netio", http_addr),
+        ("ceiling_httparse", httparse.local_addr()),
+        ("ceiling_hyper", hyper.local_addr()),
+    ] {
         let mut one = rt.block_on(HttpConn::connect(addr)).expect("connect");
         g.custom("http_pingpong", name, Method::PerOp, |iters, rec| {
             rt.block_on(http_round_trips(&mut one, &request, iters, rec))
@@ -322,8 +332,12 @@ fn benches(c: &mut Criterion) {
     // The same HTTP ping-pong with server and client on one thread (as
     // pingpong_1thread): what is left without cross-thread wake-ups.
     let (http1, http1_addr, hyper1) = rt1.block_on(http_servers(&body));
+    let httparse1 = rt1
+        .block_on(HttparseServer::start(&body))
+        .expect("bind loopback");
     for (name, addr) in [
         ("netio", http1_addr),
+        ("ceiling_httparse", httparse1.local_addr()),
         ("ceiling_hyper", hyper1.local_addr()),
     ] {
         let mut one = rt1.block_on(HttpConn::connect(addr)).expect("connect");
@@ -335,7 +349,7 @@ fn benches(c: &mut Criterion) {
         );
     }
     rt1.block_on(http1.shutdown());
-    drop(hyper1);
+    drop((hyper1, httparse1));
 
     // The codec alone: 256 frames of 4 KiB per iteration; framing alone, then
     // framing plus the JSON-RPC envelope check, then encoding.
@@ -361,7 +375,7 @@ fn benches(c: &mut Criterion) {
         });
     g.finish();
     rt.block_on(http_server.shutdown());
-    drop(hyper);
+    drop((hyper, httparse));
     for (rt, servers) in [(&rt, servers), (&rt1, servers1)] {
         rt.block_on(async {
             for s in servers {

@@ -15,6 +15,7 @@ pub mod files;
 pub mod group;
 pub mod harness;
 pub mod http;
+pub mod http_ceiling;
 pub mod instructions;
 pub mod latency;
 pub mod messages;

@@ -92,24 +92,45 @@ impl Queue for ArrayQueue<u64> {
 /// yields), so a waiting thread neither burns its core's share with yields at once
 /// nor sleeps through a slot freed a moment later. Returns the wall time.
 pub fn threaded<Q: Queue>(q: &Q, producers: usize, consumers: usize) -> Duration {
+    threaded_counted(q, producers, consumers).elapsed
+}
+
+/// What one [`threaded`] run did: its wall time and how often a thread found the
+/// queue full (a push handed back) or empty (a pop with nothing), which tells the
+/// regime it ran in (free-running, or producers and consumers in lockstep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadedRun {
+    /// First thread's start to last thread's end.
+    pub elapsed: Duration,
+    /// Pushes that found the queue full, every producer.
+    pub full_retries: u64,
+    /// Pops that found the queue empty, every consumer.
+    pub empty_retries: u64,
+}
+
+/// [`threaded`], with its retries counted (a local counter per thread, touched
+/// only on a retry).
+pub fn threaded_counted<Q: Queue>(q: &Q, producers: usize, consumers: usize) -> ThreadedRun {
     let per_producer = N / producers as u64;
     let total = per_producer * producers as u64;
     let popped = std::sync::atomic::AtomicU64::new(0);
-    let (elapsed, sums) = run_threads(producers + consumers, |t| {
+    let (elapsed, outs) = run_threads(producers + consumers, |t| {
         if t < producers {
             let backoff = Backoff::new();
+            let mut retries = 0u64;
             for i in 0..per_producer {
                 let mut v = i;
                 while let Err(back) = q.push(v) {
                     v = back;
+                    retries += 1;
                     backoff.snooze();
                 }
                 backoff.reset();
             }
-            0
+            (0, retries)
         } else {
             let backoff = Backoff::new();
-            let mut sum = 0u64;
+            let (mut sum, mut retries) = (0u64, 0u64);
             while popped.load(std::sync::atomic::Ordering::Relaxed) < total {
                 match q.pop() {
                     Some(v) => {
@@ -117,20 +138,28 @@ pub fn threaded<Q: Queue>(q: &Q, producers: usize, consumers: usize) -> Duration
                         popped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         backoff.reset();
                     }
-                    None => backoff.snooze(),
+                    None => {
+                        retries += 1;
+                        backoff.snooze();
+                    }
                 }
             }
-            sum
+            (sum, retries)
         }
     });
     // Every message arrived exactly once: the sums of what was pushed and popped agree.
     let expect = producers as u64 * (per_producer * (per_producer - 1) / 2);
     assert_eq!(
-        sums.iter().sum::<u64>(),
+        outs.iter().map(|(sum, _)| sum).sum::<u64>(),
         expect,
         "messages lost or duplicated"
     );
-    elapsed
+    let retries = |threads: &[(u64, u64)]| threads.iter().map(|(_, r)| r).sum();
+    ThreadedRun {
+        elapsed,
+        full_retries: retries(&outs[..producers]),
+        empty_retries: retries(&outs[producers..]),
+    }
 }
 
 /// One op = one push + one pop on the same thread (the seed's cycle).
