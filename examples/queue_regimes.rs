@@ -9,8 +9,8 @@
 //! (defaults: 40 rounds, 2 producers, 2 consumers). Nothing else should run.
 
 use crossbeam_queue::ArrayQueue;
-use mcpbench::workloads::queue::{CAPACITY, Queue, ThreadedRun, threaded_counted};
 use crossbeam_utils::CachePadded;
+use mcpbench::workloads::queue::{CAPACITY, Queue, ThreadedRun, threaded_counted};
 use mcpbench_queue::Mailbox;
 use std::sync::atomic::{AtomicU64, Ordering};
 

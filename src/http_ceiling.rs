@@ -88,7 +88,11 @@ fn parse(buf: &[u8]) -> Parsed {
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .map(|h| std::str::from_utf8(h.value).ok().and_then(|v| v.parse::<usize>().ok()));
+        .map(|h| {
+            std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+        });
     match length {
         None => Parsed::Request(head),
         Some(Some(length)) if buf.len() >= head + length => Parsed::Request(head + length),

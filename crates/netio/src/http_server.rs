@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CloseReason;
 use crate::conn::Conn;
-use crate::guard::{Guards, Timer, expiry};
+use crate::guard::{Alarm, Guards, Timer, unarmed};
 use crate::http::{
     Body, Decoded, EventSource, EventStream, HttpError, HttpLimits, LAST_CHUNK, Request,
     RequestDecoder, Response, push_chunk,
@@ -145,6 +146,8 @@ async fn serve_connection<H: HttpHandler>(
     let guards = config.guards;
     let write = guards.write;
     let mut timer = Timer::new();
+    let (mut alarm, sleep) = (Alarm::default(), unarmed());
+    tokio::pin!(sleep);
     // The last read emptied the socket.
     let mut drained = false;
     loop {
@@ -206,6 +209,7 @@ async fn serve_connection<H: HttpHandler>(
             outbuf = BytesMut::new();
         }
         let deadline = timer.next(&guards, true, false);
+        alarm.arm(sleep.as_mut(), deadline);
         tokio::select! {
             biased;
             _ = stop.cancelled() => return CloseReason::Shutdown,
@@ -214,7 +218,10 @@ async fn serve_connection<H: HttpHandler>(
                     return CloseReason::Io(e.kind());
                 }
             }
-            which = expiry(deadline) => return CloseReason::Deadline(which),
+            passed = alarm.fired(sleep.as_mut(), deadline) => match passed {
+                Some(which) => return CloseReason::Deadline(which),
+                None => continue,
+            },
         }
         inbuf.reserve(config.read_chunk);
         match read_some(&stream, &mut inbuf) {
@@ -257,13 +264,21 @@ async fn serve_stream(
 ) -> CloseReason {
     let write = config.guards.write;
     let mut events = BytesMut::new();
+    // The keep-alive comment is due `stream_keepalive` after the last write; one
+    // timer for the stream's life (see `Alarm`), not one per batch of events.
+    let (mut alarm, sleep) = (Alarm::default(), unarmed());
+    tokio::pin!(sleep);
+    let mut last_write = Instant::now();
     loop {
         if !out.is_empty() {
             if let Err(reason) = write_out(&mut stream, &mut out, write).await {
                 return reason;
             }
             out = BytesMut::new();
+            last_write = Instant::now();
         }
+        let keepalive = Some((last_write + config.stream_keepalive, ()));
+        alarm.arm(sleep.as_mut(), keepalive);
         let step = tokio::select! {
             biased;
             _ = stop.cancelled() => {
@@ -275,7 +290,10 @@ async fn serve_stream(
             got = std::future::poll_fn(|cx| source.poll_events(cx, &mut events)) => {
                 StreamStep::Events(got)
             }
-            _ = tokio::time::sleep(config.stream_keepalive) => StreamStep::KeepAlive,
+            due = alarm.fired(sleep.as_mut(), keepalive) => match due {
+                Some(()) => StreamStep::KeepAlive,
+                None => continue,
+            },
         };
         match step {
             StreamStep::Events(Ok(())) => {

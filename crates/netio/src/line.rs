@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{FrameDecoder, FrameError};
 use crate::config::{CloseReason, ServerConfig};
 use crate::conn::{Conn, Handler};
-use crate::guard::{Timer, expiry};
+use crate::guard::{Alarm, Timer, unarmed};
 use crate::io::{Protocol, Read, read_some};
 use crate::jsonrpc::{Message, codes, error_response};
 use crate::write::{drain_outbox, flush_outbox, send_last};
@@ -69,11 +69,14 @@ async fn serve_connection<H: Handler>(
     let mut inbuf = BytesMut::new();
     let mut outbuf = BytesMut::new();
     let mut timer = Timer::new();
+    let (mut alarm, sleep) = (Alarm::default(), unarmed());
+    tokio::pin!(sleep);
     loop {
         // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`), or for
         // deferred replies to send, or for the next deadline.
         let outbox = conn.current_outbox();
         let deadline = timer.next(&guards, conn.is_established(), Conn::busy(outbox.as_ref()));
+        alarm.arm(sleep.as_mut(), deadline);
         let deferred = async {
             match &outbox {
                 Some(o) => o.replies.pop().await,
@@ -103,7 +106,10 @@ async fn serve_connection<H: Handler>(
                     return CloseReason::Io(e.kind());
                 }
             }
-            which = expiry(deadline) => return CloseReason::Deadline(which),
+            passed = alarm.fired(sleep.as_mut(), deadline) => match passed {
+                Some(which) => return CloseReason::Deadline(which),
+                None => continue,
+            },
         }
         drop(outbox);
         if strategy.reuse_buffers {

@@ -310,6 +310,51 @@ fn idle_and_never_established_connections_are_closed_by_their_deadlines() {
     });
 }
 
+/// The idle deadline counts from the last activity, however many times it moved:
+/// a connection talking every 100 ms for 1.2 s under a 300 ms idle deadline is
+/// kept (the connection's one timer fires early, sees the deadline moved, and is
+/// re-armed), and closed by that deadline once it falls silent.
+#[test]
+fn a_connection_talking_longer_than_its_idle_deadline_is_kept_then_closed_when_silent() {
+    run(async {
+        let g = guards(|g| g.idle = Some(Duration::from_millis(300)));
+        let (server, h) = lines(g).await;
+        let mut c = Control::open(&server).await;
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            c.ping().await;
+        }
+        assert_eq!(server.stats().closed_by_deadline, [0, 0, 0, 0]);
+        until_closed(&mut c.0).await;
+        assert_eq!(h.closes(1).await, [CloseReason::Deadline(Deadline::Idle)]);
+
+        let h = Arc::new(Echo::default());
+        let config = HttpConfig {
+            guards: g,
+            ..Default::default()
+        };
+        let http = Server::bind_http("127.0.0.1:0".parse().unwrap(), h.clone(), config).unwrap();
+        let mut s = TcpStream::connect(http.local_addr()).await.unwrap();
+        let post = b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}";
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        for k in 1..=12 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            s.write_all(post).await.unwrap();
+            while memchr::memmem::find_iter(&got, b"HTTP/1.1 200").count() < k {
+                match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => panic!("closed after {} requests", k - 1),
+                    Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                    Err(_) => panic!("request {k} not answered within 2 s"),
+                }
+            }
+        }
+        assert_eq!(http.stats().closed_by_deadline, [0, 0, 0, 0]);
+        until_closed(&mut s).await;
+        assert_eq!(h.closes(1).await, [CloseReason::Deadline(Deadline::Idle)]);
+    });
+}
+
 #[test]
 fn http_trickled_heads_idle_keep_alives_and_the_cap_are_handled() {
     run(async {
