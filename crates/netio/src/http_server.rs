@@ -23,6 +23,7 @@ use crate::http::{
     RequestDecoder, Response, push_chunk,
 };
 use crate::io::{Protocol, Read, read_some};
+use crate::spare;
 use crate::write::write_out;
 
 /// What an HTTP server does with each request. One instance serves every
@@ -148,6 +149,10 @@ async fn serve_connection<H: HttpHandler>(
     let mut timer = Timer::new();
     let (mut alarm, sleep) = (Alarm::default(), unarmed());
     tokio::pin!(sleep);
+    // Made once: a new one per wait registered with the token and was removed
+    // again, under its lock, on every read.
+    let cancelled = stop.cancelled();
+    tokio::pin!(cancelled);
     // The last read emptied the socket.
     let mut drained = false;
     loop {
@@ -160,6 +165,9 @@ async fn serve_connection<H: HttpHandler>(
                     // Boxed: the handler's future lives only while it runs, not in
                     // every idle connection's task.
                     let response = Box::pin(handler.handle(request, conn)).await;
+                    if outbuf.capacity() == 0 {
+                        outbuf = spare::take(0);
+                    }
                     response.encode(keep_alive, &mut outbuf);
                     if let Body::Stream(EventSource(source)) = response.body {
                         // The connection is the stream's from now on: what the
@@ -205,14 +213,14 @@ async fn serve_connection<H: HttpHandler>(
         // Between requests with the socket empty: hold no buffer (a chunked body
         // in progress keeps only its decoded part).
         if drained && inbuf.is_empty() {
-            inbuf = BytesMut::new();
-            outbuf = BytesMut::new();
+            spare::give(&mut inbuf);
+            spare::give(&mut outbuf);
         }
         let deadline = timer.next(&guards, true, false);
         alarm.arm(sleep.as_mut(), deadline);
         tokio::select! {
             biased;
-            _ = stop.cancelled() => return CloseReason::Shutdown,
+            _ = &mut cancelled => return CloseReason::Shutdown,
             ready = stream.readable() => {
                 if let Err(e) = ready {
                     return CloseReason::Io(e.kind());
@@ -223,7 +231,11 @@ async fn serve_connection<H: HttpHandler>(
                 None => continue,
             },
         }
-        inbuf.reserve(config.read_chunk);
+        if inbuf.capacity() == 0 {
+            inbuf = spare::take(config.read_chunk);
+        } else {
+            inbuf.reserve(config.read_chunk);
+        }
         match read_some(&stream, &mut inbuf) {
             Ok(Read::Eof) => {
                 return match decoder.decode_eof(&inbuf) {
@@ -268,6 +280,10 @@ async fn serve_stream(
     // timer for the stream's life (see `Alarm`), not one per batch of events.
     let (mut alarm, sleep) = (Alarm::default(), unarmed());
     tokio::pin!(sleep);
+    // Made once: a new one per wait registered with the token and was removed
+    // again, under its lock, on every read.
+    let cancelled = stop.cancelled();
+    tokio::pin!(cancelled);
     let mut last_write = Instant::now();
     loop {
         if !out.is_empty() {
@@ -281,7 +297,7 @@ async fn serve_stream(
         alarm.arm(sleep.as_mut(), keepalive);
         let step = tokio::select! {
             biased;
-            _ = stop.cancelled() => {
+            _ = &mut cancelled => {
                 out.extend_from_slice(LAST_CHUNK);
                 let _ = write_out(&mut stream, &mut out, write).await;
                 return CloseReason::Shutdown;

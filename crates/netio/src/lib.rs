@@ -62,6 +62,7 @@ mod io;
 mod jsonrpc;
 mod line;
 mod server;
+mod spare;
 mod write;
 
 pub use client::{Client, ClientError};

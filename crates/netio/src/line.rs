@@ -14,6 +14,7 @@ use crate::conn::{Conn, Handler};
 use crate::guard::{Alarm, Timer, unarmed};
 use crate::io::{Protocol, Read, read_some};
 use crate::jsonrpc::{Message, codes, error_response};
+use crate::spare;
 use crate::write::{drain_outbox, flush_outbox, send_last};
 
 /// Newline-delimited JSON-RPC: a [`Handler`] per message.
@@ -71,6 +72,10 @@ async fn serve_connection<H: Handler>(
     let mut timer = Timer::new();
     let (mut alarm, sleep) = (Alarm::default(), unarmed());
     tokio::pin!(sleep);
+    // Made once: a new one per wait registered with the token and was removed
+    // again, under its lock, on every read.
+    let cancelled = stop.cancelled();
+    tokio::pin!(cancelled);
     loop {
         // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`), or for
         // deferred replies to send, or for the next deadline.
@@ -85,7 +90,7 @@ async fn serve_connection<H: Handler>(
         };
         tokio::select! {
             biased;
-            _ = stop.cancelled() => {
+            _ = &mut cancelled => {
                 drain_outbox(&mut stream, conn, &mut outbuf, io, guards.shutdown).await;
                 return CloseReason::Shutdown;
             }
@@ -113,7 +118,11 @@ async fn serve_connection<H: Handler>(
         }
         drop(outbox);
         if strategy.reuse_buffers {
-            inbuf.reserve(config.read_chunk);
+            if inbuf.capacity() == 0 {
+                inbuf = spare::take(config.read_chunk);
+            } else {
+                inbuf.reserve(config.read_chunk);
+            }
         } else {
             let mut fresh = BytesMut::with_capacity(inbuf.len() + config.read_chunk);
             fresh.extend_from_slice(&inbuf);
@@ -226,8 +235,8 @@ async fn serve_connection<H: Handler>(
 /// only its task and socket.
 fn release_if_idle(conn: &Conn, inbuf: &mut BytesMut, outbuf: &mut BytesMut) {
     if inbuf.is_empty() {
-        *inbuf = BytesMut::new();
-        *outbuf = BytesMut::new();
+        spare::give(inbuf);
+        spare::give(outbuf);
         conn.release_idle_outbox();
     }
 }

@@ -54,6 +54,8 @@ pub(crate) async fn flush_outbox(
             };
             if !strategy.reuse_buffers && out.is_empty() {
                 *out = BytesMut::new();
+            } else if out.capacity() == 0 {
+                *out = crate::spare::take(0);
             }
             if let Err(e) = encode(&reply, usize::MAX, out) {
                 // Send the good replies before it, then close.

@@ -403,6 +403,7 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
 
 /// Steps over a number (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`).
 fn number(b: &[u8], mut i: usize) -> Option<usize> {
+    let begin = i;
     let digits = |b: &[u8], i: usize| b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
     if b[i] == b'-' {
         i += 1;
@@ -419,16 +420,31 @@ fn number(b: &[u8], mut i: usize) -> Option<usize> {
         }
         i += 1 + n;
     }
+    let mut exponent = 0;
     if let Some(b'e' | b'E') = b.get(i) {
         i += 1;
         if let Some(b'+' | b'-') = b.get(i) {
             i += 1;
         }
-        let n = digits(b, i);
-        if n == 0 {
+        exponent = digits(b, i);
+        if exponent == 0 {
             return None;
         }
-        i += n;
+        i += exponent;
+    }
+    // serde_json refuses a number whose value does not fit an f64 ("number out
+    // of range", e.g. `1E400` or 400 digits): such a number, or one with an
+    // exponent of more than 4 digits, is left to serde. Short numbers without an
+    // exponent cannot overflow.
+    if exponent > 4 {
+        return None;
+    }
+    if exponent > 0 || i - begin > 300 {
+        // ASCII digits, signs, `.` and `e` only: UTF-8 by construction.
+        let value: f64 = std::str::from_utf8(&b[begin..i]).ok()?.parse().ok()?;
+        if !value.is_finite() {
+            return None;
+        }
     }
     Some(i)
 }

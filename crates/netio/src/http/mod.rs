@@ -347,17 +347,19 @@ impl RequestDecoder {
             keep_alive: true,
         };
         request.head = buf.split_to(n).freeze();
-        let connection = request.headers("connection").collect::<Vec<_>>().join(",");
+        // Every Connection field's comma-separated tokens, without joining them.
         let has = |token: &str| {
-            connection
-                .split(',')
+            request
+                .headers("connection")
+                .flat_map(|v| v.split(','))
                 .any(|t| t.trim().eq_ignore_ascii_case(token))
         };
-        request.keep_alive = if version == 0 {
+        let keep_alive = if version == 0 {
             has("keep-alive")
         } else {
             !has("close")
         };
+        request.keep_alive = keep_alive;
         let framing = self.framing(&request)?;
         let expects_continue = request
             .header("expect")
@@ -372,12 +374,14 @@ impl RequestDecoder {
 
     fn framing(&self, request: &Request) -> Result<Framing, HttpError> {
         let encodings: Vec<&str> = request.headers("transfer-encoding").collect();
-        let lengths: Vec<&str> = request.headers("content-length").collect();
+        // Read twice rather than collected: a request has one, and this runs for
+        // every request.
+        let lengths = || request.headers("content-length");
         // A framing field that cannot be read must not be skipped: the body would
         // be taken for the next request (a smuggling shape the fuzzer found).
         for (name, readable) in [
             ("Transfer-Encoding", encodings.len()),
-            ("Content-Length", lengths.len()),
+            ("Content-Length", lengths().count()),
         ] {
             if request.fields(name) != readable {
                 return Err(HttpError::BadFraming(format!(
@@ -386,7 +390,7 @@ impl RequestDecoder {
             }
         }
         if !encodings.is_empty() {
-            if !lengths.is_empty() {
+            if lengths().next().is_some() {
                 return Err(HttpError::BadFraming(
                     "both Transfer-Encoding and Content-Length".into(),
                 ));
@@ -402,7 +406,7 @@ impl RequestDecoder {
             });
         }
         let mut length: Option<u64> = None;
-        for value in lengths.iter().flat_map(|v| v.split(',')) {
+        for value in lengths().flat_map(|v| v.split(',')) {
             let value = value.trim();
             let n: u64 = value
                 .parse()
@@ -414,7 +418,7 @@ impl RequestDecoder {
             if length.is_some_and(|l| l != n) {
                 return Err(HttpError::BadFraming(format!(
                     "Content-Length given twice, differently: {}",
-                    lengths.join(", ")
+                    lengths().collect::<Vec<_>>().join(", ")
                 )));
             }
             length = Some(n);

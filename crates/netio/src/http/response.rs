@@ -149,8 +149,11 @@ impl Response {
             Body::Stream(_) => (Some("text/event-stream"), 0),
         };
         out.reserve(len + 160);
+        // Numbers by `itoa` into a stack buffer: `to_string` cost two allocations
+        // and the formatting machinery on every response.
+        let mut number = itoa::Buffer::new();
         out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(self.status.to_string().as_bytes());
+        out.extend_from_slice(number.format(self.status).as_bytes());
         out.extend_from_slice(b" ");
         out.extend_from_slice(reason(self.status).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -177,7 +180,7 @@ impl Response {
             return;
         }
         out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(len.to_string().as_bytes());
+        out.extend_from_slice(number.format(len).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
         match &self.body {
             Body::Empty | Body::Stream(_) => {}
