@@ -58,6 +58,9 @@ pub enum CapacityStatus {
     Withdrawn,
     /// The server could not be started (not installed, exited at once...).
     NotRun,
+    /// The server does not serve the protocol generation asked for (the
+    /// TypeScript SDK 1.x in 2026-07-28): not run, and `why` says so.
+    NotServed,
 }
 
 /// One server's capacity at the SLO.

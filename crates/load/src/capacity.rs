@@ -31,6 +31,7 @@ use std::path::Path;
 
 use crate::cli::CapacityPlan;
 use crate::cli::check_seconds;
+use crate::compare::unserved;
 use crate::error::LoadError;
 use crate::experiment::{EXIT_NOT_RUN, Experiment};
 use crate::peers::{Peer, PeerName};
@@ -147,6 +148,8 @@ struct Lane {
     /// Why the server could not be started for a trial: its search stops there
     /// (a server that does not start is not an overloaded one).
     not_started: Option<String>,
+    /// Why the server does not serve the generation asked for: never run.
+    not_served: Option<&'static str>,
 }
 
 /// Runs every server's search, interleaved; returns the file (not yet written).
@@ -163,8 +166,17 @@ pub async fn run_capacity(plan: &CapacityPlan, setup: &Setup) -> Result<Capacity
             description: String::new(),
             search: Search::new(plan.start, max, plan.steps, plan.repeats),
             not_started: None,
+            not_served: unserved(name, plan.shape.protocol),
         })
         .collect();
+    for lane in lanes.iter().filter(|l| l.not_served.is_some()) {
+        println!(
+            "capacity: {}: not run in {}: {}",
+            lane.name,
+            plan.shape.protocol.name(),
+            lane.not_served.unwrap_or_default()
+        );
+    }
     let mut order = 0u64;
     for round in 0.. {
         let mut ran = false;
@@ -176,7 +188,7 @@ pub async fn run_capacity(plan: &CapacityPlan, setup: &Setup) -> Result<Capacity
         for i in indices {
             let lane = &mut lanes[i];
             let Ok(peer) = &lane.peer else { continue };
-            if lane.not_started.is_some() {
+            if lane.not_started.is_some() || lane.not_served.is_some() {
                 continue;
             }
             let Some((rate, repeat)) = lane.search.next_trial() else {
@@ -229,8 +241,16 @@ pub async fn run_capacity(plan: &CapacityPlan, setup: &Setup) -> Result<Capacity
     }
     let servers = lanes
         .into_iter()
-        .map(|lane| match lane.peer {
-            Ok(_) => {
+        .map(|lane| match (lane.not_served, lane.peer) {
+            (Some(why), peer) => {
+                let description = peer.map(|p| p.description).unwrap_or_default();
+                let mut e =
+                    Search::new(plan.start, max, 0, 0).conclude(lane.name.name(), description);
+                e.status = CapacityStatus::NotServed;
+                e.why = vec![why.into()];
+                e
+            }
+            (None, Ok(_)) => {
                 let mut e = lane.search.conclude(lane.name.name(), lane.description);
                 if let Some(why) = lane.not_started {
                     e.status = CapacityStatus::NotRun;
@@ -241,7 +261,7 @@ pub async fn run_capacity(plan: &CapacityPlan, setup: &Setup) -> Result<Capacity
                 }
                 e
             }
-            Err(why) => {
+            (None, Err(why)) => {
                 let mut e =
                     Search::new(plan.start, max, 0, 0).conclude(lane.name.name(), String::new());
                 e.why = vec![why.to_string()];
@@ -300,11 +320,12 @@ impl Experiment for CapacityPlan {
 
 /// The exit code of a capacity run: 0 when every server has a confirmed
 /// capacity; otherwise, the first that applies: 3 when a server could not be
-/// started, 1 when one has no capacity (no rate passed, or none repeated), 4 when
-/// one was capped (a lower bound only).
+/// started or does not serve the generation asked for, 1 when one has no
+/// capacity (no rate passed, or none repeated), 4 when one was capped (a lower
+/// bound only).
 pub fn exit_code(file: &CapacityFile) -> u8 {
     let any = |s: CapacityStatus| file.servers.iter().any(|e| e.status == s);
-    if any(CapacityStatus::NotRun) {
+    if any(CapacityStatus::NotRun) || any(CapacityStatus::NotServed) {
         EXIT_NOT_RUN
     } else if any(CapacityStatus::NoPass) || any(CapacityStatus::Withdrawn) {
         1

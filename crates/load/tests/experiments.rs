@@ -299,3 +299,32 @@ async fn lifecycle_ends_deleted_and_abandoned_sessions_and_refuses_past_the_cap(
     let r = past.run.result.as_ref().expect("a result");
     assert_eq!((r.connections.established, r.connections.failed), (10, 10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_says_which_server_does_not_serve_the_generation_and_runs_no_trial_of_it() {
+    let Cmd::Capacity(plan) = command(&[
+        "capacity",
+        "--count",
+        "2",
+        "--duration",
+        "1",
+        "--servers",
+        "typescript",
+        "--protocol",
+        "2026-07-28",
+    ]) else {
+        unreachable!("parsed as capacity")
+    };
+    let root = tempfile::tempdir().unwrap();
+    let file = capacity::run_capacity(&plan, &setup(&plan, root.path()))
+        .await
+        .expect("the search runs");
+    let s = &file.servers[0];
+    assert_eq!(s.status, CapacityStatus::NotServed, "{:?}", s.why);
+    assert!(s.trials.is_empty(), "{:?}", s.trials);
+    assert!(s.why[0].contains("2025-11-25 only"), "{:?}", s.why);
+    assert_eq!(capacity::exit_code(&file), EXIT_NOT_RUN);
+    assert!(
+        mcpbench_tables::capacity(&file).contains("| typescript | not served in this generation |")
+    );
+}

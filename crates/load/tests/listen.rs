@@ -79,25 +79,27 @@ fn a_redis_bus_is_for_the_servers_the_run_starts() {
     assert!(plan(&["--count", "10", "--bus", "redis"]).shares_bus());
     assert!(!plan(&["--count", "10"]).shares_bus());
     assert!(plan(&["--count", "10", "--processes", "2"]).shares_bus());
-    // The Python and rmcp peers serve subscriptions/listen only.
+    // The Python peer serves subscriptions/listen only; rmcp's serves both.
+    let e = plan(&[
+        "--count",
+        "10",
+        "--server",
+        "python",
+        "--protocol",
+        "2025-11-25",
+    ])
+    .check()
+    .expect_err("refused")
+    .to_string();
+    assert!(e.contains("--protocol 2026-07-28"), "{e}");
     for peer in ["python", "rmcp"] {
-        let e = plan(&[
-            "--count",
-            "10",
-            "--server",
-            peer,
-            "--protocol",
-            "2025-11-25",
-        ])
-        .check()
-        .expect_err("refused")
-        .to_string();
-        assert!(e.contains("--protocol 2026-07-28"), "{peer}: {e}");
         assert!(
             plan(&["--count", "10", "--server", peer]).check().is_ok(),
             "{peer}"
         );
     }
+    let both = ["--count", "10", "--server", "rmcp", "--protocol"];
+    assert!(plan(&[&both[..], &["2025-11-25"]].concat()).check().is_ok());
     // The first-generation TypeScript peer has no touch tool.
     let e = plan(&["--count", "10", "--server", "typescript"])
         .check()

@@ -32,6 +32,7 @@ pub fn capacity(f: &CapacityFile) -> String {
             CapacityStatus::NoPass => "no rate passed",
             CapacityStatus::Withdrawn => "withdrawn (no rate repeated)",
             CapacityStatus::NotRun => "not run",
+            CapacityStatus::NotServed => "not served in this generation",
         };
         let rate = match (s.capacity_per_connection, s.lower_bound_per_connection) {
             (Some(r), _) => format!("{r:.4}"),

@@ -31,9 +31,10 @@ pub struct ListenPlan {
     /// parsed; 2026-07-28 only), `typescript-v2` (the official TypeScript SDK
     /// v2, from `scripts/peers install typescript-v2`), `python` (the official
     /// Python SDK's own `subscriptions/listen`, from `scripts/sdk/setup`;
-    /// 2026-07-28 only) or `rmcp` (the official Rust SDK's `listen` handler fed
-    /// by a tokio broadcast channel, from `scripts/peers install rmcp`;
-    /// 2026-07-28 only).
+    /// 2026-07-28 only) or `rmcp` (the official Rust SDK's `listen` handler, and
+    /// in 2025-11-25 a task per `resources/subscribe` notifying the session's GET
+    /// stream, both fed by a tokio broadcast channel; from `scripts/peers install
+    /// rmcp`).
     #[arg(long, value_enum, default_value_t = PeerName::Mcpbench)]
     pub server: PeerName,
     /// `2026-07-28`: `subscriptions/listen`; `2025-11-25`: `initialize`,
@@ -160,13 +161,6 @@ impl ListenPlan {
             return bad(
                 "--server python: its peer serves subscriptions/listen only (the SDK has no \
                  public resources/subscribe hook): --protocol 2026-07-28"
-                    .into(),
-            );
-        }
-        if self.server == PeerName::Rmcp && self.protocol != Protocol::Stateless {
-            return bad(
-                "--server rmcp: its peer serves subscriptions/listen only (rmcp's legacy \
-                 resources/subscribe is not wired to a GET stream there): --protocol 2026-07-28"
                     .into(),
             );
         }

@@ -19,14 +19,16 @@
 //! None declares an outputSchema, so results carry only `content`.
 //! Resources: mcpbench://counter/0 .. /3, text/plain, the counter's value.
 //!
-//! Server-to-client streams (2026-07-28 only): rmcp's own `subscriptions/listen`
+//! Server-to-client streams: in 2026-07-28, rmcp's own `subscriptions/listen`
 //! (`ServerHandler::accepted_subscription_filter` + `listen`, the SDK sends the
 //! acknowledgement and stamps the subscription id). rmcp has no event bus, so the peer does
 //! what its tests and docs suggest a user do: every `listen` holds a receiver of one
 //! `tokio::sync::broadcast` channel (capacity LAG_CAPACITY) and forwards each update of a
 //! URI it accepted through its `SubscriptionSink`; a listener that falls LAG_CAPACITY
-//! updates behind misses them (the load tool counts them) and goes on. The legacy
-//! `resources/subscribe` (2025-11-25) is not implemented here.
+//! updates behind misses them (the load tool counts them) and goes on. In 2025-11-25,
+//! `resources/subscribe` on a session: a task per subscription holds a receiver of the
+//! same channel and sends each update of its URI on the session's peer, which rmcp
+//! writes to the session's GET stream (`resources/unsubscribe` is not served).
 //!
 //! Prints exactly one line to stdout, `listening on http://HOST:PORT/mcp` (flushed), once the
 //! socket is bound and listening (connections queue in the backlog from then on); nothing else
@@ -104,7 +106,7 @@ use rmcp::{
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
         ReadResourceResult, Resource, ResourceContents, ResourceUpdatedNotification,
         ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, ServerNotification,
-        SubscriptionFilter,
+        SubscribeRequestParams, SubscriptionFilter,
     },
     serde_json::Value,
     service::{RequestContext, RoleServer, SubscriptionContext},
@@ -311,6 +313,44 @@ impl ServerHandler for PeerServer {
                 .resource_subscriptions(uris)
                 .build(),
         )
+    }
+
+    /// 2025-11-25: `resources/subscribe` on a session. rmcp keeps no subscriptions,
+    /// so, as for `listen`, each subscription holds a receiver of the one broadcast
+    /// channel, in a task of its own, and sends every update of its URI as a
+    /// notification on the session's peer: rmcp routes a notification tied to no
+    /// request to the session's GET stream. The task ends when a send fails (the
+    /// session is gone); `resources/unsubscribe` is not served.
+    #[allow(deprecated)] // legacy in rmcp 3.11; it is the 2025-11-25 protocol
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        use tokio::sync::broadcast::error::RecvError;
+        let Some(i) = resource_index(&request.uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("unknown resource {:?}", request.uri),
+                None,
+            ));
+        };
+        let uri = RESOURCES[i];
+        let mut updates = self.hub.updates.subscribe();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            loop {
+                match updates.recv().await {
+                    Ok(update) if update.uri == uri => {
+                        if peer.send_notification(updated_notification(&update)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
