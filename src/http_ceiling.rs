@@ -93,9 +93,9 @@ fn parse(buf: &[u8]) -> Parsed {
                 .ok()
                 .and_then(|v| v.parse::<usize>().ok())
         });
-    match length {
+    match length.map(|l| l.and_then(|l| head.checked_add(l))) {
         None => Parsed::Request(head),
-        Some(Some(length)) if buf.len() >= head + length => Parsed::Request(head + length),
+        Some(Some(whole)) if buf.len() >= whole => Parsed::Request(whole),
         Some(Some(_)) => Parsed::Partial,
         Some(None) => Parsed::Invalid,
     }

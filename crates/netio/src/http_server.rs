@@ -293,7 +293,10 @@ async fn serve_stream(
             out = BytesMut::new();
             last_write = Instant::now();
         }
-        let keepalive = Some((last_write + config.stream_keepalive, ()));
+        // A keep-alive too far to represent is none.
+        let keepalive = last_write
+            .checked_add(config.stream_keepalive)
+            .map(|at| (at, ()));
         alarm.arm(sleep.as_mut(), keepalive);
         let step = tokio::select! {
             biased;

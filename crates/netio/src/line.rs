@@ -103,6 +103,11 @@ async fn serve_connection<H: Handler>(
                 }
                 timer.activity();
                 drop(outbox);
+                // Nothing partly read: the reply buffer goes back too (a
+                // connection that only receives notifications holds none).
+                if inbuf.is_empty() {
+                    release_buffers(strategy.reuse_buffers, &mut inbuf, &mut outbuf);
+                }
                 conn.release_idle_outbox();
                 continue;
             }
@@ -146,7 +151,7 @@ async fn serve_connection<H: Handler>(
             }
             Ok(Read::Nothing) => {
                 // Readiness was stale: nothing to read, the connection is idle.
-                release_if_idle(conn, &mut inbuf, &mut outbuf);
+                release_if_idle(conn, strategy.reuse_buffers, &mut inbuf, &mut outbuf);
                 continue;
             }
             Err(e) => return CloseReason::Io(e.kind()),
@@ -225,7 +230,7 @@ async fn serve_connection<H: Handler>(
             timer.activity();
         }
         if drained {
-            release_if_idle(conn, &mut inbuf, &mut outbuf);
+            release_if_idle(conn, strategy.reuse_buffers, &mut inbuf, &mut outbuf);
         }
     }
 }
@@ -233,10 +238,22 @@ async fn serve_connection<H: Handler>(
 /// An idle connection (nothing pending to read) drops its buffers, unless a partial
 /// frame waits in them, and its outbox, unless replies are promised: it then costs
 /// only its task and socket.
-fn release_if_idle(conn: &Conn, inbuf: &mut BytesMut, outbuf: &mut BytesMut) {
+fn release_if_idle(conn: &Conn, reuse: bool, inbuf: &mut BytesMut, outbuf: &mut BytesMut) {
     if inbuf.is_empty() {
+        release_buffers(reuse, inbuf, outbuf);
+        conn.release_idle_outbox();
+    }
+}
+
+/// Gives both buffers up: back to this thread's spares when the strategy reuses
+/// buffers, freed otherwise (the naive strategy allocates afresh and would never
+/// take one back).
+fn release_buffers(reuse: bool, inbuf: &mut BytesMut, outbuf: &mut BytesMut) {
+    if reuse {
         spare::give(inbuf);
         spare::give(outbuf);
-        conn.release_idle_outbox();
+    } else {
+        *inbuf = BytesMut::new();
+        *outbuf = BytesMut::new();
     }
 }

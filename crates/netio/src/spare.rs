@@ -7,7 +7,11 @@
 //! Given back here instead, they are taken again by the next connection that
 //! reads on this thread. At most [`KEEP`] buffers of at most [`MAX_KEPT`] bytes
 //! are kept per thread, so idle connections still hold nothing and the spares are
-//! bounded (1 MiB per worker thread).
+//! bounded (1 MiB per worker thread), but for one case: a read buffer given back
+//! while a request body split from it is still alive elsewhere (a tool worker
+//! holding it) cannot be sized; if that body was large, the spare holds its
+//! allocation (at most `max_body` plus a read chunk) from the body's end until the
+//! thread next takes a spare.
 
 use std::cell::RefCell;
 
@@ -30,7 +34,9 @@ pub(crate) fn take(min: usize) -> BytesMut {
     // overlaps what a live `Bytes` reads, so a shared spare is safe. A spare too
     // small for `min` is freed and the next one tried.
     while let Some(mut buf) = SPARE.with(|s| s.borrow_mut().pop()) {
-        if buf.try_reclaim(min) {
+        // Reclaimed whole, a spare can turn out larger than it looked when given
+        // back (see `give`): such a one is freed here.
+        if buf.try_reclaim(min) && buf.capacity() <= MAX_KEPT {
             return buf;
         }
     }
@@ -43,7 +49,13 @@ pub(crate) fn take(min: usize) -> BytesMut {
 pub(crate) fn give(buf: &mut BytesMut) {
     let mut buf = std::mem::take(buf);
     buf.clear();
-    if buf.capacity() == 0 || buf.capacity() > MAX_KEPT {
+    // A read buffer's view is what is left after the requests split from it; its
+    // allocation can be far larger (a 4 MiB body was read into it). Asking for
+    // more than MAX_KEPT reclaims the whole allocation when nothing else shares
+    // it, which shows its size: larger, it is freed. An allocation still shared
+    // with a request body alive elsewhere cannot be sized: it is kept by its view,
+    // and `take` frees it once it proves larger.
+    if buf.capacity() == 0 || buf.capacity() > MAX_KEPT || buf.try_reclaim(MAX_KEPT + 1) {
         return;
     }
     SPARE.with(|s| {
@@ -107,6 +119,18 @@ mod tests {
         drop(head);
         give(&mut BytesMut::with_capacity(MAX_KEPT + 1));
         assert_eq!(held(), 0);
+        // A large read buffer whose view is small once a large body was split off
+        // and dropped: sized by its allocation, not its view, and freed.
+        let mut big = BytesMut::with_capacity(4 << 20);
+        big.put_bytes(b'b', (4 << 20) - 1000);
+        drop(big.split_to((4 << 20) - 1000));
+        assert!(
+            big.capacity() <= MAX_KEPT,
+            "a small view: {}",
+            big.capacity()
+        );
+        give(&mut big);
+        assert_eq!(held(), 0, "a 4 MiB allocation is not kept");
         // Split, then the split part dropped: the whole allocation comes back.
         let mut buf = BytesMut::with_capacity(4096);
         buf.put_slice(b"abc");

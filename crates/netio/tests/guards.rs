@@ -120,6 +120,32 @@ async fn lines(g: Guards) -> (Server, Arc<Echo>) {
     )
 }
 
+/// The same echo over netio's HTTP loop.
+fn http(g: Guards) -> (Server, Arc<Echo>) {
+    let h = Arc::new(Echo::default());
+    let config = HttpConfig {
+        guards: g,
+        ..Default::default()
+    };
+    (
+        Server::bind_http("127.0.0.1:0".parse().unwrap(), h.clone(), config).unwrap(),
+        h,
+    )
+}
+
+/// Reads into `got` until it holds `k` replies (each containing `marker`); fails
+/// if the server closes the connection or a reply takes over 2 s.
+async fn until_replies(s: &mut TcpStream, got: &mut Vec<u8>, marker: &[u8], k: usize) {
+    let mut buf = [0u8; 4096];
+    while memchr::memmem::find_iter(got, marker).count() < k {
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => panic!("closed after {} requests", k - 1),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("request {k} not answered within 2 s"),
+        }
+    }
+}
+
 const PING: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}\n";
 
 /// A connection that pings and expects its echo, each answered within 2 s (the
@@ -328,26 +354,14 @@ fn a_connection_talking_longer_than_its_idle_deadline_is_kept_then_closed_when_s
         until_closed(&mut c.0).await;
         assert_eq!(h.closes(1).await, [CloseReason::Deadline(Deadline::Idle)]);
 
-        let h = Arc::new(Echo::default());
-        let config = HttpConfig {
-            guards: g,
-            ..Default::default()
-        };
-        let http = Server::bind_http("127.0.0.1:0".parse().unwrap(), h.clone(), config).unwrap();
+        let (http, h) = http(g);
         let mut s = TcpStream::connect(http.local_addr()).await.unwrap();
         let post = b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}";
         let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
         for k in 1..=12 {
             tokio::time::sleep(Duration::from_millis(100)).await;
             s.write_all(post).await.unwrap();
-            while memchr::memmem::find_iter(&got, b"HTTP/1.1 200").count() < k {
-                match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => panic!("closed after {} requests", k - 1),
-                    Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-                    Err(_) => panic!("request {k} not answered within 2 s"),
-                }
-            }
+            until_replies(&mut s, &mut got, b"HTTP/1.1 200", k).await;
         }
         assert_eq!(http.stats().closed_by_deadline, [0, 0, 0, 0]);
         until_closed(&mut s).await;
@@ -420,7 +434,6 @@ async fn pipeline_straddling(
     let straddle = [b, a].concat();
     s.write_all(a).await.unwrap();
     let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
     for k in 1..=rounds + 1 {
         tokio::time::sleep(every).await;
         // The last write only completes the last request.
@@ -428,13 +441,7 @@ async fn pipeline_straddling(
             .await
             .unwrap();
         // Request k is whole: its reply comes before the next write.
-        while memchr::memmem::find_iter(&got, marker).count() < k {
-            match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => panic!("closed after {} of {rounds} requests", k - 1),
-                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-                Err(_) => panic!("request {k} not answered within 2 s"),
-            }
-        }
+        until_replies(s, &mut got, marker, k).await;
     }
     got
 }
@@ -452,12 +459,7 @@ fn requests_pipelined_across_reads_each_get_the_frame_deadline_from_their_first_
         assert_eq!(memchr::memmem::find_iter(&got, b"\"id\":7").count(), 13);
         assert_eq!(lines.stats().closed_by_deadline, [0, 0, 0, 0]);
 
-        let h = Arc::new(Echo::default());
-        let config = HttpConfig {
-            guards: g,
-            ..Default::default()
-        };
-        let http = Server::bind_http("127.0.0.1:0".parse().unwrap(), h.clone(), config).unwrap();
+        let (http, h) = http(g);
         let mut s = TcpStream::connect(http.local_addr()).await.unwrap();
         let post = b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}";
         let got = pipeline_straddling(

@@ -433,16 +433,19 @@ fn number(b: &[u8], mut i: usize) -> Option<usize> {
         i += exponent;
     }
     // serde_json refuses a number whose value does not fit an f64 ("number out
-    // of range", e.g. `1E400` or 400 digits): such a number, or one with an
-    // exponent of more than 4 digits, is left to serde. Short numbers without an
-    // exponent cannot overflow.
+    // of range", e.g. `1E400` or 400 digits): such a number, one near that edge,
+    // or one with an exponent of more than 4 digits is left to serde. Short
+    // numbers without an exponent cannot overflow.
     if exponent > 4 {
         return None;
     }
     if exponent > 0 || i - begin > 300 {
         // ASCII digits, signs, `.` and `e` only: UTF-8 by construction.
         let value: f64 = std::str::from_utf8(&b[begin..i]).ok()?.parse().ok()?;
-        if !value.is_finite() {
+        // serde_json's float parsing (without `float_roundtrip`) is not
+        // correctly rounded: near f64::MAX it can overflow where `str::parse`
+        // rounds down to MAX. A margin below MAX leaves those to serde too.
+        if value.is_nan() || value.abs() > 1.7e308 {
             return None;
         }
     }

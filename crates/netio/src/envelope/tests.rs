@@ -141,6 +141,7 @@ fn unusual_or_invalid_frames_are_left_to_serde() {
         // Out of an f64's range: serde refuses it (found by the proptest below).
         r#"{"jsonrpc":"2.0","id":1,"method":"m","params":[-1E69022274927120296]}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1e400]}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1.7976931348623158e308]}"#,
         "{}",
         "",
     ] {

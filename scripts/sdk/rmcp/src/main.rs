@@ -320,7 +320,9 @@ impl ServerHandler for PeerServer {
     /// channel, in a task of its own, and sends every update of its URI as a
     /// notification on the session's peer: rmcp routes a notification tied to no
     /// request to the session's GET stream. The task ends when a send fails (the
-    /// session is gone); `resources/unsubscribe` is not served.
+    /// session is gone, at the next update of its URI: rmcp ignores a closed GET
+    /// stream, so a task outlives its stream until the session ends);
+    /// `resources/unsubscribe` is not served, and subscribing twice delivers twice.
     #[allow(deprecated)] // legacy in rmcp 3.11; it is the 2025-11-25 protocol
     async fn subscribe(
         &self,
