@@ -149,10 +149,6 @@ async fn serve_connection<H: HttpHandler>(
     let mut timer = Timer::new();
     let (mut alarm, sleep) = (Alarm::default(), unarmed());
     tokio::pin!(sleep);
-    // Made once: a new one per wait registered with the token and was removed
-    // again, under its lock, on every read.
-    let cancelled = stop.cancelled();
-    tokio::pin!(cancelled);
     // The last read emptied the socket.
     let mut drained = false;
     loop {
@@ -175,7 +171,10 @@ async fn serve_connection<H: HttpHandler>(
                         // the receive buffer is given back (an open stream holds
                         // no buffer between writes).
                         drop((std::mem::take(&mut inbuf), decoder));
-                        return serve_stream(stream, source, outbuf, config, stop).await;
+                        // Boxed: inline, the stream's state (its own timer and
+                        // shutdown waiter beside this loop's) sized every
+                        // connection's task, streaming or not.
+                        return Box::pin(serve_stream(stream, source, outbuf, config, stop)).await;
                     }
                     if !keep_alive {
                         if let Err(reason) = write_out(&mut stream, &mut outbuf, write).await {
@@ -220,7 +219,7 @@ async fn serve_connection<H: HttpHandler>(
         alarm.arm(sleep.as_mut(), deadline);
         tokio::select! {
             biased;
-            _ = &mut cancelled => return CloseReason::Shutdown,
+            _ = stop.cancelled() => return CloseReason::Shutdown,
             ready = stream.readable() => {
                 if let Err(e) = ready {
                     return CloseReason::Io(e.kind());

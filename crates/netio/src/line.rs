@@ -72,10 +72,6 @@ async fn serve_connection<H: Handler>(
     let mut timer = Timer::new();
     let (mut alarm, sleep) = (Alarm::default(), unarmed());
     tokio::pin!(sleep);
-    // Made once: a new one per wait registered with the token and was removed
-    // again, under its lock, on every read.
-    let cancelled = stop.cancelled();
-    tokio::pin!(cancelled);
     loop {
         // Wait for input holding no buffer (see `IoStrategy::reuse_buffers`), or for
         // deferred replies to send, or for the next deadline.
@@ -90,7 +86,7 @@ async fn serve_connection<H: Handler>(
         };
         tokio::select! {
             biased;
-            _ = &mut cancelled => {
+            _ = stop.cancelled() => {
                 drain_outbox(&mut stream, conn, &mut outbuf, io, guards.shutdown).await;
                 return CloseReason::Shutdown;
             }

@@ -76,23 +76,45 @@ pub(crate) async fn flush_outbox(
 
 /// Writes `out` whole and clears it (nothing when empty), within `deadline` (a
 /// peer that does not read fails it).
+///
+/// What the socket takes at once is written without a timer; only a write that
+/// would block waits, in a boxed future with its deadline. Inline, that future
+/// (a `Timeout` holding a tokio `Sleep`) sized every connection's task: an idle
+/// connection's heap carries the largest state of its task.
 pub(crate) async fn write_out(
     stream: &mut TcpStream,
     out: &mut BytesMut,
     deadline: Option<Duration>,
 ) -> Result<(), CloseReason> {
-    if out.is_empty() {
-        return Ok(());
+    let mut written = 0;
+    while written < out.len() {
+        match stream.try_write(&out[written..]) {
+            Ok(0) => return Err(CloseReason::Io(std::io::ErrorKind::WriteZero)),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Box::pin(write_rest(stream, &out[written..], deadline)).await?;
+                break;
+            }
+            Err(e) => return Err(CloseReason::Io(e.kind())),
+        }
     }
-    let written = match deadline {
-        Some(d) => tokio::time::timeout(d, stream.write_all(out))
-            .await
-            .map_err(|_| CloseReason::Deadline(Deadline::Write))?,
-        None => stream.write_all(out).await,
-    };
-    written.map_err(|e| CloseReason::Io(e.kind()))?;
     out.clear();
     Ok(())
+}
+
+/// The part of a write the socket did not take at once, within `deadline`.
+async fn write_rest(
+    stream: &mut TcpStream,
+    rest: &[u8],
+    deadline: Option<Duration>,
+) -> Result<(), CloseReason> {
+    let written = match deadline {
+        Some(d) => tokio::time::timeout(d, stream.write_all(rest))
+            .await
+            .map_err(|_| CloseReason::Deadline(Deadline::Write))?,
+        None => stream.write_all(rest).await,
+    };
+    written.map_err(|e| CloseReason::Io(e.kind()))
 }
 
 /// At shutdown or half-close: waits (up to `limit`) for every promised reply and
