@@ -10,9 +10,11 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use std::time::Duration;
 
+use std::pin::Pin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CloseReason;
@@ -171,10 +173,19 @@ async fn serve_connection<H: HttpHandler>(
                         // the receive buffer is given back (an open stream holds
                         // no buffer between writes).
                         drop((std::mem::take(&mut inbuf), decoder));
-                        // Boxed: inline, the stream's state (its own timer and
-                        // shutdown waiter beside this loop's) sized every
+                        // On this loop's timer, and boxed: inline, the stream's
+                        // state (larger than this loop's) sized every
                         // connection's task, streaming or not.
-                        return Box::pin(serve_stream(stream, source, outbuf, config, stop)).await;
+                        return Box::pin(serve_stream(
+                            &mut stream,
+                            source,
+                            &mut outbuf,
+                            config,
+                            stop,
+                            &mut alarm,
+                            sleep.as_mut(),
+                        ))
+                        .await;
                     }
                     if !keep_alive {
                         if let Err(reason) = write_out(&mut stream, &mut outbuf, write).await {
@@ -259,37 +270,36 @@ enum StreamStep {
     KeepAlive,
 }
 
-/// Serves an open event stream on `stream` (its head already in `out`): each batch
+/// Serves an open event stream on `stream` (its head already in `out`; both
+/// borrowed from the connection, so the boxed stream state holds no second copy): each batch
 /// of events one chunk, written within the write deadline; a keep-alive comment
 /// after [`HttpConfig::stream_keepalive`] without a write. Ends when the client
 /// closes (which cancels the stream), the source ends it, a write misses its
 /// deadline, or the server shuts down; the connection closes with it. What the
 /// client sends meanwhile is read and dropped. Between writes the stream holds no
 /// buffer.
+#[allow(clippy::too_many_arguments)] // the connection's parts, handed over whole
 async fn serve_stream(
-    mut stream: TcpStream,
+    stream: &mut TcpStream,
     mut source: Box<dyn EventStream>,
-    mut out: BytesMut,
+    out: &mut BytesMut,
     config: &HttpConfig,
     stop: &CancellationToken,
+    alarm: &mut Alarm,
+    mut sleep: Pin<&mut Sleep>,
 ) -> CloseReason {
     let write = config.guards.write;
     let mut events = BytesMut::new();
-    // The keep-alive comment is due `stream_keepalive` after the last write; one
-    // timer for the stream's life (see `Alarm`), not one per batch of events.
-    let (mut alarm, sleep) = (Alarm::default(), unarmed());
-    tokio::pin!(sleep);
-    // Made once: a new one per wait registered with the token and was removed
-    // again, under its lock, on every read.
-    let cancelled = stop.cancelled();
-    tokio::pin!(cancelled);
+    // The keep-alive comment is due `stream_keepalive` after the last write, on
+    // the connection's own timer (see `Alarm`): no timer per batch of events, and
+    // no second one in the connection's task.
     let mut last_write = Instant::now();
     loop {
         if !out.is_empty() {
-            if let Err(reason) = write_out(&mut stream, &mut out, write).await {
+            if let Err(reason) = write_out(stream, out, write).await {
                 return reason;
             }
-            out = BytesMut::new();
+            *out = BytesMut::new();
             last_write = Instant::now();
         }
         // A keep-alive too far to represent is none.
@@ -299,9 +309,9 @@ async fn serve_stream(
         alarm.arm(sleep.as_mut(), keepalive);
         let step = tokio::select! {
             biased;
-            _ = &mut cancelled => {
+            _ = stop.cancelled() => {
                 out.extend_from_slice(LAST_CHUNK);
-                let _ = write_out(&mut stream, &mut out, write).await;
+                let _ = write_out(stream, out, write).await;
                 return CloseReason::Shutdown;
             }
             ready = stream.readable() => StreamStep::Readable(ready),
@@ -315,27 +325,27 @@ async fn serve_stream(
         };
         match step {
             StreamStep::Events(Ok(())) => {
-                push_chunk(&mut out, &events);
+                push_chunk(out, &events);
                 events = BytesMut::new();
             }
             StreamStep::Events(Err(end)) => {
-                push_chunk(&mut out, &events);
+                push_chunk(out, &events);
                 out.extend_from_slice(LAST_CHUNK);
-                let _ = write_out(&mut stream, &mut out, write).await;
+                let _ = write_out(stream, out, write).await;
                 return CloseReason::Stream(end);
             }
             StreamStep::KeepAlive => match source.still_open() {
-                Ok(()) => push_chunk(&mut out, b": keep-alive\n\n"),
+                Ok(()) => push_chunk(out, b": keep-alive\n\n"),
                 Err(end) => {
                     out.extend_from_slice(LAST_CHUNK);
-                    let _ = write_out(&mut stream, &mut out, write).await;
+                    let _ = write_out(stream, out, write).await;
                     return CloseReason::Stream(end);
                 }
             },
             StreamStep::Readable(Err(e)) => return CloseReason::Io(e.kind()),
             StreamStep::Readable(Ok(())) => {
                 let mut sink = BytesMut::with_capacity(1024);
-                match read_some(&stream, &mut sink) {
+                match read_some(stream, &mut sink) {
                     Ok(Read::Eof) => return CloseReason::PeerClosed,
                     Ok(_) => {}
                     Err(e) => return CloseReason::Io(e.kind()),
