@@ -11,6 +11,7 @@
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 use mcpbench::workloads::queue::{CAPACITY, Queue, ThreadedRun, threaded_counted};
+use mcpbench_files::pipeline::median;
 use mcpbench_queue::Mailbox;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,24 +52,13 @@ fn arg(args: &[String], i: usize, name: &str, default: usize) -> Result<usize, S
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    match xs.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => xs[n / 2],
-        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
-    }
-}
-
 fn summary(name: &str, runs: &[ThreadedRun]) {
-    let ms = runs.iter().map(|r| r.elapsed.as_secs_f64() * 1e3).collect();
-    let full = runs.iter().map(|r| r.full_retries as f64).collect();
-    let empty = runs.iter().map(|r| r.empty_retries as f64).collect();
+    let mid = |f: fn(&ThreadedRun) -> f64| median(runs.iter().map(f).collect()).unwrap_or(f64::NAN);
     println!(
         "{name:>8}: median {:.3} ms, {:.0} full, {:.0} empty retries per 100,000",
-        median(ms),
-        median(full),
-        median(empty)
+        mid(|r| r.elapsed.as_secs_f64() * 1e3),
+        mid(|r| r.full_retries as f64),
+        mid(|r| r.empty_retries as f64)
     );
 }
 

@@ -152,10 +152,20 @@ async fn compare_runs_each_server_and_a_missing_peer_is_a_row_that_says_why() {
     assert_eq!(compare::exit_code(&passed), 0);
 }
 
+/// Runs `capacity` with `args` (after the subcommand) in a scratch directory.
+async fn run_capacity(args: &[&str]) -> mcpbench_files::capacity::CapacityFile {
+    let Cmd::Capacity(plan) = command(&[&["capacity"], args].concat()) else {
+        unreachable!("parsed as capacity")
+    };
+    let root = tempfile::tempdir().unwrap();
+    capacity::run_capacity(&plan, &setup(&plan, root.path()))
+        .await
+        .expect("the search runs")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_capacity_search_is_a_lower_bound_with_its_trials_interleaved() {
-    let Cmd::Capacity(plan) = command(&[
-        "capacity",
+    let file = run_capacity(&[
         "--count",
         "20",
         "--duration",
@@ -174,13 +184,8 @@ async fn a_capped_capacity_search_is_a_lower_bound_with_its_trials_interleaved()
         // no trial misses on a busy test machine (lost calls would still fail).
         "--slo-p99-ms",
         "5000",
-    ]) else {
-        unreachable!("parsed as capacity")
-    };
-    let root = tempfile::tempdir().unwrap();
-    let file = capacity::run_capacity(&plan, &setup(&plan, root.path()))
-        .await
-        .expect("the search runs");
+    ])
+    .await;
     // Both rates pass at 20 connections: the search reaches --max-rate, so each
     // server has a lower bound (2 calls/s), never a capacity, and exit 4 says so.
     for s in &file.servers {
@@ -302,8 +307,7 @@ async fn lifecycle_ends_deleted_and_abandoned_sessions_and_refuses_past_the_cap(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_says_which_server_does_not_serve_the_generation_and_runs_no_trial_of_it() {
-    let Cmd::Capacity(plan) = command(&[
-        "capacity",
+    let file = run_capacity(&[
         "--count",
         "2",
         "--duration",
@@ -312,13 +316,8 @@ async fn capacity_says_which_server_does_not_serve_the_generation_and_runs_no_tr
         "typescript",
         "--protocol",
         "2026-07-28",
-    ]) else {
-        unreachable!("parsed as capacity")
-    };
-    let root = tempfile::tempdir().unwrap();
-    let file = capacity::run_capacity(&plan, &setup(&plan, root.path()))
-        .await
-        .expect("the search runs");
+    ])
+    .await;
     let s = &file.servers[0];
     assert_eq!(s.status, CapacityStatus::NotServed, "{:?}", s.why);
     assert!(s.trials.is_empty(), "{:?}", s.trials);

@@ -5,15 +5,13 @@
 //! keep-alive connection holds only its task and socket.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-
-use bytes::BytesMut;
 use std::time::Duration;
 
-use std::pin::Pin;
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
